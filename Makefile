@@ -1,0 +1,88 @@
+# Wenming Cloud — the two commands a newcomer needs are `make run` and `make test`.
+# Everything downloaded or built lands in .cache/ (git-ignored); local server data in .data/.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ROOT      := $(CURDIR)
+VENV      := $(ROOT)/.cache/venv
+PY        := $(VENV)/bin/python
+STACK     := infra/local/stack.sh
+GEN       := build/protos/python
+PROTOS    := $(shell find protos -name '*.proto')
+SITE      := $(VENV)/lib/python3.11/site-packages
+# the test stack runs beside a `make run` stack: own ports, own data directory
+TEST_ENV  := WENMING_DATA=$(ROOT)/.data/test KAFKA_PORT=19092 MONGO_PORT=27018
+PYTEST_ARGS ?=
+
+.PHONY: help deps protos infra run up down test test-unit bench lint clean
+
+help:
+	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
+	@echo "make up      the same in the background; returns once every service is SERVING"
+	@echo "make down    stop what 'make up' started"
+	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
+	@echo "make bench   benchmarks against the real broker and database"
+	@echo "make protos  regenerate Python code from protos/"
+	@echo "make lint    ruff"
+
+# ---- build ----
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3.11 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+deps: $(VENV)/.installed
+
+$(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
+	@rm -rf $(GEN) && mkdir -p $(GEN)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTOS)
+	@# the repo root and the generated code are importable from the virtualenv
+	@printf '%s\n%s\n' "$(ROOT)" "$(ROOT)/$(GEN)" > $(SITE)/wenming.pth
+	@touch $@
+
+protos: $(GEN)/.stamp
+
+infra: deps
+	@# the broker jars, FerretDB and Helm are fetched/built in parallel the first time
+	@$(STACK) install kafka & k=$$!; $(STACK) install ferretdb & f=$$!; $(STACK) install helm & h=$$!; \
+	  wait $$k && wait $$f && wait $$h
+
+# ---- run ----
+
+run: protos infra
+	@$(STACK) start
+	@trap '$(STACK) stop' EXIT; eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py run
+
+up: protos infra
+	@$(STACK) start
+	@eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py start
+
+down:
+	@test -x $(PY) && $(PY) infra/local/launcher.py stop || true
+	@$(STACK) stop
+
+# ---- test ----
+
+test: protos infra
+	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
+	@rm -rf .data/test
+	@$(TEST_ENV) $(STACK) start
+	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
+	  export $(TEST_ENV) HELM="$$($(STACK) helm-path)"; \
+	  $(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: protos
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: protos infra
+	@$(TEST_ENV) $(STACK) start
+	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
+	  $(PY) -m tests.bench
+
+lint: deps
+	$(VENV)/bin/ruff check services tests infra
+
+clean:
+	rm -rf build .data/test

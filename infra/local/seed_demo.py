@@ -1,0 +1,200 @@
+"""Seeds the demo district 凉州区 through the public APIs, so the demo exercises the same code
+paths (validation, events) as real use. Idempotent: a second run only prints the logins.
+
+Layout: 1 center, 3 institutes, 9 stations, 27 courtyards, an admin for every unit, ~200
+volunteers with valid (synthetic) ID numbers, teams at every level, and residents.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+
+from services.common.pii import id_check_char
+from wenming.common.v1 import common_pb2 as c
+from wenming.registration.v1 import registration_pb2 as reg
+from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
+
+DISTRICT = "liangzhou"
+PASSWORD = "Wenming@2026"
+CENTER_NAME = "凉州区新时代文明实践中心"
+INSTITUTES = {
+    "黄羊镇": ["广场村", "上庄村", "新店村"],
+    "武南镇": ["白塔村", "刘庄村", "下双村"],
+    "东大街街道": ["南关社区", "东关社区", "钟楼社区"],
+}
+COURTYARDS = ["幸福小院", "和美小院", "同心小院"]
+SURNAMES = "王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "建国秀英桂兰志强海燕丽娟文华晓明红梅玉兰春生德明淑珍永刚金凤国庆小平玉珍宏伟建华秀兰振华美玲子涵浩然欣怡宇轩梓萱俊杰雨桐思远佳怡"
+REGION = "620602"  # 甘肃省武威市凉州区
+SKILLS = [s for s in c.Skill.values() if s]
+POLITICAL = [reg.POLITICAL_STATUS_CPC_MEMBER] * 3 + [reg.POLITICAL_STATUS_CYL_MEMBER] * 2 + [reg.POLITICAL_STATUS_MASSES] * 5
+SPECIALTY_TEAMS = [("理论宣讲队", c.SKILL_THEORY_LECTURE), ("文化文艺队", c.SKILL_CULTURE_ART),
+                   ("科学普及队", c.SKILL_SCIENCE_POP), ("法律服务队", c.SKILL_LEGAL_AID),
+                   ("医疗健康队", c.SKILL_MEDICAL_HEALTH), ("环境保护队", c.SKILL_ENVIRONMENT),
+                   ("应急救援队", c.SKILL_EMERGENCY_RESCUE)]
+
+
+def synthetic_id(rng: random.Random, serial: int) -> str:
+    year = rng.randint(1955, 2004)
+    first17 = f"{REGION}{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{serial % 1000:03d}"
+    return first17 + id_check_char(first17)
+
+
+def chinese_name(rng: random.Random) -> str:
+    given = GIVEN[rng.randrange(0, len(GIVEN) // 2) * 2:][:2] if rng.random() < 0.7 else rng.choice(GIVEN)
+    return rng.choice(SURNAMES) + given
+
+
+class Seeder:
+    def __init__(self, registration_target: str):
+        self.channel = grpc.insecure_channel(registration_target)
+        self.stub = reg_grpc.RegistrationServiceStub(self.channel)
+        self.logins: list[tuple[str, str, str]] = []  # (who, kind, login)
+
+    def login(self, kind: int, login: str) -> tuple[list[tuple[str, str]], reg.Claims]:
+        reply = self.stub.Login(reg.LoginRequest(district_id=DISTRICT, kind=kind, login=login, password=PASSWORD),
+                                timeout=10)
+        return [("authorization", f"Bearer {reply.access_token}")], reply.claims
+
+    def already_seeded(self, admin) -> bool:
+        center = self.stub.ListSubtree(reg.ListSubtreeRequest(), metadata=admin, timeout=10)
+        return len(center.units) > 1
+
+    def unit(self, admin, parent: str, name: str, level: int, head: str, phone: str) -> reg.Unit:
+        return self.stub.CreateUnit(reg.CreateUnitRequest(parent_unit_id=parent, name=name, level=level,
+                                                          head_name=head, head_phone=phone),
+                                    metadata=admin, timeout=10).unit
+
+    def admin_for(self, admin, unit: reg.Unit, username: str, display: str) -> None:
+        self.stub.CreateAdminAccount(reg.CreateAdminAccountRequest(unit_id=unit.unit_id, username=username,
+                                                                   password=PASSWORD, display_name=display),
+                                     metadata=admin, timeout=10)
+        self.logins.append((f"{unit.name} 管理员", "admin", username))
+
+
+def bootstrap_center(registration_env: dict) -> None:
+    subprocess.run([sys.executable, "-m", "services.registration.bootstrap", "--district", DISTRICT,
+                    "--center-name", CENTER_NAME, "--admin-username", "center-admin",
+                    "--admin-password", PASSWORD, "--admin-name", "中心管理员"],
+                   env=registration_env, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed_registration(seeder: Seeder, rng: random.Random) -> None:
+    center_admin, claims = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
+    center_id = claims.unit.unit_id
+    phone_serial = iter(range(10_000))
+
+    def phone() -> str:
+        return f"1380931{next(phone_serial):04d}"
+
+    courtyards: list[reg.Unit] = []
+    stations: list[reg.Unit] = []
+    institutes: list[reg.Unit] = []
+    for i, (town, villages) in enumerate(INSTITUTES.items(), start=1):
+        inst = seeder.unit(center_admin, center_id, f"{town}新时代文明实践所", c.UNIT_LEVEL_INSTITUTE,
+                           chinese_name(rng), phone())
+        seeder.admin_for(center_admin, inst, f"inst{i}-admin", f"{town}实践所管理员")
+        institutes.append(inst)
+        for j, village in enumerate(villages, start=1):
+            st = seeder.unit(center_admin, inst.unit_id, f"{village}新时代文明实践站", c.UNIT_LEVEL_STATION,
+                             chinese_name(rng), phone())
+            seeder.admin_for(center_admin, st, f"st{i}{j}-admin", f"{village}实践站站长")
+            stations.append(st)
+            for k, yard in enumerate(COURTYARDS, start=1):
+                cy = seeder.unit(center_admin, st.unit_id, f"{village}{yard}", c.UNIT_LEVEL_COURTYARD,
+                                 chinese_name(rng), phone())
+                seeder.admin_for(center_admin, cy, f"cy{i}{j}{k}-admin", f"{village}{yard}院长")
+                courtyards.append(cy)
+    print(f"  units: 1 center, {len(institutes)} institutes, {len(stations)} stations, {len(courtyards)} courtyards",
+          flush=True)
+
+    def register(n: int) -> reg.Volunteer:
+        yard = courtyards[n % len(courtyards)]
+        request = reg.RegisterVolunteerRequest(
+            district_id=DISTRICT, name=chinese_name(rng), national_id=synthetic_id(rng, n), phone=f"1390931{n:04d}",
+            password=PASSWORD, political_status=rng.choice(POLITICAL), skills=rng.sample(SKILLS, rng.randint(1, 3)),
+            service_unit_ids=[yard.unit_id],
+            availability=c.Availability(weekdays=sorted(rng.sample(range(1, 8), 3)),
+                                        periods=sorted(rng.sample(range(1, 4), 2))))
+        # the first 180 are registered by the center on site (ACTIVE); the rest signed up themselves (PENDING)
+        metadata = center_admin if n < 180 else None
+        return seeder.stub.RegisterVolunteer(request, metadata=metadata, timeout=30).volunteer
+
+    with ThreadPoolExecutor(8) as pool:
+        volunteers = list(pool.map(register, range(200)))
+    active = [v for v in volunteers if v.status == reg.VOLUNTEER_STATUS_ACTIVE]
+    print(f"  volunteers: {len(volunteers)} ({len(active)} active, {len(volunteers) - len(active)} pending approval)",
+          flush=True)
+    seeder.logins.append((f"志愿者 {volunteers[0].name}", "volunteer", "13909310000"))
+
+    def members_of(unit: reg.Unit) -> list[reg.Volunteer]:
+        return [v for v in active if any(unit.unit_id in u.path for u in v.service_units)]
+
+    teams = 0
+    for name, specialty in SPECIALTY_TEAMS:
+        candidates = [v for v in active if specialty in v.skills] or active
+        team = seeder.stub.CreateTeam(reg.CreateTeamRequest(unit_id=center_id, name=f"凉州区{name}", specialty=specialty,
+                                                            leader_volunteer_id=candidates[0].volunteer_id),
+                                      metadata=center_admin, timeout=10).team
+        for member in candidates[1:8]:
+            seeder.stub.AddTeamMember(reg.AddTeamMemberRequest(team_id=team.team_id, volunteer_id=member.volunteer_id),
+                                      metadata=center_admin, timeout=10)
+        teams += 1
+    for unit, suffix in [(u, "志愿服务分队") for u in institutes] + [(u, "志愿服务小队") for u in stations]:
+        members = members_of(unit)
+        team = seeder.stub.CreateTeam(reg.CreateTeamRequest(unit_id=unit.unit_id, name=unit.name.replace(
+            "新时代文明实践所", "").replace("新时代文明实践站", "") + suffix, leader_volunteer_id=members[0].volunteer_id),
+            metadata=center_admin, timeout=10).team
+        for member in members[1:6]:
+            seeder.stub.AddTeamMember(reg.AddTeamMemberRequest(team_id=team.team_id, volunteer_id=member.volunteer_id),
+                                      metadata=center_admin, timeout=10)
+        teams += 1
+    print(f"  teams: {teams}", flush=True)
+
+    residents = 0
+    for n, yard in enumerate(courtyards * 2):
+        seeder.stub.RegisterResident(reg.RegisterResidentRequest(
+            district_id=DISTRICT, courtyard_unit_id=yard.unit_id, name=chinese_name(rng), phone=f"1370931{n:04d}",
+            password=PASSWORD), timeout=10)
+        residents += 1
+    seeder.logins.append(("群众(居民)", "resident", "13709310000"))
+    print(f"  residents: {residents}", flush=True)
+
+
+def seed(procs) -> None:
+    by_name = {p.definition.name: p for p in procs}
+    registration = by_name["registration"]
+    print(f"seeding demo district {DISTRICT} ({CENTER_NAME})…", flush=True)
+    bootstrap_center(registration.env)
+    seeder = Seeder(registration.grpc_target)
+    center_admin, _ = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
+    seeder.logins.append(("中心管理员", "admin", "center-admin"))
+    if seeder.already_seeded(center_admin):
+        print("  already seeded; keeping the existing data", flush=True)
+        seeder.logins += [("黄羊镇实践所管理员", "admin", "inst1-admin"), ("广场村实践站站长", "admin", "st11-admin"),
+                          ("志愿者", "volunteer", "13909310000"), ("群众(居民)", "resident", "13709310000")]
+    else:
+        seed_registration(seeder, random.Random(2026))
+    print_summary(seeder, procs)
+
+
+def print_summary(seeder: Seeder, procs) -> None:
+    print("\nWenming Cloud is up.")
+    for proc in procs:
+        print(f"  {proc.definition.name:<13} gRPC {proc.grpc_target}   {proc.http_base}/metrics")
+    print(f"\nDemo district '{DISTRICT}', every password is {PASSWORD}")
+    shown = set()
+    for who, kind, login in seeder.logins:
+        if (kind, login) in shown or len(shown) >= 8:
+            continue
+        shown.add((kind, login))
+        print(f"  {who:<20} kind={kind:<10} login={login}")
+    print("  (every unit has an admin: inst<i>-admin, st<i><j>-admin, cy<i><j><k>-admin)")
+    print("\nTry:  grpcurl -plaintext -d '{\"district_id\":\"liangzhou\",\"kind\":\"PRINCIPAL_KIND_ADMIN\","
+          "\"login\":\"center-admin\",\"password\":\"" + PASSWORD + "\"}' 127.0.0.1:50051 "
+          "wenming.registration.v1.RegistrationService/Login", flush=True)

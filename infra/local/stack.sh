@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Local real infrastructure for development and tests: an Apache Kafka broker (KRaft, single
+# node, jars from Maven Central) and FerretDB v1 on SQLite (built from the Go module proxy).
+#
+#   stack.sh install [kafka|ferretdb|helm|all]   download/build into $WENMING_CACHE (idempotent)
+#   stack.sh start   [kafka|ferretdb|all]        start in the background, wait until usable
+#   stack.sh stop    [kafka|ferretdb|all]        stop (SIGTERM, then SIGKILL after a grace period)
+#   stack.sh kill    kafka|ferretdb              SIGKILL, for crash tests
+#   stack.sh status                              what runs where
+#   stack.sh env                                 print the connection settings as shell exports
+#
+# Set MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS to use servers of your own; the matching local
+# component is then neither installed nor started.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$ROOT/infra/local"
+CACHE=${WENMING_CACHE:-$ROOT/.cache}
+DATA=${WENMING_DATA:-$ROOT/.data}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
+MONGO_PORT=${MONGO_PORT:-27017}
+HELM_VERSION=v3.21.4
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")
+FERRETDB_VERSION=$(sed -n 's:^require github.com/FerretDB/FerretDB \(v[0-9.]*\)$:\1:p' "$HERE/ferretdb/go.mod")
+
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+# the binary's name carries a hash of what it is built from, so a changed patch rebuilds it
+FERRETDB_BUILD=$(cat "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.sum" "$HERE/ferretdb/serialize-writes.patch" | sha256sum | cut -c1-10)
+FERRETDB_BIN="$CACHE/bin/ferretdb-sqlite-$FERRETDB_VERSION-$FERRETDB_BUILD"
+HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
+RUN="$DATA/run"
+LOGS="$DATA/logs"
+
+export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/build}
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+external_kafka() { [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && [ "${KAFKA_BOOTSTRAP_SERVERS}" != "127.0.0.1:$KAFKA_PORT" ]; }
+external_mongo() { [ -n "${MONGODB_URI:-}" ] && [ "${MONGODB_URI}" != "mongodb://127.0.0.1:$MONGO_PORT/" ]; }
+
+install_kafka() {
+  external_kafka && { log "KAFKA_BOOTSTRAP_SERVERS is set: not installing a local broker"; return; }
+  [ -f "$KAFKA_LIBS/.complete" ] && return
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Kafka broker jars"
+  log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central (first time: ~1 min)"
+  rm -rf "$KAFKA_LIBS" && mkdir -p "$KAFKA_LIBS"
+  mkdir -p "$CACHE/logs"
+  mvn -B -f "$HERE/kafka/pom.xml" -Dmaven.repo.local="$CACHE/m2" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIBS" > "$CACHE/logs/kafka-fetch.log" 2>&1 \
+    || { tail -50 "$CACHE/logs/kafka-fetch.log" >&2; die "fetching the Kafka jars failed"; }
+  touch "$KAFKA_LIBS/.complete"
+}
+
+install_ferretdb() {
+  external_mongo && { log "MONGODB_URI is set: not building FerretDB"; return; }
+  [ -x "$FERRETDB_BIN" ] && return
+  command -v go >/dev/null || die "Go is needed to build FerretDB"
+  log "building FerretDB $FERRETDB_VERSION (SQLite backend, writes serialized per collection) from the Go module proxy (first time: ~2-5 min)"
+  mkdir -p "$CACHE/bin" "$CACHE/logs" "$CACHE/src"
+  local buildlog="$CACHE/logs/ferretdb-build.log" src="$CACHE/src/FerretDB@$FERRETDB_VERSION" work="$CACHE/src/ferretdb.work"
+  {
+    # FerretDB's own source, patched (see serialize-writes.patch), used through a Go workspace
+    (cd "$HERE/ferretdb" && go mod download github.com/FerretDB/FerretDB) &&
+    rm -rf "$src" && cp -r "$(cd "$HERE/ferretdb" && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" "$src" &&
+    chmod -R u+w "$src" && (cd "$src" && git apply --whitespace=nowarn "$HERE/ferretdb/serialize-writes.patch") &&
+    printf 'go %s\n\nuse (\n\t%s\n\t%s\n)\n' "$(sed -n 's/^go //p' "$HERE/ferretdb/go.mod")" "$HERE/ferretdb" "$src" > "$work" &&
+    (cd "$HERE/ferretdb" && GOWORK="$work" go build -trimpath -o "$FERRETDB_BIN.tmp" .)
+  } > "$buildlog" 2>&1 || { cat "$buildlog" >&2; die "building FerretDB failed"; }
+  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+}
+
+install_helm() {
+  [ -x "$HELM_BIN" ] && return
+  command -v go >/dev/null || die "Go is needed to build Helm"
+  log "building Helm $HELM_VERSION from the Go module proxy (first time: ~2-4 min)"
+  mkdir -p "$CACHE/bin" "$CACHE/helm-build"
+  mkdir -p "$CACHE/logs"
+  GOBIN="$CACHE/helm-build" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" > "$CACHE/logs/helm-build.log" 2>&1 \
+    || { cat "$CACHE/logs/helm-build.log" >&2; die "building Helm failed"; }
+  mv "$CACHE/helm-build/helm" "$HELM_BIN"
+  ln -sf "$(basename "$HELM_BIN")" "$CACHE/bin/helm"
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # wait_for <what> <seconds> <command...>
+  local what=$1 deadline=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.3
+  done
+  log "$what is ready"
+}
+
+kafka_usable() { "$ROOT/.cache/venv/bin/python" "$HERE/probe.py" kafka "127.0.0.1:$KAFKA_PORT"; }
+mongo_usable() { "$ROOT/.cache/venv/bin/python" "$HERE/probe.py" mongo "mongodb://127.0.0.1:$MONGO_PORT/"; }
+
+start_kafka() {
+  external_kafka && return
+  install_kafka
+  local pidfile="$RUN/kafka.pid" dir="$DATA/kafka"
+  if pid_alive "$pidfile"; then log "Kafka already running (pid $(cat "$pidfile"))"; return; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process (set KAFKA_PORT)"
+  mkdir -p "$dir/log" "$RUN" "$LOGS"
+  sed -e "s|@PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@LOG_DIR@|$dir/log|g" "$HERE/kafka/server.properties" > "$dir/server.properties"
+  if [ ! -f "$dir/log/meta.properties" ]; then
+    local cluster_id
+    cluster_id=$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$cluster_id" \
+      -c "$dir/server.properties" >> "$LOGS/kafka.log" 2>&1 || die "formatting Kafka storage failed (see $LOGS/kafka.log)"
+  fi
+  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $LOGS/kafka.log)"
+  nohup java -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dslf4j.internal.verbosity=WARN -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >> "$LOGS/kafka.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  wait_for "Kafka" 90 kafka_usable || die "Kafka did not become usable in 90 s (see $LOGS/kafka.log)"
+}
+
+start_ferretdb() {
+  external_mongo && return
+  install_ferretdb
+  local pidfile="$RUN/ferretdb.pid"
+  if pid_alive "$pidfile"; then log "FerretDB already running (pid $(cat "$pidfile"))"; return; fi
+  port_open "$MONGO_PORT" && die "port $MONGO_PORT is taken by another process (set MONGO_PORT)"
+  mkdir -p "$DATA/ferretdb" "$RUN" "$LOGS"
+  log "starting FerretDB $FERRETDB_VERSION on 127.0.0.1:$MONGO_PORT (log: $LOGS/ferretdb.log)"
+  nohup "$FERRETDB_BIN" --listen-addr "127.0.0.1:$MONGO_PORT" --data-dir "$DATA/ferretdb" \
+    >> "$LOGS/ferretdb.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  wait_for "FerretDB" 30 mongo_usable || die "FerretDB did not become usable in 30 s (see $LOGS/ferretdb.log)"
+}
+
+stop_one() { # stop_one <name> <signal>
+  local pidfile="$RUN/$1.pid"
+  pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+  local pid; pid=$(cat "$pidfile")
+  kill "-$2" "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then log "$1 ignored SIG$2 for 10 s, killing"; kill -KILL "$pid"; sleep 0.2; fi
+  rm -f "$pidfile"
+  log "$1 stopped"
+}
+
+status() {
+  for name in kafka ferretdb; do
+    if pid_alive "$RUN/$name.pid"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
+  done
+}
+
+print_env() {
+  echo "export KAFKA_BOOTSTRAP_SERVERS=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}"
+  echo "export MONGODB_URI=${MONGODB_URI:-mongodb://127.0.0.1:$MONGO_PORT/}"
+}
+
+each() { # each <verb> <target>
+  case "$2" in
+    all) "$1_kafka"; "$1_ferretdb" ;;
+    kafka|ferretdb) "$1_$2" ;;
+    *) die "unknown component '$2' (kafka, ferretdb or all)" ;;
+  esac
+}
+
+cmd=${1:-}; target=${2:-all}
+case "$cmd" in
+  install)
+    case "$target" in
+      all) install_kafka; install_ferretdb; install_helm ;;
+      kafka|ferretdb|helm) "install_$target" ;;
+      *) die "unknown component '$target'" ;;
+    esac ;;
+  start) each start "$target" ;;
+  stop) if [ "$target" = all ]; then stop_one kafka TERM; stop_one ferretdb TERM; else stop_one "$target" TERM; fi ;;
+  kill) stop_one "$target" KILL ;;
+  status) status ;;
+  env) print_env ;;
+  helm-path) install_helm; echo "$HELM_BIN" ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,255 @@
+"""The idempotent consumer (DESIGN.md §3).
+
+- Offsets are committed only after the batch's effects are stored, so a crash re-delivers
+  instead of losing.
+- Re-delivery is harmless because every effect is keyed by the source event (a unique index on
+  a key derived from the event id, or an aggregate-version guard); handlers say which events
+  they applied and which they found already applied.
+- An event that can never be applied (undecodable, unknown type, contract violation) goes to
+  `<topic>.dlq` with the error in its headers, and consumption goes on. A database or broker
+  outage is not poison: the batch is retried from the first unstored event after a back-off.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from collections.abc import Callable
+
+from google.protobuf import message
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from prometheus_client import Counter, Gauge
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout, PyMongoError
+
+from wenming.common.v1 import common_pb2
+
+from .errors import DomainError
+from .events import PoisonEvent, decode, dlq_topic
+
+log = logging.getLogger(__name__)
+
+CONSUMED = Counter("events_consumed_total", "Records read from Kafka", ["topic", "group"])
+APPLIED = Counter("events_applied_total", "Events whose effect was stored", ["topic", "group"])
+DUPLICATES = Counter("events_duplicate_total", "Events found already applied (replays)", ["topic", "group"])
+SKIPPED = Counter("events_skipped_total", "Events of types this consumer does not need", ["topic", "group"])
+DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to the DLQ", ["topic", "group"])
+LAG = Gauge("consumer_lag", "Records behind the end of the topic", ["topic", "group"])
+
+TRANSIENT = (ConnectionFailure, NetworkTimeout, ExecutionTimeout, KafkaError)
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ConsumedEvent:
+    envelope: common_pb2.EventEnvelope
+    payload: message.Message
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.event_id
+
+
+Handler = Callable[[ConsumedEvent], Outcome]
+
+
+class EventConsumer(threading.Thread):
+    """Consumes topics with per-type handlers. Subclasses may override `apply_batch` to store a
+    whole batch at once (the ledger does); the default applies events one by one in order."""
+
+    max_attempts = 3  # for errors that are neither transient nor declared poison
+
+    def __init__(self, *, bootstrap_servers: str, group_id: str, topics: list[str],
+                 handlers: dict[str, Handler] | None = None, dlq_producer=None,
+                 max_records: int = 500, client_id: str = ""):
+        super().__init__(name=f"consumer-{group_id}", daemon=True)
+        self.group_id = group_id
+        self.topics = topics
+        self.handlers = dict(handlers or {})
+        self._dlq = dlq_producer
+        self._max_records = max_records
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id or group_id
+        self._stopping = threading.Event()
+        self._consumer: KafkaConsumer | None = None
+        self.healthy = False
+
+    # ---- lifecycle ----
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.join(timeout)
+
+    def _connect(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers.split(","),
+            group_id=self.group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._max_records,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+            request_timeout_ms=30_000,
+        )
+        consumer.subscribe(self.topics)
+        return consumer
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                if self._consumer is None:
+                    self._consumer = self._connect()
+                self._poll_once()
+                backoff = 0.5
+                self.healthy = True
+            except Exception:
+                self.healthy = False
+                log.warning("consumer %s: pass failed, retrying in %.1fs", self.group_id, backoff, exc_info=True)
+                # start again from the committed offsets: the position may be past unstored records
+                self._close()
+                self._stopping.wait(backoff)
+                backoff = min(10.0, backoff * 2)
+        self._close()
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except Exception:  # closing a consumer whose broker is gone
+                log.debug("consumer close failed", exc_info=True)
+            self._consumer = None
+
+    # ---- one poll ----
+
+    def _poll_once(self) -> None:
+        consumer = self._consumer
+        batches = consumer.poll(timeout_ms=500, max_records=self._max_records)
+        for tp, records in batches.items():
+            if self._stopping.is_set():
+                break
+            next_offset = self._process(tp, records)
+            if next_offset > records[0].offset:
+                consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
+            if next_offset <= records[-1].offset:
+                # not everything was stored: read again from the first unstored record
+                consumer.seek(tp, next_offset)
+                self._stopping.wait(1.0)
+        self._update_lag(consumer)
+
+    def _process(self, tp: TopicPartition, records: list) -> int:
+        """Stores the records' effects in order; returns the offset of the first record not stored
+        (one past the last when all were)."""
+        pending: list[ConsumedEvent] = []
+        for record in records:
+            CONSUMED.labels(tp.topic, self.group_id).inc()
+            try:
+                envelope, payload = decode(record.value)
+            except PoisonEvent as exc:
+                # what came before it is stored first, so the commit never jumps over it
+                if not self._store(tp, pending):
+                    return pending[0].offset
+                pending = []
+                self._dead_letter(record, str(exc))
+                continue
+            pending.append(ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset))
+        if not self._store(tp, pending):
+            return pending[0].offset
+        return records[-1].offset + 1
+
+    def _store(self, tp: TopicPartition, events: list[ConsumedEvent]) -> bool:
+        """Applies events; False when a transient failure means the batch must be re-read."""
+        if not events:
+            return True
+        try:
+            outcomes = self.apply_batch(events)
+        except TRANSIENT:
+            log.warning("consumer %s: database or broker unavailable; will retry", self.group_id, exc_info=True)
+            return False
+        for event, outcome in zip(events, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                self._dead_letter_event(event, outcome)
+            else:
+                {Outcome.APPLIED: APPLIED, Outcome.DUPLICATE: DUPLICATES, Outcome.SKIPPED: SKIPPED}[outcome].labels(
+                    tp.topic, self.group_id).inc()
+        return True
+
+    def apply_batch(self, events: list[ConsumedEvent]) -> list[Outcome | Exception]:
+        """Stores each event's effect; returns an Outcome, or the exception that makes it poison.
+
+        Transient errors propagate (the batch is retried); anything else is retried a few times
+        and then treated as poison.
+        """
+        outcomes: list[Outcome | Exception] = []
+        for event in events:
+            outcomes.append(self._apply_one(event))
+        return outcomes
+
+    def _apply_one(self, event: ConsumedEvent) -> Outcome | Exception:
+        handler = self.handlers.get(event.envelope.event_type)
+        if handler is None:
+            # decode() proved the type is in the contract; one we have no handler for is not our business
+            return Outcome.SKIPPED
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return handler(event)
+            except TRANSIENT:
+                raise
+            except (PoisonEvent, DomainError, ValueError, KeyError, TypeError) as exc:
+                return exc
+            except PyMongoError as exc:  # a write the database refuses for good (not an outage)
+                return exc
+            except Exception as exc:  # a bug or a passing glitch: retry, then give up on this event
+                if attempt == self.max_attempts:
+                    return exc
+                log.warning("consumer %s: handler failed (attempt %d)", self.group_id, attempt, exc_info=True)
+                time.sleep(0.2 * attempt)
+        raise AssertionError("unreachable")
+
+    # ---- dead letters ----
+
+    def _dead_letter_event(self, event: ConsumedEvent, error: Exception) -> None:
+        self._send_dlq(event.topic, event.partition, event.offset, event.envelope.aggregate_id.encode(),
+                       event.envelope.SerializeToString(), error)
+
+    def _dead_letter(self, record, reason: str) -> None:
+        self._send_dlq(record.topic, record.partition, record.offset, record.key, record.value, PoisonEvent(reason))
+
+    def _send_dlq(self, topic: str, partition: int, offset: int, key, value, error: Exception) -> None:
+        DEAD_LETTERED.labels(topic, self.group_id).inc()
+        log.error("consumer %s: dead-lettering %s[%d]@%d: %s", self.group_id, topic, partition, offset,
+                  f"{type(error).__name__}: {error}")
+        headers = [
+            ("error", f"{type(error).__name__}: {error}"[:1000].encode()),
+            ("source_topic", topic.encode()),
+            ("source_partition", str(partition).encode()),
+            ("source_offset", str(offset).encode()),
+            ("consumer_group", self.group_id.encode()),
+        ]
+        # waits for the ack: the offset is committed right after, so the dead letter must be durable
+        self._dlq.send(dlq_topic(topic), key=key, value=value, headers=headers).get(timeout=15)
+
+    # ---- metrics ----
+
+    def _update_lag(self, consumer: KafkaConsumer) -> None:
+        totals: dict[str, int] = {}
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            position = consumer.position(tp, timeout_ms=1000) if highwater is not None else None
+            if highwater is not None and position is not None:
+                totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+        for topic, lag in totals.items():
+            LAG.labels(topic, self.group_id).set(lag)

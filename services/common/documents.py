@@ -1,0 +1,46 @@
+"""mongoengine base for aggregates that carry an in-document outbox.
+
+Models declare fields and indexes with mongoengine; state changes go through
+`insert_with_events` / `update_with_events` on the raw collection, so a change and its events
+are one write (see outbox.py).
+"""
+
+from __future__ import annotations
+
+from mongoengine import BooleanField, DictField, Document, IntField, ListField, StringField
+from pymongo.collection import Collection
+
+from .outbox import insert_with_events, update_with_events
+
+
+class Aggregate(Document):
+    meta = {"abstract": True}
+
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    version = IntField(default=0)
+    outbox = ListField(DictField())
+    outbox_pending = BooleanField(default=False)
+
+    @classmethod
+    def collection(cls) -> Collection:
+        return cls._get_collection()
+
+    @classmethod
+    def from_raw(cls, raw: dict):
+        return cls._from_son(raw)
+
+    def insert(self, events: list[dict]) -> None:
+        """Validates and inserts this new aggregate at version 1 with its first events."""
+        self.validate()
+        raw = self.to_mongo().to_dict()
+        raw.pop("outbox", None)
+        insert_with_events(self.collection(), raw, events)
+        self.version = 1
+
+    @classmethod
+    def change(cls, filter: dict, update: dict, events: list[dict]):
+        """One conditional update carrying its events; the changed aggregate, or None if
+        `filter` matched nothing."""
+        raw = update_with_events(cls.collection(), filter, update, events)
+        return None if raw is None else cls.from_raw(raw)

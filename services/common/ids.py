@@ -1,0 +1,49 @@
+"""Identifiers and page tokens.
+
+Ids are ULIDs (48-bit millisecond time + 80 random bits, Crockford base32) with a short type
+prefix, so they sort by creation time and keyset paging by `_id` returns oldest first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+
+from .errors import InvalidArgument
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid(now_ms: int | None = None) -> str:
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """e.g. new_id("vol") -> "vol_01JD3Q8Y6P4M2T5R7W9X0Z1B3C"."""
+    return f"{prefix}_{ulid()}"
+
+
+def encode_page_token(last_key: str) -> str:
+    return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, field: str = "page.page_token") -> str | None:
+    """The last key of the previous page, or None for the first page."""
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        key = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument.field(field, "is not a token returned by this API") from None
+    if not key or len(key) > 200:
+        raise InvalidArgument.field(field, "is not a token returned by this API")
+    return key

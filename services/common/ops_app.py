@@ -1,0 +1,51 @@
+"""The Flask ops app every service serves on its HTTP port: /healthz, /readyz, /metrics.
+
+Services add their own REST routes (media downloads, certificate verification) as blueprints.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import Flask, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from waitress.server import create_server
+
+
+def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]]) -> Flask:
+    app = Flask(service)
+    app.json.ensure_ascii = False  # Chinese text stays readable in JSON bodies
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", service=service)
+
+    @app.get("/readyz")
+    def readyz():
+        checks = readiness()
+        ready = all(checks.values())
+        return jsonify(ready=ready, checks=checks, service=service), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics():
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class HttpServer:
+    """Waitress serving a Flask app on its own thread."""
+
+    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", threads: int = 8):
+        try:
+            self._server = create_server(app, host=host, port=port, threads=threads, ident=app.name)
+        except OSError as exc:
+            raise RuntimeError(f"cannot listen on HTTP port {port}: {exc.strerror}") from None
+        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.close()

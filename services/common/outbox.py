@@ -1,0 +1,157 @@
+"""The in-document outbox (DESIGN.md §3): a state change and its events are ONE document write.
+
+FerretDB and single-node MongoDB have no multi-document transactions, so a service never writes
+a state change and "publishes" separately. It pushes the pending events into the aggregate's own
+`outbox` array in the same update (`insert_with_events` / `update_with_events`). The relay
+publishes pending events with an idempotent acks=all producer and pulls them out of the document
+only after the broker acknowledged. A crash between the ack and the pull publishes an event twice
+(consumers deduplicate by event id); no crash can lose one.
+
+FerretDB v1 notes that shape this code: `$pull` with a condition is silently ignored, so
+published entries are removed with `$pullAll` of the exact entries read; `$elemMatch` does not
+work, so pending documents are found through the `outbox_pending` flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from prometheus_client import Counter, Gauge
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.collection import Collection
+
+from .events import record_headers
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter("outbox_events_published_total", "Events the relay published and the broker acknowledged", ["topic"])
+PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Events the broker did not acknowledge (retried later)", ["topic"])
+PENDING = Gauge("outbox_events_pending", "Events found pending in the last relay pass", ["collection"])
+
+OUTBOX_INDEX = [("outbox_pending", 1)]
+
+# Set by writers in this process so the relay wakes at once instead of at its next poll.
+_wakeup = threading.Event()
+
+
+def _with_events(update: dict, events: list[dict]) -> dict:
+    update = {op: dict(fields) for op, fields in update.items()}
+    if events:
+        update.setdefault("$push", {})["outbox"] = {"$each": events}
+        update.setdefault("$set", {})["outbox_pending"] = True
+    update.setdefault("$inc", {})["version"] = 1
+    return update
+
+
+def insert_with_events(collection: Collection, document: dict, events: list[dict]) -> dict:
+    """Inserts a new aggregate (version 1) together with its first events."""
+    document = dict(document, version=1, outbox=list(events), outbox_pending=bool(events))
+    collection.insert_one(document)
+    _wakeup.set()
+    return document
+
+
+def update_with_events(collection: Collection, filter: dict, update: dict, events: list[dict],
+                       projection: dict | None = None) -> dict | None:
+    """Applies `update` and queues `events` in one conditional update; bumps `version`.
+
+    Returns the document after the change, or None when `filter` matched nothing (the caller
+    turns that into NOT_FOUND / FAILED_PRECONDITION / ABORTED as the domain says).
+    """
+    doc = collection.find_one_and_update(
+        filter, _with_events(update, events), return_document=ReturnDocument.AFTER, projection=projection
+    )
+    if doc is not None and events:
+        _wakeup.set()
+    return doc
+
+
+class OutboxRelay(threading.Thread):
+    """Publishes pending events of the registered collections; one thread per process."""
+
+    def __init__(self, producer, collections: list[Collection], poll_seconds: float = 0.2,
+                 batch_size: int = 500, send_timeout_seconds: float = 15.0):
+        super().__init__(name="outbox-relay", daemon=True)
+        self._producer = producer
+        self._collections = collections
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._send_timeout = send_timeout_seconds
+        self._stopping = threading.Event()
+        self._backoff = 0.0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        _wakeup.set()
+        self.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            _wakeup.clear()
+            try:
+                busy = any([self.relay_once(c) for c in self._collections])
+                self._backoff = 0.0
+            except Exception:  # database or broker away: keep the events, try again later
+                self._backoff = min(5.0, max(0.5, self._backoff * 2))
+                log.warning("outbox relay pass failed; retrying in %.1fs", self._backoff, exc_info=True)
+                self._stopping.wait(self._backoff)
+                continue
+            if not busy:
+                _wakeup.wait(self._poll)
+        # one last pass so events written by the final in-flight calls go out before exit
+        try:
+            for collection in self._collections:
+                self.relay_once(collection)
+        except Exception:
+            log.warning("final outbox pass failed; events stay pending for the next start", exc_info=True)
+
+    def relay_once(self, collection: Collection) -> bool:
+        """Publishes one batch of pending events; True when there may be more."""
+        docs = list(collection.find({"outbox_pending": True}, {"outbox": 1}).limit(self._batch))
+        PENDING.labels(collection.name).set(sum(len(d.get("outbox") or ()) for d in docs))
+        if not docs:
+            return False
+        sends = []
+        for doc in docs:
+            futures = [
+                self._producer.send(e["topic"], key=e["key"].encode(), value=bytes(e["value"]), headers=record_headers(e))
+                for e in doc.get("outbox") or ()
+            ]
+            sends.append((doc, futures))
+        self._producer.flush(timeout=self._send_timeout)
+
+        cleared, partial = [], []
+        for doc, futures in sends:
+            entries = doc.get("outbox") or []
+            acked = []
+            for entry, future in zip(entries, futures, strict=True):
+                # keep per-aggregate order: stop at the first event the broker did not take
+                if not future.is_done or future.failed():
+                    PUBLISH_FAILURES.labels(entry["topic"]).inc()
+                    break
+                acked.append(entry)
+                PUBLISHED.labels(entry["topic"]).inc()
+            if acked:
+                (cleared if len(acked) == len(entries) else partial).append((doc["_id"], entries, acked))
+        self._remove_published(collection, cleared, partial)
+        failed = sum(1 for _, fs in sends for f in fs if not f.is_done or f.failed())
+        if failed:
+            raise RuntimeError(f"{failed} event(s) not acknowledged by the broker")
+        return len(docs) == self._batch
+
+    @staticmethod
+    def _remove_published(collection: Collection, cleared: list, partial: list) -> None:
+        if cleared:
+            # common case, one write per document: nothing new arrived since we read the outbox,
+            # so empty it and drop the flag together
+            result = collection.bulk_write([
+                UpdateOne({"_id": _id, "outbox": entries}, {"$set": {"outbox": [], "outbox_pending": False}})
+                for _id, entries, _ in cleared
+            ], ordered=False)
+            if result.matched_count < len(cleared):
+                partial = partial + cleared  # some got new events meanwhile; pulling is a no-op for the rest
+        if partial:
+            collection.bulk_write([UpdateOne({"_id": _id}, {"$pullAll": {"outbox": acked}})
+                                   for _id, _, acked in partial], ordered=False)
+

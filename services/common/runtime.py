@@ -1,0 +1,172 @@
+"""Wires one service process together: settings, logs, MongoDB, Kafka topics, outbox relay,
+consumers, gRPC (API + health + reflection), the Flask ops app, and graceful shutdown.
+
+A service's `__main__` builds its domain objects and servicer, then:
+
+    app = ServiceApp("registration")
+    app.add_grpc(add_RegistrationServiceServicer_to_server, servicer, "wenming.registration.v1.RegistrationService",
+                 public_methods=[...])
+    app.add_outbox(db.volunteers)
+    app.run()        # blocks until SIGTERM/SIGINT
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+
+from flask import Blueprint
+from pymongo.collection import Collection
+
+from . import mongo
+from .auth import TokenVerifier
+from .config import ConfigError, Settings, load_settings
+from .consumer import EventConsumer
+from .events import dlq_topic, events_topic
+from .grpc_server import GrpcServer
+from .kafka_clients import ensure_topics, make_admin, make_producer
+from .logs import configure_logging
+from .ops_app import HttpServer, create_ops_app
+from .outbox import OUTBOX_INDEX, OutboxRelay
+
+log = logging.getLogger(__name__)
+
+
+class ServiceApp:
+    def __init__(self, name: str, extra_settings: Callable | None = None):
+        try:
+            self.settings: Settings = load_settings(name, extra=extra_settings)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            sys.exit(2)
+        configure_logging(name, self.settings.log_level)
+        self.name = name
+        self.topic = events_topic(name)
+        self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name)
+        self.verifier = TokenVerifier(self.settings.jwt_public_key_pem)
+        self._grpc_services: list[tuple] = []
+        self._public_methods: set[str] = set()
+        self.grpc: GrpcServer | None = None
+        self._relay: OutboxRelay | None = None
+        self._producer = None
+        self._outbox_collections: list[Collection] = []
+        self._consumer_factories: list[Callable[[object], EventConsumer]] = []
+        self._consumers: list[EventConsumer] = []
+        self._blueprints: list[Blueprint] = []
+        self._background: list[threading.Thread] = []
+        self._checks = {"mongodb": False, "kafka": False}
+        self._stopping = threading.Event()
+
+    # ---- composition ----
+
+    def add_grpc(self, add_to_server, servicer, full_service_name: str, public_methods: Iterable[str] = ()) -> None:
+        self._grpc_services.append((add_to_server, servicer, full_service_name))
+        self._public_methods.update(f"/{full_service_name}/{m}" for m in public_methods)
+
+    def add_outbox(self, collection: Collection) -> None:
+        """Registers an aggregate collection whose in-document outbox the relay publishes."""
+        collection.create_index(OUTBOX_INDEX)
+        self._outbox_collections.append(collection)
+
+    def add_consumer(self, factory: Callable[[object], EventConsumer]) -> None:
+        """`factory(dlq_producer)` builds the consumer once Kafka is reachable."""
+        self._consumer_factories.append(factory)
+
+    def add_blueprint(self, blueprint: Blueprint) -> None:
+        self._blueprints.append(blueprint)
+
+    def add_background(self, thread: threading.Thread) -> None:
+        """A thread with start() and stop(timeout) (schedulers and the like)."""
+        self._background.append(thread)
+
+    # ---- running ----
+
+    def readiness(self) -> dict[str, bool]:
+        return dict(self._checks)
+
+    def _monitor(self) -> None:
+        """Keeps the health status honest: SERVING only while MongoDB and Kafka answer."""
+        admin = None
+        while not self._stopping.is_set():
+            self._checks["mongodb"] = mongo.ping(self.db)
+            try:
+                admin = admin or make_admin(self.settings.kafka_bootstrap_servers, f"{self.name}-health")
+                self._checks["kafka"] = bool(admin.describe_cluster().get("brokers"))
+            except Exception:  # any failure means "not reachable now"
+                self._checks["kafka"] = False
+                if admin is not None:
+                    admin.close()
+                admin = None
+            if not self._stopping.is_set():
+                self.grpc.set_serving(all(self._checks.values()))
+            self._stopping.wait(2.0)
+        if admin is not None:
+            admin.close()
+
+    def _start_kafka_side(self) -> None:
+        """Topics, relay and consumers; retried until the broker answers, so a service started
+        before Kafka still comes up (NOT_SERVING meanwhile)."""
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                admin = make_admin(self.settings.kafka_bootstrap_servers, f"{self.name}-setup")
+                try:
+                    # a service creates its own topic and DLQ; topics it consumes belong to their owners
+                    ensure_topics(admin, [self.topic, dlq_topic(self.topic)],
+                                  self.settings.kafka_topic_partitions, self.settings.kafka_replication_factor)
+                finally:
+                    admin.close()
+                producer = make_producer(self.settings.kafka_bootstrap_servers, f"{self.name}-relay")
+                break
+            except Exception as exc:
+                log.warning("Kafka not reachable yet (%s); retrying in %.0fs", exc, delay)
+                self._stopping.wait(delay)
+                delay = min(10.0, delay * 2)
+        else:
+            return
+        self._producer = producer
+        self._relay = OutboxRelay(producer, self._outbox_collections, poll_seconds=self.settings.outbox_poll_seconds)
+        self._relay.start()
+        for factory in self._consumer_factories:
+            consumer = factory(producer)
+            consumer.start()
+            self._consumers.append(consumer)
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stopping.set())
+        app = create_ops_app(self.name, self.readiness)
+        for blueprint in self._blueprints:
+            app.register_blueprint(blueprint)
+        http = HttpServer(app, self.settings.http_port)
+        self.grpc = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
+                               workers=self.settings.grpc_workers, public_methods=self._public_methods)
+        for add_to_server, servicer, full_name in self._grpc_services:
+            self.grpc.add(add_to_server, servicer, full_name)
+        self.grpc.start()
+        http.start()
+        setup = threading.Thread(target=self._start_kafka_side, name="kafka-setup", daemon=True)
+        setup.start()
+        monitor = threading.Thread(target=self._monitor, name="health-monitor", daemon=True)
+        monitor.start()
+        for thread in self._background:
+            thread.start()
+        log.info("serving", extra={"grpc_port": self.settings.grpc_port, "http_port": self.settings.http_port})
+
+        self._stopping.wait()
+        log.info("shutting down: health NOT_SERVING, finishing in-flight calls")
+        self.grpc.stop(self.settings.shutdown_grace_seconds)
+        for thread in self._background:
+            thread.stop()
+        setup.join(5)
+        for consumer in self._consumers:
+            consumer.stop()
+        if self._relay is not None:
+            self._relay.stop()
+            self._producer.close(timeout=5)
+        http.stop()
+        monitor.join(3)
+        log.info("stopped")

@@ -1,0 +1,116 @@
+"""Input validation that reports every bad field at once, named by its request path.
+
+    v = Validator()
+    name = v.text("name", request.name, max_len=50)
+    v.check()   # raises InvalidArgument listing all violations, before anything is written
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from .errors import InvalidArgument
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+MAX_ID_LEN = 64
+_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Validator:
+    def __init__(self) -> None:
+        self.violations: list[tuple[str, str]] = []
+
+    def fail(self, field: str, description: str) -> None:
+        self.violations.append((field, description))
+
+    def ok(self) -> bool:
+        return not self.violations
+
+    def check(self) -> None:
+        if self.violations:
+            raise InvalidArgument(self.violations)
+
+    def text(self, field: str, value: str, *, max_len: int, required: bool = True, min_len: int = 1,
+             multiline: bool = False) -> str:
+        value = (value or "").strip()
+        if not value:
+            if required:
+                self.fail(field, "must not be empty")
+            return value
+        if len(value) < min_len:
+            self.fail(field, f"must be at least {min_len} characters")
+        if len(value) > max_len:
+            self.fail(field, f"must be at most {max_len} characters (got {len(value)})")
+        if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
+            self.fail(field, "contains control characters")
+        return value
+
+    def ident(self, field: str, value: str, *, required: bool = True) -> str:
+        value = (value or "").strip()
+        if not value:
+            if required:
+                self.fail(field, "must not be empty")
+        elif not _ID.match(value):
+            self.fail(field, "is not a valid id")
+        return value
+
+    def ids(self, field: str, values: Sequence[str], *, min_count: int = 0, max_count: int = 100) -> list[str]:
+        if len(values) < min_count:
+            self.fail(field, f"needs at least {min_count} item(s)")
+        if len(values) > max_count:
+            self.fail(field, f"allows at most {max_count} items (got {len(values)})")
+        out: list[str] = []
+        for i, value in enumerate(values):
+            ident = self.ident(f"{field}[{i}]", value)
+            if ident in out:
+                self.fail(f"{field}[{i}]", "is listed twice")
+            out.append(ident)
+        return out
+
+    def enum(self, field: str, value: int, enum_type, *, required: bool = True,
+             allowed: Iterable[int] | None = None) -> int:
+        """A proto enum value: known, non-zero when required, and in `allowed` if given."""
+        names = enum_type.DESCRIPTOR.values_by_number
+        if value == 0:
+            if required:
+                self.fail(field, "must be set")
+        elif value not in names:
+            self.fail(field, f"unknown value {value}")
+        elif allowed is not None and value not in set(allowed):
+            self.fail(field, f"{names[value].name} is not allowed here")
+        return value
+
+    def enums(self, field: str, values: Sequence[int], enum_type, *, max_count: int = 50) -> list[int]:
+        if len(values) > max_count:
+            self.fail(field, f"allows at most {max_count} items (got {len(values)})")
+        out: list[int] = []
+        for i, value in enumerate(values):
+            self.enum(f"{field}[{i}]", value, enum_type)
+            if value not in out:
+                out.append(value)
+        return out
+
+    def int_range(self, field: str, value: int, lo: int, hi: int) -> int:
+        if not lo <= value <= hi:
+            self.fail(field, f"must be between {lo} and {hi} (got {value})")
+        return value
+
+    def page_size(self, field: str, value: int) -> int:
+        if value == 0:
+            return DEFAULT_PAGE_SIZE
+        if value < 0 or value > MAX_PAGE_SIZE:
+            self.fail(field, f"must be between 1 and {MAX_PAGE_SIZE} (got {value})")
+            return DEFAULT_PAGE_SIZE
+        return value
+
+    def regex(self, field: str, value: str, pattern: re.Pattern, description: str, *, required: bool = True) -> str:
+        value = (value or "").strip()
+        if not value:
+            if required:
+                self.fail(field, "must not be empty")
+        elif not pattern.match(value):
+            self.fail(field, description)
+        return value

@@ -1,0 +1,1 @@
+"""Registration service: the unit tree, volunteers, teams, residents, accounts and tokens."""

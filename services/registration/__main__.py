@@ -1,0 +1,25 @@
+"""python -m services.registration: the registration gRPC server (+ ops HTTP)."""
+
+from services.common.runtime import ServiceApp
+from wenming.registration.v1 import registration_pb2_grpc
+
+from .app import build, ensure_indexes, extra_settings
+from .models import AGGREGATES
+from .servicer import PUBLIC_METHODS, SERVICE_NAME, RegistrationServicer
+
+
+def main() -> None:
+    app = ServiceApp("registration", extra_settings)
+    ensure_indexes()
+    domain = build(app.settings)
+    domain.units.resume_interrupted_moves()
+    servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts)
+    app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
+                 public_methods=PUBLIC_METHODS)
+    for model in AGGREGATES:
+        app.add_outbox(model.collection())
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

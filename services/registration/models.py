@@ -1,0 +1,139 @@
+"""What registration stores. Personal data is stored encrypted (`*_cipher`), looked up by blind
+index (`*_index`) and shown masked (`*_masked`); the plain values never reach the database."""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BinaryField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField,
+    StringField,
+)
+
+from services.common.documents import Aggregate
+
+
+class Unit(Aggregate):
+    meta = {
+        "collection": "units",
+        "indexes": [
+            {"fields": ["district_id", "path"]},
+            {"fields": ["district_id", "parent_id", "name"], "unique": True},
+        ],
+    }
+    name = StringField(required=True, max_length=60)
+    level = IntField(required=True)
+    parent_id = StringField(default="")  # "" for the center
+    path = ListField(StringField())      # center … this unit
+    head_name = StringField(default="")
+    head_phone_cipher = BinaryField()
+    head_phone_masked = StringField(default="")
+    # set while a move rewrites the subtree's paths; a restart finishes the job
+    moving = IntField(default=0)
+    created_at = DateTimeField(required=True)
+
+
+class Availability(EmbeddedDocument):
+    weekdays = ListField(IntField())
+    periods = ListField(IntField())
+
+
+class Volunteer(Aggregate):
+    meta = {
+        "collection": "volunteers",
+        "indexes": [
+            {"fields": ["district_id", "id_index"], "unique": True},
+            {"fields": ["district_id", "phone_index"], "unique": True},
+            {"fields": ["district_id", "volunteer_number"], "unique": True},
+            {"fields": ["district_id", "unit_ids"]},
+        ],
+    }
+    volunteer_number = StringField(required=True)
+    name = StringField(required=True, max_length=50)
+    id_cipher = BinaryField(required=True)
+    id_index = StringField(required=True)
+    id_masked = StringField(required=True)
+    phone_cipher = BinaryField(required=True)
+    phone_index = StringField(required=True)
+    phone_masked = StringField(required=True)
+    gender = IntField(required=True)
+    birth_date = StringField(required=True)  # YYYY-MM-DD
+    political_status = IntField(required=True)
+    skills = ListField(IntField())
+    unit_ids = ListField(StringField(), required=True)
+    availability = EmbeddedDocumentField(Availability, default=Availability)
+    status = IntField(required=True)
+    status_reason = StringField(default="")
+    password_hash = StringField(required=True)
+    registered_at = DateTimeField(required=True)
+    approved_at = DateTimeField()
+    approved_by = StringField(default="")
+
+
+class Team(Aggregate):
+    meta = {
+        "collection": "teams",
+        "indexes": [
+            {"fields": ["district_id", "unit_path"]},
+            {"fields": ["district_id", "unit_id", "name"], "unique": True},
+        ],
+    }
+    name = StringField(required=True, max_length=60)
+    level = IntField(required=True)
+    unit_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    specialty = IntField(default=0)
+    leader_id = StringField(required=True)
+    member_ids = ListField(StringField())
+    created_at = DateTimeField(required=True)
+
+
+class Resident(Aggregate):
+    meta = {
+        "collection": "residents",
+        "indexes": [
+            {"fields": ["district_id", "phone_index"], "unique": True},
+            {"fields": ["district_id", "courtyard_id"]},
+        ],
+    }
+    name = StringField(required=True, max_length=50)
+    phone_cipher = BinaryField(required=True)
+    phone_index = StringField(required=True)
+    phone_masked = StringField(required=True)
+    courtyard_id = StringField(required=True)
+    password_hash = StringField(required=True)
+    registered_at = DateTimeField(required=True)
+
+
+class AdminAccount(Aggregate):
+    meta = {
+        "collection": "admin_accounts",
+        "indexes": [{"fields": ["district_id", "username"], "unique": True}],
+    }
+    username = StringField(required=True)
+    display_name = StringField(required=True)
+    unit_id = StringField(required=True)
+    password_hash = StringField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class ServiceAccount(Document):
+    meta = {
+        "collection": "service_accounts",
+        "indexes": [{"fields": ["district_id", "service_name"], "unique": True}],
+    }
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    service_name = StringField(required=True)
+    password_hash = StringField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class Counter(Document):
+    """Per-district sequences (volunteer numbers), advanced atomically with $inc."""
+
+    meta = {"collection": "counters"}
+    id = StringField(primary_key=True)
+    seq = IntField(default=0)
+
+
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount)
+ALL_MODELS = AGGREGATES + (ServiceAccount, Counter)

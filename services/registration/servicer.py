@@ -1,0 +1,144 @@
+"""gRPC servicer: translates requests to the domain and results back. No rules live here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.common.auth import current_principal, optional_principal
+from services.common.events import to_timestamp
+from wenming.common.v1 import common_pb2
+from wenming.registration.v1 import registration_pb2 as pb
+from wenming.registration.v1 import registration_pb2_grpc
+
+from .accounts import Accounts
+from .residents import ResidentBook
+from .teams import TeamRoster
+from .translate import admin_msg, claims_msg, resident_msg, team_msg, unit_msg, volunteer_msg
+from .units import UnitDirectory
+from .volunteers import VolunteerRegistry
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name
+# callable without a token: logging in, checking a token, and signing up
+PUBLIC_METHODS = ("Login", "VerifyToken", "RegisterVolunteer", "RegisterResident")
+
+
+def _expiry(unix_seconds: int):
+    return to_timestamp(dt.datetime.fromtimestamp(unix_seconds, dt.UTC))
+
+
+def _page(token: str) -> common_pb2.PageResponse:
+    return common_pb2.PageResponse(next_page_token=token)
+
+
+class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
+    def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
+                 residents: ResidentBook, accounts: Accounts):
+        self.units = units
+        self.volunteers = volunteers
+        self.teams = teams
+        self.residents = residents
+        self.accounts = accounts
+
+    # accounts and tokens
+
+    def Login(self, request, context):
+        token, expires, principal = self.accounts.login(request)
+        return pb.LoginResponse(access_token=token, expires_at=_expiry(expires), claims=claims_msg(principal))
+
+    def VerifyToken(self, request, context):
+        principal, expires = self.accounts.verify(request.access_token)
+        return pb.VerifyTokenResponse(claims=claims_msg(principal), expires_at=_expiry(expires))
+
+    def CreateAdminAccount(self, request, context):
+        account, unit = self.accounts.create_admin(current_principal(), request)
+        return pb.CreateAdminAccountResponse(account=admin_msg(account, unit))
+
+    def CreateServiceAccount(self, request, context):
+        account = self.accounts.create_service(current_principal(), request)
+        return pb.CreateServiceAccountResponse(account_id=account.id)
+
+    # units
+
+    def CreateUnit(self, request, context):
+        unit = self.units.create(current_principal(), request.parent_unit_id, request.name, request.level,
+                                 request.head_name, request.head_phone)
+        return pb.CreateUnitResponse(unit=unit_msg(unit))
+
+    def GetUnit(self, request, context):
+        return pb.GetUnitResponse(unit=unit_msg(self.units.read(current_principal(), request.unit_id)))
+
+    def ListSubtree(self, request, context):
+        units, token = self.units.list_subtree(current_principal(), request.root_unit_id, request.level,
+                                               request.page.page_size, request.page.page_token)
+        return pb.ListSubtreeResponse(units=[unit_msg(u) for u in units], page=_page(token))
+
+    def RenameUnit(self, request, context):
+        unit = self.units.rename(current_principal(), request.unit_id, request.name, request.expected_version)
+        return pb.RenameUnitResponse(unit=unit_msg(unit))
+
+    def MoveUnit(self, request, context):
+        unit = self.units.move(current_principal(), request.unit_id, request.new_parent_unit_id)
+        return pb.MoveUnitResponse(unit=unit_msg(unit))
+
+    # volunteers
+
+    def RegisterVolunteer(self, request, context):
+        view = self.volunteers.register(optional_principal(), request)
+        return pb.RegisterVolunteerResponse(volunteer=volunteer_msg(view))
+
+    def GetVolunteer(self, request, context):
+        return pb.GetVolunteerResponse(volunteer=volunteer_msg(self.volunteers.get(current_principal(),
+                                                                                   request.volunteer_id)))
+
+    def UpdateVolunteer(self, request, context):
+        return pb.UpdateVolunteerResponse(volunteer=volunteer_msg(self.volunteers.update(current_principal(), request)))
+
+    def ApproveVolunteer(self, request, context):
+        view = self.volunteers.approve(current_principal(), request.volunteer_id)
+        return pb.ApproveVolunteerResponse(volunteer=volunteer_msg(view))
+
+    def SuspendVolunteer(self, request, context):
+        view = self.volunteers.suspend(current_principal(), request.volunteer_id, request.reason)
+        return pb.SuspendVolunteerResponse(volunteer=volunteer_msg(view))
+
+    def ReinstateVolunteer(self, request, context):
+        view = self.volunteers.reinstate(current_principal(), request.volunteer_id)
+        return pb.ReinstateVolunteerResponse(volunteer=volunteer_msg(view))
+
+    def SearchVolunteers(self, request, context):
+        views, token = self.volunteers.search(current_principal(), request)
+        return pb.SearchVolunteersResponse(volunteers=[volunteer_msg(v) for v in views], page=_page(token))
+
+    # teams
+
+    def _team_msg(self, team):
+        return team_msg(team, self.units.get(team.district_id, team.unit_id))
+
+    def CreateTeam(self, request, context):
+        return pb.CreateTeamResponse(team=self._team_msg(self.teams.create(current_principal(), request)))
+
+    def GetTeam(self, request, context):
+        return pb.GetTeamResponse(team=self._team_msg(self.teams.get(current_principal(), request.team_id)))
+
+    def ListTeams(self, request, context):
+        teams, token = self.teams.list(current_principal(), request.unit_id, request.page.page_size,
+                                       request.page.page_token)
+        return pb.ListTeamsResponse(teams=[self._team_msg(t) for t in teams], page=_page(token))
+
+    def AddTeamMember(self, request, context):
+        team = self.teams.add_member(current_principal(), request.team_id, request.volunteer_id)
+        return pb.AddTeamMemberResponse(team=self._team_msg(team))
+
+    def RemoveTeamMember(self, request, context):
+        team = self.teams.remove_member(current_principal(), request.team_id, request.volunteer_id)
+        return pb.RemoveTeamMemberResponse(team=self._team_msg(team))
+
+    # residents
+
+    def RegisterResident(self, request, context):
+        resident, courtyard = self.residents.register(optional_principal(), request)
+        return pb.RegisterResidentResponse(resident=resident_msg(resident, courtyard))
+
+    def GetResident(self, request, context):
+        resident, courtyard = self.residents.get(current_principal(), request.resident_id)
+        return pb.GetResidentResponse(resident=resident_msg(resident, courtyard))

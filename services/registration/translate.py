@@ -1,0 +1,64 @@
+"""Stored documents → API messages. Only masked personal data leaves this module."""
+
+from __future__ import annotations
+
+from services.common.auth import Principal
+from services.common.events import to_timestamp
+from wenming.common.v1 import common_pb2
+from wenming.registration.v1 import registration_pb2 as pb
+
+from .models import AdminAccount, Resident, Team, Unit
+from .units import unit_ref
+from .volunteers import VolunteerView
+
+
+def unit_msg(unit: Unit) -> pb.Unit:
+    return pb.Unit(
+        unit_id=unit.id, district_id=unit.district_id, name=unit.name, level=unit.level,
+        parent_unit_id=unit.parent_id, path=list(unit.path),
+        head=pb.UnitHead(name=unit.head_name, phone_masked=unit.head_phone_masked),
+        version=unit.version, created_at=to_timestamp(unit.created_at),
+    )
+
+
+def volunteer_msg(view: VolunteerView) -> pb.Volunteer:
+    v = view.volunteer
+    return pb.Volunteer(
+        volunteer_id=v.id, district_id=v.district_id, volunteer_number=v.volunteer_number, name=v.name,
+        national_id_masked=v.id_masked, phone_masked=v.phone_masked, gender=v.gender, birth_date=v.birth_date,
+        political_status=v.political_status, skills=list(v.skills), service_units=[unit_ref(u) for u in view.units],
+        availability=common_pb2.Availability(weekdays=list(v.availability.weekdays), periods=list(v.availability.periods)),
+        status=v.status, status_reason=v.status_reason, version=v.version, registered_at=to_timestamp(v.registered_at),
+    )
+
+
+def team_msg(team: Team, unit: Unit) -> pb.Team:
+    return pb.Team(
+        team_id=team.id, district_id=team.district_id, name=team.name, level=team.level, unit=unit_ref(unit),
+        specialty=team.specialty, leader_volunteer_id=team.leader_id, member_volunteer_ids=list(team.member_ids),
+        version=team.version, created_at=to_timestamp(team.created_at),
+    )
+
+
+def resident_msg(resident: Resident, courtyard: Unit) -> pb.Resident:
+    return pb.Resident(
+        resident_id=resident.id, district_id=resident.district_id, name=resident.name,
+        phone_masked=resident.phone_masked, courtyard=unit_ref(courtyard),
+        registered_at=to_timestamp(resident.registered_at),
+    )
+
+
+def admin_msg(account: AdminAccount, unit: Unit) -> pb.AdminAccount:
+    return pb.AdminAccount(
+        account_id=account.id, district_id=account.district_id, username=account.username,
+        display_name=account.display_name, unit=unit_ref(unit), created_at=to_timestamp(account.created_at),
+    )
+
+
+def claims_msg(principal: Principal) -> pb.Claims:
+    unit = None
+    if principal.unit_id:
+        unit = common_pb2.UnitRef(unit_id=principal.unit_id, level=principal.unit_level, name=principal.unit_name,
+                                  path=list(principal.unit_path))
+    return pb.Claims(subject=principal.subject, district_id=principal.district_id, role=principal.role, unit=unit,
+                     display_name=principal.display_name, volunteer_number=principal.volunteer_number)

@@ -1,0 +1,245 @@
+"""The district's unit tree: 中心 → 实践所 → 实践站 → 小院.
+
+Every unit stores its path (center … itself), so "inside an admin's subtree" is "the admin's
+unit id is on the path" and a subtree is one indexed query. A move rewrites the subtree's
+paths after the moved unit's own write (which carries the UnitMoved event); the `moving` flag
+makes a crash in between finish on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pymongo.errors import DuplicateKeyError
+
+from services.common.auth import Principal, require_manages
+from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.common.events import EventSource, utcnow
+from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.pii import PiiVault, mask_phone, validate_mobile
+from services.common.validation import Validator
+from wenming.common.v1 import common_pb2
+from wenming.registration.v1 import events_pb2
+
+from .models import Unit
+
+log = logging.getLogger(__name__)
+
+L = common_pb2.UnitLevel
+LEVEL_ORDER = (L.UNIT_LEVEL_CENTER, L.UNIT_LEVEL_INSTITUTE, L.UNIT_LEVEL_STATION, L.UNIT_LEVEL_COURTYARD)
+MAX_NAME = 60
+
+
+def child_level(level: int) -> int | None:
+    i = LEVEL_ORDER.index(level)
+    return LEVEL_ORDER[i + 1] if i + 1 < len(LEVEL_ORDER) else None
+
+
+def unit_ref(unit: Unit) -> common_pb2.UnitRef:
+    return common_pb2.UnitRef(unit_id=unit.id, level=unit.level, name=unit.name, path=list(unit.path))
+
+
+def snapshot(unit: Unit) -> events_pb2.UnitSnapshot:
+    return events_pb2.UnitSnapshot(unit_id=unit.id, name=unit.name, level=unit.level, parent_unit_id=unit.parent_id,
+                                   path=list(unit.path), head_name=unit.head_name)
+
+
+@dataclass
+class NewUnit:
+    name: str
+    level: int
+    head_name: str
+    head_phone: str
+
+
+class UnitDirectory:
+    def __init__(self, vault: PiiVault, events: EventSource):
+        self.vault = vault
+        self.events = events
+
+    # ---- reads ----
+
+    def get(self, district_id: str, unit_id: str) -> Unit:
+        unit = Unit.objects(id=unit_id, district_id=district_id).first()
+        if unit is None:
+            raise NotFound("unit", unit_id)
+        return unit
+
+    def get_many(self, district_id: str, unit_ids: list[str], field: str) -> list[Unit]:
+        """Units in the order asked; NotFound naming the first unknown id."""
+        found = {u.id: u for u in Unit.objects(id__in=unit_ids, district_id=district_id)}
+        for unit_id in unit_ids:
+            if unit_id not in found:
+                raise NotFound("unit", unit_id)
+        return [found[i] for i in unit_ids]
+
+    def subtree_ids(self, district_id: str, root: Unit) -> list[str] | None:
+        """Ids in root's subtree, or None when root is the center (the whole district)."""
+        if not root.parent_id:
+            return None
+        return [u["_id"] for u in Unit.collection().find({"district_id": district_id, "path": root.id}, {"_id": 1})]
+
+    def read(self, principal: Principal, unit_id: str) -> Unit:
+        v = Validator()
+        unit_id = v.ident("unit_id", unit_id)
+        v.check()
+        return self.get(principal.district_id, unit_id)
+
+    def list_subtree(self, principal: Principal, root_id: str, level: int, page_size: int, page_token: str):
+        v = Validator()
+        root_id = v.ident("root_unit_id", root_id, required=False) or principal.unit_id
+        v.enum("level", level, common_pb2.UnitLevel, required=False)
+        size = v.page_size("page.page_size", page_size)
+        after = decode_page_token(page_token)
+        v.check()
+        if not root_id:
+            raise InvalidArgument.field("root_unit_id", "must be set (your token names no unit)")
+        root = self.get(principal.district_id, root_id)
+        query: dict = {"district_id": principal.district_id, "path": root.id}
+        if level:
+            query["level"] = level
+        if after:
+            query["_id"] = {"$gt": after}
+        units = [Unit.from_raw(r) for r in Unit.collection().find(query).sort("_id", 1).limit(size + 1)]
+        next_token = encode_page_token(units[size - 1].id) if len(units) > size else ""
+        return units[:size], next_token
+
+    # ---- writes ----
+
+    def validate_new(self, v: Validator, name: str, level: int, head_name: str, head_phone: str) -> NewUnit:
+        name = v.text("name", name, max_len=MAX_NAME)
+        v.enum("level", level, common_pb2.UnitLevel)
+        head_name = v.text("head_name", head_name, max_len=50, required=False)
+        phone = ""
+        if head_phone.strip():
+            try:
+                phone = validate_mobile(head_phone)
+            except ValueError as exc:
+                v.fail("head_phone", str(exc))
+        return NewUnit(name, level, head_name, phone)
+
+    def _build(self, district_id: str, parent: Unit | None, spec: NewUnit) -> Unit:
+        unit_id = new_id("unit")
+        unit = Unit(
+            id=unit_id, district_id=district_id, name=spec.name, level=spec.level,
+            parent_id=parent.id if parent else "", path=(list(parent.path) if parent else []) + [unit_id],
+            head_name=spec.head_name, created_at=utcnow(),
+        )
+        if spec.head_phone:
+            unit.head_phone_cipher = self.vault.encrypt(spec.head_phone, district_id=district_id, field="unit.head_phone")
+            unit.head_phone_masked = mask_phone(spec.head_phone)
+        return unit
+
+    def _insert(self, unit: Unit, actor_id: str) -> Unit:
+        event = self.events.new(events_pb2.UnitCreated(unit=snapshot(unit)), district_id=unit.district_id,
+                                aggregate_type="unit", aggregate_id=unit.id, version=1, actor_id=actor_id)
+        try:
+            unit.insert([event])
+        except DuplicateKeyError:
+            raise AlreadyExists(f"a unit named {unit.name!r} already exists under the same parent") from None
+        return unit
+
+    def create_center(self, district_id: str, name: str, head_name: str = "", head_phone: str = "") -> Unit:
+        """The root of a new district (bootstrap only; there is no RPC for it)."""
+        v = Validator()
+        district_id = v.ident("district_id", district_id)
+        spec = self.validate_new(v, name, L.UNIT_LEVEL_CENTER, head_name, head_phone)
+        v.check()
+        existing = Unit.objects(district_id=district_id, parent_id="").first()
+        if existing is not None:
+            return existing
+        return self._insert(self._build(district_id, None, spec), actor_id="")
+
+    def create(self, principal: Principal, parent_id: str, name: str, level: int, head_name: str, head_phone: str) -> Unit:
+        v = Validator()
+        parent_id = v.ident("parent_unit_id", parent_id)
+        spec = self.validate_new(v, name, level, head_name, head_phone)
+        v.check()
+        parent = self.get(principal.district_id, parent_id)
+        require_manages(principal, parent.district_id, parent.path)
+        expected = child_level(parent.level)
+        if expected is None:
+            raise FailedPrecondition("a courtyard (小院) is the lowest level and cannot have child units")
+        if level != expected:
+            raise InvalidArgument.field(
+                "level", f"a child of a {L.Name(parent.level)} must be {L.Name(expected)}, not {L.Name(level)}")
+        return self._insert(self._build(principal.district_id, parent, spec), principal.subject)
+
+    def rename(self, principal: Principal, unit_id: str, name: str, expected_version: int) -> Unit:
+        v = Validator()
+        unit_id = v.ident("unit_id", unit_id)
+        name = v.text("name", name, max_len=MAX_NAME)
+        if expected_version < 0:
+            v.fail("expected_version", "must not be negative")
+        v.check()
+        unit = self.get(principal.district_id, unit_id)
+        require_manages(principal, unit.district_id, unit.path)
+        if name == unit.name:
+            return unit
+        version = expected_version or unit.version
+        event = self.events.new(events_pb2.UnitRenamed(unit_id=unit.id, old_name=unit.name, new_name=name),
+                                district_id=unit.district_id, aggregate_type="unit", aggregate_id=unit.id,
+                                version=version + 1, actor_id=principal.subject)
+        try:
+            renamed = Unit.change({"_id": unit.id, "version": version}, {"$set": {"name": name}}, [event])
+        except DuplicateKeyError:
+            raise AlreadyExists(f"a unit named {name!r} already exists under the same parent") from None
+        if renamed is None:
+            raise FailedPrecondition("the unit changed since you read it (version mismatch); reload and retry")
+        return renamed
+
+    def move(self, principal: Principal, unit_id: str, new_parent_id: str) -> Unit:
+        v = Validator()
+        unit_id = v.ident("unit_id", unit_id)
+        new_parent_id = v.ident("new_parent_unit_id", new_parent_id)
+        v.check()
+        unit = self.get(principal.district_id, unit_id)
+        if not unit.parent_id:
+            raise FailedPrecondition("the center is the root of the district and cannot move")
+        new_parent = self.get(principal.district_id, new_parent_id)
+        old_parent = self.get(principal.district_id, unit.parent_id)
+        require_manages(principal, unit.district_id, old_parent.path, "unit's current parent")
+        require_manages(principal, unit.district_id, new_parent.path, "new parent")
+        if child_level(new_parent.level) != unit.level:
+            raise InvalidArgument.field(
+                "new_parent_unit_id", f"a {L.Name(unit.level)} needs a parent of the level above it, "
+                                      f"not a {L.Name(new_parent.level)}")
+        if new_parent.id == unit.parent_id:
+            return unit
+        new_path = list(new_parent.path) + [unit.id]
+        event = self.events.new(
+            events_pb2.UnitMoved(unit_id=unit.id, old_parent_unit_id=unit.parent_id, new_parent_unit_id=new_parent.id,
+                                 old_path=list(unit.path), new_path=new_path),
+            district_id=unit.district_id, aggregate_type="unit", aggregate_id=unit.id, version=unit.version + 1,
+            actor_id=principal.subject)
+        try:
+            moved = Unit.change({"_id": unit.id, "version": unit.version},
+                                {"$set": {"parent_id": new_parent.id, "path": new_path, "moving": 1}}, [event])
+        except DuplicateKeyError:
+            raise AlreadyExists(f"the new parent already has a unit named {unit.name!r}") from None
+        if moved is None:
+            raise FailedPrecondition("the unit changed since you read it; reload and retry")
+        self.finish_move(moved)
+        return Unit.objects(id=moved.id).first()
+
+    def finish_move(self, moved: Unit) -> None:
+        """Rewrites every descendant's path from its parent's, level by level (idempotent)."""
+        coll = Unit.collection()
+        start = LEVEL_ORDER.index(moved.level) + 1
+        for level in LEVEL_ORDER[start:]:
+            for raw in coll.find({"district_id": moved.district_id, "path": moved.id, "level": level},
+                                 {"parent_id": 1, "path": 1}):
+                parent = coll.find_one({"_id": raw["parent_id"]}, {"path": 1})
+                path = list(parent["path"]) + [raw["_id"]]
+                if path != raw["path"]:
+                    coll.update_one({"_id": raw["_id"]}, {"$set": {"path": path}})
+        coll.update_one({"_id": moved.id}, {"$set": {"moving": 0}})
+
+    def resume_interrupted_moves(self) -> int:
+        pending = list(Unit.objects(moving=1))
+        for unit in pending:
+            log.warning("finishing an interrupted move of unit %s", unit.id)
+            self.finish_move(unit)
+        return len(pending)
+

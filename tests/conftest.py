@@ -1,0 +1,78 @@
+"""Session fixtures: the real broker and database (from `make test`) and the registration
+service running as a real process on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.events import TopicTap
+from tests.support.registration import District
+from tests.support.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    return Stack()
+
+
+@pytest.fixture(scope="session")
+def registration(stack):
+    proc = stack.service("registration")
+    proc.start()
+    try:
+        proc.wait_serving(90)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def spawn(stack):
+    """Starts extra service processes for one test and always stops them afterwards."""
+    started = []
+
+    def start(name: str, **options):
+        proc = stack.service(name, **options)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def district(registration):
+    d = District(registration.grpc_target, registration.env)
+    yield d
+    d.close()
+
+
+@pytest.fixture(scope="module")
+def module_district(registration):
+    """One district for a whole module, for tests that only read or are refused."""
+    d = District(registration.grpc_target, registration.env)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def registration_events(stack, registration):
+    tap = TopicTap(stack.kafka, "wenming.registration.v1.events")
+    yield tap
+    tap.close()
+
+
+@pytest.fixture(scope="session")
+def mongo_client(stack):
+    from pymongo import MongoClient
+
+    client = MongoClient(stack.mongodb_uri, serverSelectionTimeoutMS=5000)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def registration_db(stack, mongo_client):
+    return mongo_client[f"{stack.db_prefix}registration"]

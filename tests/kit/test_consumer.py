@@ -1,0 +1,96 @@
+"""The kit's idempotent consumer against the real broker and database: effects stored once,
+poison dead-lettered with its error, consumption goes on, replays are no-ops."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from kafka import KafkaConsumer
+from pymongo.errors import DuplicateKeyError
+
+from services.common.consumer import EventConsumer, Outcome
+from services.common.events import EventSource
+from services.common.kafka_clients import ensure_topics, make_admin, make_producer
+from wenming.common.v1 import common_pb2
+from wenming.registration.v1 import events_pb2
+
+
+def _wait(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_client):
+    run = uuid.uuid4().hex[:8]
+    topic = f"wmtest.kit{run}.v1.events"
+    admin = make_admin(stack.kafka, "kit-test")
+    ensure_topics(admin, [topic, f"{topic}.dlq"], partitions=2, replication_factor=1)
+    admin.close()
+    applied = mongo_client[f"{stack.db_prefix}kit"][f"applied_{run}"]
+    producer = make_producer(stack.kafka, "kit-test")
+    source = EventSource("kit")
+
+    def entry(n: int, new_name: str) -> dict:
+        return source.new(events_pb2.UnitRenamed(unit_id=f"u{n}", old_name="a", new_name=new_name),
+                          district_id="d", aggregate_type="unit", aggregate_id=f"u{n}", version=n)
+
+    good = [entry(n, "ok") for n in range(20)]
+    rejected = entry(99, "reject-me")  # decodes fine, but the handler refuses it for good
+    unknown = common_pb2.EventEnvelope(event_id="evt_x", event_type="wenming.nothing.v1.Thing", district_id="d")
+    unknown.payload.type_url = "type.googleapis.com/wenming.nothing.v1.Thing"
+    values = [e["value"] for e in good[:10]] + [b"\x00garbage", unknown.SerializeToString(), rejected["value"]] + \
+             [e["value"] for e in good[10:]]
+    for value in values:
+        producer.send(topic, key=b"same-partition", value=value)
+    producer.flush()
+
+    def handle(event) -> Outcome:
+        if event.payload.new_name == "reject-me":
+            raise ValueError("new_name 'reject-me' breaks a rule")
+        try:
+            applied.insert_one({"_id": event.event_id, "unit": event.payload.unit_id})
+            return Outcome.APPLIED
+        except DuplicateKeyError:
+            return Outcome.DUPLICATE
+
+    def consume(group: str) -> EventConsumer:
+        consumer = EventConsumer(bootstrap_servers=stack.kafka, group_id=group, topics=[topic],
+                                 handlers={"wenming.registration.v1.UnitRenamed": handle}, dlq_producer=producer)
+        consumer.start()
+        return consumer
+
+    first = consume(f"kit-{run}")
+    try:
+        assert _wait(lambda: applied.count_documents({}) == 20)
+    finally:
+        first.stop()
+
+    dlq = KafkaConsumer(f"{topic}.dlq", bootstrap_servers=stack.kafka, group_id=None, auto_offset_reset="earliest",
+                        consumer_timeout_ms=5000)
+    dead = [dict(r.headers) for r in dlq]
+    dlq.close()
+    errors = sorted(h["error"].decode() for h in dead)
+    assert len(dead) == 3
+    assert any("not an EventEnvelope" in e for e in errors)
+    assert any("unknown event type" in e for e in errors)
+    assert any("reject-me" in e for e in errors)
+    assert all(h["source_topic"].decode() == topic for h in dead)
+
+    # the same group resumes after its committed offsets: nothing is applied twice
+    again = consume(f"kit-{run}")
+    time.sleep(3)
+    again.stop()
+    # a new group replays the whole topic: every event is a duplicate
+    replay = consume(f"kit-{run}-replay")
+    try:
+        assert _wait(lambda: applied.count_documents({}) == 20 and replay.healthy, timeout=15)
+        time.sleep(2)
+    finally:
+        replay.stop()
+    assert applied.count_documents({}) == 20
+    producer.close()

@@ -1,0 +1,39 @@
+"""Small helpers for calling services over real gRPC in tests."""
+
+from __future__ import annotations
+
+import contextlib
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+@contextlib.contextmanager
+def expect_error(code: grpc.StatusCode, *, field: str | None = None, contains: str | None = None):
+    """Asserts the block raises an RpcError with `code` (and a BadRequest naming `field`)."""
+    with pytest.raises(grpc.RpcError) as caught:
+        yield caught
+    error = caught.value
+    assert error.code() == code, f"expected {code.name}, got {error.code().name}: {error.details()}"
+    if contains:
+        assert contains in error.details(), error.details()
+    if field is not None:
+        fields = bad_request_fields(error)
+        assert field in fields, f"expected a violation of {field!r}, got {fields} ({error.details()})"
+
+
+def bad_request_fields(error: grpc.RpcError) -> list[str]:
+    status = rpc_status.from_call(error)
+    fields: list[str] = []
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [v.field for v in bad.field_violations]
+    return fields

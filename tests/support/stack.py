@@ -1,0 +1,63 @@
+"""The real servers the suite runs against, and the service processes it starts on them.
+
+`make test` starts Kafka and FerretDB (own ports, fresh data directory) and exports their
+addresses; this module starts each service as a real process on test ports with databases
+of its own (prefix per pytest session), exactly as `make run` does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+import launcher  # noqa: E402  (infra/local is not a package)
+
+STACK = ROOT / "infra" / "local" / "stack.sh"
+# test ports sit away from the `make run` ones so both can run side by side
+TEST_PORT_BASE = {"registration": 51051, "ordering": 51052, "points": 51053, "training": 51054, "media": 51055,
+                  "gateway": 51050}
+
+
+def require_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.exit(f"{name} is not set: run the suite with 'make test' (it starts Kafka and FerretDB)", returncode=2)
+    return value
+
+
+class Stack:
+    """Addresses of the real broker and database, and control over the local ones."""
+
+    def __init__(self) -> None:
+        self.kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
+        self.mongodb_uri = require_env("MONGODB_URI")
+        self.data_dir = Path(os.environ.get("WENMING_DATA", ROOT / ".data" / "test"))
+        self.run_id = uuid.uuid4().hex[:6]
+        self.db_prefix = f"wmtest_{self.run_id}_"
+        self.secrets = launcher.ensure_secrets(self.data_dir / "secrets")
+
+    def control(self, verb: str, component: str) -> None:
+        """stack.sh start|stop|kill kafka|ferretdb — for tests that take servers away."""
+        subprocess.run([str(STACK), verb, component], check=True, env=os.environ.copy(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def service(self, name: str, *, port_offset: int = 0, extra_env: dict[str, str] | None = None,
+                database_prefix: str | None = None, log_name: str | None = None) -> launcher.ServiceProcess:
+        """A service process definition on test ports (not started)."""
+        grpc_port = TEST_PORT_BASE[name] + port_offset * 100
+        definition = launcher.ServiceDef(name, grpc_port, grpc_port + 1000)
+        peers = [launcher.ServiceDef(n, p, p + 1000) for n, p in TEST_PORT_BASE.items()]
+        env = launcher.service_env(definition, secrets=self.secrets,
+                                   database_prefix=database_prefix or self.db_prefix,
+                                   extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3", **(extra_env or {})},
+                                   peers=peers)
+        log = self.data_dir / "logs" / f"{log_name or name}-{self.run_id}.log"
+        return launcher.ServiceProcess(definition, env, log)

@@ -1,0 +1,94 @@
+import json
+import logging
+import time
+
+import pytest
+
+from services.common.auth import Principal, TokenIssuer, TokenVerifier, generate_keypair_pem
+from services.common.config import ConfigError, load_settings
+from services.common.errors import InvalidArgument, Unauthenticated
+from services.common.events import EventSource, PoisonEvent, decode
+from services.common.ids import decode_page_token, encode_page_token, new_id, ulid
+from services.common.logs import JsonFormatter, redact
+from services.common.validation import Validator
+from wenming.common.v1 import common_pb2 as c
+from wenming.registration.v1 import events_pb2
+
+
+def test_settings_name_every_missing_variable():
+    with pytest.raises(ConfigError) as err:
+        load_settings("demo", environ={"GRPC_PORT": "x"})
+    text = str(err.value)
+    for name in ("MONGODB_URI is required", "KAFKA_BOOTSTRAP_SERVERS is required", "JWT_PUBLIC_KEY is required",
+                 "GRPC_PORT='x' is not a whole number"):
+        assert name in text
+
+
+def test_settings_read_secret_files(tmp_path):
+    key_file = tmp_path / "pub.pem"
+    key_file.write_text("PEM\n")
+    settings = load_settings("demo", environ={"MONGODB_URI": "mongodb://x/", "KAFKA_BOOTSTRAP_SERVERS": "k:1",
+                                              "JWT_PUBLIC_KEY_FILE": str(key_file)})
+    assert settings.jwt_public_key_pem == "PEM" and settings.mongodb_database == "wenming_demo"
+
+
+def test_validator_collects_all_violations():
+    v = Validator()
+    v.text("name", "", max_len=5)
+    v.text("title", "x" * 6, max_len=5)
+    v.page_size("page.page_size", 500)
+    v.enum("level", 99, c.UnitLevel)
+    v.ids("unit_ids", ["a", "a"])
+    with pytest.raises(InvalidArgument) as err:
+        v.check()
+    assert [f for f, _ in err.value.violations] == ["name", "title", "page.page_size", "level", "unit_ids[1]"]
+
+
+def test_ulids_sort_by_time_and_page_tokens_round_trip():
+    first = ulid(now_ms=1_000)
+    second = ulid(now_ms=2_000)
+    assert first < second and len(first) == 26
+    assert new_id("vol").startswith("vol_")
+    assert decode_page_token(encode_page_token("vol_01ABC")) == "vol_01ABC"
+    assert decode_page_token("") is None
+    with pytest.raises(InvalidArgument):
+        decode_page_token("%%%")
+
+
+def test_tokens_verify_expire_and_reject_other_keys():
+    private, public = generate_keypair_pem()
+    principal = Principal(subject="adm_1", district_id="d", role=c.ROLE_UNIT_ADMIN, unit_id="u2",
+                          unit_level=c.UNIT_LEVEL_STATION, unit_path=("u1", "u2"), display_name="站长")
+    token, _ = TokenIssuer(private).issue(principal)
+    verified, _ = TokenVerifier(public).verify(token)
+    assert verified.unit_path == ("u1", "u2") and verified.manages(["u1", "u2", "u3"])
+    assert not verified.manages(["u1", "u9"])
+
+    expired, _ = TokenIssuer(private).issue(principal, ttl_seconds=60, now=time.time() - 3600)
+    with pytest.raises(Unauthenticated, match="expired"):
+        TokenVerifier(public).verify(expired)
+    with pytest.raises(Unauthenticated):
+        TokenVerifier(generate_keypair_pem()[1]).verify(token)
+
+
+def test_redaction_masks_id_and_mobile_numbers():
+    assert redact("id 11010519491231002X phone 13812345678") == "id 110***********002X phone 138****5678"
+    record = logging.makeLogRecord({"msg": "user %s", "args": ("11010519491231002X",), "levelname": "INFO",
+                                    "name": "t"})
+    line = json.loads(JsonFormatter("svc").format(record))
+    assert "11010519491231002X" not in line["msg"]
+
+
+def test_envelopes_round_trip_and_poison_is_recognized():
+    entry = EventSource("registration").new(
+        events_pb2.UnitRenamed(unit_id="u1", old_name="a", new_name="b"), district_id="d1",
+        aggregate_type="unit", aggregate_id="u1", version=2, actor_id="adm_1")
+    envelope, payload = decode(entry["value"])
+    assert envelope.event_type == "wenming.registration.v1.UnitRenamed" and payload.new_name == "b"
+    assert entry["topic"] == "wenming.registration.v1.events" and entry["key"] == "u1"
+    with pytest.raises(PoisonEvent):
+        decode(b"\xff\xff not protobuf")
+    bad = c.EventEnvelope(event_id="e", event_type="wenming.nothing.v1.Thing", district_id="d")
+    bad.payload.type_url = "type.googleapis.com/wenming.nothing.v1.Thing"
+    with pytest.raises(PoisonEvent, match="unknown event type"):
+        decode(bad.SerializeToString())
