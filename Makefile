@@ -11,9 +11,15 @@ STACK     := infra/local/stack.sh
 GEN       := build/protos/python
 PROTOS    := $(shell find protos -name '*.proto')
 SITE      := $(VENV)/lib/python3.11/site-packages
-# the test stack runs beside a `make run` stack: own ports, own data directory
-TEST_ENV  := WENMING_DATA=$(ROOT)/.data/test KAFKA_PORT=19092 MONGO_PORT=27018
+# the test stack runs beside a `make run` stack: own ports, own data directory. TEST_SLOT=n
+# gives parallel test runs on one machine separate ports and data as well.
+TEST_SLOT ?= 0
+TEST_ENV  := WENMING_DATA=$(ROOT)/.data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT)) \
+             KAFKA_PORT=$(shell echo $$((19092 + 10 * $(TEST_SLOT)))) \
+             MONGO_PORT=$(shell echo $$((27018 + 10 * $(TEST_SLOT)))) \
+             WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help deps protos infra run up down test test-unit bench lint clean
 
@@ -67,7 +73,7 @@ down:
 
 test: protos infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
-	@rm -rf .data/test
+	@rm -rf .data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
 	  export $(TEST_ENV) HELM="$$($(STACK) helm-path)"; \
@@ -79,7 +85,7 @@ test-unit: protos
 bench: protos infra
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
-	  $(PY) -m tests.bench
+	  $(PY) -m tests.bench $(BENCH_ARGS)
 
 lint: deps
 	$(VENV)/bin/ruff check services tests infra

@@ -1,16 +1,20 @@
 """Seeds the demo district 凉州区 through the public APIs, so the demo exercises the same code
 paths (validation, events) as real use. Idempotent: a second run only prints the logins.
 
-Layout: 1 center, 3 institutes, 9 stations, 27 courtyards, an admin for every unit, ~200
-volunteers with valid (synthetic) ID numbers, teams at every level, and residents.
+Registration first: 1 center, 3 institutes, 9 stations, 27 courtyards, an admin for every
+unit, ~200 volunteers with valid (synthetic) ID numbers, teams at every level, residents.
+Then every other running service seeds itself from infra/local/seed_<service>.py, whose
+`seed(ctx: SeedContext)` gets the district built here.
 """
 
 from __future__ import annotations
 
+import importlib
 import random
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -50,11 +54,37 @@ def chinese_name(rng: random.Random) -> str:
     return rng.choice(SURNAMES) + given
 
 
+@dataclass
+class SeedContext:
+    """What the registration seed built, for the other services' seeds."""
+
+    targets: dict[str, str]                       # service name -> gRPC target
+    center_admin: list[tuple[str, str]]           # gRPC metadata with the center admin's token
+    center_id: str
+    institutes: list[reg.Unit] = field(default_factory=list)
+    stations: list[reg.Unit] = field(default_factory=list)
+    courtyards: list[reg.Unit] = field(default_factory=list)
+    volunteers: list[reg.Volunteer] = field(default_factory=list)
+    volunteer_phones: dict[str, str] = field(default_factory=dict)   # volunteer id -> login phone
+    residents: list[tuple[reg.Resident, str]] = field(default_factory=list)  # (resident, login phone)
+    admin_logins: dict[str, str] = field(default_factory=dict)       # unit id -> admin user name
+    rng: random.Random = field(default_factory=lambda: random.Random(2026))
+    registration: object = None                                      # the Seeder, for logins
+
+    def login_admin(self, unit_id: str) -> list[tuple[str, str]]:
+        return self.registration.login(reg.PRINCIPAL_KIND_ADMIN, self.admin_logins[unit_id])[0]
+
+    def login_volunteer(self, volunteer_id: str) -> list[tuple[str, str]]:
+        return self.registration.login(reg.PRINCIPAL_KIND_VOLUNTEER, self.volunteer_phones[volunteer_id])[0]
+
+    def login_resident(self, phone: str) -> list[tuple[str, str]]:
+        return self.registration.login(reg.PRINCIPAL_KIND_RESIDENT, phone)[0]
+
+
 class Seeder:
     def __init__(self, registration_target: str):
         self.channel = grpc.insecure_channel(registration_target)
         self.stub = reg_grpc.RegistrationServiceStub(self.channel)
-        self.logins: list[tuple[str, str, str]] = []  # (who, kind, login)
 
     def login(self, kind: int, login: str) -> tuple[list[tuple[str, str]], reg.Claims]:
         reply = self.stub.Login(reg.LoginRequest(district_id=DISTRICT, kind=kind, login=login, password=PASSWORD),
@@ -70,11 +100,11 @@ class Seeder:
                                                           head_name=head, head_phone=phone),
                                     metadata=admin, timeout=10).unit
 
-    def admin_for(self, admin, unit: reg.Unit, username: str, display: str) -> None:
+    def admin_for(self, ctx: SeedContext, unit: reg.Unit, username: str, display: str) -> None:
         self.stub.CreateAdminAccount(reg.CreateAdminAccountRequest(unit_id=unit.unit_id, username=username,
                                                                    password=PASSWORD, display_name=display),
-                                     metadata=admin, timeout=10)
-        self.logins.append((f"{unit.name} 管理员", "admin", username))
+                                     metadata=ctx.center_admin, timeout=10)
+        ctx.admin_logins[unit.unit_id] = username
 
 
 def bootstrap_center(registration_env: dict) -> None:
@@ -84,37 +114,33 @@ def bootstrap_center(registration_env: dict) -> None:
                    env=registration_env, check=True, stdout=subprocess.DEVNULL)
 
 
-def seed_registration(seeder: Seeder, rng: random.Random) -> None:
-    center_admin, claims = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
-    center_id = claims.unit.unit_id
+def seed_registration(seeder: Seeder, ctx: SeedContext) -> None:
+    rng, center_admin, center_id = ctx.rng, ctx.center_admin, ctx.center_id
     phone_serial = iter(range(10_000))
 
     def phone() -> str:
         return f"1380931{next(phone_serial):04d}"
 
-    courtyards: list[reg.Unit] = []
-    stations: list[reg.Unit] = []
-    institutes: list[reg.Unit] = []
     for i, (town, villages) in enumerate(INSTITUTES.items(), start=1):
         inst = seeder.unit(center_admin, center_id, f"{town}新时代文明实践所", c.UNIT_LEVEL_INSTITUTE,
                            chinese_name(rng), phone())
-        seeder.admin_for(center_admin, inst, f"inst{i}-admin", f"{town}实践所管理员")
-        institutes.append(inst)
+        seeder.admin_for(ctx, inst, f"inst{i}-admin", f"{town}实践所管理员")
+        ctx.institutes.append(inst)
         for j, village in enumerate(villages, start=1):
             st = seeder.unit(center_admin, inst.unit_id, f"{village}新时代文明实践站", c.UNIT_LEVEL_STATION,
                              chinese_name(rng), phone())
-            seeder.admin_for(center_admin, st, f"st{i}{j}-admin", f"{village}实践站站长")
-            stations.append(st)
+            seeder.admin_for(ctx, st, f"st{i}{j}-admin", f"{village}实践站站长")
+            ctx.stations.append(st)
             for k, yard in enumerate(COURTYARDS, start=1):
                 cy = seeder.unit(center_admin, st.unit_id, f"{village}{yard}", c.UNIT_LEVEL_COURTYARD,
                                  chinese_name(rng), phone())
-                seeder.admin_for(center_admin, cy, f"cy{i}{j}{k}-admin", f"{village}{yard}院长")
-                courtyards.append(cy)
-    print(f"  units: 1 center, {len(institutes)} institutes, {len(stations)} stations, {len(courtyards)} courtyards",
-          flush=True)
+                seeder.admin_for(ctx, cy, f"cy{i}{j}{k}-admin", f"{village}{yard}院长")
+                ctx.courtyards.append(cy)
+    print(f"  units: 1 center, {len(ctx.institutes)} institutes, {len(ctx.stations)} stations, "
+          f"{len(ctx.courtyards)} courtyards", flush=True)
 
     def register(n: int) -> reg.Volunteer:
-        yard = courtyards[n % len(courtyards)]
+        yard = ctx.courtyards[n % len(ctx.courtyards)]
         request = reg.RegisterVolunteerRequest(
             district_id=DISTRICT, name=chinese_name(rng), national_id=synthetic_id(rng, n), phone=f"1390931{n:04d}",
             password=PASSWORD, political_status=rng.choice(POLITICAL), skills=rng.sample(SKILLS, rng.randint(1, 3)),
@@ -126,44 +152,48 @@ def seed_registration(seeder: Seeder, rng: random.Random) -> None:
         return seeder.stub.RegisterVolunteer(request, metadata=metadata, timeout=30).volunteer
 
     with ThreadPoolExecutor(8) as pool:
-        volunteers = list(pool.map(register, range(200)))
-    active = [v for v in volunteers if v.status == reg.VOLUNTEER_STATUS_ACTIVE]
-    print(f"  volunteers: {len(volunteers)} ({len(active)} active, {len(volunteers) - len(active)} pending approval)",
-          flush=True)
-    seeder.logins.append((f"志愿者 {volunteers[0].name}", "volunteer", "13909310000"))
+        ctx.volunteers = list(pool.map(register, range(200)))
+    ctx.volunteer_phones = {v.volunteer_id: f"1390931{n:04d}" for n, v in enumerate(ctx.volunteers)}
+    active = [v for v in ctx.volunteers if v.status == reg.VOLUNTEER_STATUS_ACTIVE]
+    print(f"  volunteers: {len(ctx.volunteers)} ({len(active)} active, {len(ctx.volunteers) - len(active)} "
+          "pending approval)", flush=True)
 
     def members_of(unit: reg.Unit) -> list[reg.Volunteer]:
         return [v for v in active if any(unit.unit_id in u.path for u in v.service_units)]
 
-    teams = 0
+    def team(unit_id: str, name: str, members: list[reg.Volunteer], specialty: int = 0) -> None:
+        created = seeder.stub.CreateTeam(reg.CreateTeamRequest(unit_id=unit_id, name=name, specialty=specialty,
+                                                               leader_volunteer_id=members[0].volunteer_id),
+                                         metadata=center_admin, timeout=10).team
+        for member in members[1:]:
+            seeder.stub.AddTeamMember(reg.AddTeamMemberRequest(team_id=created.team_id,
+                                                               volunteer_id=member.volunteer_id),
+                                      metadata=center_admin, timeout=10)
+
     for name, specialty in SPECIALTY_TEAMS:
         candidates = [v for v in active if specialty in v.skills] or active
-        team = seeder.stub.CreateTeam(reg.CreateTeamRequest(unit_id=center_id, name=f"凉州区{name}", specialty=specialty,
-                                                            leader_volunteer_id=candidates[0].volunteer_id),
-                                      metadata=center_admin, timeout=10).team
-        for member in candidates[1:8]:
-            seeder.stub.AddTeamMember(reg.AddTeamMemberRequest(team_id=team.team_id, volunteer_id=member.volunteer_id),
-                                      metadata=center_admin, timeout=10)
-        teams += 1
-    for unit, suffix in [(u, "志愿服务分队") for u in institutes] + [(u, "志愿服务小队") for u in stations]:
-        members = members_of(unit)
-        team = seeder.stub.CreateTeam(reg.CreateTeamRequest(unit_id=unit.unit_id, name=unit.name.replace(
-            "新时代文明实践所", "").replace("新时代文明实践站", "") + suffix, leader_volunteer_id=members[0].volunteer_id),
-            metadata=center_admin, timeout=10).team
-        for member in members[1:6]:
-            seeder.stub.AddTeamMember(reg.AddTeamMemberRequest(team_id=team.team_id, volunteer_id=member.volunteer_id),
-                                      metadata=center_admin, timeout=10)
-        teams += 1
-    print(f"  teams: {teams}", flush=True)
+        team(center_id, f"凉州区{name}", candidates[:8], specialty)
+    for unit, suffix in [(u, "志愿服务分队") for u in ctx.institutes] + [(u, "志愿服务小队") for u in ctx.stations]:
+        short = unit.name.replace("新时代文明实践所", "").replace("新时代文明实践站", "")
+        team(unit.unit_id, short + suffix, members_of(unit)[:6])
+    print(f"  teams: {len(SPECIALTY_TEAMS) + len(ctx.institutes) + len(ctx.stations)}", flush=True)
 
-    residents = 0
-    for n, yard in enumerate(courtyards * 2):
-        seeder.stub.RegisterResident(reg.RegisterResidentRequest(
-            district_id=DISTRICT, courtyard_unit_id=yard.unit_id, name=chinese_name(rng), phone=f"1370931{n:04d}",
-            password=PASSWORD), timeout=10)
-        residents += 1
-    seeder.logins.append(("群众(居民)", "resident", "13709310000"))
-    print(f"  residents: {residents}", flush=True)
+    for n, yard in enumerate(ctx.courtyards * 2):
+        phone_number = f"1370931{n:04d}"
+        resident = seeder.stub.RegisterResident(reg.RegisterResidentRequest(
+            district_id=DISTRICT, courtyard_unit_id=yard.unit_id, name=chinese_name(rng), phone=phone_number,
+            password=PASSWORD), timeout=10).resident
+        ctx.residents.append((resident, phone_number))
+    print(f"  residents: {len(ctx.residents)}", flush=True)
+
+
+def seed_other_services(ctx: SeedContext, running: list[str]) -> None:
+    for name in running:
+        try:
+            module = importlib.import_module(f"seed_{name}")
+        except ModuleNotFoundError:
+            continue
+        module.seed(ctx)
 
 
 def seed(procs) -> None:
@@ -172,29 +202,27 @@ def seed(procs) -> None:
     print(f"seeding demo district {DISTRICT} ({CENTER_NAME})…", flush=True)
     bootstrap_center(registration.env)
     seeder = Seeder(registration.grpc_target)
-    center_admin, _ = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
-    seeder.logins.append(("中心管理员", "admin", "center-admin"))
+    center_admin, claims = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
     if seeder.already_seeded(center_admin):
         print("  already seeded; keeping the existing data", flush=True)
-        seeder.logins += [("黄羊镇实践所管理员", "admin", "inst1-admin"), ("广场村实践站站长", "admin", "st11-admin"),
-                          ("志愿者", "volunteer", "13909310000"), ("群众(居民)", "resident", "13709310000")]
     else:
-        seed_registration(seeder, random.Random(2026))
-    print_summary(seeder, procs)
+        ctx = SeedContext(targets={n: p.grpc_target for n, p in by_name.items()}, center_admin=center_admin,
+                          center_id=claims.unit.unit_id, registration=seeder)
+        seed_registration(seeder, ctx)
+        seed_other_services(ctx, [n for n in by_name if n != "registration"])
+    print_summary(procs)
 
 
-def print_summary(seeder: Seeder, procs) -> None:
+def print_summary(procs) -> None:
     print("\nWenming Cloud is up.")
     for proc in procs:
         print(f"  {proc.definition.name:<13} gRPC {proc.grpc_target}   {proc.http_base}/metrics")
     print(f"\nDemo district '{DISTRICT}', every password is {PASSWORD}")
-    shown = set()
-    for who, kind, login in seeder.logins:
-        if (kind, login) in shown or len(shown) >= 8:
-            continue
-        shown.add((kind, login))
-        print(f"  {who:<20} kind={kind:<10} login={login}")
-    print("  (every unit has an admin: inst<i>-admin, st<i><j>-admin, cy<i><j><k>-admin)")
+    for who, kind, login in [("中心管理员", "admin", "center-admin"), ("黄羊镇实践所管理员", "admin", "inst1-admin"),
+                             ("广场村实践站站长", "admin", "st11-admin"), ("广场村幸福小院院长", "admin", "cy111-admin"),
+                             ("志愿者", "volunteer", "13909310000"), ("群众(居民)", "resident", "13709310000")]:
+        print(f"  {who:<12} kind={kind:<10} login={login}")
+    print("  every unit has an admin: inst<i>-admin, st<i><j>-admin, cy<i><j><k>-admin")
     print("\nTry:  grpcurl -plaintext -d '{\"district_id\":\"liangzhou\",\"kind\":\"PRINCIPAL_KIND_ADMIN\","
           "\"login\":\"center-admin\",\"password\":\"" + PASSWORD + "\"}' 127.0.0.1:50051 "
           "wenming.registration.v1.RegistrationService/Login", flush=True)

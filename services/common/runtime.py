@@ -31,6 +31,7 @@ from .kafka_clients import ensure_topics, make_admin, make_producer
 from .logs import configure_logging
 from .ops_app import HttpServer, create_ops_app
 from .outbox import OUTBOX_INDEX, OutboxRelay
+from .scheduler import LeasedJob
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,18 @@ class ServiceApp:
     def add_consumer(self, factory: Callable[[object], EventConsumer]) -> None:
         """`factory(dlq_producer)` builds the consumer once Kafka is reachable."""
         self._consumer_factories.append(factory)
+
+    def add_event_consumer(self, name: str, topics: list[str], handlers: dict) -> None:
+        """An EventConsumer in consumer group `<service>-<name>` with per-type handlers."""
+        self.add_consumer(lambda dlq: EventConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=f"{self.name}-{name}",
+            topics=topics, handlers=handlers, dlq_producer=dlq))
+
+    def add_job(self, name: str, work: Callable[[], int], interval_seconds: float) -> LeasedJob:
+        """A periodic job run by one replica at a time (lease in this service's database)."""
+        job = LeasedJob(name, self.db["job_leases"], work, interval_seconds)
+        self._background.append(job)
+        return job
 
     def add_blueprint(self, blueprint: Blueprint) -> None:
         self._blueprints.append(blueprint)

@@ -43,6 +43,8 @@ class Stack:
         self.run_id = uuid.uuid4().hex[:6]
         self.db_prefix = f"wmtest_{self.run_id}_"
         self.secrets = launcher.ensure_secrets(self.data_dir / "secrets")
+        # parallel test runs (make test TEST_SLOT=n) keep their service ports apart
+        self.port_offset = int(os.environ.get("WENMING_TEST_PORT_OFFSET", "0"))
 
     def control(self, verb: str, component: str) -> None:
         """stack.sh start|stop|kill kafka|ferretdb — for tests that take servers away."""
@@ -52,9 +54,10 @@ class Stack:
     def service(self, name: str, *, port_offset: int = 0, extra_env: dict[str, str] | None = None,
                 database_prefix: str | None = None, log_name: str | None = None) -> launcher.ServiceProcess:
         """A service process definition on test ports (not started)."""
-        grpc_port = TEST_PORT_BASE[name] + port_offset * 100
+        grpc_port = TEST_PORT_BASE[name] + self.port_offset + port_offset * 100
         definition = launcher.ServiceDef(name, grpc_port, grpc_port + 1000)
-        peers = [launcher.ServiceDef(n, p, p + 1000) for n, p in TEST_PORT_BASE.items()]
+        peers = [launcher.ServiceDef(n, p + self.port_offset, p + self.port_offset + 1000)
+                 for n, p in TEST_PORT_BASE.items()]
         env = launcher.service_env(definition, secrets=self.secrets,
                                    database_prefix=database_prefix or self.db_prefix,
                                    extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3", **(extra_env or {})},

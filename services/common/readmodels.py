@@ -1,0 +1,151 @@
+"""Local copies of registration's units, volunteers and teams, kept from its events.
+
+A service never reads another's database (DESIGN.md §2): ordering, points, training and media
+each keep these read models in their own database and stay correct while registration is down.
+Every handler is idempotent: snapshots are applied only when newer than what is stored
+(aggregate version), and deltas only once per version.
+
+    models = RegistrationReadModels(db)
+    consumer = EventConsumer(..., topics=[events_topic("registration")], handlers=models.handlers())
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from wenming.registration.v1 import events_pb2 as reg_events
+
+from .consumer import ConsumedEvent, Outcome
+
+
+def upsert_if_newer(collection, _id: str, version: int, fields: dict) -> Outcome:
+    """Stores `fields` at `version` unless the stored copy is as new or newer."""
+    try:
+        collection.update_one({"_id": _id, "version": {"$lt": version}}, {"$set": {**fields, "version": version}},
+                              upsert=True)
+        return Outcome.APPLIED
+    except DuplicateKeyError:  # exists with version >= incoming: a replay or an older event
+        return Outcome.DUPLICATE
+
+
+def _unit_ref(ref) -> dict:
+    return {"unit_id": ref.unit_id, "level": ref.level, "name": ref.name, "path": list(ref.path)}
+
+
+class RegistrationReadModels:
+    def __init__(self, db: Database):
+        self.units = db["registry_units"]
+        self.volunteers = db["registry_volunteers"]
+        self.teams = db["registry_teams"]
+
+    def ensure_indexes(self) -> None:
+        self.units.create_index([("district_id", ASCENDING), ("path", ASCENDING)])
+        self.volunteers.create_index([("district_id", ASCENDING), ("scope", ASCENDING)])
+        self.volunteers.create_index([("district_id", ASCENDING), ("skills", ASCENDING)])
+        self.teams.create_index([("district_id", ASCENDING), ("unit_path", ASCENDING)])
+
+    def handlers(self) -> dict:
+        e = reg_events
+        return {
+            e.UnitCreated.DESCRIPTOR.full_name: self._unit_created,
+            e.UnitRenamed.DESCRIPTOR.full_name: self._unit_renamed,
+            e.UnitMoved.DESCRIPTOR.full_name: self._unit_moved,
+            **{m.DESCRIPTOR.full_name: self._volunteer_profile for m in (
+                e.VolunteerRegistered, e.VolunteerApproved, e.VolunteerSuspended, e.VolunteerReinstated,
+                e.VolunteerUpdated)},
+            e.TeamCreated.DESCRIPTOR.full_name: self._team_created,
+            e.TeamMemberAdded.DESCRIPTOR.full_name: self._team_member_added,
+            e.TeamMemberRemoved.DESCRIPTOR.full_name: self._team_member_removed,
+        }
+
+    # ---- queries ----
+
+    def unit(self, district_id: str, unit_id: str) -> dict | None:
+        return self.units.find_one({"_id": unit_id, "district_id": district_id})
+
+    def volunteer(self, district_id: str, volunteer_id: str) -> dict | None:
+        return self.volunteers.find_one({"_id": volunteer_id, "district_id": district_id})
+
+    def team(self, district_id: str, team_id: str) -> dict | None:
+        return self.teams.find_one({"_id": team_id, "district_id": district_id})
+
+    # ---- units ----
+
+    def _unit_created(self, event: ConsumedEvent) -> Outcome:
+        u = event.payload.unit
+        return upsert_if_newer(self.units, u.unit_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "name": u.name, "level": u.level,
+            "parent_id": u.parent_unit_id, "path": list(u.path)})
+
+    def _unit_renamed(self, event: ConsumedEvent) -> Outcome:
+        result = self.units.update_one({"_id": event.payload.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
+                                       {"$set": {"name": event.payload.new_name,
+                                                 "version": event.envelope.aggregate_version}})
+        return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
+
+    def _unit_moved(self, event: ConsumedEvent) -> Outcome:
+        p = event.payload
+        district = event.envelope.district_id
+        self.units.update_one({"_id": p.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
+                              {"$set": {"parent_id": p.new_parent_unit_id, "path": list(p.new_path),
+                                        "version": event.envelope.aggregate_version}})
+        # descendants carry no event of their own: rewrite their path prefix (idempotent)
+        for doc in self.units.find({"district_id": district, "path": p.unit_id}, {"path": 1}):
+            path = list(doc["path"])
+            new = list(p.new_path) + path[path.index(p.unit_id) + 1:]
+            if new != path:
+                self.units.update_one({"_id": doc["_id"]}, {"$set": {"path": new}})
+        for doc in self.volunteers.find({"district_id": district, "scope": p.unit_id}, {"units": 1}):
+            units = [{**u, "path": self._current_path(district, u)} for u in doc["units"]]
+            self.volunteers.update_one({"_id": doc["_id"]}, {"$set": {"units": units, "scope": _scope(units)}})
+        for doc in self.teams.find({"district_id": district, "unit_path": p.unit_id}, {"unit_id": 1, "unit_path": 1}):
+            path = self._current_path(district, {"unit_id": doc["unit_id"], "path": doc["unit_path"]})
+            self.teams.update_one({"_id": doc["_id"]}, {"$set": {"unit_path": path}})
+        return Outcome.APPLIED
+
+    def _current_path(self, district_id: str, ref: dict) -> list[str]:
+        unit = self.unit(district_id, ref["unit_id"])
+        return list(unit["path"]) if unit else list(ref["path"])
+
+    # ---- volunteers ----
+
+    def _volunteer_profile(self, event: ConsumedEvent) -> Outcome:
+        p = event.payload.profile
+        units = [_unit_ref(u) for u in p.service_units]
+        return upsert_if_newer(self.volunteers, p.volunteer_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "number": p.volunteer_number, "name": p.name,
+            "gender": p.gender, "birth_year": p.birth_year, "political_status": p.political_status,
+            "skills": list(p.skills), "units": units, "unit_ids": [u["unit_id"] for u in units],
+            "scope": _scope(units), "weekdays": list(p.availability.weekdays),
+            "periods": list(p.availability.periods), "status": p.status})
+
+    # ---- teams ----
+
+    def _team_created(self, event: ConsumedEvent) -> Outcome:
+        p = event.payload
+        return upsert_if_newer(self.teams, p.team_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "name": p.name, "level": p.level, "unit_id": p.unit.unit_id,
+            "unit_path": list(p.unit.path), "specialty": p.specialty, "leader_id": p.leader_volunteer_id,
+            "member_ids": [p.leader_volunteer_id]})
+
+    def _team_member_added(self, event: ConsumedEvent) -> Outcome:
+        return self._team_delta(event, {"$addToSet": {"member_ids": event.payload.volunteer_id}})
+
+    def _team_member_removed(self, event: ConsumedEvent) -> Outcome:
+        return self._team_delta(event, {"$pullAll": {"member_ids": [event.payload.volunteer_id]}})
+
+    def _team_delta(self, event: ConsumedEvent, update: dict) -> Outcome:
+        # events of one team arrive in order (same key, same partition); a version at or below
+        # the stored one is a replay
+        result = self.teams.update_one(
+            {"_id": event.payload.team_id, "version": {"$lt": event.envelope.aggregate_version}},
+            {**update, "$set": {"version": event.envelope.aggregate_version}})
+        return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
+
+
+def _scope(units: list[dict]) -> list[str]:
+    """Every unit id on the paths of the volunteer's service units: `scope: X` finds the
+    volunteers serving anywhere in X's subtree."""
+    return sorted({unit_id for u in units for unit_id in u["path"]})
