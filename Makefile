@@ -42,8 +42,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 deps: $(VENV)/.installed
 
 $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
-	@rm -rf $(GEN) && mkdir -p $(GEN)
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTOS)
+	@# generated beside, then copied over: a process importing the old code never sees a gap
+	@rm -rf $(GEN).tmp && mkdir -p $(GEN).tmp $(GEN)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN).tmp --pyi_out=$(GEN).tmp --grpc_python_out=$(GEN).tmp $(PROTOS)
+	@cp -a $(GEN).tmp/. $(GEN)/ && rm -rf $(GEN).tmp
 	@# the repo root and the generated code are importable from the virtualenv
 	@printf '%s\n%s\n' "$(ROOT)" "$(ROOT)/$(GEN)" > $(SITE)/wenming.pth
 	@touch $@
@@ -91,4 +93,4 @@ lint: deps
 	$(VENV)/bin/ruff check services tests infra
 
 clean:
-	rm -rf build .data/test
+	rm -rf build .data/test*

@@ -74,7 +74,7 @@ def ensure_secrets(secrets_dir: Path) -> dict[str, str]:
         public.write_text(public_pem)
         os.chmod(private, 0o600)
     env = {"JWT_PRIVATE_KEY_FILE": str(private), "JWT_PUBLIC_KEY_FILE": str(public)}
-    for name in ("PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY"):
+    for name in ("PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "CHECKIN_CODE_KEY"):
         path = secrets_dir / name.lower()
         if not path.exists():
             path.write_text(base64.b64encode(os.urandom(32)).decode())

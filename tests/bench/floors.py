@@ -32,7 +32,7 @@ def echo_caller(target: str):
 
 
 def grpc_echo(ctx) -> LoadResult:
-    port = 51900 + ctx.stack.port_offset
+    port = 58000 + ctx.stack.port_offset  # clear of every test slot's service ports
     server = subprocess.Popen([sys.executable, "-m", "tests.bench.echo_server", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
