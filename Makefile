@@ -43,9 +43,9 @@ deps: $(VENV)/.installed
 
 $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
 	@# generated beside, then copied over: a process importing the old code never sees a gap
-	@rm -rf $(GEN).tmp && mkdir -p $(GEN).tmp $(GEN)
-	$(PY) -m grpc_tools.protoc -I protos --python_out=$(GEN).tmp --pyi_out=$(GEN).tmp --grpc_python_out=$(GEN).tmp $(PROTOS)
-	@cp -a $(GEN).tmp/. $(GEN)/ && rm -rf $(GEN).tmp
+	@tmp=$(GEN).tmp.$$$$ && mkdir -p $$tmp $(GEN) && \
+	  $(PY) -m grpc_tools.protoc -I protos --python_out=$$tmp --pyi_out=$$tmp --grpc_python_out=$$tmp $(PROTOS) && \
+	  cp -a $$tmp/. $(GEN)/ && rm -rf $$tmp
 	@# the repo root and the generated code are importable from the virtualenv
 	@printf '%s\n%s\n' "$(ROOT)" "$(ROOT)/$(GEN)" > $(SITE)/wenming.pth
 	@touch $@
