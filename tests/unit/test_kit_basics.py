@@ -92,3 +92,14 @@ def test_envelopes_round_trip_and_poison_is_recognized():
     bad.payload.type_url = "type.googleapis.com/wenming.nothing.v1.Thing"
     with pytest.raises(PoisonEvent, match="unknown event type"):
         decode(bad.SerializeToString())
+
+
+def test_a_remembered_token_still_expires(monkeypatch):
+    private, public = generate_keypair_pem()
+    verifier = TokenVerifier(public, leeway_seconds=0)
+    token, expires = TokenIssuer(private).issue(Principal(subject="s", district_id="d", role=c.ROLE_VOLUNTEER),
+                                                ttl_seconds=60)
+    verifier.verify(token)  # now remembered
+    monkeypatch.setattr("services.common.auth.time.time", lambda: expires + 1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(token)
