@@ -32,6 +32,11 @@ class ServiceDef:
     http_port: int
 
     @property
+    def http_only(self) -> bool:
+        """The gateway serves HTTP only; its readiness is /readyz (every upstream SERVING)."""
+        return self.name == "gateway"
+
+    @property
     def module(self) -> str:
         return f"services.{self.name}"
 
@@ -107,6 +112,15 @@ class ServiceProcess:
             )
 
     def serving(self) -> bool:
+        if self.definition.http_only:
+            import urllib.error
+            import urllib.request
+
+            try:
+                with urllib.request.urlopen(f"{self.http_base}/readyz", timeout=1) as reply:
+                    return reply.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -202,7 +216,8 @@ def start_all(data_dir: Path) -> list[ServiceProcess]:
     try:
         for proc in procs:
             proc.wait_serving()
-            print(f"  {proc.definition.name:<13} SERVING  gRPC {proc.grpc_target}  HTTP {proc.http_base}", flush=True)
+            grpc_part = "" if proc.definition.http_only else f"gRPC {proc.grpc_target}  "
+            print(f"  {proc.definition.name:<13} SERVING  {grpc_part}HTTP {proc.http_base}", flush=True)
     except RuntimeError:
         stop_procs(procs, data_dir)
         raise

@@ -36,6 +36,12 @@ from .scheduler import LeasedJob
 log = logging.getLogger(__name__)
 
 
+def stop_on_signals(stopping: threading.Event) -> None:
+    """SIGTERM (Kubernetes) and SIGINT (Ctrl-C) start a graceful shutdown."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+
+
 class ServiceApp:
     def __init__(self, name: str, extra_settings: Callable | None = None):
         try:
@@ -149,8 +155,7 @@ class ServiceApp:
             self._consumers.append(consumer)
 
     def run(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self._stopping.set())
+        stop_on_signals(self._stopping)
         app = create_ops_app(self.name, self.readiness)
         for blueprint in self._blueprints:
             app.register_blueprint(blueprint)

@@ -14,7 +14,7 @@ from .accounts import Accounts
 from .residents import ResidentBook
 from .teams import TeamRoster
 from .translate import admin_msg, claims_msg, resident_msg, team_msg, unit_msg, volunteer_msg
-from .units import UnitDirectory
+from .units import UnitDirectory, unit_ref
 from .volunteers import VolunteerRegistry
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name
@@ -71,6 +71,10 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         units, token = self.units.list_subtree(current_principal(), request.root_unit_id, request.level,
                                                request.page.page_size, request.page.page_token)
         return pb.ListSubtreeResponse(units=[unit_msg(u) for u in units], page=_page(token))
+
+    def GetUnitStats(self, request, context):
+        unit, counts = self.units.stats(current_principal(), request.unit_id)
+        return pb.GetUnitStatsResponse(unit=unit_ref(unit), **counts)
 
     def RenameUnit(self, request, context):
         unit = self.units.rename(current_principal(), request.unit_id, request.name, request.expected_version)

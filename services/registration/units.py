@@ -21,8 +21,9 @@ from services.common.pii import PiiVault, mask_phone, validate_mobile
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2
+from wenming.registration.v1 import registration_pb2 as pb
 
-from .models import Unit
+from .models import Resident, Team, Unit, Volunteer
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,30 @@ class UnitDirectory:
         units = [Unit.from_raw(r) for r in Unit.collection().find(query).sort("_id", 1).limit(size + 1)]
         next_token = encode_page_token(units[size - 1].id) if len(units) > size else ""
         return units[:size], next_token
+
+    def stats(self, principal: Principal, unit_id: str) -> tuple[Unit, dict[str, int]]:
+        """Counts in a unit's subtree, for admins of that subtree."""
+        v = Validator()
+        unit_id = v.ident("unit_id", unit_id, required=False) or principal.unit_id
+        v.check()
+        root = self.get(principal.district_id, unit_id)
+        require_manages(principal, root.district_id, root.path)
+        district = root.district_id
+        units = Unit.collection()
+        counts = {name: units.count_documents({"district_id": district, "path": root.id, "level": level})
+                  for name, level in (("institutes", L.UNIT_LEVEL_INSTITUTE), ("stations", L.UNIT_LEVEL_STATION),
+                                      ("courtyards", L.UNIT_LEVEL_COURTYARD))}
+        subtree = self.subtree_ids(district, root)
+        in_subtree = {} if subtree is None else {"unit_ids": {"$in": subtree}}
+        volunteers = Volunteer.collection()
+        for name, status in (("volunteers_active", pb.VOLUNTEER_STATUS_ACTIVE),
+                             ("volunteers_pending", pb.VOLUNTEER_STATUS_PENDING),
+                             ("volunteers_suspended", pb.VOLUNTEER_STATUS_SUSPENDED)):
+            counts[name] = volunteers.count_documents({"district_id": district, "status": status, **in_subtree})
+        counts["teams"] = Team.collection().count_documents({"district_id": district, "unit_path": root.id})
+        counts["residents"] = Resident.collection().count_documents(
+            {"district_id": district, **({} if subtree is None else {"courtyard_id": {"$in": subtree}})})
+        return root, counts
 
     # ---- writes ----
 

@@ -215,3 +215,22 @@ def test_rename_and_move_keep_paths_consistent(district):
         district.stub.RenameUnit(reg.RenameUnitRequest(unit_id=tree.courtyards[3].unit_id, name="越权改名"),
                                  metadata=bearer(tree.admins[tree.institute.unit_id]), timeout=5)
 
+
+
+def test_unit_stats_count_the_subtree_for_its_admins(district):
+    tree = district.small_tree()
+    district.volunteer(tree.courtyards[0].unit_id)
+    district.volunteer(tree.courtyards[2].unit_id)
+    district.stub.RegisterVolunteer(reg.RegisterVolunteerRequest(
+        district_id=district.id, name="待审", national_id=new_national_id(), phone=new_phone(), password=PASSWORD,
+        political_status=reg.POLITICAL_STATUS_MASSES, service_unit_ids=[tree.courtyards[1].unit_id]), timeout=10)
+    district.resident(tree.courtyards[0].unit_id)
+    whole = district.stub.GetUnitStats(reg.GetUnitStatsRequest(), metadata=district.as_center(), timeout=5)
+    assert (whole.institutes, whole.stations, whole.courtyards) == (1, 2, 4)
+    assert (whole.volunteers_active, whole.volunteers_pending, whole.residents) == (2, 1, 1)
+    station = district.stub.GetUnitStats(reg.GetUnitStatsRequest(unit_id=tree.stations[0].unit_id),
+                                         metadata=bearer(tree.admins[tree.stations[0].unit_id]), timeout=5)
+    assert (station.courtyards, station.volunteers_active, station.volunteers_pending) == (2, 1, 1)
+    with expect_error(grpc.StatusCode.PERMISSION_DENIED):
+        district.stub.GetUnitStats(reg.GetUnitStatsRequest(unit_id=tree.stations[1].unit_id),
+                                   metadata=bearer(tree.admins[tree.stations[0].unit_id]), timeout=5)

@@ -1,0 +1,90 @@
+"""python -m services.gateway: REST for apps and the operations dashboard, on HTTP_PORT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.config import ConfigError, Env
+from services.common.logs import configure_logging
+from services.common.ops_app import HttpServer, create_ops_app
+from services.common.runtime import stop_on_signals
+
+from .api import api_blueprint
+from .dashboard import dashboard_blueprint
+from .upstreams import KNOWN_SERVICES, Upstream, available
+
+log = logging.getLogger("services.gateway")
+
+
+def load_upstreams(env: Env) -> dict[str, Upstream]:
+    timeout = env.float("UPSTREAM_TIMEOUT_SECONDS", 3.0)
+    targets = {name: env.str(f"{name.upper()}_GRPC_TARGET", "") for name in KNOWN_SERVICES}
+    if not targets["registration"]:
+        env.problems.append("REGISTRATION_GRPC_TARGET is required (logins go through it)")
+    upstreams = {}
+    for name, target in targets.items():
+        if target and available(name):
+            upstreams[name] = Upstream(name, target, timeout)
+        elif target:
+            log.warning("%s has a target but no contract in this build; not exposed", name)
+    return upstreams
+
+
+class UpstreamHealth(threading.Thread):
+    """Ready while every configured upstream reports SERVING (checked every 2 s)."""
+
+    def __init__(self, upstreams: dict[str, Upstream]):
+        super().__init__(name="upstream-health", daemon=True)
+        self._upstreams = upstreams
+        self.checks = {name: False for name in upstreams}
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for name, upstream in self._upstreams.items():
+                try:
+                    reply = health_pb2_grpc.HealthStub(upstream.channel).Check(
+                        health_pb2.HealthCheckRequest(service=""), timeout=1)
+                    self.checks[name] = reply.status == health_pb2.HealthCheckResponse.SERVING
+                except grpc.RpcError:
+                    self.checks[name] = False
+            self.stopping.wait(2.0)
+
+
+def main() -> int:
+    env = Env()
+    port = env.int("HTTP_PORT", 8080, minimum=1)
+    level = env.str("LOG_LEVEL", "INFO").upper()
+    upstreams = load_upstreams(env)
+    try:
+        env.check("gateway")
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging("gateway", level)
+    health = UpstreamHealth(upstreams)
+    app = create_ops_app("gateway", lambda: dict(health.checks))
+    app.register_blueprint(api_blueprint(upstreams))
+    app.register_blueprint(dashboard_blueprint(upstreams))
+    server = HttpServer(app, port, threads=16)
+    stopping = threading.Event()
+    stop_on_signals(stopping)
+    health.start()
+    server.start()
+    log.info("serving", extra={"http_port": port, "upstreams": {n: u.target for n, u in upstreams.items()}})
+    stopping.wait()
+    health.stopping.set()
+    server.stop()
+    for upstream in upstreams.values():
+        upstream.close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

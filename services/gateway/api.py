@@ -1,0 +1,122 @@
+"""REST/JSON → gRPC: `POST /api/v1/<service>/<Method>`, the caller's token passed through.
+
+Status mapping follows google.rpc's HTTP mapping; INVALID_ARGUMENT answers 400 with the
+violated fields, so a form can mark them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+from flask import Blueprint, Response, request
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from prometheus_client import Counter, Histogram
+
+from services.common.ids import ulid
+
+from .upstreams import Upstream
+
+MAX_BODY_BYTES = 1024 * 1024
+
+HTTP_STATUS = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+}
+
+REQUESTS = Counter("gateway_requests_total", "REST calls", ["route", "status"])
+LATENCY = Histogram("gateway_request_seconds", "REST call latency (including the upstream call)", ["route"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _error(status: int, code: str, message: str, fields: list[dict] | None = None) -> Response:
+    error = {"code": code, "message": message}
+    if fields:
+        error["field_violations"] = fields
+    return _json(status, {"error": error})
+
+
+def _from_rpc_error(error: grpc.RpcError) -> Response:
+    code = error.code()
+    fields: list[dict] = []
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [{"field": v.field, "description": v.description} for v in bad.field_violations]
+    return _error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, fields)
+
+
+def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
+    bp = Blueprint("api", __name__)
+
+    @bp.get("/api/v1")
+    def index():
+        """What this gateway exposes, for people and for generated clients."""
+        return _json(200, {name: {"service": up.full_name, "methods": sorted(up.methods)}
+                           for name, up in upstreams.items()})
+
+    @bp.post("/api/v1/<service>/<method>")
+    def call(service: str, method: str):
+        started = time.perf_counter()
+        upstream = upstreams.get(service)
+        route = f"{service}.{method}" if upstream and method in upstream.methods else "unknown"
+        response = _call(upstream, service, method)
+        REQUESTS.labels(route, str(response.status_code)).inc()
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    return bp
+
+
+def _call(upstream: Upstream | None, service: str, method: str) -> Response:
+    if upstream is None:
+        return _error(404, "NOT_FOUND", f"no service {service!r} behind this gateway")
+    spec = upstream.methods.get(method)
+    if spec is None:
+        return _error(404, "NOT_FOUND", f"{service} has no method {method!r}")
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return _error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY_BYTES:
+        return _error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "INVALID_ARGUMENT", "the body is not JSON")
+    if not isinstance(body, dict):
+        return _error(400, "INVALID_ARGUMENT", "the body must be a JSON object")
+    try:
+        message = json_format.ParseDict(body, spec.request_class())
+    except json_format.ParseError as exc:
+        return _error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {exc}")
+
+    metadata = [("x-trace-id", request.headers.get("X-Trace-Id") or ulid())]
+    auth = request.headers.get("Authorization", "")
+    if auth:
+        metadata.append(("authorization", auth))
+    try:
+        reply = upstream.call(method, message, metadata)
+    except grpc.RpcError as error:
+        return _from_rpc_error(error)
+    return _json(200, json_format.MessageToDict(reply, preserving_proto_field_name=True))

@@ -1,0 +1,86 @@
+"""The operations dashboard (指挥调度中心): one page, and one JSON endpoint that gathers the
+numbers for the logged-in admin's unit subtree from the services, with the admin's own token
+(so it shows exactly what that admin may see)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from flask import Blueprint, Response, redirect, request
+from google.protobuf import json_format
+
+from .upstreams import Upstream
+
+log = logging.getLogger(__name__)
+PAGE = Path(__file__).with_name("static") / "dashboard.html"
+
+Section = Callable[[dict[str, Upstream], list[tuple[str, str]], str], dict]
+
+
+def organization(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
+    """组织体系 and 志愿者队伍: counts from registration."""
+    from wenming.registration.v1 import registration_pb2 as reg
+
+    stats = upstreams["registration"].call("GetUnitStats", reg.GetUnitStatsRequest(unit_id=unit_id), metadata)
+    return json_format.MessageToDict(stats, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+
+
+# (key, upstream it needs, function); the page renders the sections it knows and says which
+# ones are unavailable
+SECTIONS: list[tuple[str, str, Section]] = [
+    ("organization", "registration", organization),
+]
+
+
+def overview(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
+    result: dict[str, dict] = {}
+    for key, needs, section in SECTIONS:
+        if needs not in upstreams:
+            result[key] = {"unavailable": f"{needs} 服务未部署"}
+            continue
+        try:
+            result[key] = section(upstreams, metadata, unit_id)
+        except grpc.RpcError as error:
+            if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                raise
+            log.warning("dashboard section %s failed: %s", key, error.code().name)
+            result[key] = {"unavailable": f"{needs} 服务暂不可用（{error.code().name}）"}
+    return result
+
+
+def dashboard_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
+    bp = Blueprint("dashboard", __name__)
+
+    @bp.get("/")
+    def root():
+        return redirect("/dashboard")
+
+    @bp.get("/dashboard")
+    def page():
+        return Response(PAGE.read_bytes(), mimetype="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                                            "script-src 'self' 'unsafe-inline'",
+                                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
+
+    @bp.get("/dashboard/api/overview")
+    def overview_json():
+        auth = request.headers.get("Authorization", "")
+        if not auth:
+            return _json(401, {"error": {"code": "UNAUTHENTICATED", "message": "请先登录"}})
+        metadata = [("authorization", auth)]
+        try:
+            body = overview(upstreams, metadata, request.args.get("unit_id", ""))
+        except grpc.RpcError as error:
+            status = 401 if error.code() == grpc.StatusCode.UNAUTHENTICATED else 403
+            return _json(status, {"error": {"code": error.code().name, "message": error.details()}})
+        return _json(200, body)
+
+    return bp
+
+
+def _json(status: int, body: dict) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")

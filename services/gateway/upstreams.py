@@ -1,0 +1,73 @@
+"""The gRPC services behind the gateway and generic unary calls to them.
+
+Every unary RPC of every upstream service is reachable as `POST /api/v1/<service>/<Method>` with
+the request message as JSON (proto3 JSON mapping) — the services validate and authorize, the
+gateway only translates. Streaming RPCs (media uploads/downloads) are not proxied here; browsers
+use the media service's own HTTP endpoints for those.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import message_factory
+
+from services.common.grpc_client import client_channel
+
+# upstream name -> (proto module, service name)
+KNOWN_SERVICES = {
+    "registration": ("wenming.registration.v1.registration_pb2", "RegistrationService"),
+    "ordering": ("wenming.ordering.v1.ordering_pb2", "OrderingService"),
+    "points": ("wenming.points.v1.points_pb2", "PointsService"),
+    "training": ("wenming.training.v1.training_pb2", "TrainingService"),
+    "media": ("wenming.media.v1.media_pb2", "MediaService"),
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    upstream: str
+    name: str
+    path: str  # /package.Service/Method
+    request_class: type
+    response_class: type
+
+
+class Upstream:
+    def __init__(self, name: str, target: str, timeout_seconds: float):
+        module_name, service_name = KNOWN_SERVICES[name]
+        descriptor = importlib.import_module(module_name).DESCRIPTOR.services_by_name[service_name]
+        self.name = name
+        self.target = target
+        self.full_name = descriptor.full_name
+        self.channel = client_channel(target, default_timeout=timeout_seconds)
+        self.methods: dict[str, Method] = {}
+        for method in descriptor.methods:
+            if method.client_streaming or method.server_streaming:
+                continue
+            self.methods[method.name] = Method(
+                upstream=name, name=method.name, path=f"/{descriptor.full_name}/{method.name}",
+                request_class=message_factory.GetMessageClass(method.input_type),
+                response_class=message_factory.GetMessageClass(method.output_type))
+        self._callables: dict[str, grpc.UnaryUnaryMultiCallable] = {
+            m.name: self.channel.unary_unary(m.path, request_serializer=m.request_class.SerializeToString,
+                                             response_deserializer=m.response_class.FromString)
+            for m in self.methods.values()
+        }
+
+    def call(self, method: str, request, metadata: list[tuple[str, str]]):
+        return self._callables[method](request, metadata=metadata)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def available(name: str) -> bool:
+    """True when the contract for this upstream has been generated (the service exists)."""
+    try:
+        importlib.import_module(KNOWN_SERVICES[name][0])
+    except ModuleNotFoundError:
+        return False
+    return True
