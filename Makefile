@@ -53,9 +53,8 @@ $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
 protos: $(GEN)/.stamp
 
 infra: deps
-	@# the broker jars, FerretDB and Helm are fetched/built in parallel the first time
-	@$(STACK) install kafka & k=$$!; $(STACK) install ferretdb & f=$$!; $(STACK) install helm & h=$$!; \
-	  wait $$k && wait $$f && wait $$h
+	@# the broker jars and FerretDB are fetched/built in parallel the first time
+	@$(STACK) install kafka & k=$$!; $(STACK) install ferretdb & f=$$!; wait $$k && wait $$f
 
 # ---- run ----
 
@@ -77,8 +76,12 @@ test: protos infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf .data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
 	@$(TEST_ENV) $(STACK) start
+	@# Helm is only needed by the chart tests, which run last: build it meanwhile
+	@mkdir -p .cache/logs && rm -f .cache/logs/helm-install-$(TEST_SLOT).status && \
+	  ( $(STACK) install helm > .cache/logs/helm-install-$(TEST_SLOT).log 2>&1; echo $$? > .cache/logs/helm-install-$(TEST_SLOT).status ) &
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
-	  export $(TEST_ENV) HELM="$$($(STACK) helm-path)"; \
+	  export $(TEST_ENV) HELM="$$($(STACK) helm-path --no-install)" \
+	         HELM_INSTALL_STATUS=$(ROOT)/.cache/logs/helm-install-$(TEST_SLOT).status HELM_INSTALL_LOG=$(ROOT)/.cache/logs/helm-install-$(TEST_SLOT).log; \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: protos

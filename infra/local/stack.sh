@@ -179,6 +179,6 @@ case "$cmd" in
   kill) stop_one "$target" KILL ;;
   status) status ;;
   env) print_env ;;
-  helm-path) install_helm; echo "$HELM_BIN" ;;
+  helm-path) [ "$target" = --no-install ] || install_helm; echo "$HELM_BIN" ;;
   *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
