@@ -11,6 +11,7 @@ The interceptor, per call:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent import futures
@@ -100,42 +101,36 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         def code_of(error: Exception) -> grpc.StatusCode:
             return error.code if isinstance(error, DomainError) else grpc.StatusCode.INTERNAL
 
+        @contextlib.contextmanager
+        def scope(context):
+            """Around one call: auth and trace id in, status and metrics out, errors mapped."""
+            started, tokens, code = time.perf_counter(), None, grpc.StatusCode.OK
+            try:
+                tokens = prepare()
+                yield
+                code = context.code() or grpc.StatusCode.OK
+            except GeneratorExit:  # the client went away mid-stream
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as error:
+                if _is_abort(error, context):
+                    code = context.code() or grpc.StatusCode.UNKNOWN
+                    raise
+                code = code_of(error)
+                fail(context, error)
+            finally:
+                finish(tokens, started, code)
+
         def unary_response(behavior):
             def wrapper(request_or_iterator, context):
-                started, tokens, code = time.perf_counter(), None, grpc.StatusCode.OK
-                try:
-                    tokens = prepare()
-                    response = behavior(request_or_iterator, context)
-                    code = context.code() or grpc.StatusCode.OK
-                    return response
-                except Exception as error:
-                    if _is_abort(error, context):
-                        code = context.code() or grpc.StatusCode.UNKNOWN
-                        raise
-                    code = code_of(error)
-                    fail(context, error)
-                finally:
-                    finish(tokens, started, code)
+                with scope(context):
+                    return behavior(request_or_iterator, context)
             return wrapper
 
         def stream_response(behavior):
             def wrapper(request_or_iterator, context):
-                started, tokens, code = time.perf_counter(), None, grpc.StatusCode.OK
-                try:
-                    tokens = prepare()
+                with scope(context):
                     yield from behavior(request_or_iterator, context)
-                    code = context.code() or grpc.StatusCode.OK
-                except GeneratorExit:
-                    code = grpc.StatusCode.CANCELLED
-                    raise
-                except Exception as error:
-                    if _is_abort(error, context):
-                        code = context.code() or grpc.StatusCode.UNKNOWN
-                        raise
-                    code = code_of(error)
-                    fail(context, error)
-                finally:
-                    finish(tokens, started, code)
             return wrapper
 
         kinds = (

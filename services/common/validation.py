@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .errors import InvalidArgument
+from .pii import NationalId, parse_national_id, validate_mobile
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -114,3 +115,26 @@ class Validator:
         elif not pattern.match(value):
             self.fail(field, description)
         return value
+
+    def mobile(self, field: str, value: str, *, required: bool = True) -> str:
+        """A mainland mobile number, normalized; "" when absent or invalid."""
+        if not (value or "").strip():
+            if required:
+                self.fail(field, "must not be empty")
+            return ""
+        try:
+            return validate_mobile(value)
+        except ValueError as exc:
+            self.fail(field, str(exc))
+            return ""
+
+    def national_id(self, field: str, value: str) -> NationalId | None:
+        """A resident ID number (GB 11643); the message never repeats the number."""
+        if not (value or "").strip():
+            self.fail(field, "must not be empty")
+            return None
+        try:
+            return parse_national_id(value)
+        except ValueError as exc:
+            self.fail(field, str(exc))
+            return None

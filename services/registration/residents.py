@@ -7,7 +7,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.auth import Principal, Role
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from services.common.events import EventSource, utcnow
-from services.common.pii import PiiVault, mask_phone, validate_mobile
+from services.common.pii import PiiVault, mask_phone
 from services.common.ids import new_id
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -30,11 +30,7 @@ class ResidentBook:
         district_id = v.ident("district_id", req.district_id)
         courtyard_id = v.ident("courtyard_unit_id", req.courtyard_unit_id)
         name = v.text("name", req.name, max_len=50)
-        phone = ""
-        try:
-            phone = validate_mobile(req.phone)
-        except ValueError as exc:
-            v.fail("phone", str(exc))
+        phone = v.mobile("phone", req.phone)
         password = validate_password(v, req.password)
         v.check()
         courtyard = self.units.get(district_id, courtyard_id)

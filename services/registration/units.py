@@ -17,7 +17,7 @@ from services.common.auth import Principal, require_manages
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import EventSource, utcnow
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.pii import PiiVault, mask_phone, validate_mobile
+from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2
@@ -136,13 +136,7 @@ class UnitDirectory:
         name = v.text("name", name, max_len=MAX_NAME)
         v.enum("level", level, common_pb2.UnitLevel)
         head_name = v.text("head_name", head_name, max_len=50, required=False)
-        phone = ""
-        if head_phone.strip():
-            try:
-                phone = validate_mobile(head_phone)
-            except ValueError as exc:
-                v.fail("head_phone", str(exc))
-        return NewUnit(name, level, head_name, phone)
+        return NewUnit(name, level, head_name, v.mobile("head_phone", head_phone, required=False))
 
     def _build(self, district_id: str, parent: Unit | None, spec: NewUnit) -> Unit:
         unit_id = new_id("unit")

@@ -16,7 +16,7 @@ from services.common.auth import Principal, Role, require_manages_any, require_r
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource, utcnow
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.pii import PiiVault, mask_national_id, mask_phone, parse_national_id, validate_mobile
+from services.common.pii import PiiVault, mask_national_id, mask_phone
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
@@ -129,19 +129,8 @@ class VolunteerRegistry:
         v = Validator()
         district_id = v.ident("district_id", req.district_id)
         name = v.text("name", req.name, max_len=50)
-        national_id = None
-        if not req.national_id.strip():
-            v.fail("national_id", "must not be empty")
-        else:
-            try:
-                national_id = parse_national_id(req.national_id)
-            except ValueError as exc:
-                v.fail("national_id", str(exc))
-        phone = ""
-        try:
-            phone = validate_mobile(req.phone)
-        except ValueError as exc:
-            v.fail("phone", str(exc))
+        national_id = v.national_id("national_id", req.national_id)
+        phone = v.mobile("phone", req.phone)
         password = validate_password(v, req.password)
         v.enum("political_status", req.political_status, pb.PoliticalStatus)
         skills = v.enums("skills", list(req.skills), common_pb2.Skill, max_count=16)
@@ -221,12 +210,7 @@ class VolunteerRegistry:
             changes["availability"] = validate_availability(v, req.availability).to_mongo().to_dict()
         if "political_status" in fields:
             changes["political_status"] = v.enum("political_status", req.political_status, pb.PoliticalStatus)
-        phone = ""
-        if "phone" in fields:
-            try:
-                phone = validate_mobile(req.phone)
-            except ValueError as exc:
-                v.fail("phone", str(exc))
+        phone = v.mobile("phone", req.phone) if "phone" in fields else ""
         unit_ids = None
         if "service_unit_ids" in fields:
             unit_ids = v.ids("service_unit_ids", list(req.service_unit_ids), min_count=1, max_count=MAX_UNITS)
