@@ -85,6 +85,10 @@ class EventConsumer(threading.Thread):
         self._stopping = threading.Event()
         self._consumer: KafkaConsumer | None = None
         self.healthy = False
+        for topic in topics:  # visible from zero, so increase() sees the first dead letter
+            for counter in (CONSUMED, APPLIED, DUPLICATES, SKIPPED, DEAD_LETTERED):
+                counter.labels(topic, group_id)
+            LAG.labels(topic, group_id)
 
     # ---- lifecycle ----
 
@@ -251,5 +255,6 @@ class EventConsumer(threading.Thread):
             position = consumer.position(tp, timeout_ms=1000) if highwater is not None else None
             if highwater is not None and position is not None:
                 totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
-        for topic, lag in totals.items():
-            LAG.labels(topic, self.group_id).set(lag)
+        # a topic whose partitions all moved to another replica is no longer this one's lag
+        for topic in self.topics:
+            LAG.labels(topic, self.group_id).set(totals.get(topic, 0))

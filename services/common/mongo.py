@@ -6,15 +6,33 @@ import mongoengine
 from pymongo.database import Database
 
 
+def path_as_auth_source(uri: str) -> str:
+    """mongodb://h/admin?x → mongodb://h/?x&authSource=admin.
+
+    mongoengine prefers a database named in the URI's path over the one it is given, and
+    operators hand out URIs whose path is the authentication database ("admin"); every service
+    would then write into it. The path only ever meant where the user is defined.
+    """
+    scheme, sep, rest = uri.partition("://")
+    hosts, slash, tail = rest.partition("/")
+    path, _, query = tail.partition("?")
+    if not slash or not path:
+        return uri
+    options = [o for o in query.split("&") if o]
+    if not any(o.lower().startswith("authsource=") for o in options):
+        options.append(f"authSource={path}")
+    return f"{scheme}{sep}{hosts}/?{'&'.join(options)}"
+
+
 def connect(uri: str, database: str, app_name: str) -> Database:
-    """Connects the default mongoengine alias and returns the raw pymongo database.
+    """Connects the default mongoengine alias to `database` and returns the raw pymongo database.
 
     Short server-selection timeouts turn an unreachable database into a quick UNAVAILABLE
     instead of a request hanging for 30 s.
     """
     mongoengine.disconnect()
     mongoengine.connect(
-        db=database, host=uri, alias="default", appname=app_name, tz_aware=True,
+        db=database, host=path_as_auth_source(uri), alias="default", appname=app_name, tz_aware=True,
         uuidRepresentation="standard", serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
         socketTimeoutMS=30000, maxPoolSize=64,
     )

@@ -31,6 +31,12 @@ PENDING = Gauge("outbox_events_pending", "Events found pending in the last relay
 
 OUTBOX_INDEX = [("outbox_pending", 1)]
 
+def init_metrics(topic: str) -> None:
+    """Counters visible from zero, so rate() and increase() see the first publish or failure."""
+    PUBLISHED.labels(topic)
+    PUBLISH_FAILURES.labels(topic)
+
+
 # Set by writers in this process so the relay wakes at once instead of at its next poll.
 _wakeup = threading.Event()
 

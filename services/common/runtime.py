@@ -30,7 +30,7 @@ from .grpc_server import GrpcServer
 from .kafka_clients import ensure_topics, make_admin, make_producer
 from .logs import configure_logging
 from .ops_app import HttpServer, create_ops_app
-from .outbox import OUTBOX_INDEX, OutboxRelay
+from .outbox import OUTBOX_INDEX, OutboxRelay, init_metrics
 from .scheduler import LeasedJob
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class ServiceApp:
         else:
             return
         self._producer = producer
+        init_metrics(self.topic)
         self._relay = OutboxRelay(producer, self._outbox_collections, poll_seconds=self.settings.outbox_poll_seconds)
         self._relay.start()
         for factory in self._consumer_factories:

@@ -24,7 +24,8 @@ from .clock import clock
 
 log = logging.getLogger(__name__)
 
-JOB_RUNS = Counter("scheduler_job_runs_total", "Periodic job passes", ["job", "result"])
+# `job_name`, not `job`: Prometheus's own target label is called job
+JOB_RUNS = Counter("scheduler_job_runs_total", "Periodic job passes", ["job_name", "result"])
 
 
 class LeasedJob(threading.Thread):
@@ -38,6 +39,8 @@ class LeasedJob(threading.Thread):
         self._lease = dt.timedelta(seconds=lease_seconds)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self._stopping = threading.Event()
+        for result in ("ok", "error"):  # visible from zero, so increase() sees the first failure
+            JOB_RUNS.labels(name, result)
 
     def holds_lease(self) -> bool:
         now = clock.now()

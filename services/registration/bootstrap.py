@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from services.common import mongo
 from services.common.config import ConfigError, load_settings
@@ -26,9 +27,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--district", required=True, help="district id, e.g. liangzhou")
     parser.add_argument("--center-name", required=True)
     parser.add_argument("--admin-username", required=True)
-    parser.add_argument("--admin-password", required=True)
+    secret = parser.add_mutually_exclusive_group(required=True)
+    secret.add_argument("--admin-password", help="the first admin's password (visible in the process list)")
+    secret.add_argument("--admin-password-file", help="a file holding it (a mounted Secret)")
     parser.add_argument("--admin-name", default="中心管理员")
     args = parser.parse_args(argv)
+    if args.admin_password_file:
+        try:
+            args.admin_password = Path(args.admin_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            print(f"cannot read --admin-password-file: {exc.strerror}", file=sys.stderr)
+            return 2
     try:
         settings = load_settings("registration", extra=extra_settings)
     except ConfigError as exc:
