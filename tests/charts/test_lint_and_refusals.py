@@ -36,7 +36,7 @@ REFUSALS = {
         "mongodb.uri must not name a database"),
     "a rendered Secret without its keys": (
         {"secrets": {"existingSecret": ""}},
-        "secrets.values.checkinCodeKey is required (or name an existing Secret in secrets.existingSecret)"),
+        "is required (or name an existing Secret in secrets.existingSecret)"),
     "a rendered Secret without the database URI": (
         {"secrets": {"existingSecret": "", "values": KEYS}},
         "mongodb.uri is required (or name an existing Secret in mongodb.existingSecret)"),
