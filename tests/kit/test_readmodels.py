@@ -12,7 +12,8 @@ from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as reg
 
 
-def _wait(predicate, timeout=30.0):
+def _wait(predicate, timeout=120.0):
+    # a new consumer group reads the whole topic: every earlier test's events come first
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
