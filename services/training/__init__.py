@@ -1,0 +1,1 @@
+"""The training service: catalog, trainers, sessions, certifications, rotation plans."""
