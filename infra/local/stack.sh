@@ -26,7 +26,7 @@ FERRETDB_VERSION=$(sed -n 's:^require github.com/FerretDB/FerretDB \(v[0-9.]*\)$
 
 KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 # the binary's name carries a hash of what it is built from, so a changed patch rebuilds it
-FERRETDB_BUILD=$(cat "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.sum" "$HERE/ferretdb/serialize-writes.patch" | sha256sum | cut -c1-10)
+FERRETDB_BUILD=$(cat "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.sum" "$HERE"/ferretdb/*.patch | sha256sum | cut -c1-10)
 FERRETDB_BIN="$CACHE/bin/ferretdb-sqlite-$FERRETDB_VERSION-$FERRETDB_BUILD"
 HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
 RUN="$DATA/run"
@@ -57,18 +57,24 @@ install_ferretdb() {
   external_mongo && { log "MONGODB_URI is set: not building FerretDB"; return; }
   [ -x "$FERRETDB_BIN" ] && return
   command -v go >/dev/null || die "Go is needed to build FerretDB"
-  log "building FerretDB $FERRETDB_VERSION (SQLite backend, writes serialized per collection) from the Go module proxy (first time: ~2-5 min)"
   mkdir -p "$CACHE/bin" "$CACHE/logs" "$CACHE/src"
+  # parallel test runs may all find the binary missing: one builds, the others wait for it
+  exec 9>"$CACHE/src/ferretdb.lock"
+  flock -w 900 9 || die "another FerretDB build held the lock for 15 minutes"
+  [ -x "$FERRETDB_BIN" ] && { flock -u 9; return; }
+  log "building FerretDB $FERRETDB_VERSION (SQLite backend, patched: $(cd "$HERE/ferretdb" && ls *.patch | tr '\n' ' ')) from the Go module proxy (first time: ~2-5 min)"
   local buildlog="$CACHE/logs/ferretdb-build.log" src="$CACHE/src/FerretDB@$FERRETDB_VERSION" work="$CACHE/src/ferretdb.work"
   {
-    # FerretDB's own source, patched (see serialize-writes.patch), used through a Go workspace
+    # FerretDB's own source with our patches (see infra/local/ferretdb/*.patch), used through a Go workspace
     (cd "$HERE/ferretdb" && go mod download github.com/FerretDB/FerretDB) &&
     rm -rf "$src" && cp -r "$(cd "$HERE/ferretdb" && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" "$src" &&
-    chmod -R u+w "$src" && (cd "$src" && git apply --whitespace=nowarn "$HERE/ferretdb/serialize-writes.patch") &&
+    chmod -R u+w "$src" &&
+    for patch in "$HERE"/ferretdb/*.patch; do (cd "$src" && git apply --whitespace=nowarn "$patch") || exit 1; done &&
     printf 'go %s\n\nuse (\n\t%s\n\t%s\n)\n' "$(sed -n 's/^go //p' "$HERE/ferretdb/go.mod")" "$HERE/ferretdb" "$src" > "$work" &&
     (cd "$HERE/ferretdb" && GOWORK="$work" go build -trimpath -o "$FERRETDB_BIN.tmp" .)
-  } > "$buildlog" 2>&1 || { cat "$buildlog" >&2; die "building FerretDB failed"; }
+  } > "$buildlog" 2>&1 || { cat "$buildlog" >&2; flock -u 9; die "building FerretDB failed"; }
   mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN"
+  flock -u 9
 }
 
 install_helm() {

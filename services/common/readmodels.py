@@ -42,6 +42,7 @@ class RegistrationReadModels:
 
     def ensure_indexes(self) -> None:
         self.units.create_index([("district_id", ASCENDING), ("path", ASCENDING)])
+        self.units.create_index([("district_id", ASCENDING), ("parent_id", ASCENDING)])
         self.volunteers.create_index([("district_id", ASCENDING), ("scope", ASCENDING)])
         self.volunteers.create_index([("district_id", ASCENDING), ("skills", ASCENDING)])
         self.teams.create_index([("district_id", ASCENDING), ("unit_path", ASCENDING)])
@@ -72,12 +73,22 @@ class RegistrationReadModels:
         return self.teams.find_one({"_id": team_id, "district_id": district_id})
 
     # ---- units ----
+    #
+    # Events of different aggregates travel in different partitions, so a child's UnitCreated can
+    # arrive after its parent's UnitMoved, and a VolunteerRegistered after a move of its unit.
+    # Paths are therefore never taken from an event alone: a unit's path is its parent's stored
+    # path plus itself whenever the parent is known, and every write of a unit repairs what
+    # hangs below it (descendant units, volunteers, teams). Whatever the arrival order, the
+    # copies converge on registration's tree.
 
     def _unit_created(self, event: ConsumedEvent) -> Outcome:
         u = event.payload.unit
-        return upsert_if_newer(self.units, u.unit_id, event.envelope.aggregate_version, {
+        outcome = upsert_if_newer(self.units, u.unit_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "name": u.name, "level": u.level,
-            "parent_id": u.parent_unit_id, "path": list(u.path)})
+            "parent_id": u.parent_unit_id,
+            "path": self._path_under_parent(event.envelope.district_id, u.parent_unit_id, u.unit_id, u.path)})
+        self._repair_below(event.envelope.district_id, u.unit_id)
+        return outcome
 
     def _unit_renamed(self, event: ConsumedEvent) -> Outcome:
         result = self.units.update_one({"_id": event.payload.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
@@ -88,32 +99,51 @@ class RegistrationReadModels:
     def _unit_moved(self, event: ConsumedEvent) -> Outcome:
         p = event.payload
         district = event.envelope.district_id
-        self.units.update_one({"_id": p.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
-                              {"$set": {"parent_id": p.new_parent_unit_id, "path": list(p.new_path),
-                                        "version": event.envelope.aggregate_version}})
-        # descendants carry no event of their own: rewrite their path prefix (idempotent)
-        for doc in self.units.find({"district_id": district, "path": p.unit_id}, {"path": 1}):
-            path = list(doc["path"])
-            new = list(p.new_path) + path[path.index(p.unit_id) + 1:]
-            if new != path:
-                self.units.update_one({"_id": doc["_id"]}, {"$set": {"path": new}})
-        for doc in self.volunteers.find({"district_id": district, "scope": p.unit_id}, {"units": 1}):
-            units = [{**u, "path": self._current_path(district, u)} for u in doc["units"]]
-            self.volunteers.update_one({"_id": doc["_id"]}, {"$set": {"units": units, "scope": _scope(units)}})
-        for doc in self.teams.find({"district_id": district, "unit_path": p.unit_id}, {"unit_id": 1, "unit_path": 1}):
-            path = self._current_path(district, {"unit_id": doc["unit_id"], "path": doc["unit_path"]})
-            self.teams.update_one({"_id": doc["_id"]}, {"$set": {"unit_path": path}})
-        return Outcome.APPLIED
+        result = self.units.update_one(
+            {"_id": p.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
+            {"$set": {"parent_id": p.new_parent_unit_id,
+                      "path": self._path_under_parent(district, p.new_parent_unit_id, p.unit_id, p.new_path),
+                      "version": event.envelope.aggregate_version}})
+        self._repair_below(district, p.unit_id)
+        return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
 
-    def _current_path(self, district_id: str, ref: dict) -> list[str]:
-        unit = self.unit(district_id, ref["unit_id"])
-        return list(unit["path"]) if unit else list(ref["path"])
+    def _path_under_parent(self, district_id: str, parent_id: str, unit_id: str, event_path) -> list[str]:
+        parent = self.unit(district_id, parent_id) if parent_id else None
+        return list(parent["path"]) + [unit_id] if parent else list(event_path)
+
+    def _repair_below(self, district_id: str, unit_id: str) -> None:
+        """Descendants' paths from their parents', then the volunteers and teams under them."""
+        pending = [unit_id]
+        while pending:
+            parent = self.unit(district_id, pending.pop())
+            if parent is None:
+                continue
+            for child in self.units.find({"district_id": district_id, "parent_id": parent["_id"]}, {"path": 1}):
+                path = list(parent["path"]) + [child["_id"]]
+                if path != list(child["path"]):
+                    self.units.update_one({"_id": child["_id"]}, {"$set": {"path": path}})
+                pending.append(child["_id"])
+        for doc in self.volunteers.find({"district_id": district_id, "scope": unit_id}, {"units": 1}):
+            units = self._current_refs(district_id, doc["units"])
+            if units != doc["units"]:
+                self.volunteers.update_one({"_id": doc["_id"]}, {"$set": {"units": units, "scope": _scope(units)}})
+        for doc in self.teams.find({"district_id": district_id, "unit_path": unit_id}, {"unit_id": 1, "unit_path": 1}):
+            path = self._current_path(district_id, doc["unit_id"], doc["unit_path"])
+            if path != list(doc["unit_path"]):
+                self.teams.update_one({"_id": doc["_id"]}, {"$set": {"unit_path": path}})
+
+    def _current_path(self, district_id: str, unit_id: str, fallback) -> list[str]:
+        unit = self.unit(district_id, unit_id)
+        return list(unit["path"]) if unit else list(fallback)
+
+    def _current_refs(self, district_id: str, refs: list[dict]) -> list[dict]:
+        return [{**ref, "path": self._current_path(district_id, ref["unit_id"], ref["path"])} for ref in refs]
 
     # ---- volunteers ----
 
     def _volunteer_profile(self, event: ConsumedEvent) -> Outcome:
         p = event.payload.profile
-        units = [_unit_ref(u) for u in p.service_units]
+        units = self._current_refs(event.envelope.district_id, [_unit_ref(u) for u in p.service_units])
         return upsert_if_newer(self.volunteers, p.volunteer_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "number": p.volunteer_number, "name": p.name,
             "gender": p.gender, "birth_year": p.birth_year, "political_status": p.political_status,
@@ -125,9 +155,10 @@ class RegistrationReadModels:
 
     def _team_created(self, event: ConsumedEvent) -> Outcome:
         p = event.payload
+        district = event.envelope.district_id
         return upsert_if_newer(self.teams, p.team_id, event.envelope.aggregate_version, {
-            "district_id": event.envelope.district_id, "name": p.name, "level": p.level, "unit_id": p.unit.unit_id,
-            "unit_path": list(p.unit.path), "specialty": p.specialty, "leader_id": p.leader_volunteer_id,
+            "district_id": district, "name": p.name, "level": p.level, "unit_id": p.unit.unit_id,
+            "unit_path": self._current_path(district, p.unit.unit_id, p.unit.path), "specialty": p.specialty, "leader_id": p.leader_volunteer_id,
             "member_ids": [p.leader_volunteer_id]})
 
     def _team_member_added(self, event: ConsumedEvent) -> Outcome:
