@@ -57,10 +57,12 @@ class EventSource:
         return events_topic(self.service)
 
     def new(self, payload: message.Message, *, district_id: str, aggregate_type: str, aggregate_id: str,
-            version: int, actor_id: str = "", occurred_at: dt.datetime | None = None) -> dict:
-        """An outbox entry (a plain dict, stored inside the aggregate document)."""
+            version: int, actor_id: str = "", occurred_at: dt.datetime | None = None,
+            event_id: str | None = None) -> dict:
+        """An outbox entry (a plain dict, stored inside the aggregate document). `event_id` is
+        random unless the caller derives a stable one (see derived_events.py)."""
         envelope = common_pb2.EventEnvelope(
-            event_id=new_id("evt"),
+            event_id=event_id or new_id("evt"),
             event_type=payload.DESCRIPTOR.full_name,
             district_id=district_id,
             aggregate_type=aggregate_type,

@@ -22,6 +22,10 @@ func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data-dir", "", "directory holding the SQLite files (created if missing)")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	// WAL with synchronous=NORMAL: a commit no longer waits for fsync; a killed process loses
+	// nothing committed (only a machine crash can lose the last commits). Use "full" to fsync
+	// every commit.
+	synchronous := flag.String("synchronous", "normal", "SQLite synchronous setting: normal or full")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -33,6 +37,11 @@ func main() {
 		os.Exit(1)
 	}
 
+	if *synchronous != "normal" && *synchronous != "full" {
+		fmt.Fprintln(os.Stderr, "ferretdb-sqlite: --synchronous must be normal or full")
+		os.Exit(2)
+	}
+
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb-sqlite: bad --log-level: %v\n", err)
@@ -41,10 +50,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	db, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dataDir + "/", // the SQLite handler wants a directory URI ending in a slash
+		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:   logger,
+		Handler:  "sqlite",
+		// the SQLite handler wants a directory URI ending in a slash
+		SQLiteURL: "file:" + *dataDir + "/?_pragma=synchronous(" + *synchronous + ")",
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb-sqlite: %v\n", err)

@@ -1,0 +1,60 @@
+"""Seeds points for the demo district through its public API: the district's point rules and a
+points store (积分超市) at every station. The ledgers fill by themselves from the orders and
+activities the ordering seed publishes. Idempotent: stations that already have items are skipped."""
+
+from __future__ import annotations
+
+import grpc
+
+from wenming.common.v1 import common_pb2 as c
+from wenming.points.v1 import points_pb2 as pb
+from wenming.points.v1 import points_pb2_grpc
+
+# (name, description, price in points, stock)
+STORE = [
+    ("洗衣液", "蓝月亮深层洁净洗衣液 2kg", 60, 30),
+    ("大米", "本地优质大米 5kg", 120, 20),
+    ("食用油", "胡麻油 1.8L", 150, 15),
+    ("毛巾", "纯棉毛巾 两条装", 30, 50),
+    ("牙膏", "云南白药牙膏 180g", 40, 40),
+    ("香皂", "舒肤佳香皂 三块装", 25, 60),
+    ("挂面", "手工挂面 2kg", 35, 40),
+    ("保温杯", "不锈钢保温杯 500ml", 90, 10),
+]
+
+
+def _rules() -> pb.PointRules:
+    """The national defaults, written down so the district can see and change them."""
+    thresholds = dict(max_avg_completion_hours=72, min_completion_rate_percent=95, min_satisfaction_centi=450,
+                      min_activity_coverage_percent=100, max_avg_ack_minutes=120)
+    return pb.PointRules(
+        base_points_per_hour=10,
+        category_coefficients=[pb.CategoryCoefficient(category=c.SERVICE_CATEGORY_CARE_FOR_OTHERS, percent=120),
+                               pb.CategoryCoefficient(category=c.SERVICE_CATEGORY_CARE_FOR_NATURE, percent=110)],
+        attendance_points=5, rating_given_points=2, rating_received_points=[0, 0, 1, 3, 5],
+        training_points_per_hour=5, points_validity_years=2, star_threshold_hours=[100, 300, 600, 1000, 1500],
+        exemplary=pb.ScorecardThresholds(**thresholds),
+        standard=pb.ScorecardThresholds(max_avg_completion_hours=168, min_completion_rate_percent=85,
+                                        min_satisfaction_centi=400, min_activity_coverage_percent=80,
+                                        max_avg_ack_minutes=1440))
+
+
+def seed(ctx) -> None:
+    stub = points_pb2_grpc.PointsServiceStub(grpc.insecure_channel(ctx.targets["points"]))
+    current = stub.GetPointRules(pb.GetPointRulesRequest(), metadata=ctx.center_admin, timeout=10).rules
+    if current.version == 0:
+        stub.SetPointRules(pb.SetPointRulesRequest(rules=_rules(), expected_version=0), metadata=ctx.center_admin,
+                           timeout=10)
+    created = 0
+    for i, station in enumerate(ctx.stations):
+        admin = ctx.login_admin(station.unit_id)
+        if stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=station.unit_id, include_inactive=True),
+                               metadata=admin, timeout=10).items:
+            continue
+        for name, description, price, stock in STORE[i % 3:] + STORE[:i % 3]:
+            stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name=name,
+                                                           description=description, price_points=price, stock=stock),
+                                 metadata=admin, timeout=10)
+            created += 1
+    print(f"  points: district rules set (1★ 100 h … 5★ 1500 h, 10 points/h), {created} store items "
+          f"at {len(ctx.stations)} stations' 积分超市", flush=True)

@@ -1,0 +1,39 @@
+"""python -m services.points: the points gRPC server (+ ops HTTP), its consumers and jobs."""
+
+from services.common.events import events_topic
+from services.common.runtime import ServiceApp
+from wenming.points.v1 import points_pb2_grpc
+
+from .app import build, ensure_indexes, extra_settings, publish_balance_totals
+from .certificates import blueprint
+from .consumer import LedgerConsumer
+from .models import Account, Certificate, Redemption
+from .servicer import PUBLIC_METHODS, SERVICE_NAME, PointsServicer
+
+
+def main() -> None:
+    app = ServiceApp("points", extra_settings)
+    extra = app.settings.extra
+    domain = build(app.db)
+    ensure_indexes(domain.directory)
+    app.add_grpc(points_pb2_grpc.add_PointsServiceServicer_to_server,
+                 PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates),
+                 SERVICE_NAME, public_methods=PUBLIC_METHODS)
+    for model in (Account, Redemption, Certificate):
+        app.add_outbox(model.collection())
+    app.add_event_consumer("registry", [events_topic("registration")], domain.directory.handlers())
+    app.add_event_consumer("facts", [events_topic("ordering")], domain.facts.handlers())
+    app.add_consumer(lambda dlq: LedgerConsumer(
+        domain.ledger, domain.rules, bootstrap_servers=app.settings.kafka_bootstrap_servers,
+        group_id=extra["ledger_group"], topics=[events_topic("ordering"), events_topic("training")],
+        dlq_producer=dlq, max_records=extra["ledger_batch_records"]))
+    interval = extra["job_interval_seconds"]
+    app.add_job("points-recovery", lambda: domain.recover(extra["recovery_after_seconds"]), interval)
+    app.add_job("points-expiry", domain.ledger.expire_due, interval)
+    app.add_job("points-balance-totals", publish_balance_totals, interval)
+    app.add_blueprint(blueprint(domain.certificates))
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

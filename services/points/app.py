@@ -1,0 +1,77 @@
+"""Builds the points domain from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import Gauge
+
+from services.common.config import Env
+from services.common.events import EventSource
+
+from .certificates import Certificates
+from .directory import Directory
+from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
+from .models import ALL_MODELS, Account
+from .rulebook import RuleBook
+from .scorecards import Boards, Facts
+from .store import Store
+
+BALANCES = Gauge("points_balance_total", "Sum of the account balances (minutes or points) by district and book",
+                 ["district", "book"])
+
+
+def extra_settings(env: Env) -> dict:
+    recovery_after = env.float("POINTS_RECOVERY_AFTER_SECONDS", 4 * OWNER_DEADLINE_SECONDS)
+    if recovery_after < 2 * OWNER_DEADLINE_SECONDS:
+        # recovery must never act on a posting or redemption whose owner may still be working on it
+        env.problems.append(f"POINTS_RECOVERY_AFTER_SECONDS={recovery_after:g} must be at least "
+                            f"{2 * OWNER_DEADLINE_SECONDS:g} (twice a request's deadline)")
+    return {
+        "job_interval_seconds": env.float("POINTS_JOB_INTERVAL_SECONDS", 30.0),
+        "recovery_after_seconds": recovery_after,
+        "ledger_batch_records": env.int("POINTS_LEDGER_BATCH_RECORDS", 2000, minimum=1),
+        "ledger_group": env.str("POINTS_LEDGER_GROUP", "points-ledger"),
+    }
+
+
+@dataclass
+class Points:
+    directory: Directory
+    rules: RuleBook
+    ledger: Ledger
+    store: Store
+    facts: Facts
+    boards: Boards
+    certificates: Certificates
+
+    def recover(self, older_than_seconds: float) -> int:
+        """Ledger postings first: the store's recovery reads their outcome."""
+        return self.ledger.recover_postings(older_than_seconds) + self.store.recover(older_than_seconds)
+
+
+def build(db) -> Points:
+    events = EventSource("points")
+    directory = Directory(db)
+    rules = RuleBook()
+    ledger = Ledger(rules, directory, events)
+    facts = Facts(directory)
+    return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
+                  facts=facts, boards=Boards(directory, rules, facts),
+                  certificates=Certificates(directory, events))
+
+
+def ensure_indexes(directory: Directory) -> None:
+    for model in ALL_MODELS:
+        model.ensure_indexes()
+    directory.ensure_indexes()
+
+
+def publish_balance_totals() -> int:
+    """Balance totals per district and book, for /metrics (one $sum per aggregation: FerretDB
+    computes only the first accumulator of a $group)."""
+    accounts = Account.collection()
+    for field in BOOK_FIELD.values():
+        for row in accounts.aggregate([{"$group": {"_id": "$district_id", "total": {"$sum": f"${field}"}}}]):
+            BALANCES.labels(row["_id"], field).set(row["total"])
+    return 0

@@ -1,0 +1,255 @@
+"""Service record certificates (志愿服务记录证明), issued by the unit that recorded the hours
+(谁记录谁证明): numbered, carrying the volunteer number (never an ID number), the hours and what
+they were for, the issuer and the date. Anyone can verify one by its number (gRPC and HTTP);
+verification shows the facts, never a name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from collections import defaultdict
+
+from flask import Blueprint, Response, jsonify, request
+from google.protobuf.json_format import MessageToDict
+from jinja2 import Environment
+from prometheus_client import Counter
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.common.auth import Principal, Role
+from services.common.clock import as_utc, clock
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from services.common.events import EventSource, to_timestamp
+from services.common.ids import new_id
+from services.common.outbox import insert_with_events
+from services.common.validation import Validator
+from wenming.common.v1 import common_pb2
+from wenming.points.v1 import events_pb2
+from wenming.points.v1 import points_pb2 as pb
+
+from .directory import Directory
+from .models import Certificate, Counter as Sequence, LedgerEntry
+from .rules import CHINA
+from .store import CODE_ALPHABET
+
+NUMBER = re.compile(r"^ZM-\d{4}-\d{6}-[2-9A-HJ-NP-Z]{4}$")
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+HOURS_BOOKS = (pb.BOOK_VERIFIED_MINUTES, pb.BOOK_MANUAL_MINUTES)
+CATEGORY_LABEL = {
+    common_pb2.SERVICE_CATEGORY_LECTURE_THEORY: "讲理论", common_pb2.SERVICE_CATEGORY_LECTURE_POLICY: "讲政策",
+    common_pb2.SERVICE_CATEGORY_LECTURE_SCIENCE: "讲科学", common_pb2.SERVICE_CATEGORY_LECTURE_LAW: "讲法治",
+    common_pb2.SERVICE_CATEGORY_LECTURE_HEALTH: "讲健康", common_pb2.SERVICE_CATEGORY_LECTURE_ROLE_MODELS: "讲典型",
+    common_pb2.SERVICE_CATEGORY_LECTURE_CHANGE: "讲变化", common_pb2.SERVICE_CATEGORY_CARE_FOR_OTHERS: "关爱他人",
+    common_pb2.SERVICE_CATEGORY_CARE_FOR_SOCIETY: "关爱社会", common_pb2.SERVICE_CATEGORY_CARE_FOR_NATURE: "关爱自然",
+}
+
+ISSUED = Counter("points_certificates_issued_total", "Service record certificates issued")
+
+_TEMPLATE = Environment(autoescape=True).from_string("""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>志愿服务记录证明 {{ c.number }}</title>
+<style>
+ body { font-family: "SimSun", "Songti SC", serif; max-width: 720px; margin: 2em auto; color: #222; }
+ h1 { text-align: center; letter-spacing: .3em; } .no { text-align: right; }
+ table { width: 100%; border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #444; padding: .4em; }
+ .seal { text-align: right; margin-top: 3em; } @media print { .hint { display: none; } }
+</style></head><body>
+<h1>志愿服务记录证明</h1>
+<p class="no">证明编号：{{ c.number }}</p>
+<p>兹证明{% if name %}志愿者 <b>{{ name }}</b>（{% else %}志愿者（{% endif %}志愿者编号 {{ c.volunteer_number }}）
+{% if period %}于 {{ period }} 期间{% endif %}在 {{ c.issuer }} 参加志愿服务，经本单位记录并审核，
+累计服务时长 <b>{{ c.total_hours }}</b> 小时（其中实时记录 {{ c.verified_hours }} 小时，补录 {{ c.manual_hours }} 小时）。</p>
+<table><tr><th>服务内容</th><th>类别</th><th>次数</th><th>时长（小时）</th><th>时间</th></tr>
+{% for line in c.lines %}<tr><td>{{ line.title }}</td><td>{{ line.category }}</td><td>{{ line.times }}</td>
+<td>{{ line.hours }}</td><td>{{ line.span }}</td></tr>{% endfor %}</table>
+<p>特此证明。</p>
+<p class="seal">出具单位：{{ c.issuer }}（盖章）<br>出具日期：{{ c.issued_on }}</p>
+<p class="hint">本证明可凭编号在文明云查验真伪。</p>
+</body></html>""")
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes / 60:.1f}"
+
+
+def _day(value: dt.datetime) -> str:
+    return as_utc(value).astimezone(CHINA).strftime("%Y年%m月%d日")
+
+
+class Certificates:
+    def __init__(self, directory: Directory, events: EventSource):
+        self.directory = directory
+        self.events = events
+        self.certificates = Certificate.collection()
+        self.entries = LedgerEntry._get_collection()
+        self.counters = Sequence._get_collection()
+
+    def issue(self, principal: Principal, req: pb.IssueCertificateRequest) -> dict:
+        v = Validator()
+        volunteer_id = v.ident("volunteer_id", req.volunteer_id)
+        unit_id = v.ident("issuing_unit_id", req.issuing_unit_id, required=False) or principal.unit_id
+        start = req.period_start.ToDatetime(dt.UTC) if req.HasField("period_start") else None
+        end = req.period_end.ToDatetime(dt.UTC) if req.HasField("period_end") else None
+        if start and end and start >= end:
+            v.fail("period_end", "must be after period_start")
+        key = v.regex("idempotency_key", req.idempotency_key, _KEY,
+                      "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
+        v.check()
+        if principal.role != Role.ROLE_UNIT_ADMIN:
+            raise PermissionDenied("certificates are issued by a unit admin")
+        if not unit_id:
+            raise InvalidArgument.field("issuing_unit_id", "must be set (your token names no unit)")
+        unit = self.directory.managed_unit(principal, unit_id, "issuing unit")
+        existing = self.certificates.find_one({"district_id": principal.district_id, "issuer_unit_id": unit["_id"],
+                                               "idempotency_key": key}, {"outbox": 0})
+        if existing is not None:
+            return self._replayed(existing, volunteer_id)
+        holder = self.directory.holder(principal.district_id, volunteer_id)
+        if holder is None or holder.kind != pb.ACCOUNT_KIND_VOLUNTEER:
+            raise NotFound("volunteer", volunteer_id)
+
+        query: dict = {"district_id": principal.district_id, "account_id": volunteer_id,
+                       "recorded_by_unit_id": unit["_id"], "book": {"$in": list(HOURS_BOOKS)}}
+        if start or end:
+            query["occurred_at"] = {k: val for k, val in (("$gte", start), ("$lt", end)) if val}
+        totals: dict[int, int] = defaultdict(int)
+        lines: dict[tuple[str, int], dict] = {}
+        for e in self.entries.find(query, {"book": 1, "amount": 1, "cause": 1, "occurred_at": 1, "kind": 1}):
+            totals[e["book"]] += e["amount"]
+            line = lines.setdefault((e["cause"].get("title", ""), e["cause"].get("category", 0)),
+                                    {"times": 0, "minutes": 0, "first_at": None, "last_at": None})
+            line["minutes"] += e["amount"]
+            if e["amount"] > 0:
+                at = as_utc(e["occurred_at"])
+                line["times"] += 1
+                line["first_at"] = min(line["first_at"] or at, at)
+                line["last_at"] = max(line["last_at"] or at, at)
+        verified, manual = totals[pb.BOOK_VERIFIED_MINUTES], totals[pb.BOOK_MANUAL_MINUTES]
+        if verified + manual <= 0:
+            raise FailedPrecondition("this unit recorded no service hours for this volunteer in the period")
+        now = clock.now()
+        document = {
+            "_id": new_id("cert"), "district_id": principal.district_id, "volunteer_id": volunteer_id,
+            "volunteer_number": holder.volunteer_number, "volunteer_name": holder.name,
+            "issuer_unit_id": unit["_id"], "issuer": {"unit_id": unit["_id"], "name": unit["name"],
+                                                      "level": unit["level"], "path": unit["path"]},
+            "verified_minutes": verified, "manual_minutes": manual,
+            "lines": [{"title": t, "category": c, **line} for (t, c), line in sorted(lines.items())
+                      if line["minutes"] > 0],
+            "period_start": start, "period_end": end, "issued_at": now, "issued_by": principal.subject,
+            "idempotency_key": key,
+        }
+        for _ in range(3):
+            document["number"] = self._next_number(principal.district_id, now)
+            event = self.events.new(
+                events_pb2.CertificateIssued(number=document["number"], volunteer_id=volunteer_id,
+                                             volunteer_number=holder.volunteer_number, issuer_unit_id=unit["_id"],
+                                             verified_minutes=verified, manual_minutes=manual,
+                                             issued_at=to_timestamp(now)),
+                district_id=principal.district_id, aggregate_type="certificate", aggregate_id=document["_id"],
+                version=1, actor_id=principal.subject)
+            try:
+                insert_with_events(self.certificates, document, [event])
+                ISSUED.inc()
+                return document
+            except DuplicateKeyError:
+                # FerretDB does not name the index: a concurrent retry with the key, or a number clash
+                existing = self.certificates.find_one({"district_id": principal.district_id,
+                                                       "issuer_unit_id": unit["_id"], "idempotency_key": key},
+                                                      {"outbox": 0})
+                if existing is not None:
+                    return self._replayed(existing, volunteer_id)
+        raise Unavailable("could not allocate a certificate number; retry")
+
+    @staticmethod
+    def _replayed(existing: dict, volunteer_id: str) -> dict:
+        if existing["volunteer_id"] != volunteer_id:
+            raise InvalidArgument.field("idempotency_key", "was already used for another volunteer's certificate")
+        return existing
+
+    def _next_number(self, district_id: str, now: dt.datetime) -> str:
+        year = now.astimezone(CHINA).year
+        counter = self.counters.find_one_and_update({"_id": f"{district_id}:certificate:{year}"}, {"$inc": {"seq": 1}},
+                                                    upsert=True, return_document=ReturnDocument.AFTER)
+        check = "".join(secrets.choice(CODE_ALPHABET) for _ in range(4))  # numbers cannot be enumerated
+        return f"ZM-{year}-{counter['seq']:06d}-{check}"
+
+    def _by_number(self, number: str) -> dict:
+        v = Validator()
+        number = v.regex("number", (number or "").strip().upper(), NUMBER,
+                         "must look like ZM-2026-000123-K7QX")
+        v.check()
+        found = self.certificates.find_one({"number": number}, {"outbox": 0})
+        if found is None:
+            raise NotFound("certificate", number)
+        return found
+
+    def get(self, principal: Principal, number: str) -> dict:
+        cert = self._by_number(number)
+        if principal.district_id != cert["district_id"]:
+            raise PermissionDenied("that certificate belongs to another district")
+        if principal.role == Role.ROLE_VOLUNTEER and principal.subject == cert["volunteer_id"]:
+            return cert
+        if principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE) and principal.manages(cert["issuer"]["path"]):
+            return cert
+        raise PermissionDenied("only the volunteer or an admin of the issuing unit may open this certificate")
+
+    def verify(self, number: str) -> dict:
+        return self._by_number(number)
+
+
+def facts_msg(cert: dict) -> pb.CertificateFacts:
+    issuer = cert["issuer"]
+    return pb.CertificateFacts(
+        number=cert["number"], volunteer_number=cert["volunteer_number"],
+        issuer=common_pb2.UnitRef(unit_id=issuer["unit_id"], level=issuer["level"], name=issuer["name"],
+                                  path=issuer["path"]),
+        verified_minutes=cert["verified_minutes"], manual_minutes=cert["manual_minutes"],
+        lines=[pb.ServiceLine(title=line["title"], category=line["category"], times=line["times"],
+                              minutes=line["minutes"], first_at=to_timestamp(line["first_at"]),
+                              last_at=to_timestamp(line["last_at"])) for line in cert["lines"]],
+        period_start=to_timestamp(cert.get("period_start")), period_end=to_timestamp(cert.get("period_end")),
+        issued_at=to_timestamp(cert["issued_at"]))
+
+
+def certificate_msg(cert: dict) -> pb.Certificate:
+    return pb.Certificate(facts=facts_msg(cert), volunteer_id=cert["volunteer_id"],
+                          volunteer_name=cert["volunteer_name"], issued_by=cert["issued_by"])
+
+
+def render_html(cert: dict, *, with_name: bool) -> str:
+    """The printable certificate (Chinese). Without the name it is the public verification page."""
+    period = ""
+    if cert.get("period_start") or cert.get("period_end"):
+        period = f"{_day(cert['period_start']) if cert.get('period_start') else ''}至" \
+                 f"{_day(cert['period_end']) if cert.get('period_end') else '今'}"
+    view = {
+        "number": cert["number"], "volunteer_number": cert["volunteer_number"], "issuer": cert["issuer"]["name"],
+        "total_hours": _hours(cert["verified_minutes"] + cert["manual_minutes"]),
+        "verified_hours": _hours(cert["verified_minutes"]), "manual_hours": _hours(cert["manual_minutes"]),
+        "issued_on": _day(cert["issued_at"]),
+        "lines": [{"title": line["title"] or "志愿服务", "category": CATEGORY_LABEL.get(line["category"], "其他"),
+                   "times": line["times"], "hours": _hours(line["minutes"]),
+                   "span": f"{_day(line['first_at'])}—{_day(line['last_at'])}" if line["first_at"] else ""}
+                  for line in cert["lines"]],
+    }
+    return _TEMPLATE.render(c=view, name=cert["volunteer_name"] if with_name else "", period=period)
+
+
+def blueprint(certificates: Certificates) -> Blueprint:
+    """GET /certificates/<number> (JSON facts) and ?format=html (printable verification page)."""
+    bp = Blueprint("certificates", __name__)
+
+    @bp.get("/certificates/<number>")
+    def verify(number: str):
+        try:
+            cert = certificates.verify(number)
+        except InvalidArgument as exc:
+            return jsonify(error=exc.message), 400
+        except NotFound:
+            return jsonify(error="没有这个编号的证明 (no certificate with this number)"), 404
+        if request.args.get("format") == "html":
+            return Response(render_html(cert, with_name=False), mimetype="text/html")
+        return jsonify(MessageToDict(facts_msg(cert), preserving_proto_field_name=True))
+
+    return bp

@@ -1,0 +1,512 @@
+"""The ledgers: append-only entries, balances kept in step, stars.
+
+Entries are the truth; an account's balances are their sum, kept on the account document so
+reads and the points store's "never below zero" check are one document. Two ways in, both
+crash-safe without multi-document transactions:
+
+* Consumed events (the hot path, `apply_consumed`): the batch's entries are inserted first
+  (unique keys, so a replay inserts nothing), then each account's balances are incremented in
+  ONE conditional update (version guard) that also records, per topic partition, the last
+  offset it contains (`marks`) and carries the PointsCredited events. A crash between the two
+  re-delivers the batch (offsets are committed after it): the entries are duplicates, the
+  marks say which accounts still lack them, and only those are incremented.
+* Postings from RPCs (`post`: manual hours, adjustments, reversals, store debits and refunds,
+  expiry): a journal document is the idempotency gate; the account is incremented in one
+  conditional update that also lists the posting key (and refuses to go below zero when
+  guarded); then the entry is inserted, the key removed and the journal closed. The recovery
+  job finishes a posting whose owner died after the balance changed, and forgets one that died
+  before (docs/points.md has the whole argument).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from prometheus_client import Counter
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.common.auth import Principal, Role
+from services.common.clock import as_utc, clock
+from services.common.consumer import Outcome
+from services.common.derived_events import derived_event, publish_and_wait
+from services.common.errors import (
+    Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable,
+)
+from services.common.events import EventSource, to_timestamp
+from services.common.ids import decode_page_token, encode_page_token, ulid
+from services.common.outbox import update_with_events
+from services.common.validation import Validator
+from wenming.points.v1 import events_pb2
+from wenming.points.v1 import points_pb2 as pb
+
+from .directory import Directory
+from .earning import Cause, EntrySpec
+from .models import Account, LedgerEntry, Posting
+from .rulebook import RuleBook
+
+log = logging.getLogger(__name__)
+
+K, B, E = pb.AccountKind, pb.Book, pb.EntryKind
+BOOK_FIELD = {B.BOOK_VERIFIED_MINUTES: "verified_minutes", B.BOOK_MANUAL_MINUTES: "manual_minutes",
+              B.BOOK_TRAINING_MINUTES: "training_minutes", B.BOOK_POINTS: "points"}
+REVERSIBLE = (E.ENTRY_KIND_EARNED, E.ENTRY_KIND_MANUAL_HOURS, E.ENTRY_KIND_ADJUSTMENT)
+# a posting's owner gives up before touching the balance after this long; recovery waits longer
+OWNER_DEADLINE_SECONDS = 30.0
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+ENTRIES_POSTED = Counter("points_ledger_entries_total", "Ledger entries in the balances", ["book", "kind"])
+STAR_CHANGES = Counter("points_star_changes_total", "Star level changes (星级认定)", ["level"])
+
+
+def insert_new(collection, documents: list[dict]) -> set[str]:
+    """Inserts what is not there yet; returns the ids inserted (duplicates are skipped)."""
+    if not documents:
+        return set()
+    try:
+        collection.insert_many(documents, ordered=False)
+        return {d["_id"] for d in documents}
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        duplicate = {documents[e["index"]]["_id"] for e in errors}
+        return {d["_id"] for d in documents} - duplicate
+
+
+def entry_document(spec: EntrySpec, district_id: str, *, source: str = "", reason: str = "", actor_id: str = "",
+                   reverses: str = "", now: dt.datetime | None = None) -> dict:
+    now = now or clock.now()
+    return {
+        "_id": spec.key, "district_id": district_id, "account_id": spec.account_id,
+        "account_kind": spec.account_kind, "book": spec.book, "kind": spec.kind, "amount": spec.amount,
+        "seq": ulid(), "earning": spec.earning, "cause": spec.cause.as_document(),
+        "recorded_by_unit_id": spec.recorded_by_unit_id, "unit_path": list(spec.unit_path), "reason": reason,
+        "actor_id": actor_id, "reverses": reverses, "source": source, "occurred_at": spec.cause.occurred_at,
+        "recorded_at": now, "expires_at": spec.expires_at,
+    }
+
+
+def new_account(district_id: str, account_id: str, kind: int) -> dict:
+    return {"_id": account_id, "district_id": district_id, "kind": kind, "verified_minutes": 0, "manual_minutes": 0,
+            "training_minutes": 0, "points": 0, "marks": {}, "postings": [], "star_level": 0, "star_history": [],
+            "created_at": clock.now(), "version": 0, "outbox": [], "outbox_pending": False}
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """One consumed record's entries, as the consumer hands them over."""
+
+    index: int
+    offset: int
+    district_id: str
+    specs: list[EntrySpec]
+
+
+class Ledger:
+    def __init__(self, rules: RuleBook, directory: Directory, events: EventSource):
+        self.rules = rules
+        self.directory = directory
+        self.events = events
+        self.accounts = Account.collection()
+        self.entries = LedgerEntry._get_collection()
+        self.postings = Posting._get_collection()
+
+    # ---- events ----
+
+    @staticmethod
+    def _credited_payload(entry: dict) -> events_pb2.PointsCredited:
+        return events_pb2.PointsCredited(
+            account_id=entry["account_id"], account_kind=entry["account_kind"], book=entry["book"],
+            kind=entry["kind"], amount=entry["amount"], entry_id=entry["_id"], cause_id=entry["cause"]["id"],
+            cause_event_id=entry["cause"]["event_id"], recorded_by_unit_id=entry["recorded_by_unit_id"],
+            occurred_at=to_timestamp(entry["occurred_at"]))
+
+    def _credited(self, entry: dict, version: int) -> dict:
+        """PointsCredited for a posting, queued in the account's outbox with the balance change."""
+        return self.events.new(self._credited_payload(entry), district_id=entry["district_id"],
+                               aggregate_type="account", aggregate_id=entry["account_id"], version=version,
+                               actor_id=entry["actor_id"])
+
+    def _announced(self, entry: dict) -> dict:
+        """PointsCredited for an entry from a consumed event: the entry is its aggregate (created
+        once, version 1) and the event id derives from its key, so announcing it again after a
+        re-delivery repeats the very same event."""
+        return derived_event(self.events, entry["_id"], self._credited_payload(entry),
+                             district_id=entry["district_id"], aggregate_type="ledger_entry",
+                             aggregate_id=entry["_id"], version=1, occurred_at=as_utc(entry["recorded_at"]))
+
+    @staticmethod
+    def _balance_update(entries: list[dict]) -> dict:
+        inc: dict[str, int] = defaultdict(int)
+        for entry in entries:
+            inc[BOOK_FIELD[entry["book"]]] += entry["amount"]
+        update: dict = {"$inc": dict(inc)}
+        expiries = [as_utc(e["expires_at"]) for e in entries if e.get("expires_at") and e["amount"] > 0]
+        if expiries:
+            update["$min"] = {"next_expiry_at": min(expiries)}
+        return update
+
+    @staticmethod
+    def _count(entries: list[dict]) -> None:
+        for entry in entries:
+            ENTRIES_POSTED.labels(B.Name(entry["book"]), E.Name(entry["kind"])).inc()
+
+    # ---- the consumer's path ----
+
+    def apply_consumed(self, source: str, items: list[Consumed], producer) -> dict[int, Outcome | Exception]:
+        """Stores the entries of a batch of records from one partition (`source` names it), brings
+        the balances of every account they touch up to date, and announces the entries (acked by
+        the broker before the consumer commits). Returns each record's outcome."""
+        now = clock.now()
+        account_ids = sorted({s.account_id for item in items for s in item.specs})
+        known = {d["_id"]: d for d in self.accounts.find({"_id": {"$in": account_ids}}, {"outbox": 0})}
+        outcomes: dict[int, Outcome | Exception] = {}
+        valid: list[Consumed] = []
+        for item in items:
+            foreign = next((s.account_id for s in item.specs if s.account_id in known
+                            and known[s.account_id]["district_id"] != item.district_id), None)
+            if foreign:
+                outcomes[item.index] = ValueError(f"account {foreign} belongs to another district")
+            else:
+                valid.append(item)
+
+        documents: dict[str, dict] = {}
+        for item in valid:
+            for spec in item.specs:
+                documents.setdefault(spec.key, entry_document(spec, item.district_id, source=f"{source}@{item.offset}",
+                                                              now=now))
+        inserted = insert_new(self.entries, list(documents.values()))
+        duplicates = [key for key in documents if key not in inserted]
+        stored = {d["_id"]: d for d in self.entries.find({"_id": {"$in": duplicates}})} if duplicates else {}
+
+        # an entry belongs in the balances with the record that inserted it: this one now, or
+        # this same record in an attempt that crashed before the balances were incremented
+        owned: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+        kinds: dict[str, int] = {}
+        for item in valid:
+            outcomes[item.index] = Outcome.APPLIED if any(s.key in inserted for s in item.specs) else Outcome.DUPLICATE
+            for spec in item.specs:
+                entry = documents[spec.key] if spec.key in inserted else stored.get(spec.key)
+                if entry is not None and entry["source"] == f"{source}@{item.offset}":
+                    owned[spec.account_id].append((item.offset, entry))
+                    kinds[spec.account_id] = spec.account_kind
+
+        districts = {s.account_id: item.district_id for item in valid for s in item.specs}
+        missing = [new_account(districts[a], a, kinds[a]) for a in owned if a not in known]
+        if missing:
+            insert_new(self.accounts, missing)
+            known.update({d["_id"]: d for d in self.accounts.find({"_id": {"$in": [m["_id"] for m in missing]}},
+                                                                  {"outbox": 0})})
+        for account_id, rows in owned.items():
+            self._apply_marked(known[account_id], source, rows)
+        publish_and_wait(producer, [self._announced(entry) for rows in owned.values() for _, entry in rows])
+        return outcomes
+
+    def _apply_marked(self, account: dict, source: str, rows: list[tuple[int, dict]]) -> None:
+        mark_field = f"marks.{source}"
+        while True:
+            mark = account.get("marks", {}).get(source, -1)
+            pending = [entry for offset, entry in rows if offset > mark]
+            if not pending:
+                return
+            update = self._balance_update(pending)
+            update["$set"] = {mark_field: max(offset for offset, _ in rows)}
+            after = update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]}, update,
+                                       [])
+            if after is not None:
+                self._count(pending)
+                self._check_stars(after)
+                return
+            account = self.accounts.find_one({"_id": account["_id"]}, {"outbox": 0})
+
+    # ---- stars ----
+
+    def _check_stars(self, account: dict) -> dict:
+        """Grants the star level the counted hours reach, once; levels never drop."""
+        if account["kind"] != K.ACCOUNT_KIND_VOLUNTEER:
+            return account
+        rules = self.rules.for_district(account["district_id"])
+        while True:
+            counted = rules.counted_minutes(account["verified_minutes"], account["manual_minutes"],
+                                            account["training_minutes"])
+            level = rules.star_level(counted)
+            old = account.get("star_level", 0)
+            if level <= old:
+                return account
+            now = clock.now()
+            grant = {"level": level, "granted_at": now, "counted_minutes": counted,
+                     "threshold_minutes": rules.star_threshold_hours[level - 1] * 60}
+            event = self.events.new(
+                events_pb2.StarLevelChanged(volunteer_id=account["_id"], old_level=old, new_level=level,
+                                            counted_minutes=counted, threshold_minutes=grant["threshold_minutes"],
+                                            granted_at=to_timestamp(now)),
+                district_id=account["district_id"], aggregate_type="account", aggregate_id=account["_id"],
+                version=account["version"] + 1)
+            after = update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]},
+                                       {"$set": {"star_level": level}, "$push": {"star_history": grant}}, [event])
+            if after is not None:
+                STAR_CHANGES.labels(str(level)).inc()
+                return after
+            account = self.accounts.find_one({"_id": account["_id"]}, {"outbox": 0})
+
+    # ---- postings from RPCs ----
+
+    def _ensure_account(self, district_id: str, account_id: str, kind: int) -> None:
+        insert_new(self.accounts, [new_account(district_id, account_id, kind)])
+
+    def post(self, entry: dict, *, guard: bool) -> tuple[dict, dict]:
+        """Applies one entry from an RPC exactly once. `guard`: refuse (FailedPrecondition) rather
+        than take the balance below zero. Returns the entry and the account after it."""
+        key = entry["_id"]
+        started = time.monotonic()
+        journal = {"_id": key, "district_id": entry["district_id"], "account_id": entry["account_id"],
+                   "state": "PENDING", "entry": entry, "failure": "", "created_at": clock.now()}
+        try:
+            self.postings.insert_one(journal)
+        except DuplicateKeyError:
+            return self._replay(key, entry)
+        self._ensure_account(entry["district_id"], entry["account_id"], entry["account_kind"])
+        field = BOOK_FIELD[entry["book"]]
+        account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
+        if account["district_id"] != entry["district_id"]:
+            self.postings.delete_one({"_id": key})
+            raise NotFound("account", entry["account_id"])
+        while True:
+            if guard and entry["amount"] < 0 and account[field] + entry["amount"] < 0:
+                failure = (f"not enough {B.Name(entry['book'])[5:].lower().replace('_', ' ')}: "
+                           f"{account[field]} available, {-entry['amount']} needed")
+                self.postings.update_one({"_id": key}, {"$set": {"state": "FAILED", "failure": failure}})
+                raise FailedPrecondition(failure)
+            if time.monotonic() - started > OWNER_DEADLINE_SECONDS:
+                # recovery will see the balance untouched and forget the posting
+                raise Unavailable("the ledger is slow to answer; nothing was changed, retry")
+            update = self._balance_update([entry])
+            update["$push"] = {"postings": key}
+            after = update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]}, update,
+                                       [self._credited(entry, account["version"] + 1)])
+            if after is not None:
+                break
+            account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
+        self._materialize(entry)
+        self._count([entry])
+        after = self._check_stars(self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0}))
+        return entry, after
+
+    def _materialize(self, entry: dict) -> None:
+        """The steps after the balance changed: store the entry, drop the key, close the journal."""
+        insert_new(self.entries, [entry])
+        self.accounts.update_one({"_id": entry["account_id"]}, {"$pullAll": {"postings": [entry["_id"]]}})
+        # upsert: recovery may have given up on a posting whose owner was only slow
+        self.postings.update_one({"_id": entry["_id"]}, {"$set": {"state": "DONE", "entry": entry,
+                                                                  "district_id": entry["district_id"],
+                                                                  "account_id": entry["account_id"]}}, upsert=True)
+
+    def _replay(self, key: str, entry: dict) -> tuple[dict, dict]:
+        journal = self.postings.find_one({"_id": key})
+        if journal is None:
+            raise Aborted("this change was just given up; retry")
+        stored = journal["entry"]
+        if (stored["account_id"], stored["book"], stored["amount"]) != (entry["account_id"], entry["book"],
+                                                                       entry["amount"]):
+            raise InvalidArgument.field("idempotency_key", "was already used for a different request")
+        if journal["state"] == "FAILED":
+            raise FailedPrecondition(journal["failure"])
+        if journal["state"] == "PENDING":
+            raise Aborted("this change is still being applied; retry shortly")
+        return stored, self.accounts.find_one({"_id": stored["account_id"]}, {"outbox": 0})
+
+    def recover_postings(self, older_than_seconds: float) -> int:
+        """Finishes postings whose owner died: rolled forward when the balance already changed,
+        forgotten (the key may be used again) when it did not."""
+        cutoff = clock.now() - dt.timedelta(seconds=older_than_seconds)
+        done = 0
+        for journal in self.postings.find({"state": "PENDING", "created_at": {"$lt": cutoff}}):
+            entry = journal["entry"]
+            account = self.accounts.find_one({"_id": entry["account_id"]}, {"postings": 1}) or {"postings": []}
+            if entry["_id"] in account["postings"] or self.entries.find_one({"_id": entry["_id"]}, {"_id": 1}):
+                log.warning("finishing interrupted posting %s", entry["_id"])
+                self._materialize(entry)
+                self._count([entry])
+            else:
+                log.warning("forgetting posting %s interrupted before it changed a balance", entry["_id"])
+                self.postings.delete_one({"_id": entry["_id"], "state": "PENDING"})
+            done += 1
+        return done
+
+    def journal_state(self, key: str) -> str | None:
+        journal = self.postings.find_one({"_id": key}, {"state": 1})
+        return journal["state"] if journal else None
+
+    # ---- expiry ----
+
+    def expire_due(self) -> int:
+        """Posts EXPIRY entries for points past their validity (earliest-expiring spent first)."""
+        now = clock.now()
+        expired = 0
+        for district_id in self.accounts.distinct("district_id"):
+            for account in self.accounts.find({"district_id": district_id, "next_expiry_at": {"$lte": now}},
+                                              {"next_expiry_at": 1, "kind": 1, "district_id": 1}):
+                expired += self._expire(account, as_utc(account["next_expiry_at"]))
+        return expired
+
+    def _expire(self, account: dict, boundary: dt.datetime) -> int:
+        lots_due, others, balance, later = 0, 0, 0, None
+        for e in self.entries.find({"district_id": account["district_id"], "account_id": account["_id"],
+                                    "book": B.BOOK_POINTS}, {"amount": 1, "expires_at": 1}):
+            balance += e["amount"]
+            expires = as_utc(e["expires_at"]) if e.get("expires_at") else None
+            if expires is None:
+                others += e["amount"]  # spends, refunds and earlier expiries
+            elif expires <= boundary:
+                lots_due += e["amount"]
+            elif e["amount"] > 0:
+                later = min(later, expires) if later else expires
+        amount = min(balance, lots_due + others)
+        posted = 0
+        if amount > 0:
+            cause = Cause("points.expiry", account["_id"], "", "积分到期", 0, boundary)
+            spec = EntrySpec(f"exp:{account['_id']}:{boundary:%Y%m%d%H}", account["_id"], account["kind"],
+                             B.BOOK_POINTS, E.ENTRY_KIND_EXPIRY, -amount, cause, "", (), earning=False)
+            try:
+                self.post(entry_document(spec, account["district_id"], reason="积分有效期届满"), guard=True)
+                posted = 1
+            except FailedPrecondition:
+                # spent meanwhile: the next pass computes the amount again under the same key
+                self.postings.delete_one({"_id": spec.key, "state": "FAILED"})
+                return 0
+        update = {"$set": {"next_expiry_at": later}} if later else {"$unset": {"next_expiry_at": ""}}
+        self.accounts.update_one({"_id": account["_id"], "next_expiry_at": boundary}, update)
+        return posted
+
+    # ---- reads ----
+
+    def account_view(self, district_id: str, account_id: str, kind: int) -> dict:
+        return self.accounts.find_one({"_id": account_id, "district_id": district_id}, {"outbox": 0, "marks": 0}) \
+            or new_account(district_id, account_id, kind)
+
+    def get_account(self, principal: Principal, account_id: str):
+        v = Validator()
+        account_id = v.ident("account_id", account_id, required=False)
+        v.check()
+        if not account_id:
+            account_id, _ = self.directory.own_account(principal)
+        holder = self.directory.readable(principal, account_id)
+        return self.account_view(principal.district_id, account_id, holder.kind), holder
+
+    def list_entries(self, principal: Principal, req: pb.ListLedgerEntriesRequest) -> tuple[list[dict], str]:
+        v = Validator()
+        account_id = v.ident("account_id", req.account_id, required=False)
+        v.enum("book", req.book, pb.Book, required=False)
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        v.check()
+        if not account_id:
+            account_id, _ = self.directory.own_account(principal)
+        self.directory.readable(principal, account_id)
+        query: dict = {"district_id": principal.district_id, "account_id": account_id}
+        if req.book:
+            query["book"] = req.book
+        if after:
+            query["seq"] = {"$lt": after}
+        found = list(self.entries.find(query).sort("seq", -1).limit(size + 1))
+        token = encode_page_token(found[size - 1]["seq"]) if len(found) > size else ""
+        return found[:size], token
+
+    def audit(self, principal: Principal, account_id: str) -> tuple[list[pb.BookAudit], int]:
+        v = Validator()
+        account_id = v.ident("account_id", account_id)
+        v.check()
+        holder = self.directory.managed(principal, account_id)
+        account = self.account_view(principal.district_id, account_id, holder.kind)
+        sums = {row["_id"]: row["total"] for row in self.entries.aggregate([
+            {"$match": {"district_id": principal.district_id, "account_id": account_id}},
+            {"$group": {"_id": "$book", "total": {"$sum": "$amount"}}}])}
+        count = self.entries.count_documents({"district_id": principal.district_id, "account_id": account_id})
+        in_flight: dict[int, int] = defaultdict(int)
+        for journal in self.postings.find({"_id": {"$in": list(account.get("postings", []))}}):
+            in_flight[journal["entry"]["book"]] += journal["entry"]["amount"]
+        return [pb.BookAudit(book=book, stored=account[field], from_entries=sums.get(book, 0),
+                             in_flight=in_flight[book]) for book, field in BOOK_FIELD.items()], count
+
+    # ---- admin postings ----
+
+    @staticmethod
+    def _idempotency_key(v: Validator, value: str) -> str:
+        return v.regex("idempotency_key", value, _KEY, "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
+
+    @staticmethod
+    def _admin(principal: Principal) -> None:
+        if principal.role != Role.ROLE_UNIT_ADMIN:
+            raise PermissionDenied("only a unit admin may do this")
+
+    def add_manual_hours(self, principal: Principal, req: pb.AddManualHoursRequest) -> tuple[dict, dict]:
+        v = Validator()
+        volunteer_id = v.ident("volunteer_id", req.volunteer_id)
+        v.int_range("minutes", req.minutes, 1, 24 * 60)
+        reason = v.text("reason", req.reason, max_len=200)
+        content = v.text("content", req.content, max_len=100)
+        key = self._idempotency_key(v, req.idempotency_key)
+        v.check()
+        self._admin(principal)
+        holder = self.directory.managed(principal, volunteer_id)
+        if holder.kind != K.ACCOUNT_KIND_VOLUNTEER:
+            raise InvalidArgument.field("volunteer_id", "is not a volunteer")
+        now = clock.now()
+        cause = Cause("AddManualHours", volunteer_id, "", content, 0, now)
+        spec = EntrySpec(f"man:{principal.subject}:{key}", volunteer_id, holder.kind, B.BOOK_MANUAL_MINUTES,
+                         E.ENTRY_KIND_MANUAL_HOURS, req.minutes, cause, principal.unit_id, principal.unit_path,
+                         earning=False)
+        return self.post(entry_document(spec, principal.district_id, reason=reason, actor_id=principal.subject,
+                                        now=now), guard=False)
+
+    def adjust_points(self, principal: Principal, req: pb.AdjustPointsRequest) -> tuple[dict, dict]:
+        v = Validator()
+        account_id = v.ident("account_id", req.account_id)
+        if req.amount == 0 or abs(req.amount) > 100_000:
+            v.fail("amount", "must be non-zero and at most 100000 either way")
+        reason = v.text("reason", req.reason, max_len=200)
+        key = self._idempotency_key(v, req.idempotency_key)
+        v.check()
+        self._admin(principal)
+        holder = self.directory.managed(principal, account_id)
+        now = clock.now()
+        rules = self.rules.for_district(principal.district_id)
+        cause = Cause("AdjustPoints", account_id, "", reason, 0, now)
+        spec = EntrySpec(f"adj:{principal.subject}:{key}", account_id, holder.kind, B.BOOK_POINTS,
+                         E.ENTRY_KIND_ADJUSTMENT, req.amount, cause, principal.unit_id, principal.unit_path,
+                         expires_at=rules.points_expiry(now) if req.amount > 0 else None, earning=False)
+        return self.post(entry_document(spec, principal.district_id, reason=reason, actor_id=principal.subject,
+                                        now=now), guard=True)
+
+    def reverse(self, principal: Principal, req: pb.ReverseEntryRequest) -> tuple[dict, dict]:
+        v = Validator()
+        entry_id = v.text("entry_id", req.entry_id, max_len=200)
+        reason = v.text("reason", req.reason, max_len=200)
+        v.check()
+        self._admin(principal)
+        original = self.entries.find_one({"_id": entry_id, "district_id": principal.district_id})
+        if original is None:
+            raise NotFound("ledger entry", entry_id)
+        self.directory.managed(principal, original["account_id"])
+        if original["kind"] not in REVERSIBLE:
+            raise FailedPrecondition(f"a {E.Name(original['kind'])} entry cannot be reversed"
+                                     + (" (refund the redemption instead)" if original["kind"] == E.ENTRY_KIND_REDEMPTION
+                                        else ""))
+        key = f"rev:{entry_id}"
+        if self.journal_state(key) == "DONE" or self.entries.find_one({"_id": key}, {"_id": 1}):
+            raise FailedPrecondition("this entry has already been reversed")
+        now = clock.now()
+        # dated like the original, so period totals (leaderboards) net out where it counted
+        cause = Cause("ReverseEntry", entry_id, "", original["cause"].get("title", ""),
+                      original["cause"].get("category", 0), as_utc(original["occurred_at"]))
+        spec = EntrySpec(key, original["account_id"], original["account_kind"], original["book"],
+                         E.ENTRY_KIND_REVERSAL, -original["amount"], cause, original["recorded_by_unit_id"],
+                         tuple(original["unit_path"]), original.get("expires_at"), original.get("earning", False))
+        return self.post(entry_document(spec, principal.district_id, reason=reason, actor_id=principal.subject,
+                                        reverses=entry_id, now=now), guard=True)
+

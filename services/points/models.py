@@ -1,0 +1,180 @@
+"""What points stores. Hot paths write the raw collections (`Model.collection()`); the
+documents below declare the fields and the indexes (leading with district_id; the recovery
+jobs' (state, created_at) indexes are the exception: they look across districts)."""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BooleanField, DateTimeField, DictField, Document, IntField, ListField, StringField,
+)
+
+from services.common.documents import Aggregate
+
+
+class Account(Aggregate):
+    """One person's balances (volunteer or resident); `_id` is the person's id.
+
+    `marks` records, per consumed topic partition, the last offset whose entries are in the
+    balances; `postings` lists RPC postings applied to the balances whose entry is still being
+    written (see ledger.py)."""
+
+    meta = {"collection": "accounts", "strict": False,
+            "indexes": [{"fields": ["district_id", "next_expiry_at"]}, {"fields": ["district_id", "kind"]}]}
+    kind = IntField(required=True)
+    verified_minutes = IntField(default=0)
+    manual_minutes = IntField(default=0)
+    training_minutes = IntField(default=0)
+    points = IntField(default=0)
+    marks = DictField()
+    postings = ListField(StringField())
+    star_level = IntField(default=0)
+    star_history = ListField(DictField())
+    next_expiry_at = DateTimeField()
+    created_at = DateTimeField()
+
+
+class LedgerEntry(Document):
+    """Append-only. `_id` is the entry's unique key, derived from its cause."""
+
+    meta = {"collection": "ledger_entries", "strict": False, "indexes": [
+        {"fields": ["district_id", "account_id", "book", "seq"]},
+        {"fields": ["district_id", "book", "unit_path", "occurred_at"]},
+        {"fields": ["district_id", "account_id", "recorded_by_unit_id"]},
+    ]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    account_id = StringField(required=True)
+    account_kind = IntField(required=True)
+    book = IntField(required=True)
+    kind = IntField(required=True)
+    amount = IntField(required=True)
+    seq = StringField(required=True)       # time-ordered, for listing newest first
+    earning = BooleanField(default=False)  # counts for leaderboards (credits by rule and their reversals)
+    cause = DictField()
+    recorded_by_unit_id = StringField(default="")
+    unit_path = ListField(StringField())
+    reason = StringField(default="")
+    actor_id = StringField(default="")
+    reverses = StringField(default="")
+    source = StringField(default="")       # "<service>-<partition>@<offset>" of the consumed record
+    occurred_at = DateTimeField()
+    recorded_at = DateTimeField()
+    expires_at = DateTimeField()
+
+
+class Posting(Document):
+    """The journal of RPC postings: the idempotency gate and what recovery finishes."""
+
+    meta = {"collection": "ledger_postings", "strict": False,
+            "indexes": [{"fields": ["state", "created_at"]}, {"fields": ["district_id", "account_id"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    account_id = StringField(required=True)
+    state = StringField(required=True)  # PENDING, DONE, FAILED
+    entry = DictField()
+    failure = StringField(default="")
+    created_at = DateTimeField()
+
+
+class RulesDocument(Document):
+    meta = {"collection": "point_rules", "strict": False}
+    id = StringField(primary_key=True)  # the district id
+    version = IntField(default=0)
+
+
+class StoreItem(Document):
+    meta = {"collection": "store_items", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_id"]}, {"fields": ["district_id", "unit_path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    unit_name = StringField()
+    unit_level = IntField()
+    name = StringField(required=True)
+    description = StringField(default="")
+    price_points = IntField(required=True)
+    stock = IntField(required=True)
+    active = BooleanField(default=True)
+    holds = ListField(StringField())  # redemptions whose stock step is not final yet
+    version = IntField(default=1)
+    created_at = DateTimeField()
+
+
+class Redemption(Aggregate):
+    meta = {"collection": "redemptions", "strict": False, "indexes": [
+        {"fields": ["district_id", "account_id", "idempotency_key"], "unique": True},
+        {"fields": ["district_id", "code"], "unique": True},
+        {"fields": ["district_id", "unit_path", "created_at"]},
+        {"fields": ["status", "created_at"]},
+    ]}
+    account_id = StringField(required=True)
+    idempotency_key = StringField(required=True)
+    code = StringField(required=True)
+    status = IntField(required=True)
+    unit_path = ListField(StringField())
+    created_at = DateTimeField()
+
+
+class Certificate(Aggregate):
+    meta = {"collection": "certificates", "strict": False, "indexes": [
+        {"fields": ["number"], "unique": True},
+        {"fields": ["district_id", "issuer_unit_id", "idempotency_key"], "unique": True},
+        {"fields": ["district_id", "volunteer_id"]},
+    ]}
+    number = StringField(required=True)
+    issuer_unit_id = StringField(required=True)
+    idempotency_key = StringField(required=True)
+    volunteer_id = StringField(required=True)
+
+
+class Counter(Document):
+    """Per-district sequences (certificate numbers), advanced with $inc."""
+
+    meta = {"collection": "counters", "strict": False}
+    id = StringField(primary_key=True)
+    seq = IntField(default=0)
+
+
+# ---- facts for scorecards, from ordering's events ----
+
+class OrderFact(Document):
+    meta = {"collection": "order_facts", "strict": False,
+            "indexes": [{"fields": ["district_id", "origin_path", "placed_at"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    origin_path = ListField(StringField())
+    placed_at = DateTimeField()
+    version = IntField(default=0)
+
+
+class AckFact(Document):
+    meta = {"collection": "ack_facts", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_path", "at"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    at = DateTimeField()
+
+
+class ActivityFact(Document):
+    meta = {"collection": "activity_facts", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_path", "starts_at"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    starts_at = DateTimeField()
+    version = IntField(default=0)
+
+
+class ResidentRecord(Document):
+    """Residents as registration's events describe them (id and courtyard only)."""
+
+    meta = {"collection": "registry_residents", "strict": False, "indexes": [{"fields": ["district_id", "path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    path = ListField(StringField())
+
+
+ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
+              OrderFact, AckFact, ActivityFact, ResidentRecord)

@@ -1,0 +1,128 @@
+"""gRPC servicer: translates requests to the domain and results back. No rules live here."""
+
+from __future__ import annotations
+
+from services.common.auth import current_principal
+from wenming.common.v1 import common_pb2
+from wenming.points.v1 import points_pb2 as pb
+from wenming.points.v1 import points_pb2_grpc
+
+from .certificates import Certificates, certificate_msg, facts_msg, render_html
+from .ledger import Ledger
+from .rulebook import RuleBook
+from .scorecards import Boards
+from .store import Store
+from .translate import account_msg, entry_msg, item_msg, redemption_msg, rules_msg
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PointsService"].full_name
+PUBLIC_METHODS = ("VerifyCertificate",)
+
+
+def _page(token: str) -> common_pb2.PageResponse:
+    return common_pb2.PageResponse(next_page_token=token)
+
+
+class PointsServicer(points_pb2_grpc.PointsServiceServicer):
+    def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates):
+        self.ledger = ledger
+        self.rules = rules
+        self.store = store
+        self.boards = boards
+        self.certificates = certificates
+
+    def _holder(self, account_id: str):
+        """For the volunteer number shown with an account."""
+        return self.ledger.directory.holder(current_principal().district_id, account_id)
+
+    # ledgers
+
+    def GetAccount(self, request, context):
+        account, holder = self.ledger.get_account(current_principal(), request.account_id)
+        return pb.GetAccountResponse(account=account_msg(account, holder))
+
+    def ListLedgerEntries(self, request, context):
+        entries, token = self.ledger.list_entries(current_principal(), request)
+        return pb.ListLedgerEntriesResponse(entries=[entry_msg(e) for e in entries], page=_page(token))
+
+    def AddManualHours(self, request, context):
+        entry, account = self.ledger.add_manual_hours(current_principal(), request)
+        return pb.AddManualHoursResponse(entry=entry_msg(entry), account=account_msg(account, self._holder(
+            account["_id"])))
+
+    def AdjustPoints(self, request, context):
+        entry, account = self.ledger.adjust_points(current_principal(), request)
+        return pb.AdjustPointsResponse(entry=entry_msg(entry), account=account_msg(account, self._holder(
+            account["_id"])))
+
+    def ReverseEntry(self, request, context):
+        entry, account = self.ledger.reverse(current_principal(), request)
+        return pb.ReverseEntryResponse(reversal=entry_msg(entry), account=account_msg(account, self._holder(
+            account["_id"])))
+
+    def AuditAccount(self, request, context):
+        books, count = self.ledger.audit(current_principal(), request.account_id)
+        consistent = all(b.stored == b.from_entries + b.in_flight for b in books)
+        return pb.AuditAccountResponse(books=books, consistent=consistent, entries=count)
+
+    # rules
+
+    def GetPointRules(self, request, context):
+        return pb.GetPointRulesResponse(rules=rules_msg(self.rules.get(current_principal())))
+
+    def SetPointRules(self, request, context):
+        return pb.SetPointRulesResponse(rules=rules_msg(self.rules.set(current_principal(), request)))
+
+    # store
+
+    def CreateStoreItem(self, request, context):
+        return pb.CreateStoreItemResponse(item=item_msg(self.store.create_item(current_principal(), request)))
+
+    def UpdateStoreItem(self, request, context):
+        return pb.UpdateStoreItemResponse(item=item_msg(self.store.update_item(current_principal(), request)))
+
+    def RestockStoreItem(self, request, context):
+        return pb.RestockStoreItemResponse(item=item_msg(self.store.restock(current_principal(), request)))
+
+    def ListStoreItems(self, request, context):
+        items, token = self.store.list_items(current_principal(), request)
+        return pb.ListStoreItemsResponse(items=[item_msg(i) for i in items], page=_page(token))
+
+    def Redeem(self, request, context):
+        return pb.RedeemResponse(redemption=redemption_msg(self.store.redeem(current_principal(), request)))
+
+    def GetRedemption(self, request, context):
+        return pb.GetRedemptionResponse(redemption=redemption_msg(self.store.get(current_principal(),
+                                                                                 request.redemption_id)))
+
+    def ListRedemptions(self, request, context):
+        found, token = self.store.list(current_principal(), request)
+        return pb.ListRedemptionsResponse(redemptions=[redemption_msg(r) for r in found], page=_page(token))
+
+    def CollectRedemption(self, request, context):
+        return pb.CollectRedemptionResponse(redemption=redemption_msg(self.store.collect(current_principal(),
+                                                                                         request.code)))
+
+    def RefundRedemption(self, request, context):
+        redemption = self.store.refund(current_principal(), request.redemption_id, request.reason)
+        return pb.RefundRedemptionResponse(redemption=redemption_msg(redemption))
+
+    # leaderboards and scorecards
+
+    def GetLeaderboard(self, request, context):
+        return pb.GetLeaderboardResponse(rows=self.boards.leaderboard(current_principal(), request))
+
+    def GetUnitScorecard(self, request, context):
+        return pb.GetUnitScorecardResponse(scorecard=self.boards.scorecard(current_principal(), request))
+
+    # certificates
+
+    def IssueCertificate(self, request, context):
+        return pb.IssueCertificateResponse(certificate=certificate_msg(self.certificates.issue(current_principal(),
+                                                                                               request)))
+
+    def GetCertificate(self, request, context):
+        cert = self.certificates.get(current_principal(), request.number)
+        return pb.GetCertificateResponse(certificate=certificate_msg(cert), html=render_html(cert, with_name=True))
+
+    def VerifyCertificate(self, request, context):
+        return pb.VerifyCertificateResponse(facts=facts_msg(self.certificates.verify(request.number)))

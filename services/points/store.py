@@ -1,0 +1,401 @@
+"""The points store (积分超市 / 爱心超市): items per unit, redemptions, refunds, collection.
+
+A redemption is all-or-nothing across the account's balance, the item's stock and the ledger,
+without transactions. The redemption document comes first (its idempotency key is unique, so a
+retry finds it); then the points are debited as a guarded ledger posting (never below zero);
+then the stock is taken with a conditional update that records the redemption id in the item's
+`holds` (a repeated step is a no-op); if the stock is gone the debit is undone by a reversing
+entry. Completing the redemption (status COMPLETED + ItemRedeemed, one write) is the commit; the
+hold is dropped last. Debiting before taking stock means stock is only ever taken by a
+redemption that will complete, so when demand exceeds supply exactly the stock is sold (the
+other order lost sales to holds of redemptions whose debit then failed).
+A crash anywhere leaves a PENDING redemption that the recovery job completes (debited and stock
+held) or compensates (undoes the debit) once it is older than any request can take.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+
+from prometheus_client import Counter
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.common.auth import Principal, Role
+from services.common.clock import as_utc, clock
+from services.common.errors import (
+    Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable,
+)
+from services.common.events import EventSource
+from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.outbox import insert_with_events, update_with_events
+from services.common.validation import Validator
+from wenming.points.v1 import events_pb2
+from wenming.points.v1 import points_pb2 as pb
+
+from .directory import Directory
+from .earning import Cause, EntrySpec
+from .ledger import OWNER_DEADLINE_SECONDS, Ledger, entry_document
+from .models import Redemption, StoreItem
+
+S, K, B, E = pb.RedemptionStatus, pb.AccountKind, pb.Book, pb.EntryKind
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
+_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ITEM_FIELDS = {"name", "description", "price_points", "active"}
+MAX_QUANTITY = 20
+
+REDEMPTIONS = Counter("points_redemptions_total", "Points store redemptions by outcome", ["result"])
+
+
+def _code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+
+
+class Store:
+    def __init__(self, ledger: Ledger, directory: Directory, events: EventSource):
+        self.ledger = ledger
+        self.directory = directory
+        self.events = events
+        self.items = StoreItem._get_collection()
+        self.redemptions = Redemption.collection()
+
+    # ---- items ----
+
+    def _item(self, principal: Principal, item_id: str, field: str = "item_id") -> dict:
+        v = Validator()
+        item_id = v.ident(field, item_id)
+        v.check()
+        item = self.items.find_one({"_id": item_id, "district_id": principal.district_id})
+        if item is None:
+            raise NotFound("store item", item_id)
+        return item
+
+    def create_item(self, principal: Principal, req: pb.CreateStoreItemRequest) -> dict:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id)
+        name = v.text("name", req.name, max_len=40)
+        description = v.text("description", req.description, max_len=200, required=False, multiline=True)
+        v.int_range("price_points", req.price_points, 1, 100_000)
+        v.int_range("stock", req.stock, 0, 100_000)
+        v.check()
+        unit = self.directory.managed_unit(principal, unit_id, "store's unit")
+        item = {"_id": new_id("item"), "district_id": principal.district_id, "unit_id": unit["_id"],
+                "unit_path": unit["path"], "unit_name": unit["name"], "unit_level": unit["level"], "name": name,
+                "description": description, "price_points": req.price_points, "stock": req.stock, "active": True,
+                "holds": [], "version": 1, "created_at": clock.now()}
+        self.items.insert_one(item)
+        return item
+
+    def update_item(self, principal: Principal, req: pb.UpdateStoreItemRequest) -> dict:
+        v = Validator()
+        fields = list(dict.fromkeys(req.update_fields))
+        if not fields:
+            v.fail("update_fields", "must name at least one field")
+        for i, f in enumerate(fields):
+            if f not in ITEM_FIELDS:
+                v.fail(f"update_fields[{i}]", f"unknown field {f!r}; one of {', '.join(sorted(ITEM_FIELDS))}")
+        changes: dict = {}
+        if "name" in fields:
+            changes["name"] = v.text("name", req.name, max_len=40)
+        if "description" in fields:
+            changes["description"] = v.text("description", req.description, max_len=200, required=False,
+                                             multiline=True)
+        if "price_points" in fields:
+            changes["price_points"] = v.int_range("price_points", req.price_points, 1, 100_000)
+        if "active" in fields:
+            changes["active"] = req.active
+        if req.expected_version < 0:
+            v.fail("expected_version", "must not be negative")
+        v.check()
+        item = self._item(principal, req.item_id)
+        self.directory.managed_unit(principal, item["unit_id"], "store's unit")
+        version = req.expected_version or item["version"]
+        after = self.items.find_one_and_update({"_id": item["_id"], "version": version},
+                                               {"$set": changes, "$inc": {"version": 1}},
+                                               return_document=ReturnDocument.AFTER)
+        if after is None:
+            raise FailedPrecondition("the item changed since you read it (version mismatch); reload and retry")
+        return after
+
+    def restock(self, principal: Principal, req: pb.RestockStoreItemRequest) -> dict:
+        v = Validator()
+        v.int_range("quantity", req.quantity, 1, 100_000)
+        v.check()
+        item = self._item(principal, req.item_id)
+        self.directory.managed_unit(principal, item["unit_id"], "store's unit")
+        return self.items.find_one_and_update({"_id": item["_id"]}, {"$inc": {"stock": req.quantity, "version": 1}},
+                                              return_document=ReturnDocument.AFTER)
+
+    def list_items(self, principal: Principal, req: pb.ListStoreItemsRequest) -> tuple[list[dict], str]:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        v.check()
+        if not unit_id:
+            raise InvalidArgument.field("unit_id", "must be set (your token names no unit)")
+        unit = self.directory.unit(principal.district_id, unit_id)
+        query: dict = {"district_id": principal.district_id, "unit_id": unit["_id"]}
+        if req.include_inactive:
+            self.directory.managed_unit(principal, unit["_id"], "store's unit")
+        else:
+            query["active"] = True
+        if after:
+            query["_id"] = {"$gt": after}
+        found = list(self.items.find(query, {"holds": 0}).sort("_id", 1).limit(size + 1))
+        token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
+        return found[:size], token
+
+    # ---- redemptions ----
+
+    def redeem(self, principal: Principal, req: pb.RedeemRequest) -> dict:
+        v = Validator()
+        item_id = v.ident("item_id", req.item_id)
+        v.int_range("quantity", req.quantity, 1, MAX_QUANTITY)
+        key = v.regex("idempotency_key", req.idempotency_key, _KEY,
+                      "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
+        v.check()
+        if principal.role not in (Role.ROLE_VOLUNTEER, Role.ROLE_RESIDENT):
+            raise PermissionDenied("only volunteers and residents redeem their own points")
+        account_id, kind = self.directory.own_account(principal)
+        existing = self.redemptions.find_one({"district_id": principal.district_id, "account_id": account_id,
+                                              "idempotency_key": key}, {"outbox": 0})
+        if existing is not None:
+            return self._replayed(existing, item_id, req.quantity)
+        item = self._item(principal, item_id)
+        if not item["active"]:
+            raise FailedPrecondition("this item is no longer offered")
+        now = clock.now()
+        redemption = {"_id": new_id("red"), "district_id": principal.district_id, "account_id": account_id,
+                      "account_kind": kind, "item_id": item["_id"], "item_name": item["name"],
+                      "unit_id": item["unit_id"], "unit_path": item["unit_path"], "unit_name": item["unit_name"],
+                      "unit_level": item["unit_level"], "quantity": req.quantity,
+                      "cost_points": item["price_points"] * req.quantity, "status": S.REDEMPTION_STATUS_PENDING,
+                      "idempotency_key": key, "failure_reason": "", "refund_reason": "", "created_at": now}
+        for _ in range(3):
+            try:
+                insert_with_events(self.redemptions, {**redemption, "code": _code()}, [])
+                break
+            except DuplicateKeyError:
+                # the index is not named on FerretDB: a concurrent retry with the key, or a code clash
+                existing = self.redemptions.find_one({"district_id": principal.district_id, "account_id": account_id,
+                                                      "idempotency_key": key}, {"outbox": 0})
+                if existing is not None:
+                    return self._replayed(existing, item_id, req.quantity)
+        else:
+            raise Unavailable("could not allocate a redemption code; retry")
+        started = time.monotonic()
+        return self._pay(redemption, started)
+
+    def _replayed(self, existing: dict, item_id: str, quantity: int) -> dict:
+        if (existing["item_id"], existing["quantity"]) != (item_id, quantity):
+            raise InvalidArgument.field("idempotency_key", "was already used for a different redemption")
+        if existing["status"] == S.REDEMPTION_STATUS_FAILED:
+            raise FailedPrecondition(existing["failure_reason"])
+        if existing["status"] == S.REDEMPTION_STATUS_PENDING:
+            raise Aborted("this redemption is still being processed; retry shortly")
+        return existing
+
+    def _pay(self, redemption: dict, started: float) -> dict:
+        rid, quantity = redemption["_id"], redemption["quantity"]
+        try:
+            self.ledger.post(self._debit_entry(redemption), guard=True)
+        except FailedPrecondition as exc:
+            self._mark_failed(redemption, str(exc), "insufficient_points")
+            raise
+        if time.monotonic() - started > OWNER_DEADLINE_SECONDS:
+            # past this point the recovery job may act on it: leave nothing half-done
+            self._undo_debit(redemption)
+            self._mark_failed(redemption, "interrupted: the request took too long; the points were returned",
+                              "interrupted")
+            raise Unavailable("the store is slow to answer; your points were returned, retry with a new key")
+        taken = self.items.update_one(
+            {"_id": redemption["item_id"], "active": True, "stock": {"$gte": quantity}, "holds": {"$ne": rid}},
+            {"$inc": {"stock": -quantity}, "$push": {"holds": rid}})
+        if taken.matched_count == 0:
+            self._undo_debit(redemption)
+            self._mark_failed(redemption, "out of stock", "out_of_stock")
+            raise FailedPrecondition("out of stock")
+        return self._complete(redemption)
+
+    def _undo_debit(self, redemption: dict) -> None:
+        """Gives the points back with a reversing entry (once: the entry's key is unique)."""
+        self.ledger.post(self._entry(redemption, "undo", E.ENTRY_KIND_REFUND, redemption["cost_points"],
+                                     "redemption not completed"), guard=False)
+
+    def _debit_entry(self, redemption: dict) -> dict:
+        return self._entry(redemption, "debit", E.ENTRY_KIND_REDEMPTION, -redemption["cost_points"])
+
+    def _entry(self, redemption: dict, step: str, kind: int, amount: int, reason: str = "",
+               actor_id: str = "") -> dict:
+        cause = Cause("Redeem", redemption["_id"], "", redemption["item_name"], 0, clock.now())
+        spec = EntrySpec(f"red:{redemption['_id']}:{step}", redemption["account_id"], redemption["account_kind"],
+                         B.BOOK_POINTS, kind, amount, cause, redemption["unit_id"], tuple(redemption["unit_path"]),
+                         earning=False)
+        return entry_document(spec, redemption["district_id"], reason=reason, actor_id=actor_id)
+
+    def _mark_failed(self, redemption: dict, reason: str, result: str) -> None:
+        self.redemptions.update_one({"_id": redemption["_id"], "status": S.REDEMPTION_STATUS_PENDING},
+                                    {"$set": {"status": S.REDEMPTION_STATUS_FAILED, "failure_reason": reason},
+                                     "$inc": {"version": 1}})
+        REDEMPTIONS.labels(result).inc()
+
+    def _complete(self, redemption: dict) -> dict:
+        r = redemption
+        event = self.events.new(
+            events_pb2.ItemRedeemed(redemption_id=r["_id"], account_id=r["account_id"], account_kind=r["account_kind"],
+                                    item_id=r["item_id"], unit_id=r["unit_id"], quantity=r["quantity"],
+                                    cost_points=r["cost_points"]),
+            district_id=r["district_id"], aggregate_type="redemption", aggregate_id=r["_id"], version=2,
+            actor_id=r["account_id"])
+        after = update_with_events(self.redemptions, {"_id": r["_id"], "status": S.REDEMPTION_STATUS_PENDING},
+                                   {"$set": {"status": S.REDEMPTION_STATUS_COMPLETED, "completed_at": clock.now()}},
+                                   [event])
+        self.items.update_one({"_id": r["item_id"]}, {"$pullAll": {"holds": [r["_id"]]}})
+        if after is None:  # recovery completed it meanwhile
+            return self.redemptions.find_one({"_id": r["_id"]}, {"outbox": 0})
+        REDEMPTIONS.labels("completed").inc()
+        return after
+
+    def _load(self, principal: Principal, redemption_id: str) -> dict:
+        v = Validator()
+        redemption_id = v.ident("redemption_id", redemption_id)
+        v.check()
+        found = self.redemptions.find_one({"_id": redemption_id, "district_id": principal.district_id},
+                                          {"outbox": 0})
+        if found is None:
+            raise NotFound("redemption", redemption_id)
+        return found
+
+    def _require_store_admin(self, principal: Principal, redemption: dict) -> None:
+        if principal.role not in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE) or \
+                not principal.manages(redemption["unit_path"]):
+            raise PermissionDenied("only an admin of the store's unit may do this")
+
+    def get(self, principal: Principal, redemption_id: str) -> dict:
+        redemption = self._load(principal, redemption_id)
+        if redemption["account_id"] != principal.subject:
+            self._require_store_admin(principal, redemption)
+        return redemption
+
+    def list(self, principal: Principal, req: pb.ListRedemptionsRequest) -> tuple[list[dict], str]:
+        v = Validator()
+        account_id = v.ident("account_id", req.account_id, required=False)
+        unit_id = v.ident("unit_id", req.unit_id, required=False)
+        if account_id and unit_id:
+            v.fail("unit_id", "give account_id or unit_id, not both")
+        v.enum("status", req.status, pb.RedemptionStatus, required=False)
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        v.check()
+        query: dict = {"district_id": principal.district_id}
+        if unit_id:
+            unit = self.directory.managed_unit(principal, unit_id, "store's unit")
+            query["unit_path"] = unit["_id"]
+        else:
+            account_id = account_id or self.directory.own_account(principal)[0]
+            self.directory.readable(principal, account_id)
+            query["account_id"] = account_id
+        if req.status:
+            query["status"] = req.status
+        if after:
+            query["_id"] = {"$lt": after}
+        found = list(self.redemptions.find(query, {"outbox": 0}).sort("_id", -1).limit(size + 1))
+        token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
+        return found[:size], token
+
+    def collect(self, principal: Principal, code: str) -> dict:
+        v = Validator()
+        code = v.regex("code", (code or "").strip().upper(), CODE, "must be the 8-character redemption code")
+        v.check()
+        redemption = self.redemptions.find_one({"district_id": principal.district_id, "code": code}, {"outbox": 0})
+        if redemption is None:
+            raise NotFound("redemption code", code)
+        self._require_store_admin(principal, redemption)
+        if redemption["status"] != S.REDEMPTION_STATUS_COMPLETED:
+            raise FailedPrecondition(f"the redemption is {S.Name(redemption['status'])}; only a COMPLETED one "
+                                     "can be handed over")
+        after = self.redemptions.find_one_and_update(
+            {"_id": redemption["_id"], "status": S.REDEMPTION_STATUS_COMPLETED},
+            {"$set": {"status": S.REDEMPTION_STATUS_COLLECTED, "collected_at": clock.now(),
+                      "collected_by": principal.subject}, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
+        if after is None:
+            raise FailedPrecondition("the redemption changed meanwhile; reload and retry")
+        REDEMPTIONS.labels("collected").inc()
+        return after
+
+    def refund(self, principal: Principal, redemption_id: str, reason: str) -> dict:
+        v = Validator()
+        reason = v.text("reason", reason, max_len=200)
+        v.check()
+        redemption = self._load(principal, redemption_id)
+        self._require_store_admin(principal, redemption)
+        if redemption["status"] != S.REDEMPTION_STATUS_COMPLETED:
+            raise FailedPrecondition(f"the redemption is {S.Name(redemption['status'])}; only a COMPLETED one "
+                                     "(not yet handed over) can be refunded")
+        started = self.redemptions.find_one_and_update(
+            {"_id": redemption["_id"], "status": S.REDEMPTION_STATUS_COMPLETED},
+            {"$set": {"status": S.REDEMPTION_STATUS_REFUNDING, "refund_reason": reason,
+                      "refunded_by": principal.subject}, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER)
+        if started is None:
+            raise FailedPrecondition("the redemption changed meanwhile; reload and retry")
+        return self._finish_refund(started)
+
+    def _finish_refund(self, redemption: dict) -> dict:
+        r = redemption
+        self.ledger.post(self._entry(r, "refund", E.ENTRY_KIND_REFUND, r["cost_points"], r["refund_reason"],
+                                     r.get("refunded_by", "")), guard=False)
+        hold = f"refund:{r['_id']}"
+        self.items.update_one({"_id": r["item_id"], "holds": {"$ne": hold}},
+                              {"$inc": {"stock": r["quantity"]}, "$push": {"holds": hold}})
+        event = self.events.new(
+            events_pb2.RedemptionRefunded(redemption_id=r["_id"], account_id=r["account_id"], item_id=r["item_id"],
+                                          quantity=r["quantity"], cost_points=r["cost_points"],
+                                          reason=r["refund_reason"]),
+            district_id=r["district_id"], aggregate_type="redemption", aggregate_id=r["_id"],
+            version=r["version"] + 1, actor_id=r.get("refunded_by", ""))
+        after = update_with_events(self.redemptions, {"_id": r["_id"], "status": S.REDEMPTION_STATUS_REFUNDING},
+                                   {"$set": {"status": S.REDEMPTION_STATUS_REFUNDED, "refunded_at": clock.now()}},
+                                   [event])
+        self.items.update_one({"_id": r["item_id"]}, {"$pullAll": {"holds": [hold]}})
+        if after is None:
+            return self.redemptions.find_one({"_id": r["_id"]}, {"outbox": 0})
+        REDEMPTIONS.labels("refunded").inc()
+        return after
+
+    # ---- recovery ----
+
+    def recover(self, older_than_seconds: float) -> int:
+        """Completes or compensates redemptions and refunds a crash left half-way."""
+        cutoff = clock.now() - dt.timedelta(seconds=older_than_seconds)
+        done = 0
+        for r in self.redemptions.find({"status": S.REDEMPTION_STATUS_PENDING, "created_at": {"$lt": cutoff}},
+                                       {"outbox": 0}):
+            state = self.ledger.journal_state(f"red:{r['_id']}:debit")
+            if state == "PENDING":
+                continue  # the ledger's own recovery settles the debit first
+            if state == "DONE" and self.items.count_documents({"_id": r["item_id"], "holds": r["_id"]}):
+                self._complete(r)
+            else:
+                if state == "DONE":  # debited, but the stock was never taken
+                    self._undo_debit(r)
+                reason = "not enough points" if state == "FAILED" else "interrupted; nothing was charged"
+                self._mark_failed(r, reason, "interrupted")
+            done += 1
+        for r in self.redemptions.find({"status": S.REDEMPTION_STATUS_REFUNDING, "created_at": {"$lt": cutoff}},
+                                       {"outbox": 0}):
+            self._finish_refund(r)
+            done += 1
+        # holds left by a crash after the redemption reached its final state
+        for item in self.items.find({"holds.0": {"$exists": True}}, {"holds": 1}):
+            for hold in item["holds"]:
+                rid = hold.removeprefix("refund:")
+                r = self.redemptions.find_one({"_id": rid}, {"status": 1, "created_at": 1})
+                final = r is None or r["status"] not in (S.REDEMPTION_STATUS_PENDING, S.REDEMPTION_STATUS_REFUNDING)
+                if final and (r is None or as_utc(r["created_at"]) < cutoff):
+                    self.items.update_one({"_id": item["_id"]}, {"$pullAll": {"holds": [hold]}})
+                    done += 1
+        return done

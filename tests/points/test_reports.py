@@ -1,0 +1,166 @@
+"""Leaderboards by subtree and period, unit scorecards (三级创建) with the numbers behind the
+grade, and points expiring when the clock passes their validity — over the real broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from tests.points.support import wait_for
+from tests.support.grpc_helpers import bearer
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import events_pb2 as ordering
+from wenming.ordering.v1 import types_pb2 as ot
+from wenming.points.v1 import points_pb2 as pb
+
+VERIFIED = c.HOURS_SOURCE_VERIFIED
+OS = ot.OrderStatus
+
+
+@pytest.fixture(scope="module")
+def clock_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clock") / "offset"
+    path.write_text("0")
+    return path
+
+
+@pytest.fixture(scope="module")
+def points(stack, registration, feed, clock_file):
+    """This module's points process runs on a clock the tests can move."""
+    proc = stack.service("points", extra_env={"POINTS_JOB_INTERVAL_SECONDS": "1", "CLOCK_OFFSET_FILE": str(clock_file)})
+    proc.start()
+    try:
+        proc.wait_serving(90)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def tree(module_district, points):
+    return module_district.small_tree()
+
+
+def test_leaderboard_ranks_verified_hours_inside_the_subtree(module_district, tree, stub, feed):
+    d = module_district.id
+    named = module_district.volunteer(tree.courtyards[0].unit_id, name="王建国")
+    a, b = named.volunteer_id, f"vol_lb{uuid.uuid4().hex[:6]}"
+    far = f"vol_lb{uuid.uuid4().hex[:6]}"
+    events = []
+    for volunteer, minutes, station, yard in ((a, 300, 0, 0), (b, 120, 0, 1), (a, 60, 0, 0), (far, 900, 1, 2)):
+        order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[yard],
+                           handling=tree.stations[station])
+        events.append(feed.hours_confirmed(d, order, [(volunteer, minutes, VERIFIED)], tree.stations[station]))
+    feed.send(*events)
+    admin = module_district.as_center()
+
+    def board(unit):
+        return stub.GetLeaderboard(pb.GetLeaderboardRequest(unit_id=unit.unit_id,
+                                                            metric=pb.LEADERBOARD_METRIC_VERIFIED_HOURS),
+                                   metadata=admin, timeout=5).rows
+
+    rows = wait_for(lambda: (r := board(tree.stations[0])) and [x.value for x in r] == [360, 120] and r, 30)
+    assert [(r.rank, r.account_id) for r in rows] == [(1, a), (2, b)]
+    assert wait_for(lambda: board(tree.stations[0])[0].volunteer_number == named.volunteer_number, 20)
+    assert board(tree.stations[0])[0].display_name == "王*国"
+    assert [r.account_id for r in board(tree.institute)] == [far, a, b]
+    last_year = stub.GetLeaderboard(pb.GetLeaderboardRequest(
+        unit_id=tree.institute.unit_id, metric=pb.LEADERBOARD_METRIC_VERIFIED_HOURS,
+        period=pb.Period(year=dt.date.today().year - 1)), metadata=admin, timeout=5).rows
+    assert list(last_year) == []
+
+
+def test_scorecard_grades_from_activities_response_completion_and_satisfaction(module_district, tree, stub, feed):
+    d, now = module_district.id, dt.datetime.now(dt.UTC)
+    good, bad = tree.stations[0], tree.stations[1]
+    events = []
+    placed = now - dt.timedelta(hours=3)
+    for _ in range(2):  # station 0: acknowledged in 10 min, done in 2 h, rated 5
+        def snap(status, oid=f"ord_{uuid.uuid4().hex[:12]}", **kw):
+            return feed.order(oid, courtyard=tree.courtyards[0], handling=good, status=status, placed_at=placed, **kw)
+        events += [feed.order_event(ordering.OrderPlaced(order=snap(OS.ORDER_STATUS_PLACED)), d, 1),
+                   feed.order_event(ordering.OrderAcknowledged(order=snap(OS.ORDER_STATUS_ACKNOWLEDGED),
+                                                               unit_id=good.unit_id, seconds_to_acknowledge=600), d, 2),
+                   feed.order_event(ordering.OrderCompleted(order=snap(OS.ORDER_STATUS_COMPLETED,
+                                                                       completed_at=placed + dt.timedelta(hours=2))),
+                                    d, 3),
+                   feed.order_event(ordering.OrderRated(order=snap(OS.ORDER_STATUS_RATED, rating=5,
+                                                                   completed_at=placed + dt.timedelta(hours=2)),
+                                                        rating=5), d, 4)]
+    activity = feed.activity(f"act_{uuid.uuid4().hex[:10]}", tree.courtyards[1], starts_at=now)
+    events.append(feed.activity_event(ordering.ActivityCompleted(activity=activity, recorded_by=feed_ref(good),
+                                                                 residents_attended=20), d, 3))
+    # station 1: an order acknowledged after two days and never completed; no activity this month
+    oid = f"ord_{uuid.uuid4().hex[:12]}"
+    late = feed.order(oid, courtyard=tree.courtyards[2], handling=bad, status=OS.ORDER_STATUS_ACKNOWLEDGED,
+                      placed_at=now - dt.timedelta(days=2))
+    events += [feed.order_event(ordering.OrderAcknowledged(order=late, unit_id=bad.unit_id,
+                                                           seconds_to_acknowledge=2 * 86400), d, 2)]
+    feed.send(*events)
+    china = now.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    period = pb.Period(year=china.year, month=china.month)
+
+    def card(unit):
+        return stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id=unit.unit_id, period=period),
+                                     metadata=bearer(tree.admins[unit.unit_id]), timeout=5).scorecard
+
+    top = wait_for(lambda: (s := card(good)).ratings == 2 and s.activities_completed == 1 and s, 30)
+    assert top.grade == pb.SCORECARD_GRADE_EXEMPLARY and top.grade_label == "示范级"
+    assert (top.stations, top.station_months, top.station_months_with_activity) == (1, 1, 1)
+    assert (top.orders, top.orders_completed, top.acknowledgements) == (2, 2, 2)
+    assert top.avg_ack_seconds == 600 and top.avg_completion_seconds == 7200 and top.satisfaction_centi == 500
+    checks = {ch.criterion: ch for ch in top.checks}
+    assert checks["avg_ack_minutes"].value == 10 and checks["avg_ack_minutes"].exemplary_threshold == 120
+    low = wait_for(lambda: (s := card(bad)).acknowledgements == 1 and s, 30)
+    assert low.grade == pb.SCORECARD_GRADE_BUILDING and low.grade_label == "创建级"
+    failing = {ch.criterion for ch in low.checks if not ch.meets_standard}
+    assert failing == {"activity_coverage_percent", "avg_ack_minutes", "completion_rate_percent"}
+    whole = card(tree.institute)
+    assert (whole.stations, whole.station_months_with_activity, whole.orders) == (2, 1, 3)
+
+
+def feed_ref(unit) -> c.UnitRef:
+    return c.UnitRef(unit_id=unit.unit_id, level=unit.level, name=unit.name, path=list(unit.path))
+
+
+def test_points_expire_after_their_validity_earliest_first(module_district, tree, stub, feed, clock_file):
+    d, center = module_district.id, module_district.as_center()
+    rules = stub.GetPointRules(pb.GetPointRulesRequest(), metadata=center, timeout=5).rules
+    rules.points_validity_years = 1  # valid through 31 December of the year earned
+    stub.SetPointRules(pb.SetPointRulesRequest(rules=rules, expected_version=rules.version), metadata=center, timeout=5)
+    volunteer = module_district.volunteer(tree.courtyards[0].unit_id)
+    vid, admin = volunteer.volunteer_id, bearer(tree.admins[tree.stations[0].unit_id])
+    order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[0], handling=tree.stations[0])
+    feed.send(feed.hours_confirmed(d, order, [(vid, 600, VERIFIED)], tree.stations[0]))  # 100 points
+
+    def account():
+        return stub.GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admin, timeout=5).account
+
+    assert wait_for(lambda: _quiet(account) and account().points == 100, 40)
+    expiry = account().next_points_expiry.ToDatetime(dt.UTC)
+    china_new_year = dt.datetime(dt.datetime.now(dt.UTC).year + 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert expiry == china_new_year.astimezone(dt.UTC).replace(tzinfo=dt.UTC)
+    stub.AdjustPoints(pb.AdjustPointsRequest(account_id=vid, amount=-30, reason="兑换前扣减", idempotency_key="spend"),
+                      metadata=admin, timeout=10)
+    try:
+        clock_file.write_text(str((expiry - dt.datetime.now(dt.UTC)).total_seconds() + 86400))
+        # the expiry posting and the account's next expiry date are two steps of one job pass
+        expired = wait_for(lambda: (a := account()).points == 0 and a.next_points_expiry.seconds == 0 and a, 30)
+        assert expired
+        entries = stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(account_id=vid, book=pb.BOOK_POINTS),
+                                         metadata=admin, timeout=5).entries
+        assert [(e.kind, e.amount) for e in entries if e.kind == pb.ENTRY_KIND_EXPIRY] == [(pb.ENTRY_KIND_EXPIRY, -70)]
+        audit = stub.AuditAccount(pb.AuditAccountRequest(account_id=vid), metadata=admin, timeout=5)
+        assert audit.consistent
+    finally:
+        clock_file.write_text("0")
+
+
+def _quiet(account) -> bool:
+    try:
+        account()
+        return True
+    except Exception:  # not yet known to points (registration's event on its way)
+        return False
