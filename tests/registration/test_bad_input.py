@@ -146,3 +146,18 @@ def test_resident_must_belong_to_a_courtyard(district, tree, registration_db):
         district.stub.UpdateVolunteer(reg.UpdateVolunteerRequest(volunteer_id="vol_x", update_fields=["national_id"]),
                                       metadata=bearer(district.center_admin_token), timeout=5)
     assert snapshot(registration_db, district.id) == before
+
+
+def test_renames_and_phone_changes_that_collide_are_already_exists(district, tree, registration_db):
+    with expect_error(grpc.StatusCode.ALREADY_EXISTS):
+        district.stub.RenameUnit(reg.RenameUnitRequest(unit_id=tree.courtyards[0].unit_id, name=tree.courtyards[1].name),
+                                 metadata=district.as_center(), timeout=5)
+    taken_phone = new_phone()
+    district.volunteer(tree.courtyards[0].unit_id, phone=taken_phone)
+    other = district.volunteer(tree.courtyards[0].unit_id)
+    before = snapshot(registration_db, district.id)
+    with expect_error(grpc.StatusCode.ALREADY_EXISTS, contains="mobile number"):
+        district.stub.UpdateVolunteer(reg.UpdateVolunteerRequest(volunteer_id=other.volunteer_id, update_fields=["phone"],
+                                                                 phone=taken_phone),
+                                      metadata=district.as_center(), timeout=5)
+    assert snapshot(registration_db, district.id) == before
