@@ -1,0 +1,1 @@
+"""Media service: assets (photos, video, documents), reviewed publishing and live courses."""
