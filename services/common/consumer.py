@@ -103,6 +103,9 @@ class EventConsumer(threading.Thread):
             client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # the service created its topics with the configured partitions; never let a
+            # subscription create one with the broker's defaults
+            allow_auto_create_topics=False,
             max_poll_records=self._max_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,

@@ -61,6 +61,7 @@ class ServiceApp:
         self._producer = None
         self._outbox_collections: list[Collection] = []
         self._consumer_factories: list[Callable[[object], EventConsumer]] = []
+        self._consumed_topics: set[str] = set()
         self._consumers: list[EventConsumer] = []
         self._blueprints: list[Blueprint] = []
         self._background: list[threading.Thread] = []
@@ -78,15 +79,16 @@ class ServiceApp:
         collection.create_index(OUTBOX_INDEX)
         self._outbox_collections.append(collection)
 
-    def add_consumer(self, factory: Callable[[object], EventConsumer]) -> None:
-        """`factory(dlq_producer)` builds the consumer once Kafka is reachable."""
+    def add_consumer(self, factory: Callable[[object], EventConsumer], topics: list[str]) -> None:
+        """`factory(dlq_producer)` builds the consumer (of `topics`) once Kafka is reachable."""
         self._consumer_factories.append(factory)
+        self._consumed_topics.update(topics)
 
     def add_event_consumer(self, name: str, topics: list[str], handlers: dict) -> None:
         """An EventConsumer in consumer group `<service>-<name>` with per-type handlers."""
         self.add_consumer(lambda dlq: EventConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=f"{self.name}-{name}",
-            topics=topics, handlers=handlers, dlq_producer=dlq))
+            topics=topics, handlers=handlers, dlq_producer=dlq), topics)
 
     def add_job(self, name: str, work: Callable[[], int], interval_seconds: float) -> LeasedJob:
         """A periodic job run by one replica at a time (lease in this service's database)."""
@@ -133,8 +135,10 @@ class ServiceApp:
             try:
                 admin = make_admin(self.settings.kafka_bootstrap_servers, f"{self.name}-setup")
                 try:
-                    # a service creates its own topic and DLQ; topics it consumes belong to their owners
-                    ensure_topics(admin, [self.topic, dlq_topic(self.topic)],
+                    # its own topic, and those it consumes (a peer may start later): all with the
+                    # configured partitions, and each with the DLQ its poison goes to
+                    topics = sorted({self.topic, *self._consumed_topics})
+                    ensure_topics(admin, topics + [dlq_topic(t) for t in topics],
                                   self.settings.kafka_topic_partitions, self.settings.kafka_replication_factor)
                 finally:
                     admin.close()

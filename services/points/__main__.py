@@ -23,10 +23,11 @@ def main() -> None:
         app.add_outbox(model.collection())
     app.add_event_consumer("registry", [events_topic("registration")], domain.directory.handlers())
     app.add_event_consumer("facts", [events_topic("ordering")], domain.facts.handlers())
+    ledger_topics = [events_topic("ordering"), events_topic("training")]
     app.add_consumer(lambda dlq: LedgerConsumer(
         domain.ledger, domain.rules, bootstrap_servers=app.settings.kafka_bootstrap_servers,
-        group_id=extra["ledger_group"], topics=[events_topic("ordering"), events_topic("training")],
-        dlq_producer=dlq, max_records=extra["ledger_batch_records"]))
+        group_id=extra["ledger_group"], topics=ledger_topics,
+        dlq_producer=dlq, max_records=extra["ledger_batch_records"]), ledger_topics)
     interval = extra["job_interval_seconds"]
     app.add_job("points-recovery", lambda: domain.recover(extra["recovery_after_seconds"]), interval)
     app.add_job("points-expiry", domain.ledger.expire_due, interval)
