@@ -4,6 +4,7 @@ numbers for the logged-in admin's unit subtree from the services, with the admin
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -13,7 +14,11 @@ import grpc
 from flask import Blueprint, Response, redirect, request
 from google.protobuf import json_format
 
+from services.common.clock import clock
+
 from .upstreams import Upstream
+
+CHINA = dt.timezone(dt.timedelta(hours=8))  # months and years are counted in Beijing time
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("static") / "dashboard.html"
@@ -25,14 +30,49 @@ def organization(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict
     """组织体系 and 志愿者队伍: counts from registration."""
     from wenming.registration.v1 import registration_pb2 as reg
 
-    stats = upstreams["registration"].call("GetUnitStats", reg.GetUnitStatsRequest(unit_id=unit_id), metadata)
-    return json_format.MessageToDict(stats, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    return _dict(upstreams["registration"].call("GetUnitStats", reg.GetUnitStatsRequest(unit_id=unit_id), metadata))
+
+
+def _dict(message) -> dict:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                     always_print_fields_with_no_presence=True)
+
+
+def incentives(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
+    """三级创建 scorecard for this month and this year's hours leaderboard, from points."""
+    from wenming.points.v1 import points_pb2 as pts
+
+    today = clock.now().astimezone(CHINA)
+    month = pts.Period(year=today.year, month=today.month)
+    points = upstreams["points"]
+    scorecard = points.call("GetUnitScorecard", pts.GetUnitScorecardRequest(unit_id=unit_id, period=month), metadata)
+    board = points.call("GetLeaderboard", pts.GetLeaderboardRequest(
+        unit_id=unit_id, metric=pts.LEADERBOARD_METRIC_VERIFIED_HOURS, period=pts.Period(year=today.year), limit=10),
+        metadata)
+    return {"scorecard": _dict(scorecard.scorecard), "leaderboard": [_dict(row) for row in board.rows]}
+
+
+def training(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
+    """轮训: due / overdue / done per rotation plan, from training."""
+    from wenming.common.v1 import common_pb2
+    from wenming.training.v1 import training_pb2 as trn
+
+    try:
+        report = upstreams["training"].call("GetRotationReport", trn.GetRotationReportRequest(
+            unit_id=unit_id, page=common_pb2.PageRequest(page_size=1)), metadata)
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+            raise
+        return {"unavailable": "本区县尚未设置轮训周期：请中心管理员在培训管理中设置"}
+    return {"rotation": [_dict(c) for c in report.counts]}
 
 
 # (key, upstream it needs, function); the page renders the sections it knows and says which
 # ones are unavailable
 SECTIONS: list[tuple[str, str, Section]] = [
     ("organization", "registration", organization),
+    ("incentives", "points", incentives),
+    ("training", "training", training),
 ]
 
 
@@ -47,6 +87,10 @@ def overview(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
         except grpc.RpcError as error:
             if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
                 raise
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                # the peer has not yet received the unit from registration's events
+                result[key] = {"unavailable": "数据同步中，请稍后刷新"}
+                continue
             log.warning("dashboard section %s failed: %s", key, error.code().name)
             result[key] = {"unavailable": f"{needs} 服务暂不可用（{error.code().name}）"}
     return result

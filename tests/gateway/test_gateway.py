@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -92,3 +93,65 @@ def test_readiness_and_metrics(gateway):
     with urllib.request.urlopen(f"{gateway.http_base}/metrics", timeout=5) as reply:
         text = reply.read().decode()
     assert 'gateway_requests_total{route="registration.GetUnit",status="200"}' in text
+
+
+@pytest.fixture(scope="module")
+def gateway_with_peers(stack, registration):
+    """The gateway in front of registration, points and training (real processes)."""
+    peers = [stack.service(name, port_offset=1, log_name=f"{name}-for-gateway") for name in ("points", "training")]
+    for proc in peers:
+        proc.start()
+    gateway = stack.service("gateway", port_offset=1, log_name="gateway-with-peers", extra_env={
+        "REGISTRATION_GRPC_TARGET": registration.grpc_target, **OTHER_UPSTREAMS_OFF,
+        **{f"{p.definition.name.upper()}_GRPC_TARGET": p.grpc_target for p in peers},
+        # configured but not running: its sections must degrade, not fail the page
+        "MEDIA_GRPC_TARGET": "127.0.0.1:1"})
+    try:
+        for proc in peers:
+            proc.wait_serving(90)
+        gateway.start()
+        deadline = time.monotonic() + 30  # alive, though never ready: media is down on purpose
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{gateway.http_base}/healthz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.3)
+        yield gateway
+    finally:
+        for proc in [gateway, *peers]:
+            proc.stop()
+
+
+def test_dashboard_gathers_scorecard_leaderboard_and_rotation(gateway_with_peers, module_district):
+    def overview() -> dict:
+        status, body, _ = call(gateway_with_peers, "/dashboard/api/overview", method="GET",
+                               token=module_district.center_admin_token)
+        assert status == 200, body
+        return body
+
+    deadline = time.monotonic() + 60
+    while "同步中" in overview()["training"].get("unavailable", "") and time.monotonic() < deadline:
+        time.sleep(1)  # training learns the new district's units from registration's events
+    assert "尚未设置轮训周期" in overview()["training"]["unavailable"]
+    policy = {"general_cycle_years": 5, "core_cycle_years": 3, "notice_days": 90, "effective_from": "2026-01-01"}
+    deadline = time.monotonic() + 60
+    while call(gateway_with_peers, "/api/v1/training/SetRotationPolicy", policy,
+               module_district.center_admin_token)[0] != 200:  # training learns the district from events
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    deadline = time.monotonic() + 60
+    while True:  # the peers learn the new district's units from registration's events
+        status, body, _ = call(gateway_with_peers, "/dashboard/api/overview", method="GET",
+                               token=module_district.center_admin_token)
+        ready = status == 200 and "scorecard" in body.get("incentives", {}) and "rotation" in body.get("training", {})
+        if ready or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert ready, body
+    assert body["incentives"]["scorecard"]["unit"]["unit_id"] == module_district.center_id
+    assert body["incentives"]["scorecard"]["grade_label"] in ("示范级", "达标级", "创建级")
+    assert {c["plan"] for c in body["training"]["rotation"]} == {"ROTATION_PLAN_GENERAL", "ROTATION_PLAN_CORE"}
+    # a configured upstream that is down makes the gateway not ready, but the page still answers
+    status, ready_body, _ = call(gateway_with_peers, "/readyz", method="GET")
+    assert status == 503 and ready_body["checks"]["media"] is False
