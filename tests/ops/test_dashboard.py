@@ -84,6 +84,7 @@ def test_every_query_uses_series_that_exist(title, expr):
 def test_dashboard_shows_what_ops_watch():
     used = {s.metric for _, expr in TARGETS for s in metrics_catalog.parse(concrete(expr)).selectors}
     assert used >= {"grpc_server_handled_total", "grpc_server_handling_seconds_bucket", "consumer_lag",
-                    "events_dead_lettered_total", "outbox_events_pending", "scheduler_job_runs_total"}
+                    "events_dead_lettered_total", "outbox_events_pending", "scheduler_job_runs_total",
+                    "ordering_orders_total", "ordering_sla_breaches_total", "points_ledger_entries_total"}
     quantiles = {q for _, expr in TARGETS for q in re.findall(r"histogram_quantile\((0\.\d+)", expr)}
     assert quantiles >= {"0.5", "0.95", "0.99"}

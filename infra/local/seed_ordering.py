@@ -1,0 +1,288 @@
+"""Seeds ordering for the demo district through its public API: the center's service menu
+(七讲 lectures and 关爱 care items) plus a station's own item, orders in every state of the
+closed loop 点单 → 报单 → 派单 → 接单 → 评单 (including one placed on a resident's behalf, one
+routed up to its station, one rejected by the center), and activities (小院讲堂 and more).
+
+Called by seed_demo.seed_other_services(ctx) right after registration was seeded; ordering learns
+units and volunteers from registration's events, so the first calls wait for them to arrive.
+Hours of seeded services are entered by the unit (时长补录, flagged MANUAL): nobody was on site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import ordering_pb2_grpc
+from wenming.registration.v1 import registration_pb2 as reg
+
+L = c.UnitLevel
+# name, description, category, handling level, skills, certifications, minutes, points rule
+MENU = [
+    ("理论宣讲进小院", "用群众身边事讲党的创新理论，小院讲堂、田间地头都可以讲", c.SERVICE_CATEGORY_LECTURE_THEORY,
+     L.UNIT_LEVEL_STATION, [c.SKILL_THEORY_LECTURE], [], 90, "lecture.theory"),
+    ("政策宣讲", "医保缴费、养老保险、惠农补贴等政策上门解读", c.SERVICE_CATEGORY_LECTURE_POLICY,
+     L.UNIT_LEVEL_COURTYARD, [c.SKILL_POLICY_EXPLAIN], [], 60, "lecture.policy"),
+    ("科普讲座", "防范电信诈骗、食品安全、农业新技术等科普知识", c.SERVICE_CATEGORY_LECTURE_SCIENCE,
+     L.UNIT_LEVEL_STATION, [c.SKILL_SCIENCE_POP], [], 90, "lecture.science"),
+    ("法律咨询", "婚姻家庭、土地承包、劳动报酬等法律问题咨询与调解", c.SERVICE_CATEGORY_LECTURE_LAW,
+     L.UNIT_LEVEL_INSTITUTE, [c.SKILL_LEGAL_AID], [], 60, "lecture.law"),
+    ("健康义诊", "测血压血糖、慢病用药指导、健康生活方式宣讲", c.SERVICE_CATEGORY_LECTURE_HEALTH,
+     L.UNIT_LEVEL_STATION, [c.SKILL_MEDICAL_HEALTH], [], 120, "lecture.health"),
+    ("身边好人故事会", "讲述道德模范、身边好人的感人事迹", c.SERVICE_CATEGORY_LECTURE_ROLE_MODELS,
+     L.UNIT_LEVEL_STATION, [c.SKILL_THEORY_LECTURE], [], 60, "lecture.role_models"),
+    ("家乡变化讲述", "请老党员、老村干部讲讲村里这些年的变化", c.SERVICE_CATEGORY_LECTURE_CHANGE,
+     L.UNIT_LEVEL_COURTYARD, [], [], 60, "lecture.change"),
+    ("助老理发", "为行动不便的老人上门理发", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, L.UNIT_LEVEL_COURTYARD,
+     [c.SKILL_HAIRCUT], [], 45, "care.others"),
+    ("家电维修", "电视、电饭锅、洗衣机等小家电上门检修", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, L.UNIT_LEVEL_STATION,
+     [c.SKILL_APPLIANCE_REPAIR], [], 90, "care.others"),
+    ("心理疏导", "为空巢老人、留守妇女儿童提供心理陪伴与疏导", c.SERVICE_CATEGORY_CARE_FOR_OTHERS,
+     L.UNIT_LEVEL_STATION, [c.SKILL_PSYCH_COUNSEL], [], 60, "care.others"),
+    ("智能手机教学", "教老人用手机视频通话、扫码缴费、防范诈骗", c.SERVICE_CATEGORY_CARE_FOR_OTHERS,
+     L.UNIT_LEVEL_COURTYARD, [c.SKILL_DIGITAL_HELP], [], 60, "care.others"),
+    ("留守儿童课业辅导", "周末为留守儿童辅导作业、陪伴阅读", c.SERVICE_CATEGORY_CARE_FOR_OTHERS,
+     L.UNIT_LEVEL_COURTYARD, [c.SKILL_CHILD_CARE], [], 90, "care.others"),
+    ("应急救护培训", "心肺复苏、止血包扎等急救技能进村入户", c.SERVICE_CATEGORY_CARE_FOR_SOCIETY,
+     L.UNIT_LEVEL_STATION, [c.SKILL_EMERGENCY_RESCUE], ["first_aid"], 120, "care.society"),
+    ("文艺演出进村", "秦腔、贤孝、广场舞等文艺节目送到村里", c.SERVICE_CATEGORY_CARE_FOR_SOCIETY,
+     L.UNIT_LEVEL_CENTER, [c.SKILL_CULTURE_ART], [], 180, "care.society"),
+    ("垃圾分类宣传", "入户讲解垃圾分类，指导厨余垃圾处理", c.SERVICE_CATEGORY_CARE_FOR_NATURE,
+     L.UNIT_LEVEL_COURTYARD, [c.SKILL_ENVIRONMENT], [], 60, "care.nature"),
+    ("植树护绿", "春秋两季植树、古树名木巡护", c.SERVICE_CATEGORY_CARE_FOR_NATURE, L.UNIT_LEVEL_INSTITUTE,
+     [c.SKILL_ENVIRONMENT], [], 180, "care.nature"),
+]
+NOTES = {
+    "助老理发": "老伴腿脚不便，想请志愿者上门理发",
+    "智能手机教学": "想学用手机和孙子视频通话，还有扫码缴费",
+    "垃圾分类宣传": "小区垃圾总是分不清，想请人来讲讲",
+    "家乡变化讲述": "想听老支书讲讲村里这些年的变化",
+    "政策宣讲": "想了解今年城乡居民医保缴费的新政策",
+    "留守儿童课业辅导": "孩子父母在外打工，想请志愿者周末辅导作业",
+    "家电维修": "家里的电视机没有声音了",
+    "文艺演出进村": "村里老人想看一场秦腔演出",
+}
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def _ts(moment: dt.datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(dt.UTC))
+    return stamp
+
+
+def _eventually(call, waits_for=grpc.StatusCode.NOT_FOUND, timeout: float = 90.0):
+    """Registration's events reach ordering a moment after the seed created units and volunteers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != waits_for or time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+class _Desk:
+    """The seed's calls, each as the person who would make it."""
+
+    def __init__(self, ctx, stub):
+        self.ctx = ctx
+        self.stub = stub
+        self._admins: dict[str, list] = {}
+        self._people: dict[str, list] = {}
+
+    def admin(self, unit_id: str) -> list:
+        if unit_id not in self._admins:
+            self._admins[unit_id] = self.ctx.center_admin if unit_id == self.ctx.center_id else \
+                self.ctx.login_admin(unit_id)
+        return self._admins[unit_id]
+
+    def resident(self, phone: str) -> list:
+        if phone not in self._people:
+            self._people[phone] = self.ctx.login_resident(phone)
+        return self._people[phone]
+
+    def volunteer(self, volunteer_id: str) -> list:
+        if volunteer_id not in self._people:
+            self._people[volunteer_id] = self.ctx.login_volunteer(volunteer_id)
+        return self._people[volunteer_id]
+
+    def holder(self, order: pb.Order) -> list:
+        return self.admin(order.current_unit.unit_id)
+
+    def place(self, phone: str, item: pb.MenuItem, **fields) -> pb.Order:
+        return self.stub.PlaceOrder(pb.PlaceOrderRequest(item_id=item.item_id, note=NOTES.get(item.name, ""),
+                                                         **fields), metadata=self.resident(phone), timeout=10).order
+
+    def acknowledge(self, order: pb.Order) -> pb.Order:
+        return self.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=order.order_id),
+                                          metadata=self.holder(order), timeout=10).order
+
+    def dispatch(self, order: pb.Order, volunteer_id: str) -> pb.Order:
+        return _eventually(lambda: self.stub.DispatchOrder(pb.DispatchOrderRequest(
+            order_id=order.order_id, volunteer_ids=[volunteer_id]), metadata=self.holder(order), timeout=10).order)
+
+    def accept(self, order: pb.Order, volunteer_id: str) -> pb.Order:
+        return self.stub.AcceptOrder(pb.AcceptOrderRequest(order_id=order.order_id),
+                                     metadata=self.volunteer(volunteer_id), timeout=10).order
+
+    def code(self, order: pb.Order) -> str:
+        return self.stub.IssueOrderCheckinCode(pb.IssueOrderCheckinCodeRequest(order_id=order.order_id),
+                                               metadata=self.holder(order), timeout=10).checkin.code
+
+    def check_in(self, order: pb.Order, volunteer_id: str) -> pb.Order:
+        return self.stub.CheckInOrder(pb.CheckInOrderRequest(order_id=order.order_id, code=self.code(order)),
+                                      metadata=self.volunteer(volunteer_id), timeout=10).order
+
+    def check_out(self, order: pb.Order, volunteer_id: str) -> pb.Order:
+        return self.stub.CheckOutOrder(pb.CheckOutOrderRequest(
+            order_id=order.order_id, code=self.code(order), report=f"已完成{order.item_name}服务，群众表示满意"),
+            metadata=self.volunteer(volunteer_id), timeout=10).order
+
+    def confirm(self, order: pb.Order, volunteer_id: str) -> pb.Order:
+        return self.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id, manual=[
+            pb.ManualHours(volunteer_id=volunteer_id, minutes=order.planned_minutes)]),
+            metadata=self.holder(order), timeout=10).order
+
+
+def seed(ctx) -> None:
+    channel = grpc.insecure_channel(ctx.targets["ordering"])
+    stub = ordering_pb2_grpc.OrderingServiceStub(channel)
+    desk = _Desk(ctx, stub)
+    center = ctx.center_admin
+    # the last courtyard registration created: once ordering knows it, it knows the tree
+    _eventually(lambda: stub.ListMenu(pb.ListMenuRequest(unit_id=ctx.courtyards[-1].unit_id), metadata=center,
+                                      timeout=10))
+
+    items = {}
+    for name, description, category, level, skills, certs, minutes, rule in MENU:
+        items[name] = stub.PublishMenuItem(pb.PublishMenuItemRequest(
+            name=name, description=description, category=category, handling_level=level, required_skills=skills,
+            required_certifications=certs, expected_minutes=minutes, points_rule=rule), metadata=center,
+            timeout=10).item
+    own_station = ctx.stations[0]
+    items["农机具检修"] = stub.PublishMenuItem(pb.PublishMenuItemRequest(
+        name="农机具检修", description="春耕前为农户检修播种机、旋耕机", category=c.SERVICE_CATEGORY_CARE_FOR_SOCIETY,
+        handling_level=L.UNIT_LEVEL_STATION, required_skills=[c.SKILL_AGRI_TECH], expected_minutes=120,
+        points_rule="care.society"), metadata=desk.admin(own_station.unit_id), timeout=10).item
+
+    # pairs of a resident and a volunteer of their courtyard who can serve one of its courtyard items
+    active = [v for v in ctx.volunteers if v.status == reg.VOLUNTEER_STATUS_ACTIVE]
+    courtyard_items = [items[name] for name, *_ in MENU if items[name].handling_level == L.UNIT_LEVEL_COURTYARD
+                       and not items[name].required_certifications]
+    pairs = []
+    for resident, phone in ctx.residents:
+        yard = resident.courtyard.unit_id
+        for item in courtyard_items:
+            volunteer = next((v for v in active if any(u.unit_id == yard for u in v.service_units)
+                              and set(item.required_skills) <= set(v.skills)), None)
+            if volunteer is not None:
+                pairs.append((resident, phone, item, volunteer.volunteer_id))
+                break
+    if not pairs:
+        raise RuntimeError("seed_ordering: no courtyard has an active volunteer for one of its menu items")
+    pairs = itertools.cycle(pairs)  # a small district: residents order more than once
+
+    orders: list[pb.Order] = []
+
+    def served(until: str) -> pb.Order:
+        """One order taken along the main path up to `until`."""
+        resident, phone, item, vid = next(pairs)
+        order = desk.place(phone, item)
+        steps = [("ACKNOWLEDGED", desk.acknowledge), ("DISPATCHED", lambda o: desk.dispatch(o, vid)),
+                 ("ACCEPTED", lambda o: desk.accept(o, vid)), ("IN_SERVICE", lambda o: desk.check_in(o, vid)),
+                 ("COMPLETED", lambda o: desk.check_out(o, vid)), ("HOURS_CONFIRMED", lambda o: desk.confirm(o, vid)),
+                 ("RATED", lambda o: stub.RateOrder(pb.RateOrderRequest(
+                     order_id=o.order_id, rating=5, comment="志愿者很热心，服务很周到"), metadata=desk.resident(phone),
+                     timeout=10).order),
+                 ("CLOSED", lambda o: stub.CloseOrder(pb.CloseOrderRequest(order_id=o.order_id),
+                                                      metadata=desk.holder(o), timeout=10).order)]
+        for status, step in steps:
+            if until == "PLACED":
+                break
+            order = step(order)
+            if status == until:
+                break
+        orders.append(order)
+        return order
+
+    for state in ("PLACED", "ACKNOWLEDGED", "DISPATCHED", "ACCEPTED", "IN_SERVICE", "COMPLETED", "HOURS_CONFIRMED",
+                  "RATED", "CLOSED", "CLOSED"):
+        served(state)
+
+    resident, phone, item, vid = next(pairs)  # 报单: the courtyard passes it up to its station
+    order = desk.acknowledge(desk.place(phone, item, urgent=True))
+    orders.append(stub.EscalateOrder(pb.EscalateOrderRequest(order_id=order.order_id, reason="本院暂无合适志愿者，报实践站协调"),
+                                     metadata=desk.holder(order), timeout=10).order)
+    resident, phone, item, vid = next(pairs)  # 认领: on the claim list
+    order = desk.acknowledge(desk.place(phone, item))
+    orders.append(stub.OpenOrder(pb.OpenOrderRequest(order_id=order.order_id), metadata=desk.holder(order),
+                                 timeout=10).order)
+    resident, phone, item, vid = next(pairs)  # given back by the volunteer, waiting for re-dispatch
+    order = desk.accept(desk.dispatch(desk.acknowledge(desk.place(phone, item)), vid), vid)
+    orders.append(stub.DeclineOrder(pb.DeclineOrderRequest(order_id=order.order_id, reason="临时外出，无法按时上门"),
+                                    metadata=desk.volunteer(vid), timeout=10).order)
+    resident, phone, item, vid = next(pairs)  # cancelled by the resident
+    order = desk.place(phone, item)
+    orders.append(stub.CancelOrder(pb.CancelOrderRequest(order_id=order.order_id, reason="家里人已经帮忙解决了"),
+                                   metadata=desk.resident(phone), timeout=10).order)
+    resident, phone, item, vid = next(pairs)  # 问需台: the courtyard head records it for the resident
+    orders.append(_eventually(lambda: stub.PlaceOrder(pb.PlaceOrderRequest(
+        item_id=items["助老理发"].item_id, resident_id=resident.resident_id, note="电话问需：老人想理发，不会用手机下单"),
+        metadata=desk.admin(resident.courtyard.unit_id), timeout=10).order))
+    resident, phone, item, vid = next(pairs)  # a station's item routed past the courtyard
+    orders.append(desk.place(phone, items["家电维修"]))
+    resident, phone, item, vid = next(pairs)  # 重大事项 reaches the center, which rejects it
+    order = desk.place(phone, items["文艺演出进村"])
+    orders.append(stub.RejectOrder(pb.RejectOrderRequest(order_id=order.order_id,
+                                                         reason="该需求为个人包场演出，不属于志愿服务范围"),
+                                   metadata=center, timeout=10).order)
+
+    activities, signups = _seed_activities(ctx, stub, desk, active)
+    channel.close()
+    states = {o.status for o in orders}
+    print(f"  ordering: {len(items)} menu items, {len(orders)} orders in {len(states)} states, "
+          f"{activities} activities ({signups} sign-ups)", flush=True)
+
+
+def _seed_activities(ctx, stub, desk: _Desk, active) -> tuple[int, int]:
+    today = dt.datetime.now(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
+    saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
+    plans = [
+        (ctx.courtyards[0], "小院讲堂：学习贯彻党的二十届三中全会精神", c.SERVICE_CATEGORY_LECTURE_THEORY, "小院议事厅",
+         saturday + dt.timedelta(hours=9), 90, 3, 40, True),
+        (ctx.stations[0], "健康义诊进村", c.SERVICE_CATEGORY_LECTURE_HEALTH, "村卫生室门前广场",
+         today + dt.timedelta(days=10, hours=9), 150, 8, 100, True),
+        (ctx.courtyards[3], "垃圾分类宣传进小院", c.SERVICE_CATEGORY_CARE_FOR_NATURE, "小院门口",
+         today + dt.timedelta(days=6, hours=15), 90, 4, 30, True),
+        (ctx.institutes[0], "新时代文明实践月度宣讲", c.SERVICE_CATEGORY_LECTURE_POLICY, "镇文化站多功能厅",
+         today + dt.timedelta(days=20, hours=14), 120, 10, 200, False),
+    ]
+    signups = 0
+    for unit, title, category, location, starts, minutes, volunteers, residents, publish in plans:
+        admin = desk.admin(unit.unit_id)
+        activity = stub.PlanActivity(pb.PlanActivityRequest(
+            unit_id=unit.unit_id, title=title, category=category, location=location, starts_at=_ts(starts),
+            ends_at=_ts(starts + dt.timedelta(minutes=minutes)), volunteer_capacity=volunteers,
+            resident_capacity=residents, description=f"{unit.name}组织，欢迎志愿者和群众报名参加"),
+            metadata=admin, timeout=10).activity
+        if not publish:
+            continue
+        stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id), metadata=admin, timeout=10)
+        request = pb.SignUpActivityRequest(activity_id=activity.activity_id)
+        for _, phone in [(r, p) for r, p in ctx.residents if unit.unit_id in r.courtyard.path][:5]:
+            stub.SignUpActivity(request, metadata=desk.resident(phone), timeout=10)
+            signups += 1
+        for volunteer in [v for v in active if any(unit.unit_id in u.path for u in v.service_units)][:2]:
+            token = desk.volunteer(volunteer.volunteer_id)
+            _eventually(lambda t=token, r=request: stub.SignUpActivity(r, metadata=t, timeout=10),
+                        waits_for=grpc.StatusCode.FAILED_PRECONDITION)  # the profile may still be on its way
+            signups += 1
+    return len(plans), signups

@@ -1,0 +1,28 @@
+"""python -m services.ordering: the ordering gRPC server (+ ops HTTP), its consumers and schedulers."""
+
+from services.common.events import events_topic
+from services.common.runtime import ServiceApp
+from wenming.ordering.v1 import ordering_pb2_grpc
+
+from .app import build, ensure_indexes, extra_settings
+from .models import AGGREGATES
+from .servicer import SERVICE_NAME, OrderingServicer
+
+
+def main() -> None:
+    app = ServiceApp("ordering", extra_settings)
+    domain = build(app.settings, app.db)
+    ensure_indexes(domain)
+    app.add_grpc(ordering_pb2_grpc.add_OrderingServiceServicer_to_server, OrderingServicer(domain), SERVICE_NAME)
+    for model in AGGREGATES:
+        app.add_outbox(model.collection())
+    app.add_event_consumer("registry", [events_topic("registration")], domain.registry.handlers())
+    app.add_event_consumer("certifications", [events_topic("training")], domain.certifications.handlers())
+    interval = app.settings.extra["scheduler_interval_seconds"]
+    app.add_job("escalate-overdue-orders", domain.orders.escalate_overdue, interval)
+    app.add_job("close-unrated-orders", domain.orders.close_unrated, interval)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

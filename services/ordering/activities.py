@@ -1,0 +1,407 @@
+"""Activities (活动, e.g. the monthly 小院讲堂): planned and published (公示) by a unit; volunteers
+sign up to serve and residents register to attend, within capacity; attendance by the unit's
+rotating QR code; one rating per participant; completion records the volunteers' hours.
+
+Every change is one update of the activity document guarded by its version, carrying its event.
+Sign-ups and check-ins come in bursts (a whole courtyard registering at once), so the requests of
+one activity take turns inside a replica (a striped lock) instead of racing each other into the
+version guard; the guard still decides between replicas, and capacity is part of every sign-up's
+rules, so no burst can overbook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf import message
+
+from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.checkin import CheckinCodes
+from services.common.clock import as_utc, clock
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.events import EventSource, to_timestamp
+from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.validation import Validator
+from wenming.common.v1 import common_pb2
+from wenming.ordering.v1 import events_pb2 as ev
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import types_pb2
+from wenming.registration.v1 import registration_pb2 as reg
+
+from . import metrics
+from .menu import MenuBook
+from .models import Activity
+from .readmodels import Registry
+from .translate import activity_snapshot, unit_ref_msg
+
+A = types_pb2.ActivityStatus
+P = types_pb2.ParticipantRole
+CHECKIN_PURPOSE = "activity"
+CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=30)
+MAX_DURATION = dt.timedelta(hours=12)
+MAX_ATTEMPTS = 20  # conflicts here come only from other replicas; backing off settles them
+PUBLIC_STATUSES = [A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED, A.ACTIVITY_STATUS_CANCELLED]
+LOCK_STRIPES = 64
+
+
+@dataclass
+class ActivityMove:
+    event: type[message.Message]
+    fields: dict = field(default_factory=dict)
+    participant: tuple[str, dict] | None = None  # (participant id, its new entry)
+    event_fields: dict = field(default_factory=dict)
+
+
+def _sort_key(activity: Activity) -> str:
+    return f"{as_utc(activity.starts_at):%Y%m%d%H%M%S}|{activity.id}"
+
+
+class ActivityBoard:
+    def __init__(self, registry: Registry, menu: MenuBook, codes: CheckinCodes, events: EventSource,
+                 tolerance_minutes: int):
+        self.registry = registry
+        self.menu = menu
+        self.codes = codes
+        self.events = events
+        self.tolerance = tolerance_minutes
+        self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
+
+    # ---- loading, rules, committing ----
+
+    @staticmethod
+    def activity_id(value: str) -> str:
+        v = Validator()
+        activity_id = v.ident("activity_id", value)
+        v.check()
+        return activity_id
+
+    @staticmethod
+    def load(district_id: str, activity_id: str) -> tuple[Activity, dict]:
+        raw = Activity.collection().find_one({"_id": activity_id}, {"outbox": 0})
+        if raw is None or raw["district_id"] != district_id:
+            raise NotFound("activity", activity_id)
+        return Activity.from_raw(raw), raw
+
+    @staticmethod
+    def require_organizer(principal: Principal, activity: Activity) -> None:
+        require_role(principal, Role.ROLE_UNIT_ADMIN)
+        require_manages(principal, activity.district_id, activity.unit.path, "activity")
+
+    def _reach(self, principal: Principal) -> list[str]:
+        """The units whose activities the caller may join: everything on their path(s)."""
+        if principal.role == Role.ROLE_VOLUNTEER:
+            volunteer = self.registry.volunteer(principal.district_id, principal.subject)
+            if volunteer is not None:
+                return list(volunteer.get("scope", ()))
+        return list(principal.unit_path)
+
+    def _commit(self, activity: Activity, raw: dict, move: ActivityMove, actor: Principal,
+                now: dt.datetime) -> Activity | None:
+        version = raw["version"] + 1
+        sets = dict(move.fields)
+        after_raw = {**raw, **sets, "version": version}
+        if move.participant:
+            pid, entry = move.participant
+            sets[f"participants.{pid}"] = entry
+            after_raw["participants"] = {**raw.get("participants", {}), pid: entry}
+        after = Activity.from_raw(after_raw)
+        payload = move.event(activity=activity_snapshot(after), **move.event_fields)
+        event = self.events.new(payload, district_id=activity.district_id, aggregate_type="activity",
+                                aggregate_id=activity.id, version=version, actor_id=actor.subject, occurred_at=now)
+        return Activity.change({"_id": activity.id, "version": raw["version"]}, {"$set": sets}, [event])
+
+    def _run(self, principal: Principal, activity_id: str,
+             plan: Callable[[Activity, dt.datetime], ActivityMove]) -> Activity:
+        with self._locks[zlib.crc32(activity_id.encode()) % LOCK_STRIPES]:
+            for attempt in range(MAX_ATTEMPTS):
+                activity, raw = self.load(principal.district_id, activity_id)
+                now = clock.now()
+                changed = self._commit(activity, raw, plan(activity, now), principal, now)
+                if changed is not None:
+                    return changed
+                # another replica won this round: back off a random, growing while (at most ~0.1 s)
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise Aborted("the activity kept changing while this request was applied; retry")
+
+    @staticmethod
+    def _require_status(activity: Activity, allowed: tuple[int, ...], what: str) -> None:
+        if activity.status not in allowed:
+            raise FailedPrecondition(f"an activity that is {A.Name(activity.status)} cannot be {what}")
+
+    # ---- the organizer ----
+
+    def plan(self, principal: Principal, req: pb.PlanActivityRequest) -> Activity:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id, required=False)
+        title = v.text("title", req.title, max_len=60)
+        description = v.text("description", req.description, max_len=2000, required=False, multiline=True)
+        v.enum("category", req.category, common_pb2.ServiceCategory)
+        location = v.text("location", req.location, max_len=100, required=False)
+        now = clock.now()
+        starts_at = ends_at = None
+        if not req.HasField("starts_at"):
+            v.fail("starts_at", "must be set")
+        else:
+            starts_at = req.starts_at.ToDatetime(dt.UTC).replace(microsecond=0)  # whole seconds: the page key
+            if starts_at <= now:
+                v.fail("starts_at", "must be in the future")
+        if not req.HasField("ends_at"):
+            v.fail("ends_at", "must be set")
+        elif starts_at is not None:
+            ends_at = req.ends_at.ToDatetime(dt.UTC).replace(microsecond=0)
+            if not starts_at < ends_at <= starts_at + MAX_DURATION:
+                v.fail("ends_at", "must be after starts_at and at most 12 hours later")
+        v.int_range("volunteer_capacity", req.volunteer_capacity, 0, 500)
+        v.int_range("resident_capacity", req.resident_capacity, 0, 5000)
+        if req.volunteer_capacity == 0 and req.resident_capacity == 0:
+            v.fail("resident_capacity", "an activity needs room for volunteers or residents")
+        v.check()
+        require_role(principal, Role.ROLE_UNIT_ADMIN)
+        path = self.menu.unit_path(principal, unit_id, "unit_id")
+        require_manages(principal, principal.district_id, path)
+        unit = self.registry.unit_ref(principal.district_id, path)
+        if not unit["name"] and unit["unit_id"] == principal.unit_id:
+            unit["name"] = principal.unit_name
+        activity = Activity.from_raw({
+            "_id": new_id("act"), "district_id": principal.district_id, "title": title, "description": description,
+            "category": req.category, "unit": unit, "location": location, "starts_at": starts_at, "ends_at": ends_at,
+            "volunteer_capacity": req.volunteer_capacity, "resident_capacity": req.resident_capacity,
+            "volunteer_count": 0, "resident_count": 0, "participants": {}, "status": A.ACTIVITY_STATUS_PLANNED,
+            "planned_by": principal.subject, "planned_at": now, "version": 0})
+        event = self.events.new(ev.ActivityPlanned(activity=activity_snapshot(activity)),
+                                district_id=activity.district_id, aggregate_type="activity",
+                                aggregate_id=activity.id, version=1, actor_id=principal.subject, occurred_at=now)
+        activity.insert([event])
+        return activity
+
+    def publish(self, principal: Principal, activity_id: str) -> Activity:
+        activity_id = self.activity_id(activity_id)
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            self.require_organizer(principal, activity)
+            self._require_status(activity, (A.ACTIVITY_STATUS_PLANNED,), "published")
+            if as_utc(activity.starts_at) <= now:
+                raise FailedPrecondition("the activity has already started; plan a new one")
+            return ActivityMove(ev.ActivityPublished, fields={"status": A.ACTIVITY_STATUS_PUBLISHED})
+
+        return self._run(principal, activity_id, plan)
+
+    def cancel(self, principal: Principal, activity_id: str, reason: str) -> Activity:
+        v = Validator()
+        activity_id = v.ident("activity_id", activity_id)
+        reason = v.text("reason", reason, max_len=200)
+        v.check()
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            self.require_organizer(principal, activity)
+            self._require_status(activity, (A.ACTIVITY_STATUS_PLANNED, A.ACTIVITY_STATUS_PUBLISHED), "cancelled")
+            return ActivityMove(ev.ActivityCancelled, fields={"status": A.ACTIVITY_STATUS_CANCELLED,
+                                                              "cancel_reason": reason},
+                                event_fields={"reason": reason})
+
+        return self._run(principal, activity_id, plan)
+
+    def issue_code(self, principal: Principal, activity_id: str) -> tuple[str, float]:
+        activity_id = self.activity_id(activity_id)
+        activity, _ = self.load(principal.district_id, activity_id)
+        self.require_organizer(principal, activity)
+        self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "checked in to")
+        self._require_checkin_window(activity, clock.now())
+        return self.codes.issue(CHECKIN_PURPOSE, activity.id)
+
+    def complete(self, principal: Principal, req: pb.CompleteActivityRequest) -> Activity:
+        v = Validator()
+        activity_id = v.ident("activity_id", req.activity_id)
+        manual: dict[str, int] = {}
+        for i, entry in enumerate(req.manual):
+            volunteer_id = v.ident(f"manual[{i}].volunteer_id", entry.volunteer_id)
+            if volunteer_id in manual:
+                v.fail(f"manual[{i}].volunteer_id", "is listed twice")
+            manual[volunteer_id] = entry.minutes
+        v.check()
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            self.require_organizer(principal, activity)
+            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "completed")
+            if now < as_utc(activity.ends_at):
+                raise FailedPrecondition("the activity can be completed once it has ended")
+            planned = int((as_utc(activity.ends_at) - as_utc(activity.starts_at)).total_seconds() // 60)
+            cap = planned + self.tolerance
+            check = Validator()
+            for i, entry in enumerate(req.manual):
+                p = activity.participants.get(entry.volunteer_id)
+                if p is None or p.role != P.PARTICIPANT_ROLE_VOLUNTEER:
+                    check.fail(f"manual[{i}].volunteer_id", "did not sign up to serve at this activity")
+                if not 1 <= entry.minutes <= cap:
+                    check.fail(f"manual[{i}].minutes", f"must be between 1 and {cap} (the planned {planned} min "
+                                                       f"plus {self.tolerance} min tolerance; got {entry.minutes})")
+            check.check()
+            hours = []
+            for pid, p in sorted(activity.participants.items()):
+                if p.role != P.PARTICIPANT_ROLE_VOLUNTEER:
+                    continue
+                if pid in manual:
+                    hours.append({"volunteer_id": pid, "minutes": manual[pid],
+                                  "source": common_pb2.HOURS_SOURCE_MANUAL})
+                elif p.attended_at is not None:  # attendance proven by the QR code: the planned time counts
+                    hours.append({"volunteer_id": pid, "minutes": planned, "source": common_pb2.HOURS_SOURCE_VERIFIED})
+            residents = sum(1 for p in activity.participants.values()
+                            if p.role == P.PARTICIPANT_ROLE_RESIDENT and p.attended_at is not None)
+            return ActivityMove(ev.ActivityCompleted, fields={"status": A.ACTIVITY_STATUS_COMPLETED, "hours": hours},
+                                event_fields={"hours": [common_pb2.VolunteerHours(**h) for h in hours],
+                                              "recorded_by": unit_ref_msg(activity.unit),
+                                              "residents_attended": residents})
+
+        return self._run(principal, activity_id, plan)
+
+    # ---- participants ----
+
+    def _participant_role(self, principal: Principal) -> int:
+        if principal.role == Role.ROLE_VOLUNTEER:
+            volunteer = self.registry.volunteer(principal.district_id, principal.subject)
+            if volunteer is None:
+                raise FailedPrecondition("your volunteer profile has not reached the ordering service yet; "
+                                         "try again in a moment")
+            if volunteer["status"] != reg.VOLUNTEER_STATUS_ACTIVE:
+                raise FailedPrecondition("only active volunteers may sign up to serve")
+            return P.PARTICIPANT_ROLE_VOLUNTEER
+        if principal.role == Role.ROLE_RESIDENT:
+            return P.PARTICIPANT_ROLE_RESIDENT
+        raise PermissionDenied("volunteers and residents sign up for activities")
+
+    def sign_up(self, principal: Principal, activity_id: str) -> Activity:
+        activity_id = self.activity_id(activity_id)
+        role = self._participant_role(principal)
+        reach = self._reach(principal)
+        role_label = P.Name(role).removeprefix("PARTICIPANT_ROLE_").lower()
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            if activity.unit.unit_id not in reach:
+                raise PermissionDenied("that activity is organized outside your units")
+            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "signed up for")
+            if now >= as_utc(activity.starts_at):
+                raise FailedPrecondition("sign-up has closed: the activity has started")
+            if principal.subject in activity.participants:
+                raise FailedPrecondition("you have already signed up for this activity")
+            volunteers = role == P.PARTICIPANT_ROLE_VOLUNTEER
+            count, capacity = ((activity.volunteer_count, activity.volunteer_capacity) if volunteers else
+                               (activity.resident_count, activity.resident_capacity))
+            if count >= capacity:
+                raise FailedPrecondition(f"the activity is full: all {capacity} {role_label} places are taken")
+            counter = "volunteer_count" if volunteers else "resident_count"
+            return ActivityMove(ev.ActivitySignedUp, fields={counter: count + 1},
+                                participant=(principal.subject, {"role": role, "signed_up_at": now, "rating": 0,
+                                                                 "comment": ""}),
+                                event_fields={"participant_id": principal.subject, "role": role})
+
+        try:
+            signed = self._run(principal, activity_id, plan)
+        except FailedPrecondition:
+            metrics.ACTIVITY_SIGNUPS.labels(role_label, "refused").inc()
+            raise
+        metrics.ACTIVITY_SIGNUPS.labels(role_label, "accepted").inc()
+        return signed
+
+    @staticmethod
+    def _require_checkin_window(activity: Activity, now: dt.datetime) -> None:
+        if not as_utc(activity.starts_at) - CHECKIN_OPENS_BEFORE <= now <= as_utc(activity.ends_at):
+            raise FailedPrecondition("check-in is open from 30 minutes before the start until the end")
+
+    def check_in(self, principal: Principal, activity_id: str, code: str) -> Activity:
+        v = Validator()
+        activity_id = v.ident("activity_id", activity_id)
+        code = v.text("code", code, max_len=64)
+        v.check()
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            entry = self._participation(principal, activity)
+            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "checked in to")
+            if entry.attended_at is not None:
+                raise FailedPrecondition("you have already checked in")
+            self._require_checkin_window(activity, now)
+            if not self.codes.verify(CHECKIN_PURPOSE, activity.id, code):
+                raise InvalidArgument.field("code", "is expired or is not a check-in code of this activity; scan "
+                                                    "the current QR code")
+            updated = {**entry.to_mongo().to_dict(), "attended_at": now}
+            return ActivityMove(ev.ActivityAttended, participant=(principal.subject, updated),
+                                event_fields={"participant_id": principal.subject, "role": entry.role,
+                                              "checked_in_at": to_timestamp(now)})
+
+        return self._run(principal, activity_id, plan)
+
+    def rate(self, principal: Principal, req: pb.RateActivityRequest) -> Activity:
+        v = Validator()
+        activity_id = v.ident("activity_id", req.activity_id)
+        v.int_range("rating", req.rating, 1, 5)
+        comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
+        v.check()
+
+        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
+            entry = self._participation(principal, activity)
+            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED), "rated")
+            if entry.attended_at is None:
+                raise FailedPrecondition("only participants who checked in may rate the activity")
+            if entry.rating:
+                raise FailedPrecondition("you have already rated this activity (one rating per participant)")
+            updated = {**entry.to_mongo().to_dict(), "rating": req.rating, "comment": comment}
+            return ActivityMove(ev.ActivityRated, participant=(principal.subject, updated),
+                                event_fields={"participant_id": principal.subject, "rating": req.rating})
+
+        return self._run(principal, activity_id, plan)
+
+    @staticmethod
+    def _participation(principal: Principal, activity: Activity):
+        entry = activity.participants.get(principal.subject)
+        if entry is None:
+            raise PermissionDenied("you have not signed up for this activity")
+        return entry
+
+    # ---- reads ----
+
+    def get(self, principal: Principal, activity_id: str) -> tuple[Activity, list[str] | None]:
+        """The activity and whose participation the caller may see (None: everyone's)."""
+        activity_id = self.activity_id(activity_id)
+        activity, _ = self.load(principal.district_id, activity_id)
+        if principal.role == Role.ROLE_SERVICE or principal.manages(activity.unit.path):
+            return activity, None
+        joined = principal.subject in activity.participants
+        if joined or (activity.status != A.ACTIVITY_STATUS_PLANNED and activity.unit.unit_id in self._reach(principal)):
+            return activity, [principal.subject]
+        raise PermissionDenied("that activity is not yours to see")
+
+    def list(self, principal: Principal, req: pb.ListActivitiesRequest) -> tuple[list[Activity], str]:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id, required=False)
+        statuses = v.enums("statuses", list(req.statuses), types_pb2.ActivityStatus, max_count=4)
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        v.check()
+        path = self.menu.unit_path(principal, unit_id, "unit_id")
+        query: dict = {"district_id": principal.district_id}
+        if req.subtree:
+            require_role(principal, Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE)
+            require_manages(principal, principal.district_id, path)
+            query["unit.path"] = path[-1]
+        else:
+            query["unit.unit_id"] = {"$in": path}
+            # what is only planned is the organizers' business until it is published (公示)
+            statuses = [s for s in statuses or PUBLIC_STATUSES if s in PUBLIC_STATUSES] or [-1]
+        if statuses:
+            query["status"] = {"$in": statuses}
+        if after:
+            starts, _, last_id = after.partition("|")
+            try:
+                starts_at = dt.datetime.strptime(starts, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+            except ValueError:
+                raise InvalidArgument.field("page.page_token", "is not a token returned by this API") from None
+            query["$or"] = [{"starts_at": {"$gt": starts_at}}, {"starts_at": starts_at, "_id": {"$gt": last_id}}]
+        found = [Activity.from_raw(r) for r in Activity.collection().find(query, {"outbox": 0})
+                 .sort([("starts_at", 1), ("_id", 1)]).limit(size + 1)]
+        token = encode_page_token(_sort_key(found[size - 1])) if len(found) > size else ""
+        return found[:size], token

@@ -1,0 +1,66 @@
+"""Builds the ordering domain from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo.database import Database
+
+from services.common.checkin import CheckinCodes
+from services.common.config import Env
+from services.common.events import EventSource
+
+from .activities import ActivityBoard
+from .matching import Matcher
+from .menu import MenuBook
+from .models import ALL_MODELS
+from .orders import OrderDesk
+from .policy import Policies
+from .queries import OrderQueries
+from .readmodels import Certifications, Registry
+
+
+def extra_settings(env: Env) -> dict:
+    return {
+        "checkin_code_key": env.key_bytes("CHECKIN_CODE_KEY"),
+        "checkin_code_period_seconds": env.int("CHECKIN_CODE_PERIOD_SECONDS", 60, minimum=10),
+        # on-site time beyond the planned duration that still counts (then the hours are capped)
+        "hours_tolerance_minutes": env.int("HOURS_TOLERANCE_MINUTES", 30, minimum=0),
+        "rating_window_days": env.int("RATING_WINDOW_DAYS", 7, minimum=1),
+        # how often the SLA escalation and auto-close jobs look for due orders
+        "scheduler_interval_seconds": env.float("SCHEDULER_INTERVAL_SECONDS", 10.0),
+    }
+
+
+@dataclass
+class Ordering:
+    registry: Registry
+    certifications: Certifications
+    menu: MenuBook
+    policies: Policies
+    orders: OrderDesk
+    queries: OrderQueries
+    activities: ActivityBoard
+
+
+def build(settings, db: Database) -> Ordering:
+    extra = settings.extra
+    events = EventSource("ordering")
+    codes = CheckinCodes(extra["checkin_code_key"], extra["checkin_code_period_seconds"])
+    tolerance = extra["hours_tolerance_minutes"]
+    registry = Registry(db)
+    certifications = Certifications(db)
+    menu = MenuBook(registry, events)
+    policies = Policies(extra["rating_window_days"])
+    matcher = Matcher(registry, certifications)
+    orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance)
+    return Ordering(registry=registry, certifications=certifications, menu=menu, policies=policies, orders=orders,
+                    queries=OrderQueries(orders, menu, matcher),
+                    activities=ActivityBoard(registry, menu, codes, events, tolerance))
+
+
+def ensure_indexes(domain: Ordering) -> None:
+    for model in ALL_MODELS:
+        model.ensure_indexes()
+    domain.registry.ensure_indexes()
+    domain.certifications.ensure_indexes()

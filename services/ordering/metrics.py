@@ -1,0 +1,34 @@
+"""Ordering's own Prometheus metrics, beyond the kit's RPC, outbox and consumer metrics.
+
+Counters count what this replica did; Prometheus sums them over replicas. Levels and statuses
+are label values by name (UNIT_LEVEL_STATION, ORDER_STATUS_OPEN).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from wenming.common.v1 import common_pb2
+from wenming.ordering.v1 import types_pb2
+
+_WAIT_BUCKETS = (60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 3 * 24 * 3600)
+
+ORDER_TRANSITIONS = Counter("ordering_orders_total", "Orders entering a status, by status and the level of the "
+                            "unit holding them", ["status", "level"])
+SLA_BREACHES = Counter("ordering_sla_breaches_total", "Orders a unit did not acknowledge in time (四必接)", ["level"])
+TIME_TO_ACKNOWLEDGE = Histogram("ordering_time_to_acknowledge_seconds", "From reaching a unit to its acknowledgement",
+                                ["level"], buckets=_WAIT_BUCKETS)
+TIME_TO_DISPATCH = Histogram("ordering_time_to_dispatch_seconds", "From placement to dispatch or the claim list",
+                             ["level"], buckets=_WAIT_BUCKETS)
+TIME_TO_ACCEPT = Histogram("ordering_time_to_accept_seconds", "From dispatch or the claim list to the first "
+                           "volunteer accepting or claiming", ["level"], buckets=_WAIT_BUCKETS)
+CLAIMS = Counter("ordering_claims_total", "Claims of open orders (认领/抢单) by result", ["result"])
+ACTIVITY_SIGNUPS = Counter("ordering_activity_signups_total", "Activity sign-ups by role and result", ["role", "result"])
+
+
+def level_name(level: int) -> str:
+    return common_pb2.UnitLevel.Name(level)
+
+
+def status_name(status: int) -> str:
+    return types_pb2.OrderStatus.Name(status)

@@ -1,0 +1,181 @@
+"""What ordering stores: the menu, orders and activities (aggregates with an in-document outbox),
+the district order policies, and read models of other services' data (readmodels.py).
+
+Every index leads with `district_id`, except the schedulers' due-time indexes: the jobs look
+across districts, and those fields exist only while something is due.
+"""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField, MapField,
+    StringField,
+)
+
+from services.common.documents import Aggregate
+
+
+class UnitRefDoc(EmbeddedDocument):
+    """A unit as ordering keeps it on its documents (a copy of wenming.common.v1.UnitRef)."""
+
+    unit_id = StringField(required=True)
+    level = IntField(required=True)
+    name = StringField(default="")
+    path = ListField(StringField())  # center … unit_id
+
+
+class MenuItem(Aggregate):
+    meta = {
+        "collection": "menu_items",
+        "indexes": [
+            {"fields": ["district_id", "owner.unit_id", "category"]},
+        ],
+    }
+    name = StringField(required=True, max_length=60)
+    description = StringField(default="", max_length=500)
+    category = IntField(required=True)
+    handling_level = IntField(required=True)
+    owner = EmbeddedDocumentField(UnitRefDoc, required=True)
+    required_skills = ListField(IntField())
+    required_certifications = ListField(StringField())
+    expected_minutes = IntField(required=True, min_value=1)
+    points_rule = StringField(default="")
+    retired = BooleanField(default=False)
+    retired_reason = StringField(default="")
+    published_by = StringField(required=True)
+    published_at = DateTimeField(required=True)
+    retired_at = DateTimeField()
+
+
+class Transition(EmbeddedDocument):
+    """One step of the order's trail: who moved it from where to where, when and why."""
+
+    from_status = IntField(default=0)
+    to_status = IntField(required=True)
+    event_type = StringField(required=True)
+    actor_id = StringField(default="")
+    actor_role = IntField(default=0)
+    unit_id = StringField(default="")
+    reason = StringField(default="")
+    automatic = BooleanField(default=False)
+    at = DateTimeField(required=True)
+
+
+class ServiceSession(EmbeddedDocument):
+    checked_in_at = DateTimeField(required=True)
+    checked_out_at = DateTimeField()
+    measured_minutes = IntField(default=0)
+
+
+class HoursEntry(EmbeddedDocument):
+    volunteer_id = StringField(required=True)
+    minutes = IntField(required=True)
+    source = IntField(required=True)  # wenming.common.v1.HoursSource
+
+
+class Order(Aggregate):
+    meta = {
+        "collection": "orders",
+        "indexes": [
+            {"fields": ["district_id", "resident_id", "-_id"]},            # my orders (resident)
+            {"fields": ["district_id", "offered_ids", "-_id"]},            # my tasks (volunteer)
+            {"fields": ["district_id", "current.unit_id", "queue_key"]},   # a unit's own queue
+            {"fields": ["district_id", "current.path", "queue_key"]},      # a subtree's queue
+            {"fields": ["district_id", "status", "current.unit_id"]},      # the claim list
+            {"fields": ["ack_due_at"]},                                    # SLA scheduler (set only while due)
+            {"fields": ["close_due_at"]},                                  # auto-close scheduler (same)
+        ],
+    }
+    item_id = StringField(required=True)
+    item_name = StringField(required=True)
+    category = IntField(required=True)
+    handling_level = IntField(required=True)
+    required_skills = ListField(IntField())
+    required_certifications = ListField(StringField())
+    points_rule = StringField(default="")
+    status = IntField(required=True)
+    origin = EmbeddedDocumentField(UnitRefDoc, required=True)   # the resident's courtyard
+    current = EmbeddedDocumentField(UnitRefDoc, required=True)  # the unit that must act now
+    routed_past = ListField(EmbeddedDocumentField(UnitRefDoc))
+    resident_id = StringField(required=True)
+    placed_on_behalf = BooleanField(default=False)
+    placed_by = StringField(required=True)
+    note = StringField(default="")
+    urgent = BooleanField(default=False)
+    wanted_at = DateTimeField()
+    planned_minutes = IntField(required=True)
+    arrived_at = DateTimeField(required=True)  # when the order reached the current unit
+    ack_due_at = DateTimeField()               # set only while the current unit has to acknowledge
+    sla_breaches = IntField(default=0)
+    overdue_flagged = BooleanField(default=False)  # the center's deadline passed (nothing above it)
+    team_id = StringField(default="")
+    offered_ids = ListField(StringField())     # dispatched or claimed, not declined; ⊇ volunteer_ids
+    volunteer_ids = ListField(StringField())   # accepted or claimed
+    sessions = MapField(EmbeddedDocumentField(ServiceSession))  # volunteer id -> time on site
+    report = StringField(default="")
+    photo_asset_ids = ListField(StringField())
+    hours = ListField(EmbeddedDocumentField(HoursEntry))
+    hours_recorded_by = EmbeddedDocumentField(UnitRefDoc)
+    rating = IntField(default=0)
+    comment = StringField(default="")
+    closing_reason = StringField(default="")
+    close_due_at = DateTimeField()             # set only while an unrated order waits for its rating
+    placed_at = DateTimeField(required=True)
+    acknowledged_at = DateTimeField()
+    dispatched_at = DateTimeField()
+    accepted_at = DateTimeField()
+    completed_at = DateTimeField()
+    hours_confirmed_at = DateTimeField()
+    closed_at = DateTimeField()
+    queue_key = StringField(required=True)     # sort key of the unit queue (queries.queue_key)
+    trail = ListField(EmbeddedDocumentField(Transition))
+
+
+class ParticipantDoc(EmbeddedDocument):
+    role = IntField(required=True)  # wenming.ordering.v1.ParticipantRole
+    signed_up_at = DateTimeField(required=True)
+    attended_at = DateTimeField()
+    rating = IntField(default=0)
+    comment = StringField(default="")
+
+
+class Activity(Aggregate):
+    meta = {
+        "collection": "activities",
+        "indexes": [
+            {"fields": ["district_id", "unit.unit_id", "starts_at"]},
+            {"fields": ["district_id", "unit.path", "starts_at"]},
+        ],
+    }
+    title = StringField(required=True, max_length=60)
+    description = StringField(default="", max_length=2000)
+    category = IntField(required=True)
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    location = StringField(default="", max_length=100)
+    starts_at = DateTimeField(required=True)
+    ends_at = DateTimeField(required=True)
+    volunteer_capacity = IntField(required=True)
+    resident_capacity = IntField(required=True)
+    volunteer_count = IntField(default=0)
+    resident_count = IntField(default=0)
+    participants = MapField(EmbeddedDocumentField(ParticipantDoc))  # participant id -> participation
+    status = IntField(required=True)
+    cancel_reason = StringField(default="")
+    hours = ListField(EmbeddedDocumentField(HoursEntry))
+    planned_by = StringField(required=True)
+    planned_at = DateTimeField(required=True)
+
+
+class OrderPolicy(Document):
+    """A district's acknowledgement SLAs per level (minutes) and rating window; absent: defaults."""
+
+    meta = {"collection": "order_policies"}
+    id = StringField(primary_key=True)  # the district id
+    acknowledge_minutes = MapField(IntField())  # UnitLevel name -> minutes
+    rating_window_days = IntField(required=True)
+    updated_by = StringField(required=True)
+    updated_at = DateTimeField(required=True)
+
+
+AGGREGATES = (MenuItem, Order, Activity)
+ALL_MODELS = AGGREGATES + (OrderPolicy,)

@@ -1,0 +1,200 @@
+"""gRPC servicer: translates requests to the domain and results back. No rules live here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.common.auth import current_principal
+from services.common.events import to_timestamp
+from wenming.common.v1 import common_pb2
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import ordering_pb2_grpc
+
+from .app import Ordering
+from .policy import policy_msg
+from .translate import activity_msg, menu_item_msg, order_msg
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
+
+
+def _page(token: str) -> common_pb2.PageResponse:
+    return common_pb2.PageResponse(next_page_token=token)
+
+
+def _checkin(kind: str, subject_id: str, issued: tuple[str, float]) -> pb.CheckinCode:
+    code, until = issued
+    return pb.CheckinCode(code=code, valid_until=to_timestamp(dt.datetime.fromtimestamp(until, dt.UTC)),
+                          qr_payload=f"wenming://checkin?{kind}={subject_id}&code={code}")
+
+
+class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
+    def __init__(self, domain: Ordering):
+        self.menu = domain.menu
+        self.policies = domain.policies
+        self.orders = domain.orders
+        self.queries = domain.queries
+        self.activities = domain.activities
+
+    # menu
+
+    def PublishMenuItem(self, request, context):
+        return pb.PublishMenuItemResponse(item=menu_item_msg(self.menu.publish(current_principal(), request)))
+
+    def RetireMenuItem(self, request, context):
+        item = self.menu.retire(current_principal(), request.item_id, request.reason)
+        return pb.RetireMenuItemResponse(item=menu_item_msg(item))
+
+    def GetMenuItem(self, request, context):
+        return pb.GetMenuItemResponse(item=menu_item_msg(self.menu.read(current_principal(), request.item_id)))
+
+    def ListMenu(self, request, context):
+        items, token = self.menu.list(current_principal(), request)
+        return pb.ListMenuResponse(items=[menu_item_msg(i) for i in items], page=_page(token))
+
+    # policy
+
+    def GetOrderPolicy(self, request, context):
+        return pb.GetOrderPolicyResponse(policy=policy_msg(self.policies.read(current_principal())))
+
+    def SetOrderPolicy(self, request, context):
+        return pb.SetOrderPolicyResponse(policy=policy_msg(self.policies.set(current_principal(), request)))
+
+    # orders
+
+    def PlaceOrder(self, request, context):
+        return pb.PlaceOrderResponse(order=order_msg(self.orders.place(current_principal(), request)))
+
+    def AcknowledgeOrder(self, request, context):
+        return pb.AcknowledgeOrderResponse(order=order_msg(self.orders.acknowledge(current_principal(),
+                                                                                    request.order_id)))
+
+    def EscalateOrder(self, request, context):
+        order = self.orders.escalate(current_principal(), request.order_id, request.reason)
+        return pb.EscalateOrderResponse(order=order_msg(order))
+
+    def DispatchOrder(self, request, context):
+        return pb.DispatchOrderResponse(order=order_msg(self.orders.dispatch(current_principal(), request)))
+
+    def OpenOrder(self, request, context):
+        return pb.OpenOrderResponse(order=order_msg(self.orders.open(current_principal(), request.order_id)))
+
+    def ClaimOrder(self, request, context):
+        return pb.ClaimOrderResponse(order=order_msg(self.orders.claim(current_principal(), request.order_id)))
+
+    def AcceptOrder(self, request, context):
+        return pb.AcceptOrderResponse(order=order_msg(self.orders.accept(current_principal(), request.order_id)))
+
+    def DeclineOrder(self, request, context):
+        order = self.orders.decline(current_principal(), request.order_id, request.reason)
+        return pb.DeclineOrderResponse(order=order_msg(order))
+
+    def IssueOrderCheckinCode(self, request, context):
+        issued = self.orders.issue_code(current_principal(), request.order_id)
+        return pb.IssueOrderCheckinCodeResponse(checkin=_checkin("order", request.order_id, issued))
+
+    def CheckInOrder(self, request, context):
+        order = self.orders.check_in(current_principal(), request.order_id, request.code)
+        return pb.CheckInOrderResponse(order=order_msg(order))
+
+    def CheckOutOrder(self, request, context):
+        return pb.CheckOutOrderResponse(order=order_msg(self.orders.check_out(current_principal(), request)))
+
+    def ConfirmOrderHours(self, request, context):
+        return pb.ConfirmOrderHoursResponse(order=order_msg(self.orders.confirm_hours(current_principal(), request)))
+
+    def RateOrder(self, request, context):
+        return pb.RateOrderResponse(order=order_msg(self.orders.rate(current_principal(), request)))
+
+    def CloseOrder(self, request, context):
+        return pb.CloseOrderResponse(order=order_msg(self.orders.close(current_principal(), request.order_id)))
+
+    def CancelOrder(self, request, context):
+        order = self.orders.cancel(current_principal(), request.order_id, request.reason)
+        return pb.CancelOrderResponse(order=order_msg(order))
+
+    def RejectOrder(self, request, context):
+        order = self.orders.reject(current_principal(), request.order_id, request.reason)
+        return pb.RejectOrderResponse(order=order_msg(order))
+
+    def SuggestVolunteers(self, request, context):
+        scored, eligible = self.queries.suggest(current_principal(), request)
+        return pb.SuggestVolunteersResponse(eligible=eligible, candidates=[
+            pb.Candidate(volunteer_id=s.volunteer["_id"], volunteer_number=s.volunteer.get("number", ""),
+                         name=s.volunteer.get("name", ""), score=s.score, factors=s.factors, active_orders=s.active,
+                         stars=s.stars)
+            for s in scored])
+
+    # order queries
+
+    def GetOrder(self, request, context):
+        return pb.GetOrderResponse(order=order_msg(self.queries.get(current_principal(), request.order_id),
+                                                   with_trail=True))
+
+    def ListMyOrders(self, request, context):
+        orders, token = self.queries.my_orders(current_principal(), request)
+        return pb.ListMyOrdersResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+
+    def ListMyTasks(self, request, context):
+        orders, token = self.queries.my_tasks(current_principal(), request)
+        return pb.ListMyTasksResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+
+    def ListClaimableOrders(self, request, context):
+        orders, token = self.queries.claimable(current_principal(), request)
+        return pb.ListClaimableOrdersResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+
+    def ListUnitQueue(self, request, context):
+        orders, token = self.queries.unit_queue(current_principal(), request)
+        return pb.ListUnitQueueResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+
+    # activities
+
+    def _activity(self, activity, principal) -> pb.Activity:
+        visible = None if principal.manages(activity.unit.path) else [principal.subject]
+        return activity_msg(activity, visible)
+
+    def PlanActivity(self, request, context):
+        principal = current_principal()
+        return pb.PlanActivityResponse(activity=self._activity(self.activities.plan(principal, request), principal))
+
+    def PublishActivity(self, request, context):
+        principal = current_principal()
+        activity = self.activities.publish(principal, request.activity_id)
+        return pb.PublishActivityResponse(activity=self._activity(activity, principal))
+
+    def CancelActivity(self, request, context):
+        principal = current_principal()
+        activity = self.activities.cancel(principal, request.activity_id, request.reason)
+        return pb.CancelActivityResponse(activity=self._activity(activity, principal))
+
+    def GetActivity(self, request, context):
+        activity, visible = self.activities.get(current_principal(), request.activity_id)
+        return pb.GetActivityResponse(activity=activity_msg(activity, visible))
+
+    def ListActivities(self, request, context):
+        principal = current_principal()
+        activities, token = self.activities.list(principal, request)
+        return pb.ListActivitiesResponse(activities=[self._activity(a, principal) for a in activities],
+                                         page=_page(token))
+
+    def SignUpActivity(self, request, context):
+        principal = current_principal()
+        activity = self.activities.sign_up(principal, request.activity_id)
+        return pb.SignUpActivityResponse(activity=self._activity(activity, principal))
+
+    def IssueActivityCheckinCode(self, request, context):
+        issued = self.activities.issue_code(current_principal(), request.activity_id)
+        return pb.IssueActivityCheckinCodeResponse(checkin=_checkin("activity", request.activity_id, issued))
+
+    def CheckInActivity(self, request, context):
+        principal = current_principal()
+        activity = self.activities.check_in(principal, request.activity_id, request.code)
+        return pb.CheckInActivityResponse(activity=self._activity(activity, principal))
+
+    def RateActivity(self, request, context):
+        principal = current_principal()
+        return pb.RateActivityResponse(activity=self._activity(self.activities.rate(principal, request), principal))
+
+    def CompleteActivity(self, request, context):
+        principal = current_principal()
+        activity = self.activities.complete(principal, request)
+        return pb.CompleteActivityResponse(activity=self._activity(activity, principal))

@@ -1,0 +1,112 @@
+"""Stored documents → API messages and event snapshots."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from services.common.clock import as_utc, clock
+from services.common.events import to_timestamp
+from wenming.common.v1 import common_pb2
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import types_pb2
+
+from .models import Activity, HoursEntry, MenuItem, Order, UnitRefDoc
+
+
+def _times(**values: dt.datetime | None) -> dict:
+    """Only the timestamps that are set (an unset one stays absent in the message)."""
+    return {name: to_timestamp(value) for name, value in values.items() if value is not None}
+
+
+def unit_ref_msg(unit: UnitRefDoc | None) -> common_pb2.UnitRef:
+    if unit is None:
+        return common_pb2.UnitRef()
+    return common_pb2.UnitRef(unit_id=unit.unit_id, level=unit.level, name=unit.name, path=list(unit.path))
+
+
+def hours_msg(entries: list[HoursEntry]) -> list[common_pb2.VolunteerHours]:
+    return [common_pb2.VolunteerHours(volunteer_id=h.volunteer_id, minutes=h.minutes, source=h.source)
+            for h in entries]
+
+
+def menu_item_msg(item: MenuItem) -> pb.MenuItem:
+    return pb.MenuItem(
+        item_id=item.id, district_id=item.district_id, name=item.name, description=item.description,
+        category=item.category, handling_level=item.handling_level, owner_unit=unit_ref_msg(item.owner),
+        required_skills=list(item.required_skills), required_certifications=list(item.required_certifications),
+        expected_minutes=item.expected_minutes, points_rule=item.points_rule, retired=item.retired,
+        retired_reason=item.retired_reason, version=item.version,
+        **_times(published_at=item.published_at, retired_at=item.retired_at))
+
+
+# ---- orders ----
+
+def order_snapshot(order: Order) -> types_pb2.OrderSnapshot:
+    """The order as every order event carries it."""
+    return types_pb2.OrderSnapshot(
+        order_id=order.id, item_id=order.item_id, item_name=order.item_name, category=order.category,
+        handling_level=order.handling_level, status=order.status, origin_courtyard=unit_ref_msg(order.origin),
+        current_unit=unit_ref_msg(order.current), resident_id=order.resident_id,
+        placed_on_behalf=order.placed_on_behalf, placed_by=order.placed_by, volunteer_ids=list(order.volunteer_ids),
+        team_id=order.team_id, planned_minutes=order.planned_minutes, rating=order.rating,
+        **_times(placed_at=order.placed_at, acknowledged_at=order.acknowledged_at,
+                 dispatched_at=order.dispatched_at, accepted_at=order.accepted_at,
+                 completed_at=order.completed_at, closed_at=order.closed_at))
+
+
+def order_msg(order: Order, with_trail: bool = False) -> pb.Order:
+    seconds_left = 0
+    if order.ack_due_at is not None:
+        seconds_left = int((as_utc(order.ack_due_at) - clock.now()).total_seconds())
+    message = pb.Order(
+        order_id=order.id, district_id=order.district_id, item_id=order.item_id, item_name=order.item_name,
+        category=order.category, handling_level=order.handling_level, status=order.status,
+        origin_courtyard=unit_ref_msg(order.origin), current_unit=unit_ref_msg(order.current),
+        routed_past=[unit_ref_msg(u) for u in order.routed_past], resident_id=order.resident_id,
+        placed_on_behalf=order.placed_on_behalf, placed_by=order.placed_by, note=order.note, urgent=order.urgent,
+        planned_minutes=order.planned_minutes, sla_seconds_left=seconds_left, sla_breaches=order.sla_breaches,
+        team_id=order.team_id, offered_volunteer_ids=list(order.offered_ids), volunteer_ids=list(order.volunteer_ids),
+        sessions=[pb.ServiceSession(volunteer_id=vid, measured_minutes=s.measured_minutes,
+                                    **_times(checked_in_at=s.checked_in_at, checked_out_at=s.checked_out_at))
+                  for vid, s in sorted(order.sessions.items())],
+        report=order.report, photo_asset_ids=list(order.photo_asset_ids), hours=hours_msg(order.hours),
+        rating=order.rating, comment=order.comment, closing_reason=order.closing_reason, version=order.version,
+        **_times(wanted_at=order.wanted_at, acknowledge_due_at=order.ack_due_at, placed_at=order.placed_at,
+                 acknowledged_at=order.acknowledged_at, dispatched_at=order.dispatched_at,
+                 accepted_at=order.accepted_at, completed_at=order.completed_at,
+                 hours_confirmed_at=order.hours_confirmed_at, closed_at=order.closed_at))
+    if with_trail:
+        message.trail.extend(
+            pb.OrderTransition(from_status=t.from_status, to_status=t.to_status, event_type=t.event_type,
+                               actor_id=t.actor_id, actor_role=t.actor_role, unit_id=t.unit_id, reason=t.reason,
+                               automatic=t.automatic, **_times(at=t.at))
+            for t in order.trail)
+    return message
+
+
+# ---- activities ----
+
+def activity_snapshot(activity: Activity) -> types_pb2.ActivitySnapshot:
+    return types_pb2.ActivitySnapshot(
+        activity_id=activity.id, title=activity.title, category=activity.category,
+        unit=unit_ref_msg(activity.unit), volunteer_capacity=activity.volunteer_capacity,
+        resident_capacity=activity.resident_capacity, status=activity.status,
+        **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))
+
+
+def activity_msg(activity: Activity, visible_participants: list[str] | None) -> pb.Activity:
+    """`visible_participants`: None shows everyone (the organizer), else only those ids."""
+    shown = sorted(activity.participants.items())
+    if visible_participants is not None:
+        shown = [(pid, p) for pid, p in shown if pid in visible_participants]
+    return pb.Activity(
+        activity_id=activity.id, district_id=activity.district_id, title=activity.title,
+        description=activity.description, category=activity.category, unit=unit_ref_msg(activity.unit),
+        location=activity.location, volunteer_capacity=activity.volunteer_capacity,
+        resident_capacity=activity.resident_capacity, volunteers_signed_up=activity.volunteer_count,
+        residents_signed_up=activity.resident_count, status=activity.status, cancel_reason=activity.cancel_reason,
+        hours=hours_msg(activity.hours), version=activity.version,
+        participants=[pb.Participant(participant_id=pid, role=p.role, rating=p.rating,
+                                     **_times(signed_up_at=p.signed_up_at, attended_at=p.attended_at))
+                      for pid, p in shown],
+        **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))

@@ -1,0 +1,81 @@
+"""The `make run` seed (infra/local/seed_ordering.py) against the real services, on a small
+district built here the way seed_demo builds the demo one."""
+
+from __future__ import annotations
+
+import seed_demo  # infra/local, on the path through tests.support.stack
+import seed_ordering
+
+from tests.support.grpc_helpers import bearer
+from tests.support.registration import PASSWORD, District, new_national_id, new_phone
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.registration.v1 import registration_pb2 as reg
+
+from .support import S
+
+
+class _Logins:
+    """What the seed context asks of seed_demo.Seeder, for a test district."""
+
+    def __init__(self, district: District):
+        self.district = district
+
+    def login(self, kind: int, login: str):
+        reply = self.district.stub.Login(reg.LoginRequest(district_id=self.district.id, kind=kind, login=login,
+                                                          password=PASSWORD), timeout=10)
+        return bearer(reply.access_token), reply.claims
+
+
+def test_the_seed_builds_a_menu_orders_in_every_state_and_activities(registration, ordering_proc, ordering, capsys):
+    district = District(registration.grpc_target, registration.env)
+    try:
+        tree = district.small_tree()
+        logins = {tree.institute.unit_id: "inst-admin"}
+        for i, station in enumerate(tree.stations):
+            logins[station.unit_id] = f"station{i}-admin"
+            for j, yard in enumerate(tree.courtyards[2 * i:2 * i + 2]):
+                logins[yard.unit_id] = f"yard{i}{j}-admin"
+        ctx = seed_demo.SeedContext(
+            targets={"ordering": ordering_proc.grpc_target, "registration": registration.grpc_target},
+            center_admin=district.as_center(), center_id=district.center_id, institutes=[tree.institute],
+            stations=tree.stations, courtyards=tree.courtyards, admin_logins=logins, registration=_Logins(district))
+        for yard in tree.courtyards:
+            phone = new_phone()
+            volunteer = district.stub.RegisterVolunteer(reg.RegisterVolunteerRequest(
+                district_id=district.id, name="种子志愿者", national_id=new_national_id(), phone=phone,
+                password=PASSWORD, political_status=reg.POLITICAL_STATUS_CPC_MEMBER,
+                skills=[c.SKILL_HAIRCUT, c.SKILL_DIGITAL_HELP, c.SKILL_ENVIRONMENT, c.SKILL_POLICY_EXPLAIN],
+                service_unit_ids=[yard.unit_id]), metadata=district.as_center(), timeout=10).volunteer
+            ctx.volunteers.append(volunteer)
+            ctx.volunteer_phones[volunteer.volunteer_id] = phone
+            phone = new_phone()
+            resident, _ = district.resident(yard.unit_id, phone=phone, name="种子居民")
+            ctx.residents.append((resident, phone))
+
+        seed_ordering.seed(ctx)
+
+        summary = capsys.readouterr().out
+        assert "ordering: 17 menu items" in summary and "in 14 states" in summary and "4 activities" in summary
+        center = district.as_center()
+        menu = ordering.stub.ListMenu(pb.ListMenuRequest(unit_id=tree.courtyards[0].unit_id,
+                                                         page=c.PageRequest(page_size=100)),
+                                      metadata=center, timeout=10).items
+        assert {"助老理发", "家电维修", "法律咨询", "健康义诊", "心理疏导", "政策宣讲", "垃圾分类宣传",
+                "农机具检修"} <= {i.name for i in menu}
+        statuses = set()
+        token = ""
+        while True:
+            reply = ordering.stub.ListUnitQueue(pb.ListUnitQueueRequest(
+                unit_id=district.center_id, include_subtree=True, statuses=list(range(1, 15)),
+                page=c.PageRequest(page_size=100, page_token=token)), metadata=center, timeout=10)
+            statuses |= {o.status for o in reply.orders}
+            token = reply.page.next_page_token
+            if not token:
+                break
+        assert statuses == set(range(S.ORDER_STATUS_PLACED, S.ORDER_STATUS_REJECTED + 1))
+        activities = ordering.stub.ListActivities(pb.ListActivitiesRequest(unit_id=district.center_id, subtree=True),
+                                                  metadata=center, timeout=10).activities
+        assert len(activities) == 4 and any(a.volunteers_signed_up and a.residents_signed_up for a in activities)
+    finally:
+        district.close()
