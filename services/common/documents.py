@@ -7,9 +7,13 @@ are one write (see outbox.py).
 
 from __future__ import annotations
 
+import random
+import time
+
 from mongoengine import BooleanField, DictField, Document, IntField, ListField, StringField
 from pymongo.collection import Collection
 
+from .errors import NotFound
 from .outbox import insert_with_events, update_with_events
 
 
@@ -30,6 +34,15 @@ class Aggregate(Document):
     def from_raw(cls, raw: dict):
         return cls._from_son(raw)
 
+    @classmethod
+    def raw_in_district(cls, district_id: str, _id: str, what: str) -> dict:
+        """The stored document (without its outbox) of `_id` in the caller's district, or
+        NOT_FOUND naming `what` — another district's aggregate is as absent as a missing one."""
+        raw = cls.collection().find_one({"_id": _id, "district_id": district_id}, {"outbox": 0})
+        if raw is None:
+            raise NotFound(what, _id)
+        return raw
+
     def insert(self, events: list[dict]) -> None:
         """Validates and inserts this new aggregate at version 1 with its first events."""
         self.validate()
@@ -44,3 +57,9 @@ class Aggregate(Document):
         `filter` matched nothing."""
         raw = update_with_events(cls.collection(), filter, update, events)
         return None if raw is None else cls.from_raw(raw)
+
+
+def back_off(attempt: int) -> None:
+    """After losing a version-guarded update to another writer: wait a random, growing while
+    (at most ~0.13 s) so writers racing for one aggregate spread out instead of colliding again."""
+    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))

@@ -1,4 +1,4 @@
-"""Local copies of registration's units, volunteers and teams, kept from its events.
+"""Local copies of registration's units, volunteers, teams and residents, kept from its events.
 
 A service never reads another's database (DESIGN.md §2): ordering, points, training and media
 each keep these read models in their own database and stay correct while registration is down.
@@ -39,6 +39,7 @@ class RegistrationReadModels:
         self.units = db["registry_units"]
         self.volunteers = db["registry_volunteers"]
         self.teams = db["registry_teams"]
+        self.residents = db["registry_residents"]
 
     def ensure_indexes(self) -> None:
         self.units.create_index([("district_id", ASCENDING), ("path", ASCENDING)])
@@ -46,6 +47,7 @@ class RegistrationReadModels:
         self.volunteers.create_index([("district_id", ASCENDING), ("scope", ASCENDING)])
         self.volunteers.create_index([("district_id", ASCENDING), ("skills", ASCENDING)])
         self.teams.create_index([("district_id", ASCENDING), ("unit_path", ASCENDING)])
+        self.residents.create_index([("district_id", ASCENDING), ("courtyard.path", ASCENDING)])
 
     def handlers(self) -> dict:
         e = reg_events
@@ -59,6 +61,7 @@ class RegistrationReadModels:
             e.TeamCreated.DESCRIPTOR.full_name: self._team_created,
             e.TeamMemberAdded.DESCRIPTOR.full_name: self._team_member_added,
             e.TeamMemberRemoved.DESCRIPTOR.full_name: self._team_member_removed,
+            e.ResidentRegistered.DESCRIPTOR.full_name: self._resident_registered,
         }
 
     # ---- queries ----
@@ -71,6 +74,11 @@ class RegistrationReadModels:
 
     def team(self, district_id: str, team_id: str) -> dict | None:
         return self.teams.find_one({"_id": team_id, "district_id": district_id})
+
+    def resident(self, district_id: str, resident_id: str) -> dict | None:
+        """{courtyard: {unit_id, level, name, path}} of a resident (群众), for orders placed on
+        their behalf and for their points account."""
+        return self.residents.find_one({"_id": resident_id, "district_id": district_id})
 
     # ---- units ----
     #
@@ -131,6 +139,10 @@ class RegistrationReadModels:
             path = self._current_path(district_id, doc["unit_id"], doc["unit_path"])
             if path != list(doc["unit_path"]):
                 self.teams.update_one({"_id": doc["_id"]}, {"$set": {"unit_path": path}})
+        for doc in self.residents.find({"district_id": district_id, "courtyard.path": unit_id}, {"courtyard": 1}):
+            courtyard = self._current_refs(district_id, [doc["courtyard"]])[0]
+            if courtyard != doc["courtyard"]:
+                self.residents.update_one({"_id": doc["_id"]}, {"$set": {"courtyard": courtyard}})
 
     def _current_path(self, district_id: str, unit_id: str, fallback) -> list[str]:
         unit = self.unit(district_id, unit_id)
@@ -150,6 +162,14 @@ class RegistrationReadModels:
             "skills": list(p.skills), "units": units, "unit_ids": [u["unit_id"] for u in units],
             "scope": _scope(units), "weekdays": list(p.availability.weekdays),
             "periods": list(p.availability.periods), "status": p.status})
+
+    # ---- residents ----
+
+    def _resident_registered(self, event: ConsumedEvent) -> Outcome:
+        p = event.payload
+        courtyard = self._current_refs(event.envelope.district_id, [_unit_ref(p.courtyard)])[0]
+        return upsert_if_newer(self.residents, p.resident_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "courtyard": courtyard})
 
     # ---- teams ----
 

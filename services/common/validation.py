@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
@@ -48,6 +49,19 @@ class Validator:
         if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
             self.fail(field, "contains control characters")
         return value
+
+    def timestamp(self, field: str, request, name: str | None = None, *, required: bool = True) -> dt.datetime | None:
+        """The Timestamp field `name` (default: `field`) of `request` as an aware UTC datetime;
+        None when unset. Seconds or nanos out of the Timestamp range are refused, not a crash."""
+        if not request.HasField(name or field):
+            if required:
+                self.fail(field, "must be set")
+            return None
+        try:
+            return getattr(request, name or field).ToDatetime(dt.UTC)
+        except (ValueError, OverflowError):
+            self.fail(field, "is not a valid point in time")
+            return None
 
     def ident(self, field: str, value: str, *, required: bool = True) -> str:
         value = (value or "").strip()
@@ -138,3 +152,11 @@ class Validator:
         except ValueError as exc:
             self.fail(field, str(exc))
             return None
+
+
+def valid_id(field: str, value: str) -> str:
+    """The one id a request names, or INVALID_ARGUMENT naming `field`."""
+    v = Validator()
+    ident = v.ident(field, value)
+    v.check()
+    return ident

@@ -103,15 +103,11 @@ class LiveCourses:
         stream_url = validate_stream_url(v, "stream_url", req.stream_url)
         v.int_range("capacity", req.capacity, 0, MAX_CAPACITY)
         now = clock.now()
-        starts = req.starts_at.ToDatetime(dt.UTC) if req.HasField("starts_at") else None
-        ends = req.ends_at.ToDatetime(dt.UTC) if req.HasField("ends_at") else None
-        if starts is None:
-            v.fail("starts_at", "must be set")
-        elif starts <= now:
+        starts = v.timestamp("starts_at", req)
+        ends = v.timestamp("ends_at", req)
+        if starts is not None and starts <= now:
             v.fail("starts_at", "must be in the future")
-        if ends is None:
-            v.fail("ends_at", "must be set")
-        elif starts is not None and not starts < ends <= starts + MAX_DURATION:
+        if starts is not None and ends is not None and not starts < ends <= starts + MAX_DURATION:
             v.fail("ends_at", "must be after starts_at and at most 12 hours later")
         v.check()
         unit = self.units.of_caller_or(principal, unit_id, "unit_id")

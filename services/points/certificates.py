@@ -88,8 +88,8 @@ class Certificates:
         v = Validator()
         volunteer_id = v.ident("volunteer_id", req.volunteer_id)
         unit_id = v.ident("issuing_unit_id", req.issuing_unit_id, required=False) or principal.unit_id
-        start = req.period_start.ToDatetime(dt.UTC) if req.HasField("period_start") else None
-        end = req.period_end.ToDatetime(dt.UTC) if req.HasField("period_end") else None
+        start = v.timestamp("period_start", req, required=False)
+        end = v.timestamp("period_end", req, required=False)
         if start and end and start >= end:
             v.fail("period_end", "must be after period_start")
         key = v.regex("idempotency_key", req.idempotency_key, _KEY,

@@ -1,5 +1,5 @@
-"""Who is who, from registration's events: units, volunteers (kit read models) and residents,
-and the authorization rules every points RPC applies to accounts."""
+"""Who is who, from registration's events (the kit's read models of units, volunteers and
+residents), and the authorization rules every points RPC applies to accounts."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from services.common.auth import Principal, Role
-from services.common.consumer import ConsumedEvent, Outcome
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.readmodels import RegistrationReadModels, upsert_if_newer
+from services.common.readmodels import RegistrationReadModels
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
-from wenming.registration.v1 import events_pb2 as reg_events
-
-from .models import ResidentRecord
 
 K = pb.AccountKind
 
@@ -35,20 +31,12 @@ class Holder:
 class Directory:
     def __init__(self, db: Database):
         self.registry = RegistrationReadModels(db)
-        self.residents = ResidentRecord._get_collection()
 
     def ensure_indexes(self) -> None:
         self.registry.ensure_indexes()
 
     def handlers(self) -> dict:
-        return {**self.registry.handlers(),
-                reg_events.ResidentRegistered.DESCRIPTOR.full_name: self._resident_registered}
-
-    def _resident_registered(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload
-        return upsert_if_newer(self.residents, p.resident_id, event.envelope.aggregate_version, {
-            "district_id": event.envelope.district_id, "courtyard_id": p.courtyard.unit_id,
-            "path": list(p.courtyard.path)})
+        return self.registry.handlers()
 
     # ---- lookups ----
 
@@ -67,9 +55,9 @@ class Directory:
         if volunteer is not None:
             return Holder(account_id, K.ACCOUNT_KIND_VOLUNTEER, tuple(tuple(u["path"]) for u in volunteer["units"]),
                           volunteer["number"], volunteer["name"])
-        resident = self.residents.find_one({"_id": account_id, "district_id": district_id})
+        resident = self.registry.resident(district_id, account_id)
         if resident is not None:
-            return Holder(account_id, K.ACCOUNT_KIND_RESIDENT, (tuple(resident["path"]),))
+            return Holder(account_id, K.ACCOUNT_KIND_RESIDENT, (tuple(resident["courtyard"]["path"]),))
         return None
 
     def volunteers(self, district_id: str, ids: list[str]) -> dict[str, dict]:

@@ -167,14 +167,5 @@ class ActivityFact(Document):
     version = IntField(default=0)
 
 
-class ResidentRecord(Document):
-    """Residents as registration's events describe them (id and courtyard only)."""
-
-    meta = {"collection": "registry_residents", "strict": False, "indexes": [{"fields": ["district_id", "path"]}]}
-    id = StringField(primary_key=True)
-    district_id = StringField(required=True)
-    path = ListField(StringField())
-
-
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
-              OrderFact, AckFact, ActivityFact, ResidentRecord)
+              OrderFact, AckFact, ActivityFact)

@@ -102,13 +102,6 @@ def trainee_guard(session: SessionDoc, volunteer_id: str, *states: int) -> dict:
     return guard
 
 
-def _time(v: Validator, field: str, request, name: str) -> dt.datetime | None:
-    if not request.HasField(name):
-        v.fail(field, "must be set")
-        return None
-    return getattr(request, name).ToDatetime(tzinfo=dt.UTC)
-
-
 class SessionBook:
     def __init__(self, directory: Directory, catalog: CourseCatalog, trainers: TrainerPool, events: EventSource,
                  quiz_window: dt.timedelta):
@@ -121,10 +114,7 @@ class SessionBook:
     # ---- shared by enrollment, attendance and quiz ----
 
     def load(self, district_id: str, session_id: str) -> SessionDoc:
-        raw = Session.collection().find_one({"_id": session_id, "district_id": district_id}, {"outbox": 0})
-        if raw is None:
-            raise NotFound("session", session_id)
-        return SessionDoc(raw)
+        return SessionDoc(Session.raw_in_district(district_id, session_id, "session"))
 
     def load_checked(self, principal: Principal, session_id: str) -> SessionDoc:
         v = Validator()
@@ -203,7 +193,7 @@ class SessionBook:
         location = v.text("location", req.location, max_len=100, required=offline)
         online_url = v.regex("online_url", req.online_url, HTTPS_URL, "must be an https:// address",
                              required=req.mode == types_pb2.SESSION_MODE_ONLINE)
-        starts_at, ends_at = _time(v, "starts_at", req, "starts_at"), _time(v, "ends_at", req, "ends_at")
+        starts_at, ends_at = v.timestamp("starts_at", req), v.timestamp("ends_at", req)
         now = clock.now()
         if starts_at and starts_at <= now:
             v.fail("starts_at", "must be in the future")

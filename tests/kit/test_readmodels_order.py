@@ -25,8 +25,8 @@ def unit_created(unit_id, parent, path, level):
 
 
 def scenario() -> list[tuple[str, dict]]:
-    """(aggregate id, outbox entry) in publish order: a station with a courtyard, a volunteer and
-    a team is moved from one institute to another."""
+    """(aggregate id, outbox entry) in publish order: a station with a courtyard, a volunteer, a
+    team and a resident is moved from one institute to another."""
     old_station_path = ["C", "I1", "S"]
     yard_ref = c.UnitRef(unit_id="Y", level=c.UNIT_LEVEL_COURTYARD, name="Y", path=old_station_path + ["Y"])
     profile = ev.VolunteerProfile(volunteer_id="V", volunteer_number="ZY1", name="志愿者", service_units=[yard_ref],
@@ -42,6 +42,8 @@ def scenario() -> list[tuple[str, dict]]:
         ("T", SOURCE.new(ev.TeamCreated(team_id="T", name="小队", unit=c.UnitRef(unit_id="S", path=old_station_path),
                                         leader_volunteer_id="V"),
                          district_id=DISTRICT, aggregate_type="team", aggregate_id="T", version=1)),
+        ("R", SOURCE.new(ev.ResidentRegistered(resident_id="R", courtyard=yard_ref), district_id=DISTRICT,
+                         aggregate_type="resident", aggregate_id="R", version=1)),
         ("S", SOURCE.new(ev.UnitMoved(unit_id="S", old_parent_unit_id="I1", new_parent_unit_id="I2",
                                       old_path=old_station_path, new_path=["C", "I2", "S"]),
                          district_id=DISTRICT, aggregate_type="unit", aggregate_id="S", version=2)),
@@ -77,6 +79,7 @@ def test_paths_converge_in_any_arrival_order(stack):
             assert volunteer["units"][0]["path"] == ["C", "I2", "S", "Y"] and "I2" in volunteer["scope"], attempt
             assert "I1" not in volunteer["scope"], attempt
             assert models.team(DISTRICT, "T")["unit_path"] == ["C", "I2", "S"], attempt
+            assert models.resident(DISTRICT, "R")["courtyard"]["path"] == ["C", "I2", "S", "Y"], attempt
             client.drop_database(db.name)
     finally:
         client.close()

@@ -44,6 +44,19 @@ def test_validator_collects_all_violations():
     assert [f for f, _ in err.value.violations] == ["name", "title", "page.page_size", "level", "unit_ids[1]"]
 
 
+def test_validator_reads_timestamps_and_refuses_impossible_ones():
+    request = c.EventEnvelope()
+    request.occurred_at.FromSeconds(1_767_225_600)  # 2026-01-01T00:00:00Z
+    v = Validator()
+    at = v.timestamp("occurred_at", request)
+    assert at is not None and at.isoformat() == "2026-01-01T00:00:00+00:00" and v.ok()
+    request.occurred_at.seconds = 10**13  # beyond year 9999: protobuf refuses to convert it
+    assert v.timestamp("occurred_at", request) is None
+    assert v.timestamp("occurred_at", c.EventEnvelope()) is None
+    assert v.timestamp("when", c.EventEnvelope(), "occurred_at", required=False) is None
+    assert v.violations == [("occurred_at", "is not a valid point in time"), ("occurred_at", "must be set")]
+
+
 def test_ulids_sort_by_time_and_page_tokens_round_trip():
     first = ulid(now_ms=1_000)
     second = ulid(now_ms=2_000)
