@@ -38,6 +38,13 @@ def _dict(message) -> dict:
                                      always_print_fields_with_no_presence=True)
 
 
+def orders(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
+    """群众点单: orders in progress by status and level, overdue ones and SLA breaches, from ordering."""
+    from wenming.ordering.v1 import ordering_pb2 as ordr
+
+    return _dict(upstreams["ordering"].call("GetOrderStats", ordr.GetOrderStatsRequest(unit_id=unit_id), metadata))
+
+
 def incentives(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
     """三级创建 scorecard for this month and this year's hours leaderboard, from points."""
     from wenming.points.v1 import points_pb2 as pts
@@ -71,6 +78,7 @@ def training(upstreams: dict[str, Upstream], metadata, unit_id: str) -> dict:
 # ones are unavailable
 SECTIONS: list[tuple[str, str, Section]] = [
     ("organization", "registration", organization),
+    ("orders", "ordering", orders),
     ("incentives", "points", incentives),
     ("training", "training", training),
 ]

@@ -12,9 +12,7 @@ rules, so no burst can overbook.
 from __future__ import annotations
 
 import datetime as dt
-import random
 import threading
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,10 +22,11 @@ from google.protobuf import message
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
 from services.common.clock import as_utc, clock
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.validation import Validator
+from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -76,16 +75,11 @@ class ActivityBoard:
 
     @staticmethod
     def activity_id(value: str) -> str:
-        v = Validator()
-        activity_id = v.ident("activity_id", value)
-        v.check()
-        return activity_id
+        return valid_id("activity_id", value)
 
     @staticmethod
     def load(district_id: str, activity_id: str) -> tuple[Activity, dict]:
-        raw = Activity.collection().find_one({"_id": activity_id}, {"outbox": 0})
-        if raw is None or raw["district_id"] != district_id:
-            raise NotFound("activity", activity_id)
+        raw = Activity.raw_in_district(district_id, activity_id, "activity")
         return Activity.from_raw(raw), raw
 
     @staticmethod
@@ -125,8 +119,7 @@ class ActivityBoard:
                 changed = self._commit(activity, raw, plan(activity, now), principal, now)
                 if changed is not None:
                     return changed
-                # another replica won this round: back off a random, growing while (at most ~0.1 s)
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                back_off(attempt)  # another replica won this round
         raise Aborted("the activity kept changing while this request was applied; retry")
 
     @staticmethod
@@ -144,17 +137,14 @@ class ActivityBoard:
         v.enum("category", req.category, common_pb2.ServiceCategory)
         location = v.text("location", req.location, max_len=100, required=False)
         now = clock.now()
-        starts_at = ends_at = None
-        if not req.HasField("starts_at"):
-            v.fail("starts_at", "must be set")
-        else:
-            starts_at = req.starts_at.ToDatetime(dt.UTC).replace(microsecond=0)  # whole seconds: the page key
+        starts_at = v.timestamp("starts_at", req)
+        ends_at = v.timestamp("ends_at", req)
+        if starts_at is not None:
+            starts_at = starts_at.replace(microsecond=0)  # whole seconds: the page key
             if starts_at <= now:
                 v.fail("starts_at", "must be in the future")
-        if not req.HasField("ends_at"):
-            v.fail("ends_at", "must be set")
-        elif starts_at is not None:
-            ends_at = req.ends_at.ToDatetime(dt.UTC).replace(microsecond=0)
+        if starts_at is not None and ends_at is not None:
+            ends_at = ends_at.replace(microsecond=0)
             if not starts_at < ends_at <= starts_at + MAX_DURATION:
                 v.fail("ends_at", "must be after starts_at and at most 12 hours later")
         v.int_range("volunteer_capacity", req.volunteer_capacity, 0, 500)

@@ -26,6 +26,11 @@ CLAIMS = Counter("ordering_claims_total", "Claims of open orders (认领/抢单)
 ACTIVITY_SIGNUPS = Counter("ordering_activity_signups_total", "Activity sign-ups by role and result", ["role", "result"])
 
 
+# visible from zero, so increase() counts a level's first breach
+for _level in ("UNIT_LEVEL_COURTYARD", "UNIT_LEVEL_STATION", "UNIT_LEVEL_INSTITUTE", "UNIT_LEVEL_CENTER"):
+    SLA_BREACHES.labels(_level)
+
+
 def level_name(level: int) -> str:
     return common_pb2.UnitLevel.Name(level)
 

@@ -22,9 +22,10 @@ from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
 from services.common.clock import as_utc, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import new_id
-from services.common.validation import Validator
+from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -44,8 +45,10 @@ L = common_pb2.UnitLevel
 WAITING_ACK = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED)
 BEFORE_SERVICE = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
                   S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_DECLINED)
+# the rating window runs on through the rating: what the unit has not closed by its end closes itself
+AWAITING_CLOSE = (S.ORDER_STATUS_HOURS_CONFIRMED, S.ORDER_STATUS_RATED)
 CHECKIN_PURPOSE = "order"
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
 
 
@@ -85,16 +88,11 @@ class OrderDesk:
 
     @staticmethod
     def order_id(value: str) -> str:
-        v = Validator()
-        order_id = v.ident("order_id", value)
-        v.check()
-        return order_id
+        return valid_id("order_id", value)
 
     @staticmethod
     def load(district_id: str, order_id: str) -> tuple[Order, dict]:
-        raw = Order.collection().find_one({"_id": order_id}, {"outbox": 0})
-        if raw is None or raw["district_id"] != district_id:
-            raise NotFound("order", order_id)
+        raw = Order.raw_in_district(district_id, order_id, "order")
         return Order.from_raw(raw), raw
 
     @staticmethod
@@ -138,7 +136,7 @@ class OrderDesk:
         # deadlines exist only while they apply (the schedulers find orders by them)
         if move.to not in WAITING_ACK:
             fields["ack_due_at"] = None
-        if move.to != S.ORDER_STATUS_HOURS_CONFIRMED:
+        if move.to not in AWAITING_CLOSE:
             fields["close_due_at"] = None
         version = raw["version"] + 1
         after_raw = {**raw, **fields, "version": version, "trail": [*raw.get("trail", ()), transition]}
@@ -150,7 +148,8 @@ class OrderDesk:
         changed = Order.change({"_id": order.id, "version": raw["version"]},
                                {"$set": fields, "$push": {"trail": transition}}, [event])
         if changed is not None:
-            metrics.ORDER_TRANSITIONS.labels(status_name(move.to), metrics.level_name(changed.current.level)).inc()
+            if move.to != order.status:  # a second acceptance or check-in enters no new status
+                metrics.ORDER_TRANSITIONS.labels(status_name(move.to), metrics.level_name(changed.current.level)).inc()
             if move.after:
                 move.after(changed)
         return changed
@@ -158,12 +157,13 @@ class OrderDesk:
     def _run(self, principal: Principal, order_id: str, plan: Callable[[Order, dt.datetime], Move]) -> Order:
         """Loads, applies the rules (`plan` authorizes and raises when the move is illegal), and
         commits; a lost race re-reads and applies the rules again."""
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             order, raw = self.load(principal.district_id, order_id)
             now = clock.now()
             changed = self._commit(order, raw, plan(order, now), principal, now)
             if changed is not None:
                 return changed
+            back_off(attempt)
         raise Aborted("the order kept changing while this request was applied; reload and retry")
 
     # ---- 点单: placing ----
@@ -174,11 +174,9 @@ class OrderDesk:
         resident_id = v.ident("resident_id", req.resident_id, required=False)
         note = v.text("note", req.note, max_len=500, required=False, multiline=True)
         now = clock.now()
-        wanted_at = None
-        if req.HasField("wanted_at"):
-            wanted_at = req.wanted_at.ToDatetime(dt.UTC)
-            if not now - dt.timedelta(hours=1) <= wanted_at <= now + dt.timedelta(days=90):
-                v.fail("wanted_at", "must be between now and 90 days ahead")
+        wanted_at = v.timestamp("wanted_at", req, required=False)
+        if wanted_at is not None and not now - dt.timedelta(hours=1) <= wanted_at <= now + dt.timedelta(days=90):
+            v.fail("wanted_at", "must be between now and 90 days ahead")
         v.check()
 
         origin_path, origin_name, resident_id = self._origin(principal, resident_id)
@@ -355,6 +353,7 @@ class OrderDesk:
             if order.current.unit_id not in volunteer.get("scope", ()):
                 raise PermissionDenied("that order is not open to you: it is handled outside the units you serve")
             if order.status != S.ORDER_STATUS_OPEN:
+                metrics.CLAIMS.labels("lost").inc()  # someone else's claim (or the unit) came first
                 raise FailedPrecondition(f"the order is no longer open for claiming (it is {status_name(order.status)})")
             self.matcher.require_eligible(order, principal.subject, volunteer=volunteer)
             return Move(S.ORDER_STATUS_ACCEPTED, ev.OrderClaimed,
@@ -363,11 +362,7 @@ class OrderDesk:
                         event_fields={"volunteer_id": principal.subject},
                         after=self._accept_metrics(order, now))
 
-        try:
-            claimed = self._run(principal, order_id, plan)
-        except FailedPrecondition:
-            metrics.CLAIMS.labels("lost").inc()
-            raise
+        claimed = self._run(principal, order_id, plan)
         metrics.CLAIMS.labels("won").inc()
         return claimed
 
@@ -396,7 +391,8 @@ class OrderDesk:
             self._require_status(order, (S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_ACCEPTED), "accepted")
             if principal.subject in order.volunteer_ids:
                 raise FailedPrecondition("you have already accepted this order")
-            self.matcher.require_eligible(order, principal.subject, check_scope=False)
+            self.matcher.require_eligible(order, principal.subject, volunteer=self._volunteer_profile(principal),
+                                          check_scope=False)
             return Move(S.ORDER_STATUS_ACCEPTED, ev.OrderAccepted,
                         fields={"volunteer_ids": [*order.volunteer_ids, principal.subject],
                                 "accepted_at": order.accepted_at or now},
@@ -565,6 +561,8 @@ class OrderDesk:
                 raise FailedPrecondition("this order has already been rated (one rating per order)")
             self._require_status(order, (S.ORDER_STATUS_HOURS_CONFIRMED,), "rated",
                                  hint="it can be rated once the unit has confirmed the service")
+            if order.close_due_at is not None and now >= as_utc(order.close_due_at):
+                raise FailedPrecondition("the rating window of this order has ended (评价期已过)")
             return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment},
                         event_fields={"rating": req.rating, "comment": comment})
 
@@ -636,32 +634,32 @@ class OrderDesk:
             if order.status not in WAITING_ACK:
                 continue
             level = metrics.level_name(order.current.level)
-            if order.current.level == L.UNIT_LEVEL_CENTER:
-                flagged = Order.collection().update_one({"_id": order.id, "overdue_flagged": False},
-                                                        {"$set": {"overdue_flagged": True},
-                                                         "$inc": {"sla_breaches": 1}})
-                if flagged.modified_count:
-                    metrics.SLA_BREACHES.labels(level).inc()
-                    changed += 1
-                continue
             minutes = self.policies.get(order.district_id).ack_minutes[order.current.level]
-            reason = f"{order.current.name or '本级'}未在{minutes}分钟内受理，按四必接自动上报"
-            moved = self._commit(order, raw, self._escalation(order, now, reason, automatic=True), None, now)
-            if moved is not None:
+            if order.current.level == L.UNIT_LEVEL_CENTER:
+                move = Move(order.status, ev.OrderOverdue, fields={"overdue_flagged": True,
+                                                                   "sla_breaches": order.sla_breaches + 1},
+                            reason=f"{order.current.name or '中心'}未在{minutes}分钟内受理，已超时", automatic=True,
+                            event_fields={"unit": unit_ref_msg(order.current), "allowed_minutes": minutes})
+            else:
+                reason = f"{order.current.name or '本级'}未在{minutes}分钟内受理，按四必接自动上报"
+                move = self._escalation(order, now, reason, automatic=True)
+            if self._commit(order, raw, move, None, now) is not None:
                 metrics.SLA_BREACHES.labels(level).inc()
                 changed += 1
         return changed
 
     def close_unrated(self) -> int:
-        """Orders whose rating window passed without a rating close by themselves."""
+        """Orders whose rating window passed close by themselves: unrated ones, and rated ones
+        the unit has not closed."""
         now = clock.now()
         changed = 0
         for raw in Order.collection().find({"close_due_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
             order = Order.from_raw(raw)
-            if order.status != S.ORDER_STATUS_HOURS_CONFIRMED:
+            if order.status not in AWAITING_CLOSE:
                 continue
+            reason = "已评价，评价期满自动办结" if order.status == S.ORDER_STATUS_RATED else "评价期内未评价，自动办结"
             move = Move(S.ORDER_STATUS_CLOSED, ev.OrderClosed, fields={"closed_at": now},
-                        reason="评价期内未评价，自动办结", automatic=True, event_fields={"automatic": True})
+                        reason=reason, automatic=True, event_fields={"automatic": True})
             if self._commit(order, raw, move, None, now) is not None:
                 changed += 1
         return changed

@@ -3,7 +3,12 @@ my orders (resident), my tasks and the claim list (volunteer), a unit's queue (a
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
 from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.clock import as_utc, clock
 from services.common.ids import decode_page_token, encode_page_token
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -13,7 +18,7 @@ from wenming.ordering.v1 import types_pb2
 from .matching import Matcher
 from .menu import MenuBook
 from .models import Order
-from .orders import OrderDesk
+from .orders import WAITING_ACK, OrderDesk
 
 S = types_pb2.OrderStatus
 # every status in which some unit or volunteer still has something to do
@@ -23,6 +28,14 @@ OPEN_STATUSES = [S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STA
                  S.ORDER_STATUS_DECLINED]
 LIST_PROJECTION = {"outbox": 0, "trail": 0}
 CLAIM_SCAN_BATCH = 100
+BREACH_WINDOW = dt.timedelta(days=30)
+
+
+@dataclass
+class OrderStats:
+    in_progress: Counter  # (status, level of the holding unit) -> orders
+    overdue: int
+    sla_breaches: int
 
 
 def _page(query: dict, sort_field: str, direction: int, size: int) -> tuple[list[Order], str]:
@@ -130,12 +143,38 @@ class OrderQueries:
             query["queue_key"] = {"$gt": after}
         return _page(query, "queue_key", 1, size)
 
+    def stats(self, principal: Principal, unit_id: str) -> OrderStats:
+        """指挥调度 numbers for a subtree. Counted from projections of the matching orders (not an
+        aggregation pipeline) so it answers the same on MongoDB and FerretDB."""
+        v = Validator()
+        unit_id = v.ident("unit_id", unit_id, required=False)
+        v.check()
+        require_role(principal, Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE)
+        path = self.menu.unit_path(principal, unit_id, "unit_id")
+        require_manages(principal, principal.district_id, path)
+        unit, now = path[-1], clock.now()
+        collection = Order.collection()
+        in_progress: Counter = Counter()
+        overdue = 0
+        for raw in collection.find({"district_id": principal.district_id, "current.path": unit,
+                                    "status": {"$in": OPEN_STATUSES}},
+                                   {"status": 1, "current.level": 1, "ack_due_at": 1}):
+            in_progress[(raw["status"], raw["current"]["level"])] += 1
+            due = raw.get("ack_due_at")
+            if raw["status"] in WAITING_ACK and due is not None and as_utc(due) < now:
+                overdue += 1
+        # breaches belong to where the order came from: after climbing it is held outside the subtree
+        breaches = sum(raw["sla_breaches"] for raw in collection.find(
+            {"district_id": principal.district_id, "origin.path": unit, "placed_at": {"$gte": now - BREACH_WINDOW},
+             "sla_breaches": {"$gt": 0}}, {"sla_breaches": 1}))
+        return OrderStats(in_progress=in_progress, overdue=overdue, sla_breaches=breaches)
+
     def suggest(self, principal: Principal, req: pb.SuggestVolunteersRequest):
         v = Validator()
         order_id = v.ident("order_id", req.order_id)
         limit = v.int_range("limit", req.limit, 0, 50) or 10
         v.check()
-        order, _ = self.desk.load(principal.district_id, order_id)
         require_role(principal, Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE)
+        order, _ = self.desk.load(principal.district_id, order_id)
         require_manages(principal, principal.district_id, order.current.path, "order")
         return self.matcher.suggest(order, limit)

@@ -1,7 +1,7 @@
 """Read models ordering keeps from other services' events (DESIGN.md §2: no reading their databases).
 
-- units, volunteers and teams: the kit's RegistrationReadModels (wenming.registration.v1.events);
-- residents and their courtyards: ResidentRegistered, for orders placed on a resident's behalf;
+- units, volunteers, teams and residents: the kit's RegistrationReadModels
+  (wenming.registration.v1.events); residents for orders placed on a resident's behalf;
 - certifications: training's CertificationGranted/Revoked/Expired, for matching. Expiry is also
   checked against the clock at match time, so a certificate past its date stops counting even
   before training announces CertificationExpired.
@@ -20,7 +20,6 @@ from services.common.clock import as_utc, clock
 from services.common.consumer import ConsumedEvent, Outcome
 from services.common.readmodels import RegistrationReadModels, upsert_if_newer
 from wenming.common.v1 import common_pb2
-from wenming.registration.v1 import events_pb2 as reg_events
 from wenming.training.v1 import events_pb2 as training_events
 
 L = common_pb2.UnitLevel
@@ -31,49 +30,22 @@ GRANTED, REVOKED, EXPIRED = "granted", "revoked", "expired"
 
 
 class Registry:
-    """Registration's data as ordering sees it: units, volunteers, teams and residents."""
+    """Registration's data as ordering sees it: the kit's units, volunteers, teams and residents."""
 
     def __init__(self, db: Database):
         self.registration = RegistrationReadModels(db)
         self.units = self.registration.units
         self.volunteers = self.registration.volunteers
-        self.teams = self.registration.teams
-        self.residents = db["registry_residents"]
+        self.resident = self.registration.resident
+        self.volunteer = self.registration.volunteer
+        self.team = self.registration.team
+        self.unit = self.registration.unit
 
     def ensure_indexes(self) -> None:
         self.registration.ensure_indexes()
-        self.residents.create_index([("district_id", ASCENDING), ("courtyard.unit_id", ASCENDING)])
 
     def handlers(self) -> dict:
-        return {**self.registration.handlers(),
-                reg_events.ResidentRegistered.DESCRIPTOR.full_name: self._resident_registered}
-
-    def _resident_registered(self, event: ConsumedEvent) -> Outcome:
-        c = event.payload.courtyard
-        return upsert_if_newer(self.residents, event.payload.resident_id, event.envelope.aggregate_version, {
-            "district_id": event.envelope.district_id,
-            "courtyard": {"unit_id": c.unit_id, "level": c.level, "name": c.name, "path": list(c.path)}})
-
-    # ---- queries ----
-    # by _id alone, the district checked here: the primary-key lookup every MongoDB-protocol
-    # server answers from its index (FerretDB v1 pushes no other filter down to its backend)
-
-    @staticmethod
-    def _in_district(collection, district_id: str, _id: str) -> dict | None:
-        doc = collection.find_one({"_id": _id})
-        return doc if doc is not None and doc.get("district_id") == district_id else None
-
-    def resident(self, district_id: str, resident_id: str) -> dict | None:
-        return self._in_district(self.residents, district_id, resident_id)
-
-    def volunteer(self, district_id: str, volunteer_id: str) -> dict | None:
-        return self._in_district(self.volunteers, district_id, volunteer_id)
-
-    def team(self, district_id: str, team_id: str) -> dict | None:
-        return self._in_district(self.teams, district_id, team_id)
-
-    def unit(self, district_id: str, unit_id: str) -> dict | None:
-        return self._in_district(self.units, district_id, unit_id)
+        return self.registration.handlers()
 
     def unit_ref(self, district_id: str, path: list[str]) -> dict:
         """The unit at the end of `path` as ordering stores it; the name is filled in once the

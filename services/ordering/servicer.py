@@ -146,6 +146,13 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         orders, token = self.queries.unit_queue(current_principal(), request)
         return pb.ListUnitQueueResponse(orders=[order_msg(o) for o in orders], page=_page(token))
 
+    def GetOrderStats(self, request, context):
+        stats = self.queries.stats(current_principal(), request.unit_id)
+        return pb.GetOrderStatsResponse(
+            in_progress=[pb.OrderCount(status=status, level=level, count=n)
+                         for (status, level), n in sorted(stats.in_progress.items())],
+            overdue=stats.overdue, sla_breaches_last_30_days=stats.sla_breaches)
+
     # activities
 
     def _activity(self, activity, principal) -> pb.Activity:

@@ -97,8 +97,9 @@ def test_readiness_and_metrics(gateway):
 
 @pytest.fixture(scope="module")
 def gateway_with_peers(stack, registration):
-    """The gateway in front of registration, points and training (real processes)."""
-    peers = [stack.service(name, port_offset=1, log_name=f"{name}-for-gateway") for name in ("points", "training")]
+    """The gateway in front of registration, ordering, points and training (real processes)."""
+    peers = [stack.service(name, port_offset=1, log_name=f"{name}-for-gateway")
+             for name in ("ordering", "points", "training")]
     for proc in peers:
         proc.start()
     gateway = stack.service("gateway", port_offset=1, log_name="gateway-with-peers", extra_env={
@@ -123,7 +124,7 @@ def gateway_with_peers(stack, registration):
             proc.stop()
 
 
-def test_dashboard_gathers_scorecard_leaderboard_and_rotation(gateway_with_peers, module_district):
+def test_dashboard_gathers_orders_scorecard_leaderboard_and_rotation(gateway_with_peers, module_district):
     def overview() -> dict:
         status, body, _ = call(gateway_with_peers, "/dashboard/api/overview", method="GET",
                                token=module_district.center_admin_token)
@@ -152,6 +153,8 @@ def test_dashboard_gathers_scorecard_leaderboard_and_rotation(gateway_with_peers
     assert body["incentives"]["scorecard"]["unit"]["unit_id"] == module_district.center_id
     assert body["incentives"]["scorecard"]["grade_label"] in ("示范级", "达标级", "创建级")
     assert {c["plan"] for c in body["training"]["rotation"]} == {"ROTATION_PLAN_GENERAL", "ROTATION_PLAN_CORE"}
+    # a new district has no orders yet (int64 numbers are JSON strings)
+    assert body["orders"] == {"in_progress": [], "overdue": "0", "sla_breaches_last_30_days": "0"}
     # a configured upstream that is down makes the gateway not ready, but the page still answers
     status, ready_body, _ = call(gateway_with_peers, "/readyz", method="GET")
     assert status == 503 and ready_body["checks"]["media"] is False

@@ -241,7 +241,7 @@ def test_only_the_center_rejects_and_only_once_the_order_reached_it(world):
                                  metadata=world.as_center(), timeout=10)
 
 
-def test_unrated_orders_close_by_themselves_after_the_rating_window(world, shifted):
+def test_orders_close_by_themselves_when_the_rating_window_ends(world, shifted):
     yard = world.courtyards[2]
     _, resident = world.resident(yard)
     barber = world.volunteer(yard, skills=[c.SKILL_HAIRCUT])
@@ -249,6 +249,11 @@ def test_unrated_orders_close_by_themselves_after_the_rating_window(world, shift
     confirmed = world.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=served.order_id),
                                              metadata=world.holder(served), timeout=10).order
     assert confirmed.status == S.ORDER_STATUS_HOURS_CONFIRMED
+    # a second one is rated, but its unit never closes it
+    rated = world.served_order(resident, barber, shifted, minutes=30)
+    world.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=rated.order_id),
+                                 metadata=world.holder(rated), timeout=10)
+    world.stub.RateOrder(pb.RateOrderRequest(order_id=rated.order_id, rating=4), metadata=resident, timeout=10)
     shifted.advance(6 * 24 * 3600)  # within the 7-day window: still open for rating
     time.sleep(2)
     assert world.get(served.order_id).status == S.ORDER_STATUS_HOURS_CONFIRMED
@@ -256,5 +261,8 @@ def test_unrated_orders_close_by_themselves_after_the_rating_window(world, shift
     closed = wait_until(lambda: (o := world.get(served.order_id)).status == S.ORDER_STATUS_CLOSED and o,
                         what="the automatic close")
     assert closed.trail[-1].automatic and closed.trail[-1].actor_id == ""
+    closed_rated = wait_until(lambda: (o := world.get(rated.order_id)).status == S.ORDER_STATUS_CLOSED and o,
+                              what="the automatic close of the rated order")
+    assert closed_rated.rating == 4 and closed_rated.trail[-1].automatic
     with expect_error(grpc.StatusCode.FAILED_PRECONDITION):
         world.stub.RateOrder(pb.RateOrderRequest(order_id=served.order_id, rating=3), metadata=resident, timeout=10)

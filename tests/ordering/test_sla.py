@@ -70,11 +70,30 @@ def test_an_ignored_order_climbs_level_by_level_and_stays_overdue_at_the_center(
     shifted.advance(121 * MINUTE)
     order = wait_until(lambda: (o := world.get(order_id)).sla_breaches == 4 and o, what="the center's breach")
     assert order.current_unit.unit_id == world.center.unit_id and order.sla_seconds_left < 0
-    events = [p for e, p, _ in ordering_events.events(world.district.id, at_least=4, settle=1.5)
-              if e.aggregate_id == order_id and isinstance(p, ev.OrderEscalated)]
+    published = [p for e, p, _ in ordering_events.events(world.district.id, at_least=5, settle=1.5)
+                 if e.aggregate_id == order_id]
+    events = [p for p in published if isinstance(p, ev.OrderEscalated)]
     assert [(p.from_unit.level, p.to_unit.level, p.automatic) for p in events] == [
         (c.UNIT_LEVEL_COURTYARD, c.UNIT_LEVEL_STATION, True), (c.UNIT_LEVEL_STATION, c.UNIT_LEVEL_INSTITUTE, True),
         (c.UNIT_LEVEL_INSTITUTE, c.UNIT_LEVEL_CENTER, True)]
+    overdue = [p for p in published if isinstance(p, ev.OrderOverdue)]
+    assert [(p.unit.unit_id, p.allowed_minutes, p.order.status) for p in overdue] == [
+        (world.center.unit_id, 120, S.ORDER_STATUS_ESCALATED)]
+    assert order.trail[-1].automatic and order.trail[-1].event_type == "wenming.ordering.v1.OrderOverdue"
+    # the dashboard's numbers: the order is held (overdue) at the center, the breaches count for
+    # the courtyard it came from, and the courtyard no longer holds anything
+    center_stats = world.stub.GetOrderStats(pb.GetOrderStatsRequest(), metadata=world.as_center(), timeout=10)
+    assert center_stats.overdue == 1 and center_stats.sla_breaches_last_30_days == 4
+    assert [(n.status, n.level, n.count) for n in center_stats.in_progress] == [
+        (S.ORDER_STATUS_ESCALATED, c.UNIT_LEVEL_CENTER, 1)]
+    yard_admin = world.as_admin(yard)
+    yard_stats = world.stub.GetOrderStats(pb.GetOrderStatsRequest(), metadata=yard_admin, timeout=10)
+    assert (list(yard_stats.in_progress), yard_stats.overdue, yard_stats.sla_breaches_last_30_days) == ([], 0, 4)
+    with expect_error(grpc.StatusCode.PERMISSION_DENIED):
+        world.stub.GetOrderStats(pb.GetOrderStatsRequest(unit_id=world.center.unit_id), metadata=yard_admin,
+                                 timeout=10)
+    with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="unit_id"):
+        world.stub.GetOrderStats(pb.GetOrderStatsRequest(unit_id="no such unit!"), metadata=yard_admin, timeout=10)
     # the center still handles it
     acknowledged = world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=order_id),
                                                metadata=world.as_center(), timeout=10).order

@@ -1,0 +1,138 @@
+"""The loop across real services, nothing published by hand: a certification training grants
+makes a volunteer eligible in ordering's matching; the hours a unit confirms in ordering reach the
+volunteer's account in points, once, however many events about the order follow."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+import pytest
+
+from tests.support.grpc_helpers import bearer
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.points.v1 import points_pb2 as pts
+from wenming.points.v1 import points_pb2_grpc
+from wenming.training.v1 import training_pb2 as trn
+from wenming.training.v1 import training_pb2_grpc
+from wenming.training.v1 import types_pb2 as trn_types
+
+from .support import S, wait_until
+
+
+@pytest.fixture(scope="module")
+def peers(stack, ordering):
+    """training and points as real processes beside this session's ordering (ports apart from the
+    ones their own test packages use)."""
+    procs = [stack.service(name, port_offset=2, log_name=f"{name}-for-ordering") for name in ("training", "points")]
+    for proc in procs:
+        proc.start()
+    try:
+        for proc in procs:
+            proc.wait_serving(90)
+        yield {proc.definition.name: proc for proc in procs}
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def training_stub(peers):
+    with grpc.insecure_channel(peers["training"].grpc_target) as channel:
+        yield training_pb2_grpc.TrainingServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def points_stub(peers):
+    with grpc.insecure_channel(peers["points"].grpc_target) as channel:
+        yield points_pb2_grpc.PointsServiceStub(channel)
+
+
+def _once_known(call):
+    """`call()`'s answer once the service has learnt what it names from registration's events
+    (until then it answers NOT_FOUND)."""
+    def attempt():
+        try:
+            return call()
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
+
+    return wait_until(attempt, timeout=60, what="the peer to learn the district from registration's events")
+
+
+def test_a_certification_granted_by_training_makes_the_volunteer_eligible(world, training_stub):
+    yard, station = world.courtyards[0], world.stations[0]
+    trainee = world.volunteer(yard, skills=[], name="救护学员")
+    _, resident = world.resident(yard)
+    order = world.place(resident, "first_aid")
+    admin = world.as_admin(yard)
+    world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=order.order_id), metadata=admin, timeout=10)
+
+    def candidates() -> list[str]:
+        reply = world.stub.SuggestVolunteers(pb.SuggestVolunteersRequest(order_id=order.order_id, limit=50),
+                                             metadata=admin, timeout=10)
+        return [cand.volunteer_id for cand in reply.candidates]
+
+    assert trainee.id not in candidates()
+
+    # training: a quiz-less course granting first_aid, a session at the station, attendance recorded
+    _once_known(lambda: training_stub.GetTrainingRecord(trn.GetTrainingRecordRequest(volunteer_id=trainee.id),
+                                                        metadata=world.as_center(), timeout=5))
+    course = training_stub.CreateCourse(trn.CreateCourseRequest(content=trn.CourseContent(
+        title="应急救护员培训", description="心肺复苏与AED", category=trn_types.COURSE_CATEGORY_EMERGENCY,
+        level=trn_types.COURSE_LEVEL_SPECIALIST, minutes=240,
+        certification=trn_types.CertificationSpec(code="first_aid", name="应急救护证书", valid_months=24))),
+        metadata=world.as_center(), timeout=10).course
+    trainer = training_stub.RegisterTrainer(trn.RegisterTrainerRequest(
+        name="李医生", title="主治医师", specialties=[c.SKILL_EMERGENCY_RESCUE], served_unit_ids=[world.center.unit_id]),
+        metadata=world.as_center(), timeout=10).trainer
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+    request = trn.ScheduleSessionRequest(course_id=course.course_id, unit_id=station.unit_id,
+                                         trainer_id=trainer.trainer_id, mode=trn_types.SESSION_MODE_OFFLINE,
+                                         location="实践站培训室", capacity=10)
+    request.starts_at.FromDatetime(start)
+    request.ends_at.FromDatetime(start + dt.timedelta(hours=4))
+    station_admin = world.as_admin(station)
+    session = _once_known(lambda: training_stub.ScheduleSession(request, metadata=station_admin, timeout=10)).session
+    training_stub.Enroll(trn.EnrollRequest(session_id=session.session_id), metadata=trainee.token, timeout=10)
+    training_stub.RecordAttendance(trn.RecordAttendanceRequest(session_id=session.session_id,
+                                                               volunteer_ids=[trainee.id]),
+                                   metadata=station_admin, timeout=10)
+
+    # CertificationGranted → ordering's read model → the trainee qualifies and can be dispatched
+    wait_until(lambda: trainee.id in candidates(), timeout=60, what="the certified volunteer among the candidates")
+    dispatched = world.stub.DispatchOrder(pb.DispatchOrderRequest(order_id=order.order_id, volunteer_ids=[trainee.id]),
+                                          metadata=admin, timeout=10).order
+    assert dispatched.status == S.ORDER_STATUS_DISPATCHED
+
+
+def test_confirmed_hours_reach_the_volunteers_account_once(world, points_stub, shifted):
+    yard = world.courtyards[1]
+    volunteer = world.volunteer(yard, name="理发志愿者")
+    _, resident = world.resident(yard)
+    order = world.served_order(resident, volunteer, shifted, minutes=45)
+    holder = world.holder(order)
+    world.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id), metadata=holder, timeout=10)
+    world.stub.RateOrder(pb.RateOrderRequest(order_id=order.order_id, rating=5, comment="手艺好，态度好"),
+                         metadata=resident, timeout=10)
+    closed = world.stub.CloseOrder(pb.CloseOrderRequest(order_id=order.order_id), metadata=holder, timeout=10).order
+    assert closed.status == S.ORDER_STATUS_CLOSED
+
+    station_admin = bearer(world.tree.admins[world.stations[0].unit_id])
+
+    def account():
+        return points_stub.GetAccount(pts.GetAccountRequest(account_id=volunteer.id), metadata=station_admin,
+                                      timeout=5).account
+
+    credited = _once_known(lambda: (a := account()).verified_minutes > 0 and a)
+    assert credited.verified_minutes == 45 and credited.manual_minutes == 0
+    # the rating and closing that followed add no hours; nothing is credited twice
+    entries = points_stub.ListLedgerEntries(pts.ListLedgerEntriesRequest(account_id=volunteer.id,
+                                                                         book=pts.BOOK_VERIFIED_MINUTES),
+                                            metadata=station_admin, timeout=5).entries
+    assert [(e.amount, e.cause_type, e.cause_id) for e in entries] == [
+        (45, "wenming.ordering.v1.OrderHoursConfirmed", order.order_id)]
+    assert account().verified_minutes == 45
