@@ -237,6 +237,10 @@ def seed(ctx) -> None:
     orders.append(_eventually(lambda: stub.PlaceOrder(pb.PlaceOrderRequest(
         item_id=items["助老理发"].item_id, resident_id=resident.resident_id, note="电话问需：老人想理发，不会用手机下单"),
         metadata=desk.admin(resident.courtyard.unit_id), timeout=10).order))
+    resident, phone, item, vid = next(pairs)  # 微心愿: a wish, with where to come and whom to call
+    orders.append(desk.stub.PlaceOrder(pb.PlaceOrderRequest(
+        wish="家里水龙头漏水，想请志愿者帮忙看看", address="幸福巷12号", contact_phone=phone),
+        metadata=desk.resident(phone), timeout=10).order)
     resident, phone, item, vid = next(pairs)  # a station's item routed past the courtyard
     orders.append(desk.place(phone, items["家电维修"]))
     resident, phone, item, vid = next(pairs)  # 重大事项 reaches the center, which rejects it

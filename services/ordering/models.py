@@ -8,7 +8,7 @@ across districts, and those fields exist only while something is due.
 from __future__ import annotations
 
 from mongoengine import (
-    BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField, MapField,
+    BinaryField, BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField, MapField,
     StringField,
 )
 
@@ -86,8 +86,9 @@ class Order(Aggregate):
             {"fields": ["close_due_at"]},                                  # auto-close scheduler (same)
         ],
     }
-    item_id = StringField(required=True)
-    item_name = StringField(required=True)
+    item_id = StringField(default="")          # empty for a wish (微心愿)
+    item_name = StringField(required=True)     # the item's name, or the wish itself
+    wish = BooleanField(default=False)
     category = IntField(required=True)
     handling_level = IntField(required=True)
     required_skills = ListField(IntField())
@@ -101,6 +102,9 @@ class Order(Aggregate):
     placed_on_behalf = BooleanField(default=False)
     placed_by = StringField(required=True)
     note = StringField(default="")
+    address_enc = BinaryField()                # AES-GCM (kit PiiVault), never in events or logs
+    contact_enc = BinaryField()
+    contact_masked = StringField(default="")
     urgent = BooleanField(default=False)
     wanted_at = DateTimeField()
     planned_minutes = IntField(required=True)

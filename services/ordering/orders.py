@@ -25,6 +25,7 @@ from services.common.errors import Aborted, FailedPrecondition, InvalidArgument,
 from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import new_id
+from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -48,6 +49,10 @@ BEFORE_SERVICE = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_ST
 # the rating window runs on through the rating: what the unit has not closed by its end closes itself
 AWAITING_CLOSE = (S.ORDER_STATUS_HOURS_CONFIRMED, S.ORDER_STATUS_RATED)
 CHECKIN_PURPOSE = "order"
+# a volunteer sees where to go and whom to call while serving, not before or after
+SERVING = (S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE)
+ADDRESS_FIELD, CONTACT_FIELD = "order.address", "order.contact_phone"  # encryption context
+WISH_PLANNED_MINUTES = 60  # a wish's planned time (the hours cap) until a unit knows better
 MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
 
@@ -75,7 +80,7 @@ class Move:
 
 class OrderDesk:
     def __init__(self, registry: Registry, menu: MenuBook, policies: Policies, matcher: Matcher,
-                 codes: CheckinCodes, events: EventSource, tolerance_minutes: int):
+                 codes: CheckinCodes, events: EventSource, tolerance_minutes: int, vault: PiiVault):
         self.registry = registry
         self.menu = menu
         self.policies = policies
@@ -83,6 +88,7 @@ class OrderDesk:
         self.codes = codes
         self.events = events
         self.tolerance = tolerance_minutes
+        self.vault = vault
 
     # ---- loading and the rules every move shares ----
 
@@ -170,7 +176,12 @@ class OrderDesk:
 
     def place(self, principal: Principal, req: pb.PlaceOrderRequest) -> Order:
         v = Validator()
-        item_id = v.ident("item_id", req.item_id)
+        item_id = v.ident("item_id", req.item_id, required=False)
+        wish = v.text("wish", req.wish, max_len=100, required=False)
+        if bool(item_id) == bool(wish):
+            v.fail("item_id", "name a menu item, or leave it empty and describe a wish (微心愿) instead")
+        address = v.text("address", req.address, max_len=100, required=False)
+        phone = v.mobile("contact_phone", req.contact_phone, required=False)
         resident_id = v.ident("resident_id", req.resident_id, required=False)
         note = v.text("note", req.note, max_len=500, required=False, multiline=True)
         now = clock.now()
@@ -180,14 +191,10 @@ class OrderDesk:
         v.check()
 
         origin_path, origin_name, resident_id = self._origin(principal, resident_id)
-        item = self.menu.get(principal.district_id, item_id)
-        if item.retired:
-            raise FailedPrecondition(f"menu item {item.name!r} has been retired and takes no new orders")
-        if item.owner.unit_id not in origin_path:
-            raise FailedPrecondition(f"menu item {item.name!r} is not on the menu at this courtyard")
+        wanted = self._wish(wish) if wish else self._item(principal.district_id, item_id, origin_path)
 
         district = principal.district_id
-        target_depth = item.handling_level - L.UNIT_LEVEL_CENTER  # the center sits at depth 0
+        target_depth = wanted["handling_level"] - L.UNIT_LEVEL_CENTER  # the center sits at depth 0
         origin = self.registry.unit_ref(district, origin_path)
         origin["name"] = origin["name"] or origin_name
         current = origin if target_depth == len(origin_path) - 1 else \
@@ -202,13 +209,11 @@ class OrderDesk:
                       "actor_role": principal.role, "unit_id": current["unit_id"],
                       "reason": "" if not routed_past else "事项由上级办理，直接报送", "automatic": False, "at": now}
         raw = {
-            "_id": order_id, "district_id": district, "item_id": item.id, "item_name": item.name,
-            "category": item.category, "handling_level": item.handling_level,
-            "required_skills": list(item.required_skills), "required_certifications": list(item.required_certifications),
-            "points_rule": item.points_rule, "status": S.ORDER_STATUS_PLACED, "origin": origin, "current": current,
-            "routed_past": routed_past, "resident_id": resident_id,
+            "_id": order_id, "district_id": district, **wanted, "status": S.ORDER_STATUS_PLACED, "origin": origin,
+            "current": current, "routed_past": routed_past, "resident_id": resident_id,
             "placed_on_behalf": principal.role != Role.ROLE_RESIDENT, "placed_by": principal.subject, "note": note,
-            "urgent": req.urgent, "wanted_at": wanted_at, "planned_minutes": item.expected_minutes, "arrived_at": now,
+            **self._personal(district, address, phone),
+            "urgent": req.urgent, "wanted_at": wanted_at, "arrived_at": now,
             "ack_due_at": now + policy.acknowledge_within(current["level"]), "placed_at": now, "trail": [transition],
         }
         raw["queue_key"] = queue_key(raw)
@@ -220,6 +225,50 @@ class OrderDesk:
         order.insert([event])
         metrics.ORDER_TRANSITIONS.labels(status_name(S.ORDER_STATUS_PLACED), metrics.level_name(current["level"])).inc()
         return order
+
+    def _item(self, district_id: str, item_id: str, origin_path: list[str]) -> dict:
+        """The order fields a menu item decides."""
+        item = self.menu.get(district_id, item_id)
+        if item.retired:
+            raise FailedPrecondition(f"menu item {item.name!r} has been retired and takes no new orders")
+        if item.owner.unit_id not in origin_path:
+            raise FailedPrecondition(f"menu item {item.name!r} is not on the menu at this courtyard")
+        return {"item_id": item.id, "item_name": item.name, "wish": False, "category": item.category,
+                "handling_level": item.handling_level, "required_skills": list(item.required_skills),
+                "required_certifications": list(item.required_certifications), "points_rule": item.points_rule,
+                "planned_minutes": item.expected_minutes}
+
+    @staticmethod
+    def _wish(wish: str) -> dict:
+        """微心愿: no item, so no requirements; the courtyard takes it first (小院能办小院办)."""
+        return {"item_id": "", "item_name": wish, "wish": True, "category": common_pb2.SERVICE_CATEGORY_UNSPECIFIED,
+                "handling_level": L.UNIT_LEVEL_COURTYARD, "required_skills": [], "required_certifications": [],
+                "points_rule": "", "planned_minutes": WISH_PLANNED_MINUTES}
+
+    def _personal(self, district_id: str, address: str, phone: str) -> dict:
+        """Where and whom to call, encrypted; only the masked phone is stored in the clear."""
+        fields: dict = {"contact_masked": mask_phone(phone) if phone else ""}
+        if address:
+            fields["address_enc"] = self.vault.encrypt(address, district_id=district_id, field=ADDRESS_FIELD)
+        if phone:
+            fields["contact_enc"] = self.vault.encrypt(phone, district_id=district_id, field=CONTACT_FIELD)
+        return fields
+
+    def contact_view(self, principal: Principal, order: Order) -> tuple[str, str]:
+        """(address, phone) as `principal` may see them: in full for the resident (or whoever
+        placed it for them), the holding unit's admins and the volunteers serving it now; the
+        masked phone and no address for everyone else."""
+        serving = (principal.subject in (order.resident_id, order.placed_by)
+                   or (principal.role == Role.ROLE_UNIT_ADMIN and principal.unit_id == order.current.unit_id)
+                   or (principal.role == Role.ROLE_VOLUNTEER and principal.subject in order.volunteer_ids
+                       and order.status in SERVING))
+        if not serving:
+            return "", order.contact_masked
+        return (self._decrypt(order, order.address_enc, ADDRESS_FIELD),
+                self._decrypt(order, order.contact_enc, CONTACT_FIELD))
+
+    def _decrypt(self, order: Order, blob: bytes | None, field_name: str) -> str:
+        return self.vault.decrypt(bytes(blob), district_id=order.district_id, field=field_name) if blob else ""
 
     def _origin(self, principal: Principal, resident_id: str) -> tuple[list[str], str, str]:
         """The resident's courtyard path and name, and the resident; staff must run that courtyard."""

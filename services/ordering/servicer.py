@@ -35,6 +35,9 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.queries = domain.queries
         self.activities = domain.activities
 
+    def _order(self, order, with_trail: bool = False) -> pb.Order:
+        return order_msg(order, self.orders.contact_view(current_principal(), order), with_trail=with_trail)
+
     # menu
 
     def PublishMenuItem(self, request, context):
@@ -62,31 +65,31 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     # orders
 
     def PlaceOrder(self, request, context):
-        return pb.PlaceOrderResponse(order=order_msg(self.orders.place(current_principal(), request)))
+        return pb.PlaceOrderResponse(order=self._order(self.orders.place(current_principal(), request)))
 
     def AcknowledgeOrder(self, request, context):
-        return pb.AcknowledgeOrderResponse(order=order_msg(self.orders.acknowledge(current_principal(),
+        return pb.AcknowledgeOrderResponse(order=self._order(self.orders.acknowledge(current_principal(),
                                                                                     request.order_id)))
 
     def EscalateOrder(self, request, context):
         order = self.orders.escalate(current_principal(), request.order_id, request.reason)
-        return pb.EscalateOrderResponse(order=order_msg(order))
+        return pb.EscalateOrderResponse(order=self._order(order))
 
     def DispatchOrder(self, request, context):
-        return pb.DispatchOrderResponse(order=order_msg(self.orders.dispatch(current_principal(), request)))
+        return pb.DispatchOrderResponse(order=self._order(self.orders.dispatch(current_principal(), request)))
 
     def OpenOrder(self, request, context):
-        return pb.OpenOrderResponse(order=order_msg(self.orders.open(current_principal(), request.order_id)))
+        return pb.OpenOrderResponse(order=self._order(self.orders.open(current_principal(), request.order_id)))
 
     def ClaimOrder(self, request, context):
-        return pb.ClaimOrderResponse(order=order_msg(self.orders.claim(current_principal(), request.order_id)))
+        return pb.ClaimOrderResponse(order=self._order(self.orders.claim(current_principal(), request.order_id)))
 
     def AcceptOrder(self, request, context):
-        return pb.AcceptOrderResponse(order=order_msg(self.orders.accept(current_principal(), request.order_id)))
+        return pb.AcceptOrderResponse(order=self._order(self.orders.accept(current_principal(), request.order_id)))
 
     def DeclineOrder(self, request, context):
         order = self.orders.decline(current_principal(), request.order_id, request.reason)
-        return pb.DeclineOrderResponse(order=order_msg(order))
+        return pb.DeclineOrderResponse(order=self._order(order))
 
     def IssueOrderCheckinCode(self, request, context):
         issued = self.orders.issue_code(current_principal(), request.order_id)
@@ -94,27 +97,27 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
 
     def CheckInOrder(self, request, context):
         order = self.orders.check_in(current_principal(), request.order_id, request.code)
-        return pb.CheckInOrderResponse(order=order_msg(order))
+        return pb.CheckInOrderResponse(order=self._order(order))
 
     def CheckOutOrder(self, request, context):
-        return pb.CheckOutOrderResponse(order=order_msg(self.orders.check_out(current_principal(), request)))
+        return pb.CheckOutOrderResponse(order=self._order(self.orders.check_out(current_principal(), request)))
 
     def ConfirmOrderHours(self, request, context):
-        return pb.ConfirmOrderHoursResponse(order=order_msg(self.orders.confirm_hours(current_principal(), request)))
+        return pb.ConfirmOrderHoursResponse(order=self._order(self.orders.confirm_hours(current_principal(), request)))
 
     def RateOrder(self, request, context):
-        return pb.RateOrderResponse(order=order_msg(self.orders.rate(current_principal(), request)))
+        return pb.RateOrderResponse(order=self._order(self.orders.rate(current_principal(), request)))
 
     def CloseOrder(self, request, context):
-        return pb.CloseOrderResponse(order=order_msg(self.orders.close(current_principal(), request.order_id)))
+        return pb.CloseOrderResponse(order=self._order(self.orders.close(current_principal(), request.order_id)))
 
     def CancelOrder(self, request, context):
         order = self.orders.cancel(current_principal(), request.order_id, request.reason)
-        return pb.CancelOrderResponse(order=order_msg(order))
+        return pb.CancelOrderResponse(order=self._order(order))
 
     def RejectOrder(self, request, context):
         order = self.orders.reject(current_principal(), request.order_id, request.reason)
-        return pb.RejectOrderResponse(order=order_msg(order))
+        return pb.RejectOrderResponse(order=self._order(order))
 
     def SuggestVolunteers(self, request, context):
         scored, eligible = self.queries.suggest(current_principal(), request)
@@ -127,24 +130,23 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     # order queries
 
     def GetOrder(self, request, context):
-        return pb.GetOrderResponse(order=order_msg(self.queries.get(current_principal(), request.order_id),
-                                                   with_trail=True))
+        return pb.GetOrderResponse(order=self._order(self.queries.get(current_principal(), request.order_id), with_trail=True))
 
     def ListMyOrders(self, request, context):
         orders, token = self.queries.my_orders(current_principal(), request)
-        return pb.ListMyOrdersResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+        return pb.ListMyOrdersResponse(orders=[self._order(o) for o in orders], page=_page(token))
 
     def ListMyTasks(self, request, context):
         orders, token = self.queries.my_tasks(current_principal(), request)
-        return pb.ListMyTasksResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+        return pb.ListMyTasksResponse(orders=[self._order(o) for o in orders], page=_page(token))
 
     def ListClaimableOrders(self, request, context):
         orders, token = self.queries.claimable(current_principal(), request)
-        return pb.ListClaimableOrdersResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+        return pb.ListClaimableOrdersResponse(orders=[self._order(o) for o in orders], page=_page(token))
 
     def ListUnitQueue(self, request, context):
         orders, token = self.queries.unit_queue(current_principal(), request)
-        return pb.ListUnitQueueResponse(orders=[order_msg(o) for o in orders], page=_page(token))
+        return pb.ListUnitQueueResponse(orders=[self._order(o) for o in orders], page=_page(token))
 
     def GetOrderStats(self, request, context):
         stats = self.queries.stats(current_principal(), request.unit_id)

@@ -54,7 +54,8 @@ def order_snapshot(order: Order) -> types_pb2.OrderSnapshot:
                  completed_at=order.completed_at, closed_at=order.closed_at))
 
 
-def order_msg(order: Order, with_trail: bool = False) -> pb.Order:
+def order_msg(order: Order, contact: tuple[str, str], with_trail: bool = False) -> pb.Order:
+    """The order as the caller sees it; `contact` is (address, phone) as they may see them."""
     seconds_left = 0
     if order.ack_due_at is not None:
         seconds_left = int((as_utc(order.ack_due_at) - clock.now()).total_seconds())
@@ -71,6 +72,7 @@ def order_msg(order: Order, with_trail: bool = False) -> pb.Order:
                   for vid, s in sorted(order.sessions.items())],
         report=order.report, photo_asset_ids=list(order.photo_asset_ids), hours=hours_msg(order.hours),
         rating=order.rating, comment=order.comment, closing_reason=order.closing_reason, version=order.version,
+        wish=order.wish, address=contact[0], contact_phone=contact[1],
         **_times(wanted_at=order.wanted_at, acknowledge_due_at=order.ack_due_at, placed_at=order.placed_at,
                  acknowledged_at=order.acknowledged_at, dispatched_at=order.dispatched_at,
                  accepted_at=order.accepted_at, completed_at=order.completed_at,

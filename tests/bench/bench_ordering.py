@@ -43,6 +43,18 @@ def place_caller(target: str, tokens: list[str], item_id: str):
     return lambda: stub.PlaceOrder(request, metadata=metadata, timeout=10)
 
 
+def insert_caller(uri: str, database: str, template: dict):
+    """The database floor of PlaceOrder: a bare insert of the same order document (with its
+    pending event) into the same collection, indexes and all."""
+    import itertools
+    import uuid
+
+    collection = MongoClient(uri)[database]["orders"]
+    prefix = uuid.uuid4().hex[:8]
+    numbers = itertools.count()
+    return lambda: collection.insert_one({**template, "_id": f"ord_floor_{prefix}_{next(numbers)}"})
+
+
 def _pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -141,6 +153,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             required_skills=[c.SKILL_HAIRCUT], expected_minutes=45), metadata=center, timeout=10).item
 
     # ---- 1: PlaceOrder under closed-loop load, on a fresh database ----
+    print(f"  PlaceOrder under load for {ctx.seconds:.0f} s, beside the bare gRPC echo…", flush=True)
     ordering = ctx.service("ordering", port_offset=2, extra_env=env)
     channel = grpc.insecure_channel(ordering.grpc_target)
     stub = ordering_pb2_grpc.OrderingServiceStub(channel)
@@ -151,6 +164,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
     db = client[ordering.env["MONGODB_DATABASE"]]
     placed_total = db.orders.count_documents({})
     backlog = db.orders.count_documents({"outbox_pending": True})
+    print(f"  {placed_total:,} orders placed; watching the outbox drain for 30 s…", flush=True)
     time.sleep(30)
     backlog_later = db.orders.count_documents({"outbox_pending": True})
     request = pb.PlaceOrderRequest(item_id=item.item_id)
@@ -160,11 +174,18 @@ def run(ctx: BenchContext) -> list[Measurement]:
     template = db.orders.find_one({"district_id": district.id}, {"_id": 0, "outbox": 0})
     channel.close()
     ordering.stop()
+    print("  the database floor: bare inserts of the same document, same callers…", flush=True)
+    with_event = {**template, "outbox": [{"topic": "wenming.ordering.v1.events", "key": "k", "value": b"x" * 600}],
+                  "outbox_pending": True}
+    insert_floor = closed_loop("tests.bench.bench_ordering:insert_caller",
+                               (ctx.stack.mongodb_uri, ordering.env["MONGODB_DATABASE"], with_event),
+                               seconds=ctx.seconds)
 
     # ---- 2: 100k orders in the district, in a database of their own (bench setup: a raw bulk
     # insert of realistic documents, before the service starts, so nothing else competes with it)
     prefix = f"{ctx.stack.db_prefix}queue_"
     db = client[f"{prefix}ordering"]
+    print(f"  writing {QUEUE_ORDERS:,} orders of history straight into a database of their own…", flush=True)
     began = time.perf_counter()
     docs = _history(template, tree.courtyards, QUEUE_ORDERS)
     for at in range(0, len(docs), 1000):
@@ -174,6 +195,8 @@ def run(ctx: BenchContext) -> list[Measurement]:
     channel = grpc.insecure_channel(ordering.grpc_target)
     stub = ordering_pb2_grpc.OrderingServiceStub(channel)
     item = publish(stub)
+    print(f"  bulk insert took {insert_seconds:.0f} s; timing ListUnitQueue, then the bare query (each up to "
+          f"{samples} samples or {budget:.0f} s)…", flush=True)
     whole_queue = pb.ListUnitQueueRequest(unit_id=yard.unit_id)
     queue, queue_error = _bounded(lambda left: stub.ListUnitQueue(whole_queue, metadata=admin, timeout=left),
                                   samples, budget)
@@ -181,6 +204,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
     # the floor gets at least 300 s: it is the number that says what the server itself can do
     bare, bare_error = _bounded(lambda left: list(db.orders.find(bare_filter, {"outbox": 0, "trail": 0})
                                                   .sort("queue_key", 1).limit(21)), samples, max(budget, 300))
+    print("  timing placed → visible in the crowded queue…", flush=True)
     request = pb.PlaceOrderRequest(item_id=item.item_id)
     visible, visible_error = _visible(stub, lambda: stub.PlaceOrder(request, metadata=resident, timeout=budget),
                                       new_orders, admin, samples, budget)
@@ -195,8 +219,12 @@ def run(ctx: BenchContext) -> list[Measurement]:
                     place.per_second >= 500 and place.percentile(99) < 50 and place.errors == 0,
                     {"load": load, "floor": echo.summary(), "orders_in_collection": placed_total,
                      "outbox_backlog_after_load": backlog, "outbox_backlog_30s_later": backlog_later}),
+        Measurement("ordering PlaceOrder throughput vs the database", place.per_second, "orders/s",
+                    "bare pymongo insert", insert_floor.per_second, details={"floor": insert_floor.summary()}),
         Measurement("ordering PlaceOrder p50", place.percentile(50), "ms", "bare gRPC echo p50", echo.percentile(50),
                     details={"load": load}),
+        Measurement("ordering PlaceOrder p50 vs the database", place.percentile(50), "ms", "bare pymongo insert p50",
+                    insert_floor.percentile(50)),
         Measurement("ordering PlaceOrder p99", place.percentile(99), "ms", "bare gRPC echo p99", echo.percentile(99),
                     "< 50 ms", place.percentile(99) < 50, {"load": load}),
         Measurement(f"ordering placed → visible p95 ({placed_total:,} orders)", _pct(visible_small, 95), "ms",

@@ -20,7 +20,7 @@ GRPC_SERVICES = tuple(s for s in ALL_SERVICES if s != "gateway")
 # What each service reads from Secrets (README "Configuration" and the services' own settings).
 SECRET_ENV = {
     "registration": {"JWT_PUBLIC_KEY", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
-    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
+    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
     "points": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "training": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
     "media": {"JWT_PUBLIC_KEY", "MONGODB_URI"},

@@ -1,6 +1,7 @@
 """The loop across real services, nothing published by hand: a certification training grants
 makes a volunteer eligible in ordering's matching; the hours a unit confirms in ordering reach the
-volunteer's account in points, once, however many events about the order follow."""
+volunteer's account in points, once, however many events about the order follow; the photos a
+volunteer checks out with show in the order's history in media, for the resident."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import datetime as dt
 import grpc
 import pytest
 
+from tests.media.helpers import MediaClient, jpeg
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
+from wenming.media.v1 import media_pb2 as med
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.points.v1 import points_pb2 as pts
 from wenming.points.v1 import points_pb2_grpc
@@ -25,7 +28,8 @@ from .support import S, wait_until
 def peers(stack, ordering):
     """training and points as real processes beside this session's ordering (ports apart from the
     ones their own test packages use)."""
-    procs = [stack.service(name, port_offset=2, log_name=f"{name}-for-ordering") for name in ("training", "points")]
+    procs = [stack.service(name, port_offset=2, log_name=f"{name}-for-ordering")
+             for name in ("training", "points", "media")]
     for proc in procs:
         proc.start()
     try:
@@ -136,3 +140,35 @@ def test_confirmed_hours_reach_the_volunteers_account_once(world, points_stub, s
     assert [(e.amount, e.cause_type, e.cause_id) for e in entries] == [
         (45, "wenming.ordering.v1.OrderHoursConfirmed", order.order_id)]
     assert account().verified_minutes == 45
+
+
+def test_completion_photos_show_in_the_orders_history_in_media(world, peers, shifted):
+    media = MediaClient(peers["media"])
+    try:
+        yard = world.courtyards[2]
+        volunteer = world.volunteer(yard, name="摄影志愿者")
+        _, resident = world.resident(yard)
+        raw_token = dict(volunteer.token)["authorization"].removeprefix("Bearer ")
+        # media learns the volunteer (and the units) from registration's events
+        photo = _once_known(lambda: media.upload(raw_token, jpeg(320, 240, (9, 8, 7)), "服务后.jpg")).asset
+        order = world.accepted_order(resident, volunteer)
+        world.stub.CheckInOrder(pb.CheckInOrderRequest(order_id=order.order_id, code=world.code(order)),
+                                metadata=volunteer.token, timeout=10)
+        shifted.advance(40 * 60)
+        world.stub.CheckOutOrder(pb.CheckOutOrderRequest(order_id=order.order_id, code=world.code(order),
+                                                         report="已为老人理发", photo_asset_ids=[photo.asset_id]),
+                                 metadata=volunteer.token, timeout=10)
+
+        def photos() -> list[str]:
+            reply = media.stub.ListAssets(med.ListAssetsRequest(linked_order_id=order.order_id), metadata=resident,
+                                          timeout=10)
+            return [a.asset_id for a in reply.assets]
+
+        # OrderAccepted and OrderCompleted → media links the photo and lets the resident see it
+        assert wait_until(lambda: photos() == [photo.asset_id], timeout=60, what="the photo in the order's history")
+        outsider = world.resident(world.courtyards[3])[1]
+        with pytest.raises(grpc.RpcError) as refused:
+            media.stub.ListAssets(med.ListAssetsRequest(linked_order_id=order.order_id), metadata=outsider, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        media.close()

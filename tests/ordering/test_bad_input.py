@@ -63,6 +63,14 @@ def test_placing_refuses_unknown_items_and_bad_fields(world, resident, unchanged
         world.place(resident, wanted_at=_ts(-dt.timedelta(days=2)))
     with expect_error(INVALID, field="resident_id"):  # staff must say for whom
         world.place(world.as_admin(world.courtyards[0]))
+    with expect_error(INVALID, field="item_id"):  # an item or a wish, not both
+        world.place(resident, wish="想请人帮忙修自行车")
+    with expect_error(INVALID, field="wish"):
+        world.stub.PlaceOrder(pb.PlaceOrderRequest(wish="修" * 101), metadata=resident, timeout=10)
+    with expect_error(INVALID, field="contact_phone"):
+        world.place(resident, contact_phone="12345")
+    with expect_error(INVALID, field="address"):
+        world.place(resident, address="楼" * 101)
 
 
 def test_rating_outside_one_to_five_is_refused(world, resident, barber, shifted):

@@ -266,3 +266,39 @@ def test_orders_close_by_themselves_when_the_rating_window_ends(world, shifted):
     assert closed_rated.rating == 4 and closed_rated.trail[-1].automatic
     with expect_error(grpc.StatusCode.FAILED_PRECONDITION):
         world.stub.RateOrder(pb.RateOrderRequest(order_id=served.order_id, rating=3), metadata=resident, timeout=10)
+
+
+def test_a_wish_with_address_and_phone_is_shown_in_full_only_to_those_who_serve(world, ordering_events):
+    yard = world.courtyards[0]
+    _, resident = world.resident(yard)
+    helper = world.volunteer(yard, skills=[])
+    phone, address = "13912345678", "幸福小区3号楼2单元401"
+    placed = world.stub.PlaceOrder(pb.PlaceOrderRequest(wish="家里灯泡坏了，想请人帮忙换一下", address=address,
+                                                        contact_phone=phone), metadata=resident, timeout=10).order
+    # 微心愿: no item, taken by the courtyard first
+    assert placed.wish and placed.item_id == "" and placed.item_name == "家里灯泡坏了，想请人帮忙换一下"
+    assert placed.current_unit.unit_id == yard.unit_id and placed.status == S.ORDER_STATUS_PLACED
+    assert (placed.address, placed.contact_phone) == (address, phone)  # the resident's own
+
+    def seen_by(token) -> tuple[str, str]:
+        order = world.get(placed.order_id, token)
+        return order.address, order.contact_phone
+
+    masked = ("", "139****5678")
+    holder = world.as_admin(yard)
+    assert seen_by(holder) == (address, phone)
+    assert seen_by(world.as_admin(world.stations[0])) == masked  # above the holding unit: not needed
+    world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=placed.order_id), metadata=holder, timeout=10)
+    world.stub.DispatchOrder(pb.DispatchOrderRequest(order_id=placed.order_id, volunteer_ids=[helper.id]),
+                             metadata=holder, timeout=10)
+    assert seen_by(helper.token) == masked  # offered, not yet accepted
+    accepted = world.stub.AcceptOrder(pb.AcceptOrderRequest(order_id=placed.order_id), metadata=helper.token,
+                                      timeout=10).order
+    assert (accepted.address, accepted.contact_phone) == (address, phone)
+
+    # stored encrypted, and never in an event
+    raw = world.db.orders.find_one({"_id": placed.order_id})
+    assert phone not in repr(raw) and "幸福小区" not in repr(raw) and raw["contact_masked"] == "139****5678"
+    records = wait_until(lambda: [r for e, _, r in ordering_events.events(world.district.id, at_least=1)
+                                  if e.aggregate_id == placed.order_id] or None, what="the order's events")
+    assert all(phone.encode() not in r.value and address.encode() not in r.value for r in records)
