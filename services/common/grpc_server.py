@@ -24,13 +24,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from .auth import TokenVerifier, current_principal_var
-from .errors import DomainError, InvalidArgument, Unauthenticated
+from .errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from .ids import ulid
 from .logs import trace_id_var
 
 log = logging.getLogger(__name__)
+# unreachable, failing over or too slow: the caller may retry (UNAVAILABLE), it is not a bug
+DATABASE_AWAY = (ConnectionFailure, ExecutionTimeout)
 
 HANDLED = Counter("grpc_server_handled_total", "RPCs completed", ["grpc_service", "grpc_method", "grpc_code"])
 LATENCY = Histogram(
@@ -91,6 +94,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 trace_id_var.reset(tokens[0])
 
         def fail(context, error: Exception) -> grpc.StatusCode:
+            if isinstance(error, DATABASE_AWAY):
+                log.warning("database unavailable in %s: %s", details.method, type(error).__name__)
+                error = Unavailable("the database did not answer in time; retry shortly")
             if isinstance(error, DomainError):
                 status = _status_for(error)
                 context.abort_with_status(status)
@@ -99,6 +105,8 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             raise AssertionError("abort returns by raising")  # pragma: no cover
 
         def code_of(error: Exception) -> grpc.StatusCode:
+            if isinstance(error, DATABASE_AWAY):
+                return grpc.StatusCode.UNAVAILABLE
             return error.code if isinstance(error, DomainError) else grpc.StatusCode.INTERNAL
 
         @contextlib.contextmanager

@@ -7,9 +7,11 @@ import time
 import urllib.request
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from wenming.registration.v1 import registration_pb2 as reg
+from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
 
 
 def _health(target: str, service: str = "") -> int:
@@ -47,7 +49,7 @@ def test_not_serving_until_kafka_is_reachable(spawn):
     assert _get(f"{proc.http_base}/healthz")[0] == 200  # alive, just not ready
 
 
-def test_not_serving_while_the_database_is_away_and_serving_again_after(stack, registration):
+def test_not_serving_while_the_database_is_away_and_serving_again_after(stack, registration, district):
     assert _health(registration.grpc_target) == health_pb2.HealthCheckResponse.SERVING
     stack.control("stop", "ferretdb")
     try:
@@ -56,6 +58,12 @@ def test_not_serving_while_the_database_is_away_and_serving_again_after(stack, r
                 health_pb2.HealthCheckResponse.NOT_SERVING:
             time.sleep(0.5)
         assert _health(registration.grpc_target) == health_pb2.HealthCheckResponse.NOT_SERVING
+        # a call meanwhile is refused as retryable, not as a server bug
+        with grpc.insecure_channel(registration.grpc_target) as channel, pytest.raises(grpc.RpcError) as refused:
+            reg_grpc.RegistrationServiceStub(channel).GetUnit(
+                reg.GetUnitRequest(unit_id="unit_any"), metadata=district.as_center(), timeout=20)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "database" in refused.value.details()
     finally:
         stack.control("start", "ferretdb")
     deadline = time.monotonic() + 30
