@@ -20,8 +20,11 @@ TEST_ENV  := WENMING_DATA=$(ROOT)/.data/test$(if $(filter-out 0,$(TEST_SLOT)),-$
              WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# `make images`: the one image every service runs from, tagged with the chart's appVersion
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
+IMAGE ?= wenming-cloud:$(APP_VERSION)
 
-.PHONY: help deps protos infra run up down test test-unit bench lint clean
+.PHONY: help deps protos infra images run up down test test-unit bench lint clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -30,6 +33,7 @@ help:
 	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
 	@echo "make bench   benchmarks against the real broker and database"
 	@echo "make protos  regenerate Python code from protos/"
+	@echo "make images  build the container image $(IMAGE) from the Dockerfile (docker, podman or buildah; IMAGE=... to rename)"
 	@echo "make lint    ruff"
 
 # ---- build ----
@@ -55,6 +59,24 @@ protos: $(GEN)/.stamp
 infra: deps
 	@# the broker jars and FerretDB are fetched/built in parallel the first time
 	@$(STACK) install kafka & k=$$!; $(STACK) install ferretdb & f=$$!; wait $$k && wait $$f
+
+# the engine found first: docker (when its daemon answers), podman, buildah
+images:
+	@engine=; for e in docker podman buildah; do \
+	  command -v $$e >/dev/null 2>&1 || continue; \
+	  if [ $$e = docker ] && ! docker info >/dev/null 2>&1; then docker_down=1; continue; fi; \
+	  engine=$$e; break; \
+	done; \
+	if [ -z "$$engine" ]; then \
+	  echo "make images: no usable container engine found (looked for docker, podman and buildah)." >&2; \
+	  if [ -n "$$docker_down" ]; then echo "  docker is installed, but its daemon does not answer: start it (systemctl start docker) or use podman." >&2; fi; \
+	  echo "  Install one, e.g. 'apt-get install podman' (rootless, no daemon) or Docker Engine, and run 'make images' again," >&2; \
+	  echo "  or build on a machine or CI job that has one: docker build -t $(IMAGE) ." >&2; \
+	  exit 1; \
+	fi; \
+	echo "$$engine build -t $(IMAGE) -f Dockerfile ."; \
+	$$engine build -t $(IMAGE) -f Dockerfile . && \
+	  echo "built $(IMAGE); push it to your registry and set image.* in your values (docs/deploy.md)"
 
 # ---- run ----
 

@@ -113,9 +113,12 @@ def test_example_secrets_have_the_keys_the_chart_mounts():
     uri = secrets["wenming-mongodb-uri"]["stringData"]["mongodb-uri"]
     # no database in the path (it would override MONGODB_DATABASE), the user's auth database named
     assert re.match(r"^mongodb://[^/]+/\?", uri) and "authSource=admin" in uri and "replicaSet=" in uri
-    production = yaml.safe_load((CHART_DIR / "values-production.yaml").read_text(encoding="utf-8"))
-    assert production["mongodb"]["existingSecret"] in secrets
-    (district,) = production["bootstrap"]["districts"]
+    for values_file in ("values-district-example.yaml", "values-dev.yaml"):
+        values = yaml.safe_load((CHART_DIR / values_file).read_text(encoding="utf-8"))
+        assert values["mongodb"]["existingSecret"] in secrets, values_file
+        assert values["secrets"]["existingSecret"] in secrets, values_file
+    example = yaml.safe_load((CHART_DIR / "values-district-example.yaml").read_text(encoding="utf-8"))
+    (district,) = example["bootstrap"]["districts"]
     assert district["adminPasswordSecret"]["key"] in secrets[district["adminPasswordSecret"]["name"]]["stringData"]
 
 

@@ -7,7 +7,12 @@ import pytest
 from tests.charts.helm import CHART_DIR
 
 
-@pytest.mark.parametrize("values_files", [[], [CHART_DIR / "values-production.yaml"]], ids=["defaults", "production"])
+# the defaults, the minimal dev install and the district's production example
+VALUES_FILES = {"defaults": [], "dev": [CHART_DIR / "values-dev.yaml"],
+                "district-example": [CHART_DIR / "values-district-example.yaml"]}
+
+
+@pytest.mark.parametrize("values_files", list(VALUES_FILES.values()), ids=list(VALUES_FILES))
 def test_lint_strict(chart, values_files):
     output = chart.lint(values_files)
     assert "1 chart(s) linted, 0 chart(s) failed" in output
@@ -57,6 +62,9 @@ REFUSALS = {
     "a misspelt toggle": (
         {"serviceDefaults": {"autoscalling": {"enabled": True}}},
         "additional properties 'autoscalling' not allowed"),
+    "a misspelt helm test setting": (
+        {"helmTest": {"timeout": 5}},
+        "additional properties 'timeout' not allowed"),
     "an unknown readiness probe type": (
         {"serviceDefaults": {"probes": {"readiness": {"type": "tcp"}}}},
         "readiness"),

@@ -11,6 +11,7 @@ import json
 import pytest
 import yaml
 
+from services.common.healthcheck import parse_target
 from tests.charts.helm import CHART_DIR, NAMESPACE, ROOT, Manifest, matches, validate
 from tests.charts.service_code import required_settings
 
@@ -69,15 +70,20 @@ VARIANTS = {
         "mongodb": {"existingSecret": "liangzhou-mongodb", "existingSecretKey": "uri"},
     },
 }
-PRODUCTION = CHART_DIR / "values-production.yaml"
+# the example values files shipped with the chart, rendered as a district would install them
+VALUES_FILES = {
+    "dev": CHART_DIR / "values-dev.yaml",
+    "district-example": CHART_DIR / "values-district-example.yaml",
+}
+DISTRICT_EXAMPLE = VALUES_FILES["district-example"]
 
 
-@pytest.fixture(scope="module", params=[*VARIANTS, "production"])
+@pytest.fixture(scope="module", params=[*VARIANTS, *VALUES_FILES])
 def rendered(request, chart) -> tuple[str, Manifest, dict]:
     name = request.param
-    if name == "production":
-        values = yaml.safe_load(PRODUCTION.read_text(encoding="utf-8"))
-        manifest = chart.template(values_files=[PRODUCTION])
+    if name in VALUES_FILES:
+        values = yaml.safe_load(VALUES_FILES[name].read_text(encoding="utf-8"))
+        manifest = chart.template(values_files=[VALUES_FILES[name]])
     else:
         values = VARIANTS[name]
         manifest = chart.template(values)
@@ -88,6 +94,10 @@ def enabled_services(values: dict) -> set[str]:
     defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text(encoding="utf-8"))["services"]
     overrides = values.get("services", {})
     return {n for n in ALL_SERVICES if overrides.get(n, {}).get("enabled", defaults[n]["enabled"])}
+
+
+def pdbs_created(values: dict) -> bool:
+    return values.get("serviceDefaults", {}).get("pdb", {}).get("create", True)
 
 
 def deployments(manifest: Manifest) -> dict[str, dict]:
@@ -140,7 +150,7 @@ def test_one_set_of_objects_per_enabled_service(rendered):
     _, manifest, values = rendered
     enabled = enabled_services(values)
     assert set(deployments(manifest)) == enabled
-    for kind in ("Service", "ConfigMap", "ServiceAccount", "PodDisruptionBudget"):
+    for kind in ("Service", "ConfigMap", "ServiceAccount", *(["PodDisruptionBudget"] if pdbs_created(values) else [])):
         components = {manifest.component(o) for o in manifest.of_kind(kind) if "app.kubernetes.io/component" in o["metadata"]["labels"]}
         assert components >= enabled, f"{kind} missing for {enabled - components}"
     for name in set(ALL_SERVICES) - enabled:
@@ -153,6 +163,7 @@ def test_every_pod_is_hardened(rendered):
     _, manifest, _ = rendered
     pods = [d["spec"]["template"] for d in manifest.of_kind("Deployment")]
     pods += [j["spec"]["template"] for j in manifest.of_kind("Job")]
+    pods += manifest.of_kind("Pod")  # the helm test hook
     assert pods
     for pod in pods:
         spec = pod["spec"]
@@ -228,9 +239,13 @@ def test_pdb_and_hpa_reference_the_deployment(rendered):
         selected = [n for n, d in all_deployments.items() if matches(pdb["spec"]["selector"], pod_labels(d))]
         assert selected == [manifest.component(pdb)]
         assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
-    assert len(manifest.of_kind("PodDisruptionBudget")) == len(all_deployments)
+    assert len(manifest.of_kind("PodDisruptionBudget")) == (len(all_deployments) if pdbs_created(values) else 0)
     hpas = manifest.of_kind("HorizontalPodAutoscaler")
     autoscaled = values.get("serviceDefaults", {}).get("autoscaling", {}).get("enabled", False)
+    protected = {manifest.component(pdb) for pdb in manifest.of_kind("PodDisruptionBudget")}
+    for name, deployment in all_deployments.items():
+        if autoscaled or deployment["spec"]["replicas"] > 1:
+            assert name in protected, f"{name} runs more than one replica without a PodDisruptionBudget"
     assert len(hpas) == (len(all_deployments) if autoscaled else 0)
     for hpa in hpas:
         target = hpa["spec"]["scaleTargetRef"]
@@ -271,9 +286,10 @@ def test_network_policies_let_the_gateway_and_prometheus_in(rendered):
         assert any(53 in [p["port"] for p in rule.get("ports", [])] for rule in egress), f"{name}: no DNS"
 
 
-@pytest.mark.parametrize("variant", ["all-toggles", "production"])
+@pytest.mark.parametrize("variant", ["all-toggles", "district-example"])
 def test_strict_egress_reaches_only_dns_peers_kafka_and_mongodb(chart, variant):
-    manifest = chart.template(values_files=[PRODUCTION]) if variant == "production" else chart.template(VARIANTS[variant])
+    manifest = (chart.template(values_files=[DISTRICT_EXAMPLE]) if variant == "district-example"
+                else chart.template(VARIANTS[variant]))
     policies = manifest.of_kind("NetworkPolicy")
     assert policies
     for policy in policies:
@@ -347,6 +363,7 @@ def test_config_maps_hold_no_secret(rendered):
 def test_config_connects_to_kafka_mongodb_and_the_peers(rendered):
     _, manifest, values = rendered
     prefix = values.get("mongodb", {}).get("databasePrefix", "wenming_")
+    replication_factor = values.get("kafka", {}).get("replicationFactor", 3)
     services = deployments(manifest)
     expected_targets = {f"{n.upper()}_GRPC_TARGET": f"{services[n]['metadata']['name']}.{NAMESPACE}.svc.cluster.local:50051"
                         for n in services if n != "gateway"}
@@ -361,7 +378,7 @@ def test_config_connects_to_kafka_mongodb_and_the_peers(rendered):
         else:
             assert config["KAFKA_BOOTSTRAP_SERVERS"] == "wenming-kafka-bootstrap.kafka.svc:9092"
             assert config["MONGODB_DATABASE"] == f"{prefix}{name}"
-            assert int(config["KAFKA_REPLICATION_FACTOR"]) == 3
+            assert int(config["KAFKA_REPLICATION_FACTOR"]) == replication_factor
 
 
 def test_rendered_secret_carries_the_values_and_survives_uninstall(rendered):
@@ -384,16 +401,16 @@ def test_rendered_secret_carries_the_values_and_survives_uninstall(rendered):
 
 def test_toggles_render_ingress_rules_dashboard_and_bootstrap(rendered):
     variant, manifest, values = rendered
-    toggled = variant in ("all-toggles", "production")
+    toggled = variant in ("all-toggles", "district-example")
     ingresses = {manifest.component(i): i for i in manifest.of_kind("Ingress")}
-    expected = {"all-toggles": {"gateway"}, "production": {"gateway", "media"}}.get(variant, set())
+    expected = {"all-toggles": {"gateway"}, "district-example": {"gateway", "media"}}.get(variant, set())
     assert set(ingresses) == expected
     for name, ingress in ingresses.items():
         (rule,) = ingress["spec"]["rules"]
         for path in rule["http"]["paths"]:
             assert path["backend"]["service"] == {"name": f"wenming-{name}", "port": {"name": "http"}}
         assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
-    if variant == "production":
+    if variant == "district-example":
         media_paths = [p["path"] for p in ingresses["media"]["spec"]["rules"][0]["http"]["paths"]]
         assert media_paths == ["/v1/assets"]
     rules = manifest.of_kind("PrometheusRule")
@@ -415,3 +432,50 @@ def test_toggles_render_ingress_rules_dashboard_and_bootstrap(rendered):
         password = next(e for e in c["env"] if e["name"] == "BOOTSTRAP_ADMIN_PASSWORD")
         assert password["valueFrom"]["secretKeyRef"]["name"] == "wenming-bootstrap-liangzhou"
         assert set(secret_settings(manifest, {"spec": job["spec"]})) == SECRET_ENV["registration"] | {"BOOTSTRAP_ADMIN_PASSWORD"}
+
+
+def test_helm_test_pod_checks_every_enabled_service(rendered):
+    """`helm test`: one hook Pod in the services' image runs the health checker against every
+    enabled service (gRPC health, or /readyz for the gateway) and the NetworkPolicies let it in."""
+    variant, manifest, _ = rendered
+    (pod,) = manifest.of_kind("Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    spec = pod["spec"]
+    assert spec["restartPolicy"] == "Never"
+    (c,) = spec["containers"]
+    assert c["command"] == ["python", "-m", "services.common.healthcheck"]
+    assert {container(d)["image"] for d in manifest.of_kind("Deployment")} == {c["image"]}
+    options = [a for a in c["args"] if a.startswith("--")]
+    assert options == ["--timeout=5"], "every call has a deadline"
+    targets = [parse_target(a) for a in c["args"] if not a.startswith("--")]
+    expected = set()
+    for deployment in deployments(manifest).values():
+        host = f"{deployment['metadata']['name']}.{NAMESPACE}.svc.cluster.local"
+        has_grpc = any(p["name"] == "grpc" for p in container(deployment)["ports"])
+        expected.add(("grpc", f"{host}:50051") if has_grpc else ("http", f"http://{host}:8080/readyz"))
+    assert {(t.kind, t.address) for t in targets} == expected, variant
+    assert len(targets) == len(expected)
+
+    # not a component: no Service, PDB or other selector picks the test pod up
+    labels = pod["metadata"]["labels"]
+    for kind in ("Service", "PodDisruptionBudget", "Deployment"):
+        for obj in manifest.of_kind(kind):
+            selector = obj["spec"]["selector"]
+            assert not matches(selector if "matchLabels" in selector else {"matchLabels": selector}, labels), \
+                f"{kind} {obj['metadata']['name']} selects the test pod"
+    # every service's NetworkPolicy admits it on the port it checks
+    for policy in manifest.of_kind("NetworkPolicy"):
+        name = manifest.component(policy)
+        port = "grpc" if any(p["name"] == "grpc" for p in container(deployments(manifest)[name])["ports"]) else "http"
+        assert any(port in [p["port"] for p in rule.get("ports", [])]
+                   and ("from" not in rule or any("namespaceSelector" not in peer and matches(peer.get("podSelector", {}), labels)
+                                                  for peer in rule["from"]))
+                   for rule in policy["spec"]["ingress"]), f"{name}'s NetworkPolicy keeps the test pod out"
+
+
+def test_helm_test_pod_can_be_left_out(chart):
+    assert chart.template({"helmTest": {"enabled": False}}).of_kind("Pod") == []
+    one_service = {name: {"enabled": name == "points"} for name in ALL_SERVICES}
+    (pod,) = chart.template({"services": one_service, "helmTest": {"timeoutSeconds": 2.5}}).of_kind("Pod")
+    assert pod["spec"]["containers"][0]["args"] == [
+        "--timeout=2.5", f"grpc:wenming-points.{NAMESPACE}.svc.cluster.local:50051"]

@@ -82,8 +82,8 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- /* every service finds its peers' gRPC APIs the way the local launcher passes them */ -}}
 {{- range $peer, $values := $root.Values.services -}}
 {{- if and $values.enabled (dig "grpc" "enabled" $root.Values.serviceDefaults.grpc.enabled $values) -}}
-{{- $host := include "wenming-lib.componentName" (dict "root" $root "name" $peer) -}}
-{{- $_ := set $data (printf "%s_GRPC_TARGET" (upper $peer)) (printf "%s.%s.svc.%s:50051" $host $root.Release.Namespace $root.Values.clusterDomain) -}}
+{{- $host := include "wenming-lib.serviceHost" (dict "root" $root "name" $peer) -}}
+{{- $_ := set $data (printf "%s_GRPC_TARGET" (upper $peer)) (printf "%s:50051" $host) -}}
 {{- end -}}
 {{- end -}}
 {{- range $key, $value := merge (deepCopy ($svc.config | default dict)) ($root.Values.config | default dict) -}}

@@ -31,6 +31,11 @@ Every per-service template takes the same context, a dict the application chart 
 {{- printf "%s-%s" (include "wenming-lib.fullname" .root | trunc 50 | trimSuffix "-") .name -}}
 {{- end -}}
 
+{{/* The cluster DNS name of one service's Service, <fullname>-<service>.<namespace>.svc.<clusterDomain>; takes root and name. */}}
+{{- define "wenming-lib.serviceHost" -}}
+{{- printf "%s.%s.svc.%s" (include "wenming-lib.componentName" .) .root.Release.Namespace .root.Values.clusterDomain -}}
+{{- end -}}
+
 {{- define "wenming-lib.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
