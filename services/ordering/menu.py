@@ -43,10 +43,7 @@ class MenuBook:
     # ---- reads ----
 
     def get(self, district_id: str, item_id: str) -> MenuItem:
-        item = MenuItem.objects(id=item_id).first()
-        if item is None or item.district_id != district_id:
-            raise NotFound("menu item", item_id)
-        return item
+        return MenuItem.from_raw(MenuItem.raw_in_district(district_id, item_id, "menu item"))
 
     def read(self, principal: Principal, item_id: str) -> MenuItem:
         v = Validator()

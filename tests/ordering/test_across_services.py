@@ -1,5 +1,5 @@
 """The loop across real services, nothing published by hand: a certification training grants
-makes a volunteer eligible in ordering's matching; the hours a unit confirms in ordering reach the
+(enroll → check in → pass the quiz) makes a volunteer eligible in ordering's matching; the hours a unit confirms in ordering reach the
 volunteer's account in points, once, however many events about the order follow; the photos a
 volunteer checks out with show in the order's history in media, for the resident."""
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.media.helpers import MediaClient, jpeg
 from tests.support.grpc_helpers import bearer
+from tests.training.support import RIGHT_ANSWERS, first_aid_content
 from wenming.common.v1 import common_pb2 as c
 from wenming.media.v1 import media_pb2 as med
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -82,14 +83,11 @@ def test_a_certification_granted_by_training_makes_the_volunteer_eligible(world,
 
     assert trainee.id not in candidates()
 
-    # training: a quiz-less course granting first_aid, a session at the station, attendance recorded
+    # training: enroll → check in with the station's rotating code → pass the quiz → certified
     _once_known(lambda: training_stub.GetTrainingRecord(trn.GetTrainingRecordRequest(volunteer_id=trainee.id),
                                                         metadata=world.as_center(), timeout=5))
-    course = training_stub.CreateCourse(trn.CreateCourseRequest(content=trn.CourseContent(
-        title="应急救护员培训", description="心肺复苏与AED", category=trn_types.COURSE_CATEGORY_EMERGENCY,
-        level=trn_types.COURSE_LEVEL_SPECIALIST, minutes=240,
-        certification=trn_types.CertificationSpec(code="first_aid", name="应急救护证书", valid_months=24))),
-        metadata=world.as_center(), timeout=10).course
+    course = training_stub.CreateCourse(trn.CreateCourseRequest(content=first_aid_content()),
+                                        metadata=world.as_center(), timeout=10).course
     trainer = training_stub.RegisterTrainer(trn.RegisterTrainerRequest(
         name="李医生", title="主治医师", specialties=[c.SKILL_EMERGENCY_RESCUE], served_unit_ids=[world.center.unit_id]),
         metadata=world.as_center(), timeout=10).trainer
@@ -102,9 +100,14 @@ def test_a_certification_granted_by_training_makes_the_volunteer_eligible(world,
     station_admin = world.as_admin(station)
     session = _once_known(lambda: training_stub.ScheduleSession(request, metadata=station_admin, timeout=10)).session
     training_stub.Enroll(trn.EnrollRequest(session_id=session.session_id), metadata=trainee.token, timeout=10)
-    training_stub.RecordAttendance(trn.RecordAttendanceRequest(session_id=session.session_id,
-                                                               volunteer_ids=[trainee.id]),
-                                   metadata=station_admin, timeout=10)
+    code = training_stub.IssueCheckinCode(trn.IssueCheckinCodeRequest(session_id=session.session_id),
+                                          metadata=station_admin, timeout=10).code
+    training_stub.CheckIn(trn.CheckInRequest(session_id=session.session_id, code=code), metadata=trainee.token,
+                          timeout=10)
+    assert trainee.id not in candidates()  # attending is not enough: the quiz decides
+    passed = training_stub.SubmitQuiz(trn.SubmitQuizRequest(session_id=session.session_id, answers=RIGHT_ANSWERS),
+                                      metadata=trainee.token, timeout=10)
+    assert passed.passed
 
     # CertificationGranted → ordering's read model → the trainee qualifies and can be dispatched
     wait_until(lambda: trainee.id in candidates(), timeout=60, what="the certified volunteer among the candidates")
