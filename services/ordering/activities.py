@@ -33,6 +33,7 @@ from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
+from . import hours as hours_rules
 from . import metrics
 from .menu import MenuBook
 from .models import Activity
@@ -208,12 +209,7 @@ class ActivityBoard:
     def complete(self, principal: Principal, req: pb.CompleteActivityRequest) -> Activity:
         v = Validator()
         activity_id = v.ident("activity_id", req.activity_id)
-        manual: dict[str, int] = {}
-        for i, entry in enumerate(req.manual):
-            volunteer_id = v.ident(f"manual[{i}].volunteer_id", entry.volunteer_id)
-            if volunteer_id in manual:
-                v.fail(f"manual[{i}].volunteer_id", "is listed twice")
-            manual[volunteer_id] = entry.minutes
+        manual = hours_rules.parse_manual(v, req.manual)
         v.check()
 
         def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
@@ -222,25 +218,21 @@ class ActivityBoard:
             if now < as_utc(activity.ends_at):
                 raise FailedPrecondition("the activity can be completed once it has ended")
             planned = int((as_utc(activity.ends_at) - as_utc(activity.starts_at)).total_seconds() // 60)
-            cap = planned + self.tolerance
-            check = Validator()
-            for i, entry in enumerate(req.manual):
-                p = activity.participants.get(entry.volunteer_id)
-                if p is None or p.role != P.PARTICIPANT_ROLE_VOLUNTEER:
-                    check.fail(f"manual[{i}].volunteer_id", "did not sign up to serve at this activity")
-                if not 1 <= entry.minutes <= cap:
-                    check.fail(f"manual[{i}].minutes", f"must be between 1 and {cap} (the planned {planned} min "
-                                                       f"plus {self.tolerance} min tolerance; got {entry.minutes})")
-            check.check()
+
+            def served(pid: str) -> bool:
+                p = activity.participants.get(pid)
+                return p is not None and p.role == P.PARTICIPANT_ROLE_VOLUNTEER
+
+            hours_rules.check_manual(req.manual, served, "did not sign up to serve at this activity", planned,
+                                     self.tolerance)
             hours = []
             for pid, p in sorted(activity.participants.items()):
                 if p.role != P.PARTICIPANT_ROLE_VOLUNTEER:
                     continue
                 if pid in manual:
-                    hours.append({"volunteer_id": pid, "minutes": manual[pid],
-                                  "source": common_pb2.HOURS_SOURCE_MANUAL})
+                    hours.append(hours_rules.entry(pid, manual[pid], manual=True))
                 elif p.attended_at is not None:  # attendance proven by the QR code: the planned time counts
-                    hours.append({"volunteer_id": pid, "minutes": planned, "source": common_pb2.HOURS_SOURCE_VERIFIED})
+                    hours.append(hours_rules.entry(pid, planned, manual=False))
             residents = sum(1 for p in activity.participants.values()
                             if p.role == P.PARTICIPANT_ROLE_RESIDENT and p.attended_at is not None)
             return ActivityMove(ev.ActivityCompleted, fields={"status": A.ACTIVITY_STATUS_COMPLETED, "hours": hours},

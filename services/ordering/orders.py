@@ -32,6 +32,7 @@ from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
+from . import hours as hours_rules
 from . import metrics
 from .metrics import status_name
 from .matching import Matcher
@@ -559,34 +560,20 @@ class OrderDesk:
     def confirm_hours(self, principal: Principal, req: pb.ConfirmOrderHoursRequest) -> Order:
         v = Validator()
         order_id = v.ident("order_id", req.order_id)
-        manual: dict[str, int] = {}
-        for i, entry in enumerate(req.manual):
-            volunteer_id = v.ident(f"manual[{i}].volunteer_id", entry.volunteer_id)
-            if volunteer_id in manual:
-                v.fail(f"manual[{i}].volunteer_id", "is listed twice")
-            manual[volunteer_id] = entry.minutes
+        manual = hours_rules.parse_manual(v, req.manual)
         v.check()
 
         def plan(order: Order, now: dt.datetime) -> Move:
             self.require_holding_admin(principal, order)
             self._require_status(order, (S.ORDER_STATUS_COMPLETED,), "given confirmed hours")
-            cap = self.cap_minutes(order)
-            check = Validator()
-            for i, entry in enumerate(req.manual):
-                if entry.volunteer_id not in order.volunteer_ids:
-                    check.fail(f"manual[{i}].volunteer_id", "did not serve this order")
-                if not 1 <= entry.minutes <= cap:
-                    check.fail(f"manual[{i}].minutes", f"must be between 1 and {cap} (the planned "
-                                                       f"{order.planned_minutes} min plus {self.tolerance} min "
-                                                       f"tolerance; got {entry.minutes})")
-            check.check()
+            hours_rules.check_manual(req.manual, lambda vid: vid in order.volunteer_ids, "did not serve this order",
+                                     order.planned_minutes, self.tolerance)
             hours = []
             for vid in order.volunteer_ids:
                 if vid in manual:
-                    hours.append({"volunteer_id": vid, "minutes": manual[vid], "source": common_pb2.HOURS_SOURCE_MANUAL})
+                    hours.append(hours_rules.entry(vid, manual[vid], manual=True))
                 elif vid in order.sessions and order.sessions[vid].measured_minutes > 0:
-                    hours.append({"volunteer_id": vid, "minutes": order.sessions[vid].measured_minutes,
-                                  "source": common_pb2.HOURS_SOURCE_VERIFIED})
+                    hours.append(hours_rules.entry(vid, order.sessions[vid].measured_minutes, manual=False))
             window = self.policies.get(order.district_id).rating_window
             return Move(S.ORDER_STATUS_HOURS_CONFIRMED, ev.OrderHoursConfirmed,
                         fields={"hours": hours, "hours_recorded_by": order.current.to_mongo().to_dict(),
