@@ -17,6 +17,7 @@ import time
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.clock import CHINA
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import ordering_pb2_grpc
@@ -68,7 +69,6 @@ NOTES = {
     "家电维修": "家里的电视机没有声音了",
     "文艺演出进村": "村里老人想看一场秦腔演出",
 }
-CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def _ts(moment: dt.datetime) -> Timestamp:

@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 
 UTC = dt.UTC
+# China Standard Time: days, months and years people count (periods, certificates, availability)
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 
 
 class Clock:

@@ -4,7 +4,6 @@ numbers for the logged-in admin's unit subtree from the services, with the admin
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Callable
@@ -14,11 +13,10 @@ import grpc
 from flask import Blueprint, Response, redirect, request
 from google.protobuf import json_format
 
-from services.common.clock import clock
+from services.common.clock import CHINA, clock
 
 from .upstreams import Upstream
 
-CHINA = dt.timezone(dt.timedelta(hours=8))  # months and years are counted in Beijing time
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("static") / "dashboard.html"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from services.common.clock import as_utc
+from services.common.clock import CHINA, as_utc
 from services.common.errors import FailedPrecondition, NotFound
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -28,7 +28,6 @@ from .readmodels import Certifications, Registry
 
 S = types_pb2.OrderStatus
 ACTIVE_STATUSES = [S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE]
-CHINA = dt.timezone(dt.timedelta(hours=8))
 STAR_HOURS = (100, 300, 600, 1000, 1500)  # 1★ … 5★ (national rule; points owns the official level)
 MAX_PER_TIER = 500  # volunteers read per distance tier; the nearest tiers fill the list first
 

@@ -18,7 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role
-from services.common.clock import as_utc, clock
+from services.common.clock import CHINA, as_utc, clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import new_id
@@ -30,7 +30,6 @@ from wenming.points.v1 import points_pb2 as pb
 
 from .directory import Directory
 from .models import Certificate, Counter as Sequence, LedgerEntry
-from .rules import CHINA
 from .store import CODE_ALPHABET
 
 NUMBER = re.compile(r"^ZM-\d{4}-\d{6}-[2-9A-HJ-NP-Z]{4}$")

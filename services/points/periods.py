@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.common.clock import clock
+from services.common.clock import CHINA, clock
 from services.common.validation import Validator
 from wenming.points.v1 import points_pb2 as pb
 
-from .rules import CHINA
 
 
 def validate_period(v: Validator, field: str, period: pb.Period) -> pb.Period:

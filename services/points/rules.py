@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 
+from services.common.clock import CHINA
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 STAR_LEVELS = 5
 
 

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.clock import CHINA
 from services.common.events import EventSource, record_headers
 from services.common.kafka_clients import make_producer
 from tests.support.grpc_helpers import expect_error
@@ -19,7 +20,6 @@ from wenming.training.v1 import events_pb2 as training
 
 from .support import wait_until
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def _next_saturday_morning() -> Timestamp:
