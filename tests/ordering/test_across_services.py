@@ -86,11 +86,12 @@ def test_a_certification_granted_by_training_makes_the_volunteer_eligible(world,
     # training: enroll → check in with the station's rotating code → pass the quiz → certified
     _once_known(lambda: training_stub.GetTrainingRecord(trn.GetTrainingRecordRequest(volunteer_id=trainee.id),
                                                         metadata=world.as_center(), timeout=5))
-    course = training_stub.CreateCourse(trn.CreateCourseRequest(content=first_aid_content()),
-                                        metadata=world.as_center(), timeout=10).course
-    trainer = training_stub.RegisterTrainer(trn.RegisterTrainerRequest(
+    # (units, volunteers and teams travel in different partitions: each may arrive later than another)
+    course = _once_known(lambda: training_stub.CreateCourse(trn.CreateCourseRequest(content=first_aid_content()),
+                                                            metadata=world.as_center(), timeout=10)).course
+    trainer = _once_known(lambda: training_stub.RegisterTrainer(trn.RegisterTrainerRequest(
         name="李医生", title="主治医师", specialties=[c.SKILL_EMERGENCY_RESCUE], served_unit_ids=[world.center.unit_id]),
-        metadata=world.as_center(), timeout=10).trainer
+        metadata=world.as_center(), timeout=10)).trainer
     start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
     request = trn.ScheduleSessionRequest(course_id=course.course_id, unit_id=station.unit_id,
                                          trainer_id=trainer.trainer_id, mode=trn_types.SESSION_MODE_OFFLINE,
