@@ -43,6 +43,11 @@ class Aggregate(Document):
             raise NotFound(what, _id)
         return raw
 
+    @classmethod
+    def in_district(cls, district_id: str, _id: str, what: str):
+        """The aggregate `_id` of the caller's district (see raw_in_district)."""
+        return cls.from_raw(cls.raw_in_district(district_id, _id, what))
+
     def insert(self, events: list[dict]) -> None:
         """Validates and inserts this new aggregate at version 1 with its first events."""
         self.validate()

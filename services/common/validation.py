@@ -63,6 +63,17 @@ class Validator:
             self.fail(field, "is not a valid point in time")
             return None
 
+    def update_fields(self, field: str, names: Sequence[str], allowed: Iterable[str]) -> list[str]:
+        """A field mask: the named fields once each, at least one, every one of them `allowed`."""
+        allowed = sorted(allowed)
+        fields = list(dict.fromkeys(names))
+        if not fields:
+            self.fail(field, "must name at least one field")
+        for i, name in enumerate(fields):
+            if name not in allowed:
+                self.fail(f"{field}[{i}]", f"unknown field {name!r}; one of {', '.join(allowed)}")
+        return fields
+
     def ident(self, field: str, value: str, *, required: bool = True) -> str:
         value = (value or "").strip()
         if not value:

@@ -19,7 +19,7 @@ from services.common.clock import clock
 from services.common.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.validation import Validator
+from services.common.validation import Validator, valid_id
 from wenming.media.v1 import events_pb2, media_pb2 as pb
 
 from .assets import AssetLibrary
@@ -106,9 +106,7 @@ class Publishing:
         return principal.subject == article.author_id or (principal.is_admin and principal.manages(article.unit_path))
 
     def _load(self, principal: Principal, article_id: str) -> Article:
-        v = Validator()
-        article_id = v.ident("article_id", article_id)
-        v.check()
+        article_id = valid_id("article_id", article_id)
         article = Article.objects(id=article_id).first()
         if article is None:
             raise NotFound("article", article_id)

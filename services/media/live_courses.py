@@ -15,7 +15,7 @@ from services.common.clock import as_utc, clock
 from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.validation import Validator
+from services.common.validation import Validator, valid_id
 from wenming.media.v1 import events_pb2, media_pb2 as pb
 
 from .assets import AssetLibrary
@@ -70,9 +70,7 @@ class LiveCourses:
         self.events = events
 
     def _load(self, principal: Principal, course_id: str) -> LiveCourse:
-        v = Validator()
-        course_id = v.ident("live_course_id", course_id)
-        v.check()
+        course_id = valid_id("live_course_id", course_id)
         course = LiveCourse.objects(id=course_id).first()
         if course is None:
             raise NotFound("live course", course_id)

@@ -43,7 +43,7 @@ class MenuBook:
     # ---- reads ----
 
     def get(self, district_id: str, item_id: str) -> MenuItem:
-        return MenuItem.from_raw(MenuItem.raw_in_district(district_id, item_id, "menu item"))
+        return MenuItem.in_district(district_id, item_id, "menu item")
 
     def read(self, principal: Principal, item_id: str) -> MenuItem:
         v = Validator()

@@ -98,6 +98,15 @@ class OrderDesk:
         return valid_id("order_id", value)
 
     @staticmethod
+    def id_and_reason(order_id: str, reason: str, *, required: bool = True) -> tuple[str, str]:
+        """The order a move names and why (报单, 退回, 取消, 驳回 carry a reason)."""
+        v = Validator()
+        order_id = v.ident("order_id", order_id)
+        reason = v.text("reason", reason, max_len=200, required=required)
+        v.check()
+        return order_id, reason
+
+    @staticmethod
     def load(district_id: str, order_id: str) -> tuple[Order, dict]:
         raw = Order.raw_in_district(district_id, order_id, "order")
         return Order.from_raw(raw), raw
@@ -306,10 +315,7 @@ class OrderDesk:
         return self._run(principal, order_id, plan)
 
     def escalate(self, principal: Principal, order_id: str, reason: str) -> Order:
-        v = Validator()
-        order_id = v.ident("order_id", order_id)
-        reason = v.text("reason", reason, max_len=200)
-        v.check()
+        order_id, reason = self.id_and_reason(order_id, reason)
 
         def plan(order: Order, now: dt.datetime) -> Move:
             self.require_holding_admin(principal, order)
@@ -451,10 +457,7 @@ class OrderDesk:
         return self._run(principal, order_id, plan)
 
     def decline(self, principal: Principal, order_id: str, reason: str) -> Order:
-        v = Validator()
-        order_id = v.ident("order_id", order_id)
-        reason = v.text("reason", reason, max_len=200)
-        v.check()
+        order_id, reason = self.id_and_reason(order_id, reason)
 
         def plan(order: Order, now: dt.datetime) -> Move:
             self._require_offered(principal, order)
@@ -619,10 +622,7 @@ class OrderDesk:
     # ---- ends before service ----
 
     def cancel(self, principal: Principal, order_id: str, reason: str) -> Order:
-        v = Validator()
-        order_id = v.ident("order_id", order_id)
-        reason = v.text("reason", reason, max_len=200, required=False)
-        v.check()
+        order_id, reason = self.id_and_reason(order_id, reason, required=False)
 
         def plan(order: Order, now: dt.datetime) -> Move:
             own = principal.role == Role.ROLE_RESIDENT and principal.subject == order.resident_id
@@ -636,10 +636,7 @@ class OrderDesk:
         return self._run(principal, order_id, plan)
 
     def reject(self, principal: Principal, order_id: str, reason: str) -> Order:
-        v = Validator()
-        order_id = v.ident("order_id", order_id)
-        reason = v.text("reason", reason, max_len=200)
-        v.check()
+        order_id, reason = self.id_and_reason(order_id, reason)
         if not principal.is_center_admin:
             raise PermissionDenied("only the center may reject an order")
 

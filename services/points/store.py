@@ -91,12 +91,7 @@ class Store:
 
     def update_item(self, principal: Principal, req: pb.UpdateStoreItemRequest) -> dict:
         v = Validator()
-        fields = list(dict.fromkeys(req.update_fields))
-        if not fields:
-            v.fail("update_fields", "must name at least one field")
-        for i, f in enumerate(fields):
-            if f not in ITEM_FIELDS:
-                v.fail(f"update_fields[{i}]", f"unknown field {f!r}; one of {', '.join(sorted(ITEM_FIELDS))}")
+        fields = v.update_fields("update_fields", req.update_fields, ITEM_FIELDS)
         changes: dict = {}
         if "name" in fields:
             changes["name"] = v.text("name", req.name, max_len=40)

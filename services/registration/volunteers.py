@@ -197,12 +197,7 @@ class VolunteerRegistry:
 
     def update(self, principal: Principal, req: pb.UpdateVolunteerRequest) -> VolunteerView:
         v = Validator()
-        fields = list(dict.fromkeys(req.update_fields))
-        if not fields:
-            v.fail("update_fields", "must name at least one field")
-        for i, f in enumerate(fields):
-            if f not in UPDATABLE:
-                v.fail(f"update_fields[{i}]", f"unknown field {f!r}; one of {', '.join(sorted(UPDATABLE))}")
+        fields = v.update_fields("update_fields", req.update_fields, UPDATABLE)
         changes: dict = {}
         if "skills" in fields:
             changes["skills"] = v.enums("skills", list(req.skills), common_pb2.Skill, max_count=16)

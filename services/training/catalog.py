@@ -122,10 +122,7 @@ class CourseCatalog:
     # ---- reads ----
 
     def load(self, district_id: str, course_id: str) -> Course:
-        course = Course.objects(id=course_id, district_id=district_id).exclude("outbox").first()
-        if course is None:
-            raise NotFound("course", course_id)
-        return course
+        return Course.in_district(district_id, course_id, "course")
 
     @staticmethod
     def shows_answers(principal: Principal, course: Course) -> bool:

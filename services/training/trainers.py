@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import clock
-from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from services.common.errors import AlreadyExists, FailedPrecondition, PermissionDenied
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
@@ -50,10 +50,7 @@ class TrainerPool:
     # ---- reads ----
 
     def load(self, district_id: str, trainer_id: str) -> Trainer:
-        trainer = Trainer.objects(id=trainer_id, district_id=district_id).exclude("outbox").first()
-        if trainer is None:
-            raise NotFound("trainer", trainer_id)
-        return trainer
+        return Trainer.in_district(district_id, trainer_id, "trainer")
 
     def ratings(self, district_id: str, trainer_ids: list[str]) -> dict[str, tuple[int, int]]:
         """trainer id -> (sum of ratings, number of ratings), from the rated sessions they taught.
@@ -157,12 +154,7 @@ class TrainerPool:
     def update(self, principal: Principal, req: pb.UpdateTrainerRequest) -> Trainer:
         v = Validator()
         trainer_id = v.ident("trainer_id", req.trainer_id)
-        fields = list(dict.fromkeys(req.update_fields))
-        if not fields:
-            v.fail("update_fields", "must name at least one field")
-        for i, name in enumerate(fields):
-            if name not in UPDATABLE:
-                v.fail(f"update_fields[{i}]", f"unknown field {name!r}; one of {', '.join(UPDATABLE)}")
+        fields = v.update_fields("update_fields", req.update_fields, UPDATABLE)
         changes: dict = {}
         if "title" in fields:
             changes["title"] = v.text("title", req.title, max_len=40, required=False)

@@ -57,6 +57,15 @@ def test_validator_reads_timestamps_and_refuses_impossible_ones():
     assert v.violations == [("occurred_at", "is not a valid point in time"), ("occurred_at", "must be set")]
 
 
+def test_validator_checks_field_masks():
+    v = Validator()
+    assert v.update_fields("update_fields", ["name", "name", "bio"], {"name", "bio"}) == ["name", "bio"] and v.ok()
+    v.update_fields("update_fields", [], {"name"})
+    v.update_fields("mask", ["name", "colour"], ("name", "bio"))
+    assert v.violations == [("update_fields", "must name at least one field"),
+                            ("mask[1]", "unknown field 'colour'; one of bio, name")]
+
+
 def test_ulids_sort_by_time_and_page_tokens_round_trip():
     first = ulid(now_ms=1_000)
     second = ulid(now_ms=2_000)
