@@ -7,6 +7,15 @@
 # The chart (charts/wenming) runs each service as `python -m services.<name>` with a read-only
 # root filesystem, an emptyDir on /tmp and uid 10001.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+# ---- web: the app (Vue + Vant), exactly as the lockfile pins it; the gateway serves build/web ----
+FROM ${NODE_IMAGE} AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
 
 # ---- build: dependencies into a virtualenv, protobuf code generated like `make protos` ----
 FROM ${PYTHON_IMAGE} AS build
@@ -26,6 +35,7 @@ RUN mkdir -p /out/app/build/protos/python \
       --grpc_python_out=/out/app/build/protos/python $(find protos -name '*.proto')
 
 COPY services/ /out/app/services/
+COPY --from=web /src/build/web /out/app/build/web
 # bytecode compiled now: the root filesystem is read-only at run time
 RUN /opt/venv/bin/python -m compileall -q --invalidation-mode unchecked-hash /out/app
 

@@ -10,6 +10,8 @@ PY        := $(VENV)/bin/python
 STACK     := infra/local/stack.sh
 GEN       := build/protos/python
 PROTOS    := $(shell find protos -name '*.proto')
+WEB_BUILT := build/web/index.html
+WEB_SRC   := $(shell find web/src web/public -type f) web/index.html web/vite.config.js web/package-lock.json
 SITE      := $(VENV)/lib/python3.11/site-packages
 # the test stack runs beside a `make run` stack: own ports, own data directory. TEST_SLOT=n
 # gives parallel test runs on one machine separate ports and data as well.
@@ -24,7 +26,7 @@ BENCH_ARGS ?=
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
 IMAGE ?= wenming-cloud:$(APP_VERSION)
 
-.PHONY: help deps protos infra images run up down test test-unit bench lint clean
+.PHONY: help deps protos web browser infra images run up down test test-unit bench lint clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -33,6 +35,7 @@ help:
 	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
 	@echo "make bench   benchmarks against the real broker and database"
 	@echo "make protos  regenerate Python code from protos/"
+	@echo "make web     build the app (web/ -> build/web, served by the gateway under /app/)"
 	@echo "make images  build the container image $(IMAGE) from the Dockerfile (docker, podman or buildah; IMAGE=... to rename)"
 	@echo "make lint    ruff"
 
@@ -55,6 +58,25 @@ $(GEN)/.stamp: $(PROTOS) $(VENV)/.installed
 	@touch $@
 
 protos: $(GEN)/.stamp
+
+# the app: npm packages exactly as the lockfile pins them, then Vite (prints every chunk's size)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web: Node.js 20+ with npm is needed to build the app" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_BUILT): web/node_modules/.installed $(WEB_SRC)
+	cd web && npm run --silent build
+
+web: $(WEB_BUILT)
+
+# the page tests drive Debian's Chromium (Playwright's own browser download is unreachable here)
+browser:
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || { \
+	  echo "installing Debian's chromium and CJK fonts for the page tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; }
 
 infra: deps
 	@# the broker jars and FerretDB are fetched/built in parallel the first time
@@ -80,11 +102,11 @@ images:
 
 # ---- run ----
 
-run: protos infra
+run: protos web infra
 	@$(STACK) start
 	@trap '$(STACK) stop' EXIT; eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py run
 
-up: protos infra
+up: protos web infra
 	@$(STACK) start
 	@eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py start
 
@@ -94,7 +116,7 @@ down:
 
 # ---- test ----
 
-test: protos infra
+test: protos web browser infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf .data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
 	@$(TEST_ENV) $(STACK) start

@@ -187,10 +187,15 @@ def service_env(definition: ServiceDef, *, secrets: dict[str, str], database_pre
     return env
 
 
+# the district `make run` seeds (seed_demo.py), offered on the app's login page
+DEMO_APP = {"APP_DISTRICT_ID": "liangzhou", "APP_DISTRICT_NAME": "凉州区"}
+
+
 def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[ServiceProcess]:
     defs = [d for d in with_env_ports(SERVICES) if d.built]
     secrets = ensure_secrets(data_dir / "secrets")
-    return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs),
+    return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs,
+                                          extra=DEMO_APP if d.http_only else None),
                            data_dir / "logs" / f"{d.name}.log") for d in defs]
 
 

@@ -1,10 +1,11 @@
-"""python -m services.gateway: REST for apps and the operations dashboard, on HTTP_PORT."""
+"""python -m services.gateway: REST for apps and the app itself (/app/), on HTTP_PORT."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -14,11 +15,12 @@ from services.common.logs import configure_logging
 from services.common.ops_app import HttpServer, create_ops_app
 from services.common.runtime import stop_on_signals
 
-from .api import api_blueprint
-from .dashboard import dashboard_blueprint
+from .api import api_blueprint, register_json_errors
 from .upstreams import KNOWN_SERVICES, Upstream, available
+from .web import web_blueprint
 
 log = logging.getLogger("services.gateway")
+BUILT_APP = Path(__file__).resolve().parents[2] / "build" / "web"
 
 
 def load_upstreams(env: Env) -> dict[str, Upstream]:
@@ -60,6 +62,10 @@ def main() -> int:
     env = Env()
     port = env.int("HTTP_PORT", 8080, minimum=1)
     level = env.str("LOG_LEVEL", "INFO").upper()
+    web_root = Path(env.str("WEB_ROOT", str(BUILT_APP)))
+    # the district this deployment serves, offered on the login page (empty: people type its code)
+    district_id = env.str("APP_DISTRICT_ID", "")
+    district_name = env.str("APP_DISTRICT_NAME", "")
     upstreams = load_upstreams(env)
     try:
         env.check("gateway")
@@ -69,8 +75,9 @@ def main() -> int:
     configure_logging("gateway", level)
     health = UpstreamHealth(upstreams)
     app = create_ops_app("gateway", lambda: dict(health.checks))
+    register_json_errors(app)
     app.register_blueprint(api_blueprint(upstreams))
-    app.register_blueprint(dashboard_blueprint(upstreams))
+    app.register_blueprint(web_blueprint(web_root, district_id, district_name))
     server = HttpServer(app, port, threads=16)
     stopping = threading.Event()
     stop_on_signals(stopping)

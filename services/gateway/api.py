@@ -1,7 +1,14 @@
 """REST/JSON → gRPC: `POST /api/v1/<service>/<Method>`, the caller's token passed through.
 
-Status mapping follows google.rpc's HTTP mapping; INVALID_ARGUMENT answers 400 with the
-violated fields, so a form can mark them.
+Bodies follow the proto3 JSON mapping (lowerCamelCase names, enums by name, 64-bit integers as
+strings; fields at their default value are written too, so clients need no defaults of their
+own). Errors follow Google's JSON error model on every path of the gateway:
+
+    {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "...",
+               "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                            "fieldViolations": [{"field": "name", "description": "..."}]}]}}
+
+with the HTTP status from google.rpc's mapping, so a form can mark the fields it names.
 """
 
 from __future__ import annotations
@@ -48,23 +55,40 @@ def _json(status: int, body: dict) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
-def _error(status: int, code: str, message: str, fields: list[dict] | None = None) -> Response:
-    error = {"code": code, "message": message}
-    if fields:
-        error["field_violations"] = fields
-    return _json(status, {"error": error})
+def json_error(http_status: int, status: str, message: str, details: list[dict] | None = None) -> Response:
+    error = {"code": http_status, "status": status, "message": message}
+    if details:
+        error["details"] = details
+    return _json(http_status, {"error": error})
 
 
 def _from_rpc_error(error: grpc.RpcError) -> Response:
     code = error.code()
-    fields: list[dict] = []
+    details = []
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
-            fields += [{"field": v.field, "description": v.description} for v in bad.field_violations]
-    return _error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, fields)
+            details.append(json_format.MessageToDict(detail))
+    return json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
+
+
+# what a path outside the API's routes answers: JSON, never an HTML error page
+HTTP_ERRORS = {
+    400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "INVALID_ARGUMENT",
+    500: "INTERNAL",
+}
+
+
+def register_json_errors(app) -> None:
+    for http_status, status in HTTP_ERRORS.items():
+        def handler(error, http_status=http_status, status=status):
+            message = getattr(error, "description", None) if http_status != 500 else "internal error"
+            return json_error(http_status, status, message or status)
+        app.register_error_handler(http_status, handler)
+
+
+def reply_json(message) -> Response:
+    return _json(200, json_format.MessageToDict(message, always_print_fields_with_no_presence=True))
 
 
 def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
@@ -91,25 +115,25 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
 
 def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     if upstream is None:
-        return _error(404, "NOT_FOUND", f"no service {service!r} behind this gateway")
+        return json_error(404, "NOT_FOUND", f"no service {service[:40]!r} behind this gateway")
     spec = upstream.methods.get(method)
     if spec is None:
-        return _error(404, "NOT_FOUND", f"{service} has no method {method!r}")
+        return json_error(404, "NOT_FOUND", f"{service} has no method {method[:40]!r}")
     if (request.content_length or 0) > MAX_BODY_BYTES:
-        return _error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
+        return json_error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BODY_BYTES:
-        return _error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
+        return json_error(413, "INVALID_ARGUMENT", f"request body over {MAX_BODY_BYTES} bytes")
     try:
         body = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "INVALID_ARGUMENT", "the body is not JSON")
+        return json_error(400, "INVALID_ARGUMENT", "the body is not JSON")
     if not isinstance(body, dict):
-        return _error(400, "INVALID_ARGUMENT", "the body must be a JSON object")
+        return json_error(400, "INVALID_ARGUMENT", "the body must be a JSON object")
     try:
         message = json_format.ParseDict(body, spec.request_class())
     except json_format.ParseError as exc:
-        return _error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {exc}")
+        return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
     metadata = [("x-trace-id", request.headers.get("X-Trace-Id") or ulid())]
     auth = request.headers.get("Authorization", "")
@@ -119,4 +143,4 @@ def _call(upstream: Upstream | None, service: str, method: str) -> Response:
         reply = upstream.call(method, message, metadata)
     except grpc.RpcError as error:
         return _from_rpc_error(error)
-    return _json(200, json_format.MessageToDict(reply, preserving_proto_field_name=True))
+    return reply_json(reply)

@@ -56,7 +56,7 @@ def parse_dockerfile() -> tuple[dict[str, str], list[Stage]]:
 
 
 ARGS, STAGES = parse_dockerfile()
-BUILD, RUNTIME = STAGES[0], STAGES[-1]
+BUILD, RUNTIME = next(s for s in STAGES if s.name == "build"), STAGES[-1]
 
 
 def context_copies() -> list[tuple[list[str], str]]:
@@ -88,9 +88,13 @@ def dockerignore_excludes(path: str) -> bool:
     return excluded
 
 
-def test_builds_on_python_311_slim_in_two_stages():
-    assert ARGS["PYTHON_IMAGE"].startswith("python:3.11-slim")
-    assert [(s.base, s.name) for s in STAGES] == [("${PYTHON_IMAGE}", "build"), ("${PYTHON_IMAGE}", "runtime")]
+def test_builds_the_app_on_node_20_and_the_services_on_python_311_slim():
+    assert ARGS["PYTHON_IMAGE"].startswith("python:3.11-slim") and ARGS["NODE_IMAGE"].startswith("node:20-")
+    assert [(s.base, s.name) for s in STAGES] == [("${NODE_IMAGE}", "web"), ("${PYTHON_IMAGE}", "build"),
+                                                  ("${PYTHON_IMAGE}", "runtime")]
+    web = next(s for s in STAGES if s.name == "web")
+    assert any("npm ci" in r for r in web.all("RUN")), "the lockfile decides every package"
+    assert any(c == "--from=web /src/build/web /out/app/build/web" for c in BUILD.all("COPY"))
 
 
 def test_runtime_runs_as_the_chart_non_root_user():
@@ -127,18 +131,21 @@ def test_command_selects_a_service_and_ports_match_the_chart():
 
 def test_context_copies_exist_and_survive_dockerignore():
     copies = context_copies()
-    assert {s for sources, _ in copies for s in sources} == {"requirements.txt", "requirements-dev.txt", "protos/", "services/"}
+    assert {s for sources, _ in copies for s in sources} == {
+        "requirements.txt", "requirements-dev.txt", "protos/", "services/", "web/package.json", "web/package-lock.json",
+        "web/"}
     for sources, _ in copies:
         for source in sources:
             path = ROOT / source
             assert path.exists(), source
-            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()
+                                                   and not {"__pycache__", "node_modules"} & set(p.parts)]
             assert files, source
             for file in files:
                 relative = file.relative_to(ROOT).as_posix()
                 assert not dockerignore_excludes(relative), f"{relative} is copied but .dockerignore leaves it out"
     for outside in (".cache/venv/bin/python", ".data/test/x", ".git/HEAD", "tests/conftest.py", "charts/wenming/values.yaml",
-                    "services/common/__pycache__/auth.cpython-311.pyc"):
+                    "services/common/__pycache__/auth.cpython-311.pyc", "web/node_modules/vue/package.json"):
         assert dockerignore_excludes(outside), outside
 
 

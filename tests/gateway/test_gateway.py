@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -44,11 +45,13 @@ def test_login_and_an_authorized_call_through_rest(gateway, module_district):
         "district_id": module_district.id, "kind": "PRINCIPAL_KIND_ADMIN", "login": "center-admin",
         "password": PASSWORD})
     assert status == 200 and body["claims"]["role"] == "ROLE_UNIT_ADMIN"
-    token = body["access_token"]
-    status, body, _ = call(gateway, "/api/v1/registration/GetUnit", {"unit_id": module_district.center_id}, token)
+    token = body["accessToken"]  # proto3 JSON: lowerCamelCase out, either spelling in
+    status, body, _ = call(gateway, "/api/v1/registration/GetUnit", {"unitId": module_district.center_id}, token)
     assert status == 200 and body["unit"]["level"] == "UNIT_LEVEL_CENTER"
     status, body, _ = call(gateway, "/api/v1/registration/GetUnitStats", {}, token)
-    assert status == 200 and body["unit"]["unit_id"] == module_district.center_id
+    assert status == 200 and body["unit"]["unitId"] == module_district.center_id
+    # fields at their defaults are written too, so a client needs no defaults of its own
+    assert body["volunteersSuspended"] == "0" and body["institutes"] == "0"
 
 
 def test_errors_map_to_http_with_the_fields_named(gateway, module_district):
@@ -56,8 +59,10 @@ def test_errors_map_to_http_with_the_fields_named(gateway, module_district):
     status, body, _ = call(gateway, "/api/v1/registration/CreateUnit",
                            {"parent_unit_id": module_district.center_id, "name": "", "level": "UNIT_LEVEL_STATION"},
                            token)
-    assert status == 400 and body["error"]["code"] == "INVALID_ARGUMENT"
-    assert {"name"} <= {v["field"] for v in body["error"]["field_violations"]}
+    assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT" and body["error"]["code"] == 400
+    [bad_request] = body["error"]["details"]
+    assert bad_request["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert {"name"} <= {v["field"] for v in bad_request["fieldViolations"]}
     assert call(gateway, "/api/v1/registration/GetUnit", {"unit_id": module_district.center_id})[0] == 401
     assert call(gateway, "/api/v1/registration/GetUnit", {"unit_id": "unit_nope"}, token)[0] == 404
     assert call(gateway, "/api/v1/registration/Login", {"district_id": module_district.id,
@@ -75,16 +80,35 @@ def test_bad_requests_are_refused_before_any_upstream_call(gateway, module_distr
     assert call(gateway, "/api/v1/registration/GetUnit", raw=b"x" * (1024 * 1024 + 1), token=token)[0] == 413
 
 
-def test_dashboard_page_and_overview_for_the_logged_in_admin(gateway, module_district):
-    req = urllib.request.Request(f"{gateway.http_base}/dashboard")
-    with urllib.request.urlopen(req, timeout=10) as reply:
-        page = reply.read().decode()
-        assert reply.status == 200 and "指挥调度中心" in page
-        assert "default-src 'self'" in reply.headers["Content-Security-Policy"]
-    status, body, _ = call(gateway, "/dashboard/api/overview", method="GET", token=module_district.center_admin_token)
-    assert status == 200 and body["organization"]["unit"]["unit_id"] == module_district.center_id
-    assert call(gateway, "/dashboard/api/overview", method="GET")[0] == 401
-    assert call(gateway, "/dashboard/api/overview", method="GET", token="not-a-token")[0] == 401
+def test_every_path_answers_json_errors(gateway):
+    for path, method, status in [("/nowhere", "GET", 404), ("/api/v1/registration/GetUnit", "GET", 405),
+                                 ("/api/v1/registration/GetUnit", "PUT", 405), ("/api", "GET", 404)]:
+        code, body, headers = call(gateway, path, method=method)
+        assert code == status and headers["Content-Type"].startswith("application/json"), (path, method)
+        assert body["error"]["code"] == status and body["error"]["status"] in ("NOT_FOUND", "METHOD_NOT_ALLOWED")
+
+
+def test_the_app_is_served_with_its_routes_and_cache_rules(gateway, module_district):
+    def get(path: str):
+        try:
+            with urllib.request.urlopen(f"{gateway.http_base}{path}", timeout=10) as reply:
+                return reply.status, reply.read(), reply.headers, reply.url
+        except urllib.error.HTTPError as err:
+            return err.code, err.read(), err.headers, path
+
+    status, page, headers, _ = get("/app/")
+    assert status == 200 and b'lang="zh-CN"' in page and headers["Cache-Control"] == "no-cache"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    # a shared link or a reload of any page of the app opens the app
+    assert get("/app/admin/orders/ord_123")[1] == page
+    asset = re.search(rb'/app/(assets/index-[^"]+\.js)', page).group(1).decode()
+    status, _, headers, _ = get(f"/app/{asset}")
+    assert status == 200 and "immutable" in headers["Cache-Control"]
+    assert get("/app/assets/../../../etc/passwd")[0] == 404
+    # the old dashboard address and the root lead into the app
+    assert get("/dashboard")[3].endswith("/app/admin/center") and get("/")[3].endswith("/app/")
+    status, body, _ = call(gateway, "/app/config.json", method="GET")
+    assert status == 200 and body == {"districtId": "", "districtName": ""}
 
 
 def test_readiness_and_metrics(gateway):
@@ -124,37 +148,21 @@ def gateway_with_peers(stack, registration):
             proc.stop()
 
 
-def test_dashboard_gathers_orders_scorecard_leaderboard_and_rotation(gateway_with_peers, module_district):
-    def overview() -> dict:
-        status, body, _ = call(gateway_with_peers, "/dashboard/api/overview", method="GET",
-                               token=module_district.center_admin_token)
-        assert status == 200, body
-        return body
-
-    deadline = time.monotonic() + 60
-    while "同步中" in overview()["training"].get("unavailable", "") and time.monotonic() < deadline:
-        time.sleep(1)  # training learns the new district's units from registration's events
-    assert "尚未设置轮训周期" in overview()["training"]["unavailable"]
-    policy = {"general_cycle_years": 5, "core_cycle_years": 3, "notice_days": 90, "effective_from": "2026-01-01"}
-    deadline = time.monotonic() + 60
-    while call(gateway_with_peers, "/api/v1/training/SetRotationPolicy", policy,
-               module_district.center_admin_token)[0] != 200:  # training learns the district from events
-        assert time.monotonic() < deadline
-        time.sleep(1)
+def test_every_upstream_answers_through_rest_and_a_down_one_only_fails_readiness(gateway_with_peers, module_district):
+    token = module_district.center_admin_token
     deadline = time.monotonic() + 60
     while True:  # the peers learn the new district's units from registration's events
-        status, body, _ = call(gateway_with_peers, "/dashboard/api/overview", method="GET",
-                               token=module_district.center_admin_token)
-        ready = status == 200 and "scorecard" in body.get("incentives", {}) and "rotation" in body.get("training", {})
-        if ready or time.monotonic() > deadline:
+        status, body, _ = call(gateway_with_peers, "/api/v1/ordering/GetOrderStats", {}, token)
+        if status == 200 or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert ready, body
-    assert body["incentives"]["scorecard"]["unit"]["unit_id"] == module_district.center_id
-    assert body["incentives"]["scorecard"]["grade_label"] in ("示范级", "达标级", "创建级")
-    assert {c["plan"] for c in body["training"]["rotation"]} == {"ROTATION_PLAN_GENERAL", "ROTATION_PLAN_CORE"}
     # a new district has no orders yet (int64 numbers are JSON strings)
-    assert body["orders"] == {"in_progress": [], "overdue": "0", "sla_breaches_last_30_days": "0"}
-    # a configured upstream that is down makes the gateway not ready, but the page still answers
+    assert (status, body) == (200, {"inProgress": [], "overdue": "0", "slaBreachesLast30Days": "0"})
+    status, body, _ = call(gateway_with_peers, "/api/v1/points/GetPointRules", {}, token)
+    assert status == 200 and len(body["rules"]["starThresholdHours"]) == 5
+    status, body, _ = call(gateway_with_peers, "/api/v1/training/GetRotationReport", {}, token)
+    assert status == 409 and body["error"]["status"] == "FAILED_PRECONDITION"  # no rotation policy set yet
+    status, body, _ = call(gateway_with_peers, "/api/v1/media/ListAssets", {}, token)
+    assert status == 503 and body["error"]["status"] == "UNAVAILABLE"
     status, ready_body, _ = call(gateway_with_peers, "/readyz", method="GET")
     assert status == 503 and ready_body["checks"]["media"] is False

@@ -68,6 +68,7 @@ class Volunteer:
     number: str
     token: Metadata
     unit_id: str
+    phone: str = ""  # the login
 
 
 @dataclass
@@ -139,7 +140,7 @@ class World:
                 service_unit_ids=[unit.unit_id], availability=availability)
             volunteer = self.district.stub.RegisterVolunteer(request, metadata=self.as_center(), timeout=10).volunteer
             made.append(Volunteer(volunteer.volunteer_id, volunteer.volunteer_number,
-                                  bearer(self.district.volunteer_token(phone)), unit.unit_id))
+                                  bearer(self.district.volunteer_token(phone)), unit.unit_id, phone))
         ids = [v.id for v in made]
         wait_until(lambda: self.db.registry_volunteers.count_documents({"_id": {"$in": ids}}) == len(ids),
                    what="volunteers in ordering's read model")

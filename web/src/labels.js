@@ -1,0 +1,153 @@
+// Chinese names of the contract's enums, and the dates and durations people read.
+
+export const ORDER_STATUS = {
+  ORDER_STATUS_PLACED: '待受理',
+  ORDER_STATUS_ACKNOWLEDGED: '已受理',
+  ORDER_STATUS_ESCALATED: '已上报',
+  ORDER_STATUS_DISPATCHED: '已派单',
+  ORDER_STATUS_OPEN: '待认领',
+  ORDER_STATUS_ACCEPTED: '已接单',
+  ORDER_STATUS_IN_SERVICE: '服务中',
+  ORDER_STATUS_COMPLETED: '待审核时长',
+  ORDER_STATUS_HOURS_CONFIRMED: '待评价',
+  ORDER_STATUS_RATED: '已评价',
+  ORDER_STATUS_CLOSED: '已办结',
+  ORDER_STATUS_DECLINED: '待重新派单',
+  ORDER_STATUS_CANCELLED: '已取消',
+  ORDER_STATUS_REJECTED: '已驳回',
+}
+
+// Vant tag types: where an order is on its way, at a glance
+export const ORDER_STATUS_TAG = {
+  ORDER_STATUS_PLACED: 'warning',
+  ORDER_STATUS_ESCALATED: 'warning',
+  ORDER_STATUS_DECLINED: 'warning',
+  ORDER_STATUS_CANCELLED: 'default',
+  ORDER_STATUS_REJECTED: 'default',
+  ORDER_STATUS_CLOSED: 'default',
+  ORDER_STATUS_RATED: 'success',
+  ORDER_STATUS_HOURS_CONFIRMED: 'success',
+}
+
+export const OPEN_STATUSES = [
+  'ORDER_STATUS_PLACED', 'ORDER_STATUS_ACKNOWLEDGED', 'ORDER_STATUS_ESCALATED', 'ORDER_STATUS_DISPATCHED',
+  'ORDER_STATUS_OPEN', 'ORDER_STATUS_ACCEPTED', 'ORDER_STATUS_IN_SERVICE', 'ORDER_STATUS_COMPLETED',
+  'ORDER_STATUS_DECLINED',
+]
+
+export const CATEGORY = {
+  SERVICE_CATEGORY_LECTURE_THEORY: '讲理论',
+  SERVICE_CATEGORY_LECTURE_POLICY: '讲政策',
+  SERVICE_CATEGORY_LECTURE_SCIENCE: '讲科学',
+  SERVICE_CATEGORY_LECTURE_LAW: '讲法治',
+  SERVICE_CATEGORY_LECTURE_HEALTH: '讲健康',
+  SERVICE_CATEGORY_LECTURE_ROLE_MODELS: '讲典型',
+  SERVICE_CATEGORY_LECTURE_CHANGE: '讲变化',
+  SERVICE_CATEGORY_CARE_FOR_OTHERS: '关爱他人',
+  SERVICE_CATEGORY_CARE_FOR_SOCIETY: '关爱社会',
+  SERVICE_CATEGORY_CARE_FOR_NATURE: '关爱自然',
+}
+
+export const LEVEL = {
+  UNIT_LEVEL_CENTER: '中心',
+  UNIT_LEVEL_INSTITUTE: '实践所',
+  UNIT_LEVEL_STATION: '实践站',
+  UNIT_LEVEL_COURTYARD: '小院',
+}
+
+export const ROLE = {
+  ROLE_RESIDENT: '居民',
+  ROLE_VOLUNTEER: '志愿者',
+  ROLE_UNIT_ADMIN: '管理员',
+}
+
+export const ACTIVITY_STATUS = {
+  ACTIVITY_STATUS_PLANNED: '筹备中',
+  ACTIVITY_STATUS_PUBLISHED: '报名中',
+  ACTIVITY_STATUS_COMPLETED: '已结束',
+  ACTIVITY_STATUS_CANCELLED: '已取消',
+}
+
+export const REDEMPTION_STATUS = {
+  REDEMPTION_STATUS_PENDING: '处理中',
+  REDEMPTION_STATUS_COMPLETED: '待领取',
+  REDEMPTION_STATUS_COLLECTED: '已领取',
+  REDEMPTION_STATUS_FAILED: '未成功',
+  REDEMPTION_STATUS_REFUNDING: '退还中',
+  REDEMPTION_STATUS_REFUNDED: '已退还',
+}
+
+export const SESSION_STATUS = {
+  SESSION_STATUS_SCHEDULED: '报名中',
+  SESSION_STATUS_CLOSED: '已结束',
+  SESSION_STATUS_CANCELLED: '已取消',
+}
+
+export const TRAINEE_STATE = {
+  TRAINEE_STATE_ENROLLED: '已报名',
+  TRAINEE_STATE_WAITLISTED: '候补中',
+  TRAINEE_STATE_ATTENDED: '已签到',
+  TRAINEE_STATE_PASSED: '已合格',
+  TRAINEE_STATE_FAILED: '未通过',
+  TRAINEE_STATE_ABSENT: '缺席',
+  TRAINEE_STATE_CANCELLED: '已取消',
+}
+
+export const BOOK = {
+  BOOK_VERIFIED_MINUTES: '服务时长（已核验）',
+  BOOK_MANUAL_MINUTES: '荣誉时长',
+  BOOK_TRAINING_MINUTES: '培训学时',
+  BOOK_POINTS: '积分',
+}
+
+export const GRADE = {
+  SCORECARD_GRADE_EXEMPLARY: '示范级',
+  SCORECARD_GRADE_STANDARD: '达标级',
+  SCORECARD_GRADE_BUILDING: '创建级',
+}
+
+export function label(table, value) {
+  return table[value] || '—'
+}
+
+const CHINA = 'Asia/Shanghai'
+const DATE_TIME = new Intl.DateTimeFormat('zh-CN', {
+  timeZone: CHINA, month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false,
+})
+const DATE = new Intl.DateTimeFormat('zh-CN', { timeZone: CHINA, year: 'numeric', month: 'numeric', day: 'numeric' })
+
+/** 12月7日 14:05 (China time), or '' for an absent timestamp. */
+export function dateTime(timestamp) {
+  if (!timestamp) return ''
+  return DATE_TIME.format(new Date(timestamp))
+}
+
+export function date(timestamp) {
+  if (!timestamp) return ''
+  return DATE.format(new Date(timestamp))
+}
+
+/** 1小时25分 from minutes (int64 arrives as a string in proto3 JSON). */
+export function minutes(value) {
+  const total = Number(value || 0)
+  const hours = Math.floor(total / 60)
+  const rest = total % 60
+  if (!hours) return `${rest}分钟`
+  return rest ? `${hours}小时${rest}分` : `${hours}小时`
+}
+
+/** Hours with one decimal, for stars and leaderboards. */
+export function hours(value) {
+  return (Number(value || 0) / 60).toFixed(1)
+}
+
+/** A datetime-local input's value (China time) as an RFC 3339 timestamp. */
+export function fromLocalInput(value) {
+  return value ? new Date(`${value}:00+08:00`).toISOString() : undefined
+}
+
+/** An RFC 3339 timestamp as a datetime-local input's value in China time. */
+export function toLocalInput(timestamp) {
+  const shifted = new Date(new Date(timestamp).getTime() + 8 * 3600_000)
+  return shifted.toISOString().slice(0, 16)
+}
