@@ -47,11 +47,16 @@ class Device:
     def login(self, kind: str, login: str, password: str) -> None:
         """Logs in on the app's login page as 居民, 志愿者 or 管理员 and waits for the home page."""
         page = self.open("/login")
-        page.get_by_role("tab", name=kind).click()
+        page.get_by_role("radio", name=kind).click()
         page.get_by_label("用户名" if kind == "管理员" else "手机号").fill(login)
         page.get_by_label("密码").fill(password)
         page.get_by_role("button", name=f"以{kind}身份登录").click()
         page.wait_for_url(re.compile(r"/app/(resident|volunteer|admin)"))
+
+    def settle(self) -> None:
+        """Waits until nothing on the page is still loading (the live stream stays open, so the
+        network is never idle)."""
+        expect(self.page.locator(".van-loading >> visible=true")).to_have_count(0)
 
     def shot(self, name: str) -> Path:
         """A full-page screenshot into build/screenshots (git-ignored)."""
@@ -63,7 +68,8 @@ class Device:
     def accessibility_violations(self) -> list[str]:
         """axe-core's serious and critical findings on the page as it is now."""
         results = Axe().run(self.page)
-        return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        return [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(
+                    f"{n['target']} {n['html'][:120]} {n.get('failureSummary', '')[:200]}" for n in v["nodes"][:3])
                 for v in results.response["violations"] if v["impact"] in SERIOUS]
 
     def expect_fault(self, pattern: str) -> None:

@@ -39,14 +39,12 @@ def peers(stack, registration, app_clock):
     admin = make_admin(stack.kafka, "app-tests")
     ensure_topics(admin, [f"wenming.{name}.v1.events" for name in PEERS], partitions=3, replication_factor=1)
     admin.close()
-    procs = {name: stack.service(name, log_name=f"{name}-for-app", extra_env={
-        "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5"})
-        for name in PEERS if (ROOT / "services" / name / "__main__.py").exists()}
-    for proc in procs.values():
-        proc.start()
+    procs = {}
     try:
-        for proc in procs.values():
-            proc.wait_serving(90)
+        for name in PEERS:
+            if (ROOT / "services" / name / "__main__.py").exists():
+                procs[name] = stack.start_service(name, log_name=f"{name}-for-app", extra_env={
+                    "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5"})
         yield procs
     finally:
         for proc in procs.values():
@@ -75,14 +73,10 @@ def gateway_env(registration, peers, **overrides) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def gateway(stack, registration, peers, world):
     """The gateway serving the app for the test district (its login page offers that district)."""
-    proc = stack.service("gateway", log_name="gateway-for-app", extra_env=gateway_env(
+    proc = stack.start_service("gateway", log_name="gateway-for-app", extra_env=gateway_env(
         registration, peers, APP_DISTRICT_ID=world.district.id, APP_DISTRICT_NAME="测试区"))
-    proc.start()
-    try:
-        proc.wait_serving(60)
-        yield proc
-    finally:
-        proc.stop()
+    yield proc
+    proc.stop()
 
 
 @pytest.fixture(scope="session")

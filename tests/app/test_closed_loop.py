@@ -35,7 +35,7 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     home.login("居民", phone, PASSWORD)
     page = home.page
     page.get_by_role("tab", name="关爱他人").click()
-    page.get_by_text("助老理发").click()
+    page.locator("[data-item-id]").filter(has_text="助老理发").filter(visible=True).click()
     page.get_by_label("需求说明").fill("老人行动不便，需要上门理发")
     page.get_by_label("服务地址").fill("3号楼2单元401")
     page.get_by_label("联系电话").fill("13800138000")

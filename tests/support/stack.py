@@ -64,3 +64,19 @@ class Stack:
                                    peers=peers)
         log = self.data_dir / "logs" / f"{log_name or name}-{self.run_id}.log"
         return launcher.ServiceProcess(definition, env, log)
+
+    def start_service(self, name: str, *, port_offset: int = 0, timeout: float = 90,
+                      **options) -> launcher.ServiceProcess:
+        """A service started and SERVING. Test ports lie in the kernel's ephemeral range, so a
+        client socket may hold one for a while: then the next offset's ports are tried."""
+        for attempt in range(4):
+            proc = self.service(name, port_offset=port_offset + attempt, **options)
+            proc.start()
+            try:
+                proc.wait_serving(timeout)
+                return proc
+            except RuntimeError as exc:
+                proc.stop()
+                if "in use" not in str(exc):
+                    raise
+        raise RuntimeError(f"no free ports for {name} after 4 offsets")

@@ -15,5 +15,13 @@ const app = createApp(App)
 for (const component of [Button, Cell, CellGroup, Empty, Field, Form, Icon, List, Loading, NavBar, PullRefresh, Tag]) {
   app.use(component)
 }
+// Vant's stepper buttons carry no names; a screen reader must hear what they change
+app.directive('stepper-label', {
+  mounted(el, { value }) {
+    el.querySelector('.van-stepper__minus')?.setAttribute('aria-label', `减少${value}`)
+    el.querySelector('.van-stepper__plus')?.setAttribute('aria-label', `增加${value}`)
+    el.querySelector('.van-stepper__input')?.setAttribute('aria-label', value)
+  },
+})
 app.use(router)
 app.mount('#app')

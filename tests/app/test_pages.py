@@ -1,0 +1,119 @@
+"""Every page of the app, as each kind of user opens it on a phone (390×844) and on a desk
+(1440×900): it renders its content, axe-core finds nothing serious or critical, and a screenshot
+lands in build/screenshots. The app shell paints within a second."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from playwright.sync_api import expect
+
+from tests.support.grpc_helpers import bearer
+from tests.support.registration import PASSWORD, new_phone
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.registration.v1 import registration_pb2 as reg
+
+
+def _ts(when: dt.datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    return stamp
+
+
+@pytest.fixture(scope="module")
+def people(world):
+    """A resident with an order and a published activity at their courtyard; a volunteer."""
+    yard = world.courtyards[0]
+    phone = new_phone()
+    resident, _ = world.district.resident(yard.unit_id, phone=phone, name="赵大妈")
+    world.wait_resident_known(resident.resident_id)
+    volunteer = world.volunteer(yard, skills=(c.SKILL_HAIRCUT,), name="周志愿")
+    order = world.stub.PlaceOrder(pb.PlaceOrderRequest(item_id=world.items["haircut"].item_id, note="上门理发",
+                                                       address="5号楼1单元", contact_phone="13900139000"),
+                                  metadata=_resident_token(world, phone), timeout=10).order
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    activity = world.stub.PlanActivity(pb.PlanActivityRequest(
+        unit_id=yard.unit_id, title="小院讲堂·防范电信诈骗", description="民警讲解常见骗局", category=c.SERVICE_CATEGORY_LECTURE_LAW,
+        location="幸福小院活动室", starts_at=_ts(start), ends_at=_ts(start + dt.timedelta(hours=2)),
+        volunteer_capacity=5, resident_capacity=30), metadata=world.as_admin(yard), timeout=10).activity
+    world.stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
+                               metadata=world.as_admin(yard), timeout=10)
+    return {"resident_phone": phone, "volunteer": volunteer, "order_id": order.order_id,
+            "activity_id": activity.activity_id}
+
+
+def _resident_token(world, phone: str):
+    return bearer(world.district.login(reg.PRINCIPAL_KIND_RESIDENT, phone))
+
+
+def pages(people) -> dict[str, list[tuple[str, str, str]]]:
+    """(name, path, text the page must show) per kind of login."""
+    order, activity = people["order_id"], people["activity_id"]
+    return {
+        "居民": [
+            ("resident-menu", "/resident", "助老理发"),
+            ("resident-place-order", f"/resident/order?item={{haircut}}", "服务地址"),
+            ("resident-wish", "/resident/order?wish=1", "微心愿"),
+            ("resident-orders", "/resident/orders", "助老理发"),
+            ("resident-order", f"/resident/orders/{order}", "办理进度"),
+            ("resident-activities", "/resident/activities", "小院讲堂"),
+            ("resident-me", "/resident/me", "文明实践积分"),
+            ("resident-store", "/resident/store", "我的积分"),
+            ("inbox", "/inbox", "消息"),
+        ],
+        "志愿者": [
+            ("volunteer-tasks", "/volunteer", "我的任务"),
+            ("volunteer-activities", "/volunteer/activities", "小院讲堂"),
+            ("volunteer-training", "/volunteer/training", "培训班次"),
+            ("volunteer-me", "/volunteer/me", "星级"),
+        ],
+        "管理员": [
+            ("head-queue", "/admin", "助老理发"),
+            ("head-order", f"/admin/orders/{order}", "受理"),
+            ("head-proxy-order", "/admin/proxy", "查找居民"),
+            ("head-activities", "/admin/activities", "小院讲堂"),
+            ("head-plan-activity", "/admin/activities/new", "活动名称"),
+            ("head-activity", f"/admin/activities/{activity}", "出示签到码"),
+            ("head-center", "/admin/center", "办理漏斗"),
+            ("head-center-big-screen", "/admin/center?screen=1", "退出大屏"),
+            ("head-me", "/admin/me", "退出登录"),
+        ],
+    }
+
+
+LOGINS = {"居民": lambda p: p["resident_phone"], "志愿者": lambda p: p["volunteer"].phone, "管理员": lambda p: "yard00-admin"}
+
+
+@pytest.mark.parametrize("kind", ["居民", "志愿者", "管理员"])
+@pytest.mark.parametrize("desk", [False, True], ids=["phone", "desk"])
+def test_every_page_renders_accessibly(kind, desk, world, people, device):
+    screen = device(f"{'desk' if desk else 'phone'}", desk=desk)
+    screen.login(kind, LOGINS[kind](people), PASSWORD)
+    findings = {}
+    for name, path, text in pages(people)[kind]:
+        page = screen.open(path.replace("{haircut}", world.items["haircut"].item_id))
+        expect(page.get_by_text(text).first).to_be_visible()
+        screen.settle()
+        screen.shot(name)
+        found = screen.accessibility_violations()
+        if found:
+            findings[name] = found
+    if findings:
+        pytest.fail("axe-core found serious or critical problems:\n" + "\n".join(
+            f"{name}: {problem}" for name, problems in findings.items() for problem in problems))
+
+
+def test_login_and_public_pages_are_accessible_and_fast(device, gateway):
+    screen = device("phone")
+    page = screen.open("/login")
+    expect(page.get_by_role("button", name="以居民身份登录")).to_be_visible()
+    paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+    assert paint < 1000, f"first contentful paint of the app shell took {paint:.0f} ms"
+    screen.shot("login")
+    assert not screen.accessibility_violations()
+    page = screen.open("/verify/NO-SUCH-NUMBER")
+    expect(page.get_by_role("alert")).to_contain_text("证明")
+    assert not screen.accessibility_violations()
