@@ -25,6 +25,7 @@ from prometheus_client import Counter, Histogram
 
 from services.common.ids import ulid
 
+from .openapi import openapi_document
 from .upstreams import Upstream
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -93,12 +94,18 @@ def reply_json(message) -> Response:
 
 def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     bp = Blueprint("api", __name__)
+    openapi = json.dumps(openapi_document(upstreams), ensure_ascii=False)
 
     @bp.get("/api/v1")
     def index():
         """What this gateway exposes, for people and for generated clients."""
         return _json(200, {name: {"service": up.full_name, "methods": sorted(up.methods)}
                            for name, up in upstreams.items()})
+
+    @bp.get("/api/v1/openapi.json")
+    def openapi_json():
+        """The REST API described from the contract (viewer: /app/api-docs/)."""
+        return Response(openapi, mimetype="application/json")
 
     @bp.post("/api/v1/<service>/<method>")
     def call(service: str, method: str):

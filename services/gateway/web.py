@@ -85,6 +85,9 @@ def web_blueprint(root: Path, district_id: str, district_name: str) -> Blueprint
         static = safe_join(str(root), path) if path else None
         if static and Path(static).is_file() and path != "index.html":
             return _with_headers(send_from_directory(root, path, max_age=3600))
+        if static and path.endswith("/") and (Path(static) / "index.html").is_file():
+            # a page of its own beside the app (the API viewer, /app/api-docs/)
+            return _with_headers(send_from_directory(root, f"{path}index.html", max_age=0))
         return _index()
 
     return bp

@@ -117,3 +117,8 @@ def test_login_and_public_pages_are_accessible_and_fast(device, gateway):
     page = screen.open("/verify/NO-SUCH-NUMBER")
     expect(page.get_by_role("alert")).to_contain_text("证明")
     assert not screen.accessibility_violations()
+    # the REST API's viewer, offline from any CDN like the app
+    page = screen.open("/api-docs/")
+    page.get_by_role("heading", name="ordering").click()
+    expect(page.get_by_text("/api/v1/ordering/PlaceOrder")).to_be_visible()
+    screen.shot("api-docs")

@@ -88,6 +88,27 @@ def test_every_path_answers_json_errors(gateway):
         assert body["error"]["code"] == status and body["error"]["status"] in ("NOT_FOUND", "METHOD_NOT_ALLOWED")
 
 
+def test_an_openapi_document_describes_every_rpc_and_the_replies_match_it(gateway, module_district):
+    from jsonschema import Draft202012Validator, FormatChecker
+    from openapi_spec_validator import validate
+
+    status, document, _ = call(gateway, "/api/v1/openapi.json", method="GET")
+    assert status == 200
+    validate(document)
+    registration = {p.rsplit("/", 1)[-1] for p in document["paths"] if p.startswith("/api/v1/registration/")}
+    assert {"Login", "GetUnitStats", "SearchVolunteers"} <= registration
+    operation = document["paths"]["/api/v1/registration/GetUnitStats"]["post"]
+    reply_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    status, body, _ = call(gateway, "/api/v1/registration/GetUnitStats", {}, module_district.center_admin_token)
+    Draft202012Validator({**reply_schema, "components": document["components"]},
+                         format_checker=FormatChecker()).validate(body)
+    status, body, _ = call(gateway, "/api/v1/registration/CreateUnit", {"name": ""}, module_district.center_admin_token)
+    error_schema = document["components"]["responses"]["Error"]["content"]["application/json"]["schema"]
+    Draft202012Validator(error_schema).validate(body)
+    with urllib.request.urlopen(f"{gateway.http_base}/app/api-docs/", timeout=10) as reply:
+        assert b"swagger-ui-bundle.js" in reply.read()
+
+
 def test_the_app_is_served_with_its_routes_and_cache_rules(gateway, module_district):
     def get(path: str):
         try:
