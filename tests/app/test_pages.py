@@ -55,7 +55,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
     return {
         "居民": [
             ("resident-menu", "/resident", "助老理发"),
-            ("resident-place-order", f"/resident/order?item={{haircut}}", "服务地址"),
+            ("resident-place-order", "/resident/order?item={haircut}", "服务地址"),
             ("resident-wish", "/resident/order?wish=1", "微心愿"),
             ("resident-orders", "/resident/orders", "助老理发"),
             ("resident-order", f"/resident/orders/{order}", "办理进度"),
