@@ -60,6 +60,12 @@ class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+class ResourceExhausted(DomainError):
+    """A per-process limit is reached (open streams and the like); the caller may retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Unavailable(DomainError):
     """A dependency (database, broker, peer service) cannot be reached right now."""
 

@@ -37,9 +37,10 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]]) -> Fl
 class HttpServer:
     """Waitress serving a Flask app on its own thread."""
 
-    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", threads: int = 8):
+    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", threads: int = 8, **adjustments):
+        """`adjustments` are further waitress settings (connection_limit for many long responses)."""
         try:
-            self._server = create_server(app, host=host, port=port, threads=threads, ident=app.name)
+            self._server = create_server(app, host=host, port=port, threads=threads, ident=app.name, **adjustments)
         except OSError as exc:
             raise RuntimeError(f"cannot listen on HTTP port {port}: {exc.strerror}") from None
         self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)

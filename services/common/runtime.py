@@ -65,6 +65,7 @@ class ServiceApp:
         self._consumers: list[EventConsumer] = []
         self._blueprints: list[Blueprint] = []
         self._background: list[threading.Thread] = []
+        self._shutdown_hooks: list[Callable[[], None]] = []
         self._checks = {"mongodb": False, "kafka": False}
         self._stopping = threading.Event()
 
@@ -102,6 +103,11 @@ class ServiceApp:
     def add_background(self, thread: threading.Thread) -> None:
         """A thread with start() and stop(timeout) (schedulers and the like)."""
         self._background.append(thread)
+
+    def on_shutdown(self, hook: Callable[[], None]) -> None:
+        """`hook()` runs as soon as shutdown begins, before in-flight calls are awaited: it ends
+        long-lived server streams, which would otherwise hold the whole grace period."""
+        self._shutdown_hooks.append(hook)
 
     # ---- running ----
 
@@ -181,6 +187,8 @@ class ServiceApp:
 
         self._stopping.wait()
         log.info("shutting down: health NOT_SERVING, finishing in-flight calls")
+        for hook in self._shutdown_hooks:
+            hook()
         self.grpc.stop(self.settings.shutdown_grace_seconds)
         for thread in self._background:
             thread.stop()
