@@ -52,6 +52,7 @@ SERVICES = [
     ServiceDef("points", 50053, 8083),
     ServiceDef("training", 50054, 8084),
     ServiceDef("media", 50055, 8085),
+    ServiceDef("notification", 50056, 8086),
     ServiceDef("gateway", 50050, 8080),
 ]
 

@@ -19,7 +19,7 @@ from tests.charts.helm import CHART_DIR, ROOT, matches, validate
 
 K8S = ROOT / "infra" / "k8s"
 CHART_VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text(encoding="utf-8"))
-SERVICES_WITH_EVENTS = ("registration", "ordering", "points", "training", "media")
+SERVICES_WITH_EVENTS = ("registration", "ordering", "points", "training", "media", "notification")
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 

@@ -54,7 +54,7 @@ REFUSALS = {
         "kafka.bootstrapServers is required"),
     "nothing enabled": (
         {"services": {name: {"enabled": False} for name in
-                      ("registration", "ordering", "points", "training", "media", "gateway")}},
+                      ("registration", "ordering", "points", "training", "media", "notification", "gateway")}},
         "no service is enabled"),
     "an unknown service": (
         {"services": {"ordring": {"enabled": True}}},

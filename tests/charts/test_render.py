@@ -15,7 +15,7 @@ from services.common.healthcheck import parse_target
 from tests.charts.helm import CHART_DIR, NAMESPACE, ROOT, Manifest, matches, validate
 from tests.charts.service_code import required_settings
 
-ALL_SERVICES = ("registration", "ordering", "points", "training", "media", "gateway")
+ALL_SERVICES = ("registration", "ordering", "points", "training", "media", "notification", "gateway")
 GRPC_SERVICES = tuple(s for s in ALL_SERVICES if s != "gateway")
 
 # What each service reads from Secrets (README "Configuration" and the services' own settings).
@@ -25,6 +25,7 @@ SECRET_ENV = {
     "points": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "training": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
     "media": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
+    "notification": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "gateway": set(),
 }
 

@@ -23,7 +23,7 @@ import launcher  # noqa: E402  (infra/local is not a package)
 STACK = ROOT / "infra" / "local" / "stack.sh"
 # test ports sit away from the `make run` ones so both can run side by side
 TEST_PORT_BASE = {"registration": 51051, "ordering": 51052, "points": 51053, "training": 51054, "media": 51055,
-                  "gateway": 51050}
+                  "notification": 51056, "gateway": 51050}
 
 
 def require_env(name: str) -> str:
