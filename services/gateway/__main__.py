@@ -16,6 +16,7 @@ from services.common.ops_app import HttpServer, create_ops_app
 from services.common.runtime import stop_on_signals
 
 from .api import api_blueprint, register_json_errors
+from .streams import WAITRESS_ADJUSTMENTS, InboxStreams
 from .upstreams import KNOWN_SERVICES, Upstream, available
 from .web import web_blueprint
 
@@ -66,6 +67,10 @@ def main() -> int:
     # the district this deployment serves, offered on the login page (empty: people type its code)
     district_id = env.str("APP_DISTRICT_ID", "")
     district_name = env.str("APP_DISTRICT_NAME", "")
+    # waitress threads: HTTP_THREADS for REST calls, and SSE_MAX_STREAMS more, one per open stream
+    rest_threads = env.int("HTTP_THREADS", 16, minimum=1)
+    sse_streams = env.int("SSE_MAX_STREAMS", 32, minimum=0)
+    sse_max_seconds = env.float("SSE_MAX_SECONDS", 24 * 3600.0)
     upstreams = load_upstreams(env)
     try:
         env.check("gateway")
@@ -78,7 +83,11 @@ def main() -> int:
     register_json_errors(app)
     app.register_blueprint(api_blueprint(upstreams))
     app.register_blueprint(web_blueprint(web_root, district_id, district_name))
-    server = HttpServer(app, port, threads=16)
+    streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)
+    app.register_blueprint(streams.blueprint())
+    # open streams are connections on top of waitress's usual limit (100)
+    server = HttpServer(app, port, threads=rest_threads + sse_streams, connection_limit=100 + sse_streams,
+                        **WAITRESS_ADJUSTMENTS)
     stopping = threading.Event()
     stop_on_signals(stopping)
     health.start()
@@ -86,6 +95,7 @@ def main() -> int:
     log.info("serving", extra={"http_port": port, "upstreams": {n: u.target for n, u in upstreams.items()}})
     stopping.wait()
     health.stopping.set()
+    streams.close()
     server.stop()
     for upstream in upstreams.values():
         upstream.close()

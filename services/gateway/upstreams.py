@@ -2,8 +2,9 @@
 
 Every unary RPC of every upstream service is reachable as `POST /api/v1/<service>/<Method>` with
 the request message as JSON (proto3 JSON mapping) — the services validate and authorize, the
-gateway only translates. Streaming RPCs (media uploads/downloads) are not proxied here; browsers
-use the media service's own HTTP endpoints for those.
+gateway only translates. Streaming RPCs are not proxied here: browsers use the media service's
+own HTTP endpoints for uploads and downloads, and notification's WatchInbox is served as
+Server-Sent Events by streams.py.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ KNOWN_SERVICES = {
     "points": ("wenming.points.v1.points_pb2", "PointsService"),
     "training": ("wenming.training.v1.training_pb2", "TrainingService"),
     "media": ("wenming.media.v1.media_pb2", "MediaService"),
+    "notification": ("wenming.notification.v1.notification_pb2", "NotificationService"),
 }
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.registration import PASSWORD
 
-OTHER_UPSTREAMS_OFF = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media")}
+OTHER_UPSTREAMS_OFF = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media",
+                                                                       "notification")}
 
 
 @pytest.fixture(scope="module")
