@@ -109,6 +109,23 @@ def openapi_document(upstreams: dict[str, Upstream], server_url: str = "/") -> d
                     "default": {"$ref": "#/components/responses/Error"},
                 },
             }}
+    if "notification" in upstreams:
+        from wenming.notification.v1 import notification_pb2
+
+        update = schemas.ref(notification_pb2.InboxUpdate.DESCRIPTOR)
+        paths["/api/v1/notification/WatchInbox"] = {"get": {
+            "operationId": "notification.WatchInbox",
+            "tags": ["notification"],
+            "summary": "the caller's inbox live, as Server-Sent Events",
+            "description": "`event: heartbeat` (the unread count, at once and every 20 s) and `event: inbox` "
+                           "(a new message) with proto3 JSON of wenming.notification.v1.InboxUpdate as `data`. "
+                           "Send the token in the Authorization header; reconnect when the stream ends.",
+            "responses": {
+                "200": {"description": "the stream; each event's data is an InboxUpdate", "content": {
+                    "text/event-stream": {"schema": {"type": "string"}, "x-event-data": update}}},
+                "default": {"$ref": "#/components/responses/Error"},
+            },
+        }}
     return {
         "openapi": "3.1.0",
         "info": {

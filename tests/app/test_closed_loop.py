@@ -1,8 +1,9 @@
 """The closed loop driven by people on their phones, in a real browser: a resident orders
-(点单), the courtyard head acknowledges and dispatches with the suggestions (收单·派单), the
-volunteer accepts (接单), checks in by photographing the QR code on the head's phone and checks
-out with the typed code, the head confirms the hours (时长审核), the resident rates (评单).
-Then the order, the volunteer's ledger and the events are checked through gRPC."""
+(点单) and the head's open queue shows it live; the courtyard head acknowledges and dispatches
+with the suggestions (收单·派单) and the volunteer's open task list shows it live; the volunteer
+accepts (接单), checks in by photographing the QR code on the head's phone and checks out with the
+typed code, the head confirms the hours (时长审核), the resident rates (评单). Then the order, the
+volunteer's ledger and the events are checked through gRPC."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     world.wait_resident_known(resident.resident_id)
     tap = TopicTap(stack.kafka, "wenming.ordering.v1.events")
 
+    # the head and the volunteer have the app open before anything happens
+    head = device("courtyard-head")
+    head.login("管理员", "yard00-admin", PASSWORD)
+    helper = device("volunteer")
+    helper.login("志愿者", volunteer.phone, PASSWORD)
+
     # 点单: the resident picks 助老理发 from the courtyard's menu
     home = device("resident")
     home.login("居民", phone, PASSWORD)
@@ -44,11 +51,10 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     order_id = page.url.rsplit("/", 1)[-1]
     home.shot("resident-order-placed")
 
-    # 收单·派单 at the courtyard: the queue shows it with its countdown
-    head = device("courtyard-head")
-    head.login("管理员", "yard00-admin", PASSWORD)
+    # 收单·派单 at the courtyard: the open queue shows it live, with its countdown and a notice
     row = head.page.locator(f"[data-order-id='{order_id}']")
     expect(row).to_contain_text("助老理发")
+    expect(head.page.get_by_role("tab", name="消息")).to_contain_text("1")
     expect(row.get_by_role("timer")).to_contain_text("剩余")
     head.shot("head-queue")
     row.click()
@@ -64,9 +70,7 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     head.page.get_by_role("button", name=re.compile("派单给所选 1 人")).click()
     expect(head.page.get_by_test_id("order-status")).to_contain_text("已派单")
 
-    # 接单
-    helper = device("volunteer")
-    helper.login("志愿者", volunteer.phone, PASSWORD)
+    # 接单: the task reached the volunteer's open list live
     helper.page.locator(f"[data-order-id='{order_id}']").click()
     helper.page.get_by_role("button", name="接单").click()
     expect(helper.page.get_by_test_id("order-status")).to_contain_text("已接单")
@@ -81,7 +85,8 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     qr.screenshot(path=str(photo))
     helper.page.get_by_role("button", name="签到").click()
     helper.page.get_by_test_id("qr-photo").set_input_files(str(photo))
-    expect(helper.page.get_by_test_id("order-status")).to_contain_text("服务中")
+    # the QR reader is its own chunk, fetched on this first scan
+    expect(helper.page.get_by_test_id("order-status")).to_contain_text("服务中", timeout=30_000)
 
     # 45 minutes on site, then 签退 with the code typed from the head's screen
     app_clock.advance(45 * 60)

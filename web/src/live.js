@@ -1,11 +1,11 @@
 // Live updates from the gateway (Server-Sent Events read with fetch, so the token travels in a
 // header and never in a URL): new inbox messages and the unread count. Pages subscribe with
-// onLive() to refresh what they show when something about them changes.
+// onLive() to refresh what they show when something about them changes; nothing is replayed
+// after a reconnect, so pages also reload on their own when opened.
 
 import { reactive } from 'vue'
 import { showNotify } from 'vant'
 
-import { call } from './api'
 import { ensureFresh, refresh, session } from './session'
 
 export const inbox = reactive({ unread: 0, connected: false })
@@ -75,17 +75,15 @@ async function connect(attempt) {
   } else if (reply && reply.ok && reply.body) {
     inbox.connected = true
     attempt = 1
-    call('notification', 'ListInbox', { unreadOnly: true, page: { pageSize: 1 } })
-      .then((first) => { inbox.unread = Number(first.unread || 0) })
-      .catch(() => {})
     const reader = reply.body.pipeThrough(new TextDecoderStream()).getReader()
     let buffer = ''
     try {
       for (;;) {
         const { value, done } = await reader.read()
         if (done) break
+        // the first heartbeat carries the unread count at once, later ones keep it current
         buffer = parseEvents(buffer + value, (name, data) => {
-          if (name === 'inbox') deliver(JSON.parse(data))
+          if (name === 'inbox' || name === 'heartbeat') deliver(JSON.parse(data))
         })
       }
     } catch {
