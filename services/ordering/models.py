@@ -83,6 +83,7 @@ class Order(Aggregate):
             {"fields": ["district_id", "current.path", "queue_key"]},      # a subtree's queue
             {"fields": ["district_id", "status", "current.unit_id"]},      # the claim list
             {"fields": ["ack_due_at"]},                                    # SLA scheduler (set only while due)
+            {"fields": ["warn_at"]},                                       # deadline reminders (same)
             {"fields": ["close_due_at"]},                                  # auto-close scheduler (same)
         ],
     }
@@ -110,6 +111,7 @@ class Order(Aggregate):
     planned_minutes = IntField(required=True)
     arrived_at = DateTimeField(required=True)  # when the order reached the current unit
     ack_due_at = DateTimeField()               # set only while the current unit has to acknowledge
+    warn_at = DateTimeField()                  # when to remind it (a fifth of its time left); unset once done
     sla_breaches = IntField(default=0)
     overdue_flagged = BooleanField(default=False)  # the center's deadline passed (nothing above it)
     team_id = StringField(default="")
