@@ -610,7 +610,8 @@ class OrderDesk:
                                  hint="it can be rated once the unit has confirmed the service")
             if order.close_due_at is not None and now >= as_utc(order.close_due_at):
                 raise FailedPrecondition("the rating window of this order has ended (评价期已过)")
-            return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment},
+            return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment,
+                                                                     "rated_at": now},
                         event_fields={"rating": req.rating, "comment": comment})
 
         return self._run(principal, order_id, plan)

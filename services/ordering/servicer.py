@@ -33,6 +33,7 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.policies = domain.policies
         self.orders = domain.orders
         self.queries = domain.queries
+        self.trends = domain.trends
         self.activities = domain.activities
 
     def _order(self, order, with_trail: bool = False) -> pb.Order:
@@ -154,6 +155,15 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
             in_progress=[pb.OrderCount(status=status, level=level, count=n)
                          for (status, level), n in sorted(stats.in_progress.items())],
             overdue=stats.overdue, sla_breaches_last_30_days=stats.sla_breaches)
+
+    def GetOrderTrends(self, request, context):
+        trends = self.trends.trends(current_principal(), request)
+        return pb.GetOrderTrendsResponse(
+            buckets=[pb.TrendBucket(start=to_timestamp(b.start), placed=b.placed, dispatched=b.dispatched,
+                                    completed=b.completed, rated=b.rated, cancelled=b.cancelled)
+                     for b in trends.buckets],
+            funnel=[pb.FunnelStage(stage=s.stage, label=s.label, orders=s.orders,
+                                   avg_seconds_from_previous=s.avg_seconds) for s in trends.funnel])
 
     # activities
 
