@@ -12,7 +12,7 @@ from wenming.ordering.v1 import ordering_pb2_grpc
 
 from .app import Ordering
 from .policy import policy_msg
-from .translate import activity_msg, menu_item_msg, order_msg
+from .translate import activity_msg, menu_item_msg, order_msg, participant_msg
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
 
@@ -208,6 +208,20 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         principal = current_principal()
         activity = self.activities.check_in(principal, request.activity_id, request.code)
         return pb.CheckInActivityResponse(activity=self._activity(activity, principal))
+
+    def GetActivityPass(self, request, context):
+        principal = current_principal()
+        activity, code = self.activities.get_pass(principal, request.activity_id)
+        return pb.GetActivityPassResponse(
+            pass_code=code, qr_payload=f"wenming://activity-pass?activity={activity.id}&code={code}",
+            attended=activity.participants[principal.subject].attended_at is not None)
+
+    def RecordActivityAttendance(self, request, context):
+        principal = current_principal()
+        activity, participant_id = self.activities.record_attendance(principal, request)
+        return pb.RecordActivityAttendanceResponse(
+            activity=self._activity(activity, principal),
+            participant=participant_msg(participant_id, activity.participants[participant_id]))
 
     def RateActivity(self, request, context):
         principal = current_principal()
