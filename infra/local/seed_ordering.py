@@ -7,7 +7,7 @@ activities (小院讲堂 and more) on the calendar.
 
 Service is measured, never typed in: the seed moves ordering's clock back (ctx.set_clock) to serve
 orders on earlier days — check-in, time on site, check-out — and to hold this month's past
-activities, then confirms the hours now, so they are VERIFIED and reach the hours leaderboard.
+activities, then confirms the hours soon after, so they are VERIFIED and reach the hours leaderboard.
 
 Called by seed_demo.seed_other_services(ctx) right after registration was seeded; ordering learns
 units and volunteers from registration's events, so the first calls wait for them to arrive.
@@ -108,8 +108,10 @@ class _Desk:
         self._people: dict[str, list] = {}
 
     def at(self, moment: dt.datetime | None) -> None:
-        """Ordering's clock shows `moment` from now on (None: the real time again)."""
-        self.ctx.set_clock(0 if moment is None else (moment - dt.datetime.now(dt.UTC)).total_seconds())
+        """Ordering's clock shows `moment` from now on, never a time still to come (None: the real
+        time again)."""
+        offset = 0.0 if moment is None else (moment - dt.datetime.now(dt.UTC)).total_seconds()
+        self.ctx.set_clock(min(0.0, offset))
 
     def admin(self, unit_id: str) -> list:
         if unit_id not in self._admins:
@@ -176,6 +178,19 @@ class _Desk:
         self.at(None)
         return order
 
+    def after_service(self, order: pb.Order, phone: str, ended: dt.datetime, until: str) -> pb.Order:
+        """时长审核, 评单 and 办结 in the hours after a service that ended at `ended`, up to `until`."""
+        for status, step, later in (("HOURS_CONFIRMED", self.confirm, 30), ("RATED", lambda o: self.rate(o, phone), 90),
+                                    ("CLOSED", self.close, 150)):
+            if until == "COMPLETED":
+                break
+            self.at(ended + later * MINUTE)
+            order = step(order)
+            if status == until:
+                break
+        self.at(None)
+        return order
+
     def confirm(self, order: pb.Order) -> pb.Order:
         """时长审核: the measured time, VERIFIED; remembered for the points seed (certificates)."""
         confirmed = self.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id),
@@ -236,7 +251,6 @@ def seed(ctx) -> None:
     pairs = itertools.cycle(pairs)  # a small district: residents order more than once
 
     orders: list[pb.Order] = []
-    now = dt.datetime.now(dt.UTC)
     before_service = ("ACKNOWLEDGED", "DISPATCHED", "ACCEPTED", "IN_SERVICE")
 
     def taken(until: str, days_ago: int = 0) -> pb.Order:
@@ -253,15 +267,9 @@ def seed(ctx) -> None:
                 if status == until:
                     break
         else:
-            minutes = item.expected_minutes - 10 * (len(orders) % 3)
-            order = desk.served(phone, item, vid, now - dt.timedelta(days=days_ago, hours=2), minutes)
-            for status, step in [("HOURS_CONFIRMED", desk.confirm), ("RATED", lambda o: desk.rate(o, phone)),
-                                 ("CLOSED", desk.close)]:
-                if until == "COMPLETED":
-                    break
-                order = step(order)
-                if status == until:
-                    break
+            ended = _service_end(days_ago)
+            order = desk.served(phone, item, vid, ended, item.expected_minutes - 10 * (len(orders) % 3))
+            order = desk.after_service(order, phone, ended, until)
         orders.append(order)
         return order
 
@@ -316,6 +324,12 @@ def seed(ctx) -> None:
           f"{len(activities) - held - upcoming} planned)", flush=True)
 
 
+def _service_end(days_ago: int) -> dt.datetime:
+    """When a service `days_ago` ended (two hours before now, that many days back), kept inside
+    this month so its hours count on this month's and this year's leaderboards."""
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago % dt.datetime.now(CHINA).day, hours=2)
+
+
 def _demo_queues(ctx, desk: _Desk, items: dict[str, pb.MenuItem]) -> list[pb.Order]:
     """Work waiting for the demo logins: the courtyard head (cy111-admin) and the station head
     (st11-admin) each have a queue in several states; the demo volunteer has a task to accept, and
@@ -324,19 +338,17 @@ def _demo_queues(ctx, desk: _Desk, items: dict[str, pb.MenuItem]) -> list[pb.Ord
     neighbours = itertools.cycle([phone for r, phone in ctx.residents if r.courtyard.unit_id == yard.unit_id])
     demo = ctx.demo_volunteer.volunteer_id
     talk = items["家乡变化讲述"]  # needs no skill: any volunteer of the courtyard may serve it
-    now = dt.datetime.now(dt.UTC)
     queue = [
         desk.place(next(neighbours), items["助老理发"], urgent=True),                          # 受理 waits
         desk.stub.PlaceOrder(pb.PlaceOrderRequest(wish="院里的路灯坏了，晚上出门看不清", address="幸福小院东巷3号"),
                              metadata=desk.resident(next(neighbours)), timeout=10).order,      # a wish to take
         desk.acknowledge(desk.place(next(neighbours), items["智能手机教学"])),                  # 派单 waits
         desk.dispatch(desk.acknowledge(desk.place(next(neighbours), talk)), demo),            # the volunteer's 接单
-        desk.served(next(neighbours), talk, demo, now - dt.timedelta(hours=1), 55),           # 时长审核 waits
+        desk.served(next(neighbours), talk, demo, _service_end(0), 55),                      # 时长审核 waits
     ]
     for days_ago, minutes in ((9, 60), (3, 50)):  # the demo volunteer's record
-        phone = next(neighbours)
-        queue.append(desk.rate(desk.confirm(desk.served(phone, talk, demo, now - dt.timedelta(days=days_ago),
-                                                        minutes)), phone))
+        phone, ended = next(neighbours), _service_end(days_ago)
+        queue.append(desk.after_service(desk.served(phone, talk, demo, ended, minutes), phone, ended, "RATED"))
     # the station: an item routed past the courtyard, one passed up (报单), one it has taken on
     queue.append(desk.place(next(neighbours), items["家电维修"]))
     passed_up = desk.acknowledge(desk.place(next(neighbours), items["政策宣讲"]))
@@ -389,11 +401,11 @@ def _seed_activities(ctx, stub, desk: _Desk, active) -> list[pb.Activity]:
             ends_at=_ts(ends), volunteer_capacity=volunteers, resident_capacity=residents,
             description=f"{unit.name}组织，欢迎志愿者和群众报名参加"), metadata=admin, timeout=10).activity
         if publish:
-            stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id), metadata=admin,
-                                 timeout=10)
+            activity = stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
+                                            metadata=admin, timeout=10).activity
             residents_in, volunteers_in = _sign_up(ctx, stub, desk, active, unit, activity.activity_id)
             if held:
-                activity = _hold(ctx, stub, desk, activity, residents_in, volunteers_in, starts)
+                activity = _hold(ctx, stub, desk, activity, residents_in, volunteers_in, starts, ends)
         activities.append(activity)
         desk.at(None)
     return activities
@@ -414,10 +426,10 @@ def _sign_up(ctx, stub, desk: _Desk, active, unit, activity_id: str) -> tuple[li
 
 
 def _hold(ctx, stub, desk: _Desk, activity: pb.Activity, residents: list[list], volunteers: list[list],
-          starts: dt.datetime) -> pb.Activity:
+          starts: dt.datetime, ends: dt.datetime) -> pb.Activity:
     """The day itself: the first participant shows their pass at the door, the others scan the
-    unit's code (one resident stayed home); completed now, the volunteers' planned time counts as
-    verified hours."""
+    unit's code (one resident stayed home); completed an hour after the end, the volunteers'
+    planned time counts as verified hours."""
     aid = activity.activity_id
     admin = desk.admin(activity.unit.unit_id)
     present = residents[:-1] if len(residents) > 1 else residents
@@ -431,10 +443,12 @@ def _hold(ctx, stub, desk: _Desk, activity: pb.Activity, residents: list[list], 
                                          timeout=10).checkin.code
     for token in scanning:
         stub.CheckInActivity(pb.CheckInActivityRequest(activity_id=aid, code=code), metadata=token, timeout=10)
-    desk.at(None)
+    desk.at(ends + 60 * MINUTE)
     done = stub.CompleteActivity(pb.CompleteActivityRequest(activity_id=aid), metadata=admin, timeout=10).activity
     for hours in done.hours:
         ctx.verified_minutes[(hours.volunteer_id, done.unit.unit_id)] += hours.minutes
+    desk.at(ends + 120 * MINUTE)
     stub.RateActivity(pb.RateActivityRequest(activity_id=aid, rating=5, comment="内容实在，很受用"), metadata=at_door,
                       timeout=10)
+    desk.at(None)
     return done
