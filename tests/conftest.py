@@ -21,7 +21,9 @@ def stack() -> Stack:
 
 @pytest.fixture(scope="session")
 def registration(stack):
-    proc = stack.service("registration")
+    # session-scoped fixtures keep the tokens they logged in with for the whole run, which can
+    # outlast the 15-minute default of an access token on a busy machine
+    proc = stack.service("registration", extra_env={"ACCESS_TOKEN_TTL_SECONDS": "7200"})
     proc.start()
     try:
         proc.wait_serving(90)

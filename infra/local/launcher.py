@@ -192,11 +192,18 @@ def service_env(definition: ServiceDef, *, secrets: dict[str, str], database_pre
 DEMO_APP = {"APP_DISTRICT_ID": "liangzhou", "APP_DISTRICT_NAME": "凉州区"}
 
 
+def demo_clock_file(data_dir: Path) -> Path:
+    """Ordering's clock offset (CLOCK_OFFSET_FILE) in the local stack: only the demo seed writes
+    it, to serve orders and hold activities in the past, and removes it when done."""
+    return data_dir / "run" / "ordering-clock-offset"
+
+
 def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[ServiceProcess]:
     defs = [d for d in with_env_ports(SERVICES) if d.built]
     secrets = ensure_secrets(data_dir / "secrets")
+    extra = {"gateway": DEMO_APP, "ordering": {"CLOCK_OFFSET_FILE": str(demo_clock_file(data_dir))}}
     return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs,
-                                          extra=DEMO_APP if d.http_only else None),
+                                          extra=extra.get(d.name)),
                            data_dir / "logs" / f"{d.name}.log") for d in defs]
 
 
@@ -213,6 +220,7 @@ def start_all(data_dir: Path) -> list[ServiceProcess]:
         if pidfile.exists() and _alive(int(pidfile.read_text())):
             raise SystemExit(f"{proc.definition.name} already runs (pid {pidfile.read_text().strip()}); "
                              "'make down' first")
+    demo_clock_file(data_dir).unlink(missing_ok=True)  # left by a seed that was interrupted
     print(f"starting {', '.join(p.definition.name for p in procs)} (logs in {data_dir / 'logs'})", flush=True)
     for proc in procs:
         proc.start()

@@ -4,7 +4,10 @@ paths (validation, events) as real use. Idempotent: a second run only prints the
 Registration first: 1 center, 3 institutes, 9 stations, 27 courtyards, an admin for every
 unit, ~200 volunteers with valid (synthetic) ID numbers, teams at every level, residents.
 Then every other running service seeds itself from infra/local/seed_<service>.py, whose
-`seed(ctx: SeedContext)` gets the district built here.
+`seed(ctx: SeedContext)` gets the district built here. Service that happened in the past (hours
+measured between check-in and check-out, activities held earlier this month) goes through the
+real flow with ordering's clock moved back (`ctx.set_clock`, launcher.demo_clock_file), which is
+reset when seeding ends.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ import importlib
 import random
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
@@ -70,6 +76,14 @@ class SeedContext:
     admin_logins: dict[str, str] = field(default_factory=dict)       # unit id -> admin user name
     rng: random.Random = field(default_factory=lambda: random.Random(2026))
     registration: object = None                                      # the Seeder, for logins
+    set_clock: Callable[[float], None] | None = None                 # ordering's clock offset, seconds
+    # verified minutes the ordering seed recorded: (volunteer id, recording unit id) -> minutes
+    verified_minutes: Counter = field(default_factory=Counter)
+
+    @property
+    def demo_volunteer(self) -> reg.Volunteer:
+        """The volunteer whose login the summary prints (13909310000)."""
+        return self.volunteers[0]
 
     def login_admin(self, unit_id: str) -> list[tuple[str, str]]:
         return self.registration.login(reg.PRINCIPAL_KIND_ADMIN, self.admin_logins[unit_id])[0]
@@ -187,6 +201,16 @@ def seed_registration(seeder: Seeder, ctx: SeedContext) -> None:
     print(f"  residents: {len(ctx.residents)}", flush=True)
 
 
+def clock_control(path: Path) -> Callable[[float], None]:
+    """Sets the offset a service's clock reads from its CLOCK_OFFSET_FILE (written atomically)."""
+    def set_offset(seconds: float) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(seconds))
+        tmp.replace(path)
+
+    return set_offset
+
+
 def seed_other_services(ctx: SeedContext, running: list[str]) -> None:
     for name in running:
         try:
@@ -206,10 +230,16 @@ def seed(procs) -> None:
     if seeder.already_seeded(center_admin):
         print("  already seeded; keeping the existing data", flush=True)
     else:
+        clock_file = by_name["ordering"].env.get("CLOCK_OFFSET_FILE") if "ordering" in by_name else None
         ctx = SeedContext(targets={n: p.grpc_target for n, p in by_name.items()}, center_admin=center_admin,
-                          center_id=claims.unit.unit_id, registration=seeder)
+                          center_id=claims.unit.unit_id, registration=seeder,
+                          set_clock=clock_control(Path(clock_file)) if clock_file else None)
         seed_registration(seeder, ctx)
-        seed_other_services(ctx, [n for n in by_name if n != "registration"])
+        try:
+            seed_other_services(ctx, [n for n in by_name if n != "registration"])
+        finally:
+            if clock_file:
+                Path(clock_file).unlink(missing_ok=True)  # ordering is back on the system clock
     print_summary(procs)
 
 

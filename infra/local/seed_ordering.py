@@ -1,18 +1,25 @@
 """Seeds ordering for the demo district through its public API: the center's service menu
 (七讲 lectures and 关爱 care items) plus a station's own item, orders in every state of the
 closed loop 点单 → 报单 → 派单 → 接单 → 评单 (including one placed on a resident's behalf, one
-routed up to its station, one rejected by the center), and activities (小院讲堂 and more).
+routed up to its station, one rejected by the center), a queue at the demo courtyard and station
+(幸福小院 of 广场村, cy111-admin / st11-admin), tasks of the demo volunteer, and this month's
+activities (小院讲堂 and more) on the calendar.
+
+Service is measured, never typed in: the seed moves ordering's clock back (ctx.set_clock) to serve
+orders on earlier days — check-in, time on site, check-out — and to hold this month's past
+activities, then confirms the hours soon after, so they are VERIFIED and reach the hours leaderboard.
 
 Called by seed_demo.seed_other_services(ctx) right after registration was seeded; ordering learns
 units and volunteers from registration's events, so the first calls wait for them to arrive.
-Hours of seeded services are entered by the unit (时长补录, flagged MANUAL): nobody was on site.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import itertools
 import time
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -21,9 +28,11 @@ from services.common.clock import CHINA
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import ordering_pb2_grpc
+from wenming.ordering.v1 import types_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
 L = c.UnitLevel
+MINUTE = dt.timedelta(minutes=1)
 # name, description, category, handling level, skills, certifications, minutes, points rule
 MENU = [
     ("理论宣讲进小院", "用群众身边事讲党的创新理论，小院讲堂、田间地头都可以讲", c.SERVICE_CATEGORY_LECTURE_THEORY,
@@ -90,13 +99,19 @@ def _eventually(call, waits_for=grpc.StatusCode.NOT_FOUND, timeout: float = 90.0
 
 
 class _Desk:
-    """The seed's calls, each as the person who would make it."""
+    """The seed's calls, each as the person who would make it, at the time the seed chooses."""
 
     def __init__(self, ctx, stub):
         self.ctx = ctx
         self.stub = stub
         self._admins: dict[str, list] = {}
         self._people: dict[str, list] = {}
+
+    def at(self, moment: dt.datetime | None) -> None:
+        """Ordering's clock shows `moment` from now on, never a time still to come (None: the real
+        time again)."""
+        offset = 0.0 if moment is None else (moment - dt.datetime.now(dt.UTC)).total_seconds()
+        self.ctx.set_clock(min(0.0, offset))
 
     def admin(self, unit_id: str) -> list:
         if unit_id not in self._admins:
@@ -146,13 +161,58 @@ class _Desk:
             order_id=order.order_id, code=self.code(order), report=f"已完成{order.item_name}服务，群众表示满意"),
             metadata=self.volunteer(volunteer_id), timeout=10).order
 
-    def confirm(self, order: pb.Order, volunteer_id: str) -> pb.Order:
-        return self.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id, manual=[
-            pb.ManualHours(volunteer_id=volunteer_id, minutes=order.planned_minutes)]),
-            metadata=self.holder(order), timeout=10).order
+    def served(self, phone: str, item: pb.MenuItem, volunteer_id: str, ended: dt.datetime,
+               minutes: int) -> pb.Order:
+        """点单 → 受理 → 派单 → 接单 → 签到 → 签退, the service ending at `ended`: the clock is moved
+        through the day, so the time on site is measured. The clock is real again afterwards."""
+        begin = ended - (minutes + 60) * MINUTE
+        steps: list[tuple[dt.timedelta, Callable[[pb.Order], pb.Order]]] = [
+            (8 * MINUTE, self.acknowledge), (15 * MINUTE, lambda o: self.dispatch(o, volunteer_id)),
+            (25 * MINUTE, lambda o: self.accept(o, volunteer_id)), (60 * MINUTE, lambda o: self.check_in(o, volunteer_id)),
+            ((60 + minutes) * MINUTE, lambda o: self.check_out(o, volunteer_id))]
+        self.at(begin)
+        order = self.place(phone, item)
+        for after, step in steps:
+            self.at(begin + after)
+            order = step(order)
+        self.at(None)
+        return order
+
+    def after_service(self, order: pb.Order, phone: str, ended: dt.datetime, until: str) -> pb.Order:
+        """时长审核, 评单 and 办结 in the hours after a service that ended at `ended`, up to `until`."""
+        for status, step, later in (("HOURS_CONFIRMED", self.confirm, 30), ("RATED", lambda o: self.rate(o, phone), 90),
+                                    ("CLOSED", self.close, 150)):
+            if until == "COMPLETED":
+                break
+            self.at(ended + later * MINUTE)
+            order = step(order)
+            if status == until:
+                break
+        self.at(None)
+        return order
+
+    def confirm(self, order: pb.Order) -> pb.Order:
+        """时长审核: the measured time, VERIFIED; remembered for the points seed (certificates)."""
+        confirmed = self.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id),
+                                                metadata=self.holder(order), timeout=10).order
+        for hours in confirmed.hours:
+            self.ctx.verified_minutes[(hours.volunteer_id, confirmed.current_unit.unit_id)] += hours.minutes
+        return confirmed
+
+    def rate(self, order: pb.Order, phone: str) -> pb.Order:
+        return self.stub.RateOrder(pb.RateOrderRequest(order_id=order.order_id, rating=5,
+                                                       comment="志愿者很热心，服务很周到"),
+                                   metadata=self.resident(phone), timeout=10).order
+
+    def close(self, order: pb.Order) -> pb.Order:
+        return self.stub.CloseOrder(pb.CloseOrderRequest(order_id=order.order_id), metadata=self.holder(order),
+                                    timeout=10).order
 
 
 def seed(ctx) -> None:
+    if ctx.set_clock is None:
+        raise RuntimeError("seed_ordering serves orders in the past: it needs ordering's CLOCK_OFFSET_FILE "
+                           "(infra/local/launcher.py sets it)")
     channel = grpc.insecure_channel(ctx.targets["ordering"])
     stub = ordering_pb2_grpc.OrderingServiceStub(channel)
     desk = _Desk(ctx, stub)
@@ -191,31 +251,33 @@ def seed(ctx) -> None:
     pairs = itertools.cycle(pairs)  # a small district: residents order more than once
 
     orders: list[pb.Order] = []
+    before_service = ("ACKNOWLEDGED", "DISPATCHED", "ACCEPTED", "IN_SERVICE")
 
-    def served(until: str) -> pb.Order:
-        """One order taken along the main path up to `until`."""
+    def taken(until: str, days_ago: int = 0) -> pb.Order:
+        """One order taken along the main path up to `until`; what was served, `days_ago`."""
         resident, phone, item, vid = next(pairs)
-        order = desk.place(phone, item)
-        steps = [("ACKNOWLEDGED", desk.acknowledge), ("DISPATCHED", lambda o: desk.dispatch(o, vid)),
-                 ("ACCEPTED", lambda o: desk.accept(o, vid)), ("IN_SERVICE", lambda o: desk.check_in(o, vid)),
-                 ("COMPLETED", lambda o: desk.check_out(o, vid)), ("HOURS_CONFIRMED", lambda o: desk.confirm(o, vid)),
-                 ("RATED", lambda o: stub.RateOrder(pb.RateOrderRequest(
-                     order_id=o.order_id, rating=5, comment="志愿者很热心，服务很周到"), metadata=desk.resident(phone),
-                     timeout=10).order),
-                 ("CLOSED", lambda o: stub.CloseOrder(pb.CloseOrderRequest(order_id=o.order_id),
-                                                      metadata=desk.holder(o), timeout=10).order)]
-        for status, step in steps:
-            if until == "PLACED":
-                break
-            order = step(order)
-            if status == until:
-                break
+        if until in ("PLACED", *before_service):
+            order = desk.place(phone, item)
+            for status, step in [("ACKNOWLEDGED", desk.acknowledge), ("DISPATCHED", lambda o: desk.dispatch(o, vid)),
+                                 ("ACCEPTED", lambda o: desk.accept(o, vid)),
+                                 ("IN_SERVICE", lambda o: desk.check_in(o, vid))]:
+                if until == "PLACED":
+                    break
+                order = step(order)
+                if status == until:
+                    break
+        else:
+            ended = _service_end(days_ago)
+            order = desk.served(phone, item, vid, ended, item.expected_minutes - 10 * (len(orders) % 3))
+            order = desk.after_service(order, phone, ended, until)
         orders.append(order)
         return order
 
     for state in ("PLACED", "ACKNOWLEDGED", "DISPATCHED", "ACCEPTED", "IN_SERVICE", "COMPLETED", "HOURS_CONFIRMED",
                   "RATED", "CLOSED", "CLOSED"):
-        served(state)
+        taken(state, days_ago=len(orders) % 4)
+    for days_ago in range(1, 13):  # the last days' service: the hours leaderboard and the trends
+        taken("CLOSED", days_ago=days_ago)
 
     resident, phone, item, vid = next(pairs)  # 报单: the courtyard passes it up to its station
     order = desk.acknowledge(desk.place(phone, item, urgent=True))
@@ -249,44 +311,144 @@ def seed(ctx) -> None:
                                                          reason="该需求为个人包场演出，不属于志愿服务范围"),
                                    metadata=center, timeout=10).order)
 
-    activities, signups = _seed_activities(ctx, stub, desk, active)
+    orders += _demo_queues(ctx, desk, items)
+    activities = _seed_activities(ctx, stub, desk, active)
+    desk.at(None)
     channel.close()
     states = {o.status for o in orders}
-    print(f"  ordering: {len(items)} menu items, {len(orders)} orders in {len(states)} states, "
-          f"{activities} activities ({signups} sign-ups)", flush=True)
+    confirmed = sum(1 for o in orders if o.hours)
+    held = sum(1 for a in activities if a.status == types_pb2.ACTIVITY_STATUS_COMPLETED)
+    upcoming = sum(1 for a in activities if a.status == types_pb2.ACTIVITY_STATUS_PUBLISHED)
+    print(f"  ordering: {len(items)} menu items, {len(orders)} orders in {len(states)} states ({confirmed} with "
+          f"verified hours), {len(activities)} activities this month ({held} held, {upcoming} open for sign-up, "
+          f"{len(activities) - held - upcoming} planned)", flush=True)
 
 
-def _seed_activities(ctx, stub, desk: _Desk, active) -> tuple[int, int]:
-    today = dt.datetime.now(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
-    saturday = today + dt.timedelta(days=(5 - today.weekday()) % 7 or 7)
-    plans = [
-        (ctx.courtyards[0], "小院讲堂：学习贯彻党的二十届三中全会精神", c.SERVICE_CATEGORY_LECTURE_THEORY, "小院议事厅",
-         saturday + dt.timedelta(hours=9), 90, 3, 40, True),
-        (ctx.stations[0], "健康义诊进村", c.SERVICE_CATEGORY_LECTURE_HEALTH, "村卫生室门前广场",
-         today + dt.timedelta(days=10, hours=9), 150, 8, 100, True),
-        (ctx.courtyards[3], "垃圾分类宣传进小院", c.SERVICE_CATEGORY_CARE_FOR_NATURE, "小院门口",
-         today + dt.timedelta(days=6, hours=15), 90, 4, 30, True),
-        (ctx.institutes[0], "新时代文明实践月度宣讲", c.SERVICE_CATEGORY_LECTURE_POLICY, "镇文化站多功能厅",
-         today + dt.timedelta(days=20, hours=14), 120, 10, 200, False),
+def _service_end(days_ago: int) -> dt.datetime:
+    """When a service `days_ago` ended (two hours before now, that many days back), kept inside
+    this month so its hours count on this month's and this year's leaderboards."""
+    return dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago % dt.datetime.now(CHINA).day, hours=2)
+
+
+def _demo_queues(ctx, desk: _Desk, items: dict[str, pb.MenuItem]) -> list[pb.Order]:
+    """Work waiting for the demo logins: the courtyard head (cy111-admin) and the station head
+    (st11-admin) each have a queue in several states; the demo volunteer has a task to accept, and
+    services already confirmed (verified hours, a certificate from the points seed)."""
+    yard = ctx.courtyards[0]
+    neighbours = itertools.cycle([phone for r, phone in ctx.residents if r.courtyard.unit_id == yard.unit_id])
+    demo = ctx.demo_volunteer.volunteer_id
+    talk = items["家乡变化讲述"]  # needs no skill: any volunteer of the courtyard may serve it
+    queue = [
+        desk.place(next(neighbours), items["助老理发"], urgent=True),                          # 受理 waits
+        desk.stub.PlaceOrder(pb.PlaceOrderRequest(wish="院里的路灯坏了，晚上出门看不清", address="幸福小院东巷3号"),
+                             metadata=desk.resident(next(neighbours)), timeout=10).order,      # a wish to take
+        desk.acknowledge(desk.place(next(neighbours), items["智能手机教学"])),                  # 派单 waits
+        desk.dispatch(desk.acknowledge(desk.place(next(neighbours), talk)), demo),            # the volunteer's 接单
+        desk.served(next(neighbours), talk, demo, _service_end(0), 55),                      # 时长审核 waits
     ]
-    signups = 0
-    for unit, title, category, location, starts, minutes, volunteers, residents, publish in plans:
+    for days_ago, minutes in ((9, 60), (3, 50)):  # the demo volunteer's record
+        phone, ended = next(neighbours), _service_end(days_ago)
+        queue.append(desk.after_service(desk.served(phone, talk, demo, ended, minutes), phone, ended, "RATED"))
+    # the station: an item routed past the courtyard, one passed up (报单), one it has taken on
+    queue.append(desk.place(next(neighbours), items["家电维修"]))
+    passed_up = desk.acknowledge(desk.place(next(neighbours), items["政策宣讲"]))
+    queue.append(desk.stub.EscalateOrder(pb.EscalateOrderRequest(order_id=passed_up.order_id,
+                                                                 reason="涉及医保政策细节，请实践站安排专人讲解"),
+                                         metadata=desk.holder(passed_up), timeout=10).order)
+    queue.append(desk.acknowledge(desk.place(next(neighbours), items["健康义诊"])))
+    return queue
+
+
+# day of the month, hour (China time), organizer (level, index), title, category, location, minutes,
+# volunteer and resident places, published
+CALENDAR = [
+    (3, 9, ("courtyard", 0), "小院讲堂：学习贯彻党的二十届三中全会精神", c.SERVICE_CATEGORY_LECTURE_THEORY, "小院议事厅",
+     90, 3, 40, True),
+    (6, 15, ("station", 0), "健康义诊进村", c.SERVICE_CATEGORY_LECTURE_HEALTH, "村卫生室门前广场", 150, 8, 100, True),
+    (9, 9, ("courtyard", 3), "垃圾分类宣传进小院", c.SERVICE_CATEGORY_CARE_FOR_NATURE, "小院门口", 90, 4, 30, True),
+    (12, 15, ("courtyard", 0), "防范电信诈骗小院讲堂", c.SERVICE_CATEGORY_LECTURE_SCIENCE, "小院议事厅", 90, 2, 30, True),
+    (16, 9, ("station", 0), "智能手机使用培训", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, "实践站活动室", 90, 4, 30, True),
+    (19, 15, ("courtyard", 0), "小院讲堂：身边好人故事会", c.SERVICE_CATEGORY_LECTURE_ROLE_MODELS, "小院议事厅", 60, 2,
+     30, True),
+    (23, 9, ("station", 1), "秦腔进村文艺汇演", c.SERVICE_CATEGORY_CARE_FOR_SOCIETY, "村文化广场", 120, 10, 200, True),
+    (26, 15, ("courtyard", 0), "小院讲堂：民法典进万家", c.SERVICE_CATEGORY_LECTURE_LAW, "小院议事厅", 90, 2, 30, True),
+    (28, 14, ("institute", 0), "新时代文明实践月度宣讲", c.SERVICE_CATEGORY_LECTURE_POLICY, "镇文化站多功能厅", 120, 10,
+     200, False),
+]
+
+
+def _seed_activities(ctx, stub, desk: _Desk, active) -> list[pb.Activity]:
+    """This month's calendar: what is over was held (sign-ups, attendance by the unit's code and by
+    a participant's pass, completion with verified hours), the rest is open for sign-up."""
+    now = dt.datetime.now(CHINA)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_day = calendar.monthrange(now.year, now.month)[1]
+    units = {"courtyard": ctx.courtyards, "station": ctx.stations, "institute": ctx.institutes}
+    activities = []
+    for day, hour, (level, index), title, category, location, minutes, volunteers, residents, publish in CALENDAR:
+        unit = units[level][index]
+        starts = month.replace(day=min(day, last_day), hour=hour)
+        ends = starts + minutes * MINUTE
+        held = publish and ends < now
+        if not held and starts < now + 30 * MINUTE:  # under way, or past but never published: tomorrow
+            later = dt.timedelta(days=(now.date() - starts.date()).days + 1)
+            starts, ends = starts + later, ends + later
         admin = desk.admin(unit.unit_id)
+        if held:
+            desk.at(starts - dt.timedelta(days=7))  # announced a week before
         activity = stub.PlanActivity(pb.PlanActivityRequest(
             unit_id=unit.unit_id, title=title, category=category, location=location, starts_at=_ts(starts),
-            ends_at=_ts(starts + dt.timedelta(minutes=minutes)), volunteer_capacity=volunteers,
-            resident_capacity=residents, description=f"{unit.name}组织，欢迎志愿者和群众报名参加"),
-            metadata=admin, timeout=10).activity
-        if not publish:
-            continue
-        stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id), metadata=admin, timeout=10)
-        request = pb.SignUpActivityRequest(activity_id=activity.activity_id)
-        for _, phone in [(r, p) for r, p in ctx.residents if unit.unit_id in r.courtyard.path][:5]:
-            stub.SignUpActivity(request, metadata=desk.resident(phone), timeout=10)
-            signups += 1
-        for volunteer in [v for v in active if any(unit.unit_id in u.path for u in v.service_units)][:2]:
-            token = desk.volunteer(volunteer.volunteer_id)
-            _eventually(lambda t=token, r=request: stub.SignUpActivity(r, metadata=t, timeout=10),
-                        waits_for=grpc.StatusCode.FAILED_PRECONDITION)  # the profile may still be on its way
-            signups += 1
-    return len(plans), signups
+            ends_at=_ts(ends), volunteer_capacity=volunteers, resident_capacity=residents,
+            description=f"{unit.name}组织，欢迎志愿者和群众报名参加"), metadata=admin, timeout=10).activity
+        if publish:
+            activity = stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
+                                            metadata=admin, timeout=10).activity
+            residents_in, volunteers_in = _sign_up(ctx, stub, desk, active, unit, activity.activity_id)
+            if held:
+                activity = _hold(ctx, stub, desk, activity, residents_in, volunteers_in, starts, ends)
+        activities.append(activity)
+        desk.at(None)
+    return activities
+
+
+def _sign_up(ctx, stub, desk: _Desk, active, unit, activity_id: str) -> tuple[list[list], list[list]]:
+    """Residents under the unit and two of its volunteers sign up; their tokens."""
+    request = pb.SignUpActivityRequest(activity_id=activity_id)
+    residents = [desk.resident(phone) for r, phone in ctx.residents if unit.unit_id in r.courtyard.path][:5]
+    for token in residents:
+        stub.SignUpActivity(request, metadata=token, timeout=10)
+    volunteers = [desk.volunteer(v.volunteer_id) for v in active
+                  if any(unit.unit_id in u.path for u in v.service_units)][:2]
+    for token in volunteers:
+        _eventually(lambda t=token: stub.SignUpActivity(request, metadata=t, timeout=10),
+                    waits_for=grpc.StatusCode.FAILED_PRECONDITION)  # the profile may still be on its way
+    return residents, volunteers
+
+
+def _hold(ctx, stub, desk: _Desk, activity: pb.Activity, residents: list[list], volunteers: list[list],
+          starts: dt.datetime, ends: dt.datetime) -> pb.Activity:
+    """The day itself: the first participant shows their pass at the door, the others scan the
+    unit's code (one resident stayed home); completed an hour after the end, the volunteers'
+    planned time counts as verified hours."""
+    aid = activity.activity_id
+    admin = desk.admin(activity.unit.unit_id)
+    present = residents[:-1] if len(residents) > 1 else residents
+    at_door, *scanning = present + volunteers
+    desk.at(starts + 10 * MINUTE)
+    pass_code = stub.GetActivityPass(pb.GetActivityPassRequest(activity_id=aid), metadata=at_door,
+                                     timeout=10).pass_code
+    stub.RecordActivityAttendance(pb.RecordActivityAttendanceRequest(activity_id=aid, pass_code=pass_code),
+                                  metadata=admin, timeout=10)
+    code = stub.IssueActivityCheckinCode(pb.IssueActivityCheckinCodeRequest(activity_id=aid), metadata=admin,
+                                         timeout=10).checkin.code
+    for token in scanning:
+        stub.CheckInActivity(pb.CheckInActivityRequest(activity_id=aid, code=code), metadata=token, timeout=10)
+    desk.at(ends + 60 * MINUTE)
+    done = stub.CompleteActivity(pb.CompleteActivityRequest(activity_id=aid), metadata=admin, timeout=10).activity
+    for hours in done.hours:
+        ctx.verified_minutes[(hours.volunteer_id, done.unit.unit_id)] += hours.minutes
+    desk.at(ends + 120 * MINUTE)
+    stub.RateActivity(pb.RateActivityRequest(activity_id=aid, rating=5, comment="内容实在，很受用"), metadata=at_door,
+                      timeout=10)
+    desk.at(None)
+    return done

@@ -1,8 +1,13 @@
-"""Seeds points for the demo district through its public API: the district's point rules and a
-points store (积分超市) at every station. The ledgers fill by themselves from the orders and
-activities the ordering seed publishes. Idempotent: stations that already have items are skipped."""
+"""Seeds points for the demo district through its public API: the district's point rules, a
+points store (积分超市) at every station, and a service record certificate (志愿服务记录证明) for the
+demo volunteer, issued by the unit that recorded most of their verified hours once those have
+arrived. The ledgers fill by themselves from the orders and activities the ordering seed
+publishes. Idempotent: stations that already have items are skipped, the certificate has an
+idempotency key."""
 
 from __future__ import annotations
+
+import time
 
 import grpc
 
@@ -56,5 +61,35 @@ def seed(ctx) -> None:
                                                            description=description, price_points=price, stock=stock),
                                  metadata=admin, timeout=10)
             created += 1
+    certificate = _demo_certificate(ctx, stub)
     print(f"  points: district rules set (1★ 100 h … 5★ 1500 h, 10 points/h), {created} store items "
-          f"at {len(ctx.stations)} stations' 积分超市", flush=True)
+          f"at {len(ctx.stations)} stations' 积分超市"
+          + (f", certificate {certificate} for the demo volunteer" if certificate else ""), flush=True)
+
+
+def _demo_certificate(ctx, stub, timeout: float = 120.0) -> str:
+    """The demo volunteer's certificate, once points has credited every verified minute the
+    ordering seed recorded for them; "" when the ordering seed recorded none."""
+    volunteer_id = ctx.demo_volunteer.volunteer_id if ctx.volunteers else ""
+    by_unit = {unit: minutes for (vid, unit), minutes in ctx.verified_minutes.items() if vid == volunteer_id}
+    if not by_unit:
+        return ""
+    issuer = max(by_unit, key=by_unit.get)
+    admin = ctx.center_admin if issuer == ctx.center_id else ctx.login_admin(issuer)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            credited = stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin,
+                                       timeout=10).account.verified_minutes
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:  # points has not heard of the volunteer yet
+                raise
+            credited = 0
+        if credited >= sum(by_unit.values()):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"seed_points: the demo volunteer's verified hours did not reach points in {timeout:.0f}s")
+        time.sleep(0.5)
+    return stub.IssueCertificate(pb.IssueCertificateRequest(volunteer_id=volunteer_id, issuing_unit_id=issuer,
+                                                            idempotency_key="demo-certificate"),
+                                 metadata=admin, timeout=10).certificate.facts.number

@@ -4,6 +4,10 @@ code = HMAC(key, purpose | subject id | window) truncated, where window = floor(
 A code is accepted in its own window and the one before (so a code shown at the end of a window
 still works while the volunteer scans it); anything else — older, forged, or for another
 subject — is refused. The key comes from the environment (CHECKIN_CODE_KEY).
+
+A pass (`pass_code`) is the other way round: a participant's own code for one subject, shown by
+them and scanned by the organizer. It does not rotate; it is derived from the same key, so only
+the service can make one, and it names one holder of one subject.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import hmac
 
 from .clock import clock
 
+# codes people read out or type: no 0/O, 1/I/L
+UNAMBIGUOUS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+PASS_LENGTH = 8  # 31^8 ≈ 2^39.6
 
 class CheckinCodes:
     def __init__(self, key: bytes, period_seconds: int = 60):
@@ -35,3 +42,13 @@ class CheckinCodes:
         window = int(clock.timestamp() // self.period)
         candidate = (code or "").strip().upper()
         return any(hmac.compare_digest(candidate, self._code(purpose, subject_id, w)) for w in (window, window - 1))
+
+    def pass_code(self, purpose: str, subject_id: str, holder_id: str) -> str:
+        """`holder_id`'s pass for `subject_id`: PASS_LENGTH characters of UNAMBIGUOUS."""
+        digest = hmac.new(self._key, f"pass|{purpose}|{subject_id}|{holder_id}".encode(), hashlib.sha256).digest()
+        value = int.from_bytes(digest[:16], "big")
+        chars = []
+        for _ in range(PASS_LENGTH):
+            value, index = divmod(value, len(UNAMBIGUOUS))
+            chars.append(UNAMBIGUOUS[index])
+        return "".join(chars)

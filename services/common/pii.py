@@ -77,6 +77,12 @@ def mask_phone(number: str) -> str:
     return number[:3] + "****" + number[-4:] if len(number) == 11 else "*" * len(number)
 
 
+def phone_masks_ending(last_four: str) -> list[str]:
+    """Every masked mobile number (mask_phone) that ends with `last_four`: looking these up finds
+    people by the last digits of their phone without decrypting anyone's number."""
+    return [f"1{second}{third}****{last_four}" for second in "3456789" for third in "0123456789"]
+
+
 def mask_name(name: str) -> str:
     """张三 -> 张*, 欧阳娜娜 -> 欧**娜: for lists shown to people outside the unit."""
     if len(name) <= 1:

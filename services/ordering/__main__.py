@@ -19,7 +19,7 @@ def main() -> None:
     app.add_event_consumer("registry", [events_topic("registration")], domain.registry.handlers())
     app.add_event_consumer("certifications", [events_topic("training")], domain.certifications.handlers())
     interval = app.settings.extra["scheduler_interval_seconds"]
-    app.add_job("escalate-overdue-orders", domain.orders.escalate_overdue, interval)
+    app.add_job("escalate-overdue-orders", domain.orders.run_sla, interval)
     app.add_job("close-unrated-orders", domain.orders.close_unrated, interval)
     app.run()
 

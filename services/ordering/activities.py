@@ -1,6 +1,8 @@
 """Activities (活动, e.g. the monthly 小院讲堂): planned and published (公示) by a unit; volunteers
 sign up to serve and residents register to attend, within capacity; attendance by the unit's
-rotating QR code; one rating per participant; completion records the volunteers' hours.
+rotating QR code, or by the organizer scanning a participant's own pass (我的签到码) or recording
+a resident by id at the desk (signing them up first when there is room); one rating per
+participant; completion records the volunteers' hours.
 
 Every change is one update of the activity document guarded by its version, carrying its event.
 Sign-ups and check-ins come in bursts (a whole courtyard registering at once), so the requests of
@@ -12,6 +14,7 @@ rules, so no burst can overbook.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import zlib
 from collections.abc import Callable
@@ -20,9 +23,9 @@ from dataclasses import dataclass, field
 from google.protobuf import message
 
 from services.common.auth import Principal, Role, require_manages, require_role
-from services.common.checkin import CheckinCodes
+from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
 from services.common.clock import as_utc, clock
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
@@ -43,11 +46,14 @@ from .translate import activity_snapshot, unit_ref_msg
 A = types_pb2.ActivityStatus
 P = types_pb2.ParticipantRole
 CHECKIN_PURPOSE = "activity"
+PASS_PURPOSE = "activity-pass"
+PASS_CODE = re.compile(f"^[{UNAMBIGUOUS}]{{{PASS_LENGTH}}}$")
 CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(hours=12)
 MAX_ATTEMPTS = 20  # conflicts here come only from other replicas; backing off settles them
 PUBLIC_STATUSES = [A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED, A.ACTIVITY_STATUS_CANCELLED]
 LOCK_STRIPES = 64
+MAX_CALENDAR_WINDOW = dt.timedelta(days=92)
 
 
 @dataclass
@@ -56,6 +62,11 @@ class ActivityMove:
     fields: dict = field(default_factory=dict)
     participant: tuple[str, dict] | None = None  # (participant id, its new entry)
     event_fields: dict = field(default_factory=dict)
+    after: Callable[[], None] | None = None  # metrics once the move is stored
+
+
+def _label(role: int) -> str:
+    return P.Name(role).removeprefix("PARTICIPANT_ROLE_").lower()
 
 
 def _sort_key(activity: Activity) -> str:
@@ -112,13 +123,19 @@ class ActivityBoard:
         return Activity.change({"_id": activity.id, "version": raw["version"]}, {"$set": sets}, [event])
 
     def _run(self, principal: Principal, activity_id: str,
-             plan: Callable[[Activity, dt.datetime], ActivityMove]) -> Activity:
+             plan: Callable[[Activity, dt.datetime], ActivityMove | None]) -> Activity:
+        """Applies `plan`'s move; a plan that finds nothing to change (None) writes nothing."""
         with self._locks[zlib.crc32(activity_id.encode()) % LOCK_STRIPES]:
             for attempt in range(MAX_ATTEMPTS):
                 activity, raw = self.load(principal.district_id, activity_id)
                 now = clock.now()
-                changed = self._commit(activity, raw, plan(activity, now), principal, now)
+                move = plan(activity, now)
+                if move is None:
+                    return activity
+                changed = self._commit(activity, raw, move, principal, now)
                 if changed is not None:
+                    if move.after:
+                        move.after()
                     return changed
                 back_off(attempt)  # another replica won this round
         raise Aborted("the activity kept changing while this request was applied; retry")
@@ -261,7 +278,6 @@ class ActivityBoard:
         activity_id = self.activity_id(activity_id)
         role = self._participant_role(principal)
         reach = self._reach(principal)
-        role_label = P.Name(role).removeprefix("PARTICIPANT_ROLE_").lower()
 
         def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
             if activity.unit.unit_id not in reach:
@@ -271,24 +287,33 @@ class ActivityBoard:
                 raise FailedPrecondition("sign-up has closed: the activity has started")
             if principal.subject in activity.participants:
                 raise FailedPrecondition("you have already signed up for this activity")
-            volunteers = role == P.PARTICIPANT_ROLE_VOLUNTEER
-            count, capacity = ((activity.volunteer_count, activity.volunteer_capacity) if volunteers else
-                               (activity.resident_count, activity.resident_capacity))
-            if count >= capacity:
-                raise FailedPrecondition(f"the activity is full: all {capacity} {role_label} places are taken")
-            counter = "volunteer_count" if volunteers else "resident_count"
-            return ActivityMove(ev.ActivitySignedUp, fields={counter: count + 1},
-                                participant=(principal.subject, {"role": role, "signed_up_at": now, "rating": 0,
-                                                                 "comment": ""}),
-                                event_fields={"participant_id": principal.subject, "role": role})
+            return self._seat(activity, principal.subject, role, now)
 
+        return self._refusals_counted(role, lambda: self._run(principal, activity_id, plan))
+
+    @staticmethod
+    def _seat(activity: Activity, participant_id: str, role: int, now: dt.datetime) -> ActivityMove:
+        """A place for the participant; the count is checked in the same guarded write, so no
+        burst overbooks."""
+        volunteers = role == P.PARTICIPANT_ROLE_VOLUNTEER
+        count, capacity = ((activity.volunteer_count, activity.volunteer_capacity) if volunteers else
+                           (activity.resident_count, activity.resident_capacity))
+        if count >= capacity:
+            raise FailedPrecondition(f"the activity is full: all {capacity} {_label(role)} places are taken")
+        counter = "volunteer_count" if volunteers else "resident_count"
+        return ActivityMove(ev.ActivitySignedUp, fields={counter: count + 1},
+                            participant=(participant_id, {"role": role, "signed_up_at": now, "rating": 0,
+                                                          "comment": ""}),
+                            event_fields={"participant_id": participant_id, "role": role},
+                            after=metrics.ACTIVITY_SIGNUPS.labels(_label(role), "accepted").inc)
+
+    @staticmethod
+    def _refusals_counted(role: int, run: Callable[[], Activity]) -> Activity:
         try:
-            signed = self._run(principal, activity_id, plan)
+            return run()
         except FailedPrecondition:
-            metrics.ACTIVITY_SIGNUPS.labels(role_label, "refused").inc()
+            metrics.ACTIVITY_SIGNUPS.labels(_label(role), "refused").inc()
             raise
-        metrics.ACTIVITY_SIGNUPS.labels(role_label, "accepted").inc()
-        return signed
 
     @staticmethod
     def _require_checkin_window(activity: Activity, now: dt.datetime) -> None:
@@ -310,12 +335,88 @@ class ActivityBoard:
             if not self.codes.verify(CHECKIN_PURPOSE, activity.id, code):
                 raise InvalidArgument.field("code", "is expired or is not a check-in code of this activity; scan "
                                                     "the current QR code")
-            updated = {**entry.to_mongo().to_dict(), "attended_at": now}
-            return ActivityMove(ev.ActivityAttended, participant=(principal.subject, updated),
-                                event_fields={"participant_id": principal.subject, "role": entry.role,
-                                              "checked_in_at": to_timestamp(now)})
+            return self._attendance(principal.subject, entry, now)
 
         return self._run(principal, activity_id, plan)
+
+    @staticmethod
+    def _attendance(participant_id: str, entry, now: dt.datetime) -> ActivityMove:
+        updated = {**entry.to_mongo().to_dict(), "attended_at": now}
+        return ActivityMove(ev.ActivityAttended, participant=(participant_id, updated),
+                            event_fields={"participant_id": participant_id, "role": entry.role,
+                                          "checked_in_at": to_timestamp(now)})
+
+    # ---- passes and the organizer's desk ----
+
+    def get_pass(self, principal: Principal, activity_id: str) -> tuple[Activity, str]:
+        """The caller's own pass (我的签到码) for an activity they signed up for."""
+        activity, _ = self.load(principal.district_id, self.activity_id(activity_id))
+        self._participation(principal, activity)
+        return activity, self.codes.pass_code(PASS_PURPOSE, activity.id, principal.subject)
+
+    def record_attendance(self, principal: Principal, req: pb.RecordActivityAttendanceRequest) -> tuple[Activity, str]:
+        """The organizer records a participant as attending: by the pass they show, or a resident
+        by id (问需台: no phone), signed up first when there is room. Recording twice changes
+        nothing. Returns the activity and the participant's id."""
+        v = Validator()
+        activity_id = v.ident("activity_id", req.activity_id)
+        pass_code = (req.pass_code or "").strip().upper()
+        resident_id = v.ident("resident_id", req.resident_id, required=False)
+        if bool(pass_code) == bool(resident_id):
+            v.fail("pass_code", "give exactly one: the participant's pass, or a resident_id")
+        elif pass_code and not PASS_CODE.match(pass_code):
+            v.fail("pass_code", f"must be the {PASS_LENGTH}-character pass the participant shows")
+        v.check()
+        if pass_code:
+            # participants are never removed, so whom the pass names does not change meanwhile
+            activity, _ = self.load(principal.district_id, activity_id)
+            self.require_organizer(principal, activity)
+            participant_id = self._pass_holder(activity, pass_code)
+        else:
+            participant_id = resident_id
+
+            def seat(activity: Activity, now: dt.datetime) -> ActivityMove | None:
+                self.require_organizer(principal, activity)
+                self._require_desk_resident(principal, activity, resident_id)
+                if resident_id in activity.participants:
+                    return None
+                self._require_desk_open(activity, now)
+                return self._seat(activity, resident_id, P.PARTICIPANT_ROLE_RESIDENT, now)
+
+            self._refusals_counted(P.PARTICIPANT_ROLE_RESIDENT, lambda: self._run(principal, activity_id, seat))
+
+        def attend(activity: Activity, now: dt.datetime) -> ActivityMove | None:
+            self.require_organizer(principal, activity)
+            entry = activity.participants[participant_id]
+            if entry.attended_at is not None:
+                return None  # recorded before (or checked in by code)
+            self._require_desk_open(activity, now)
+            return self._attendance(participant_id, entry, now)
+
+        return self._run(principal, activity_id, attend), participant_id
+
+    def _require_desk_open(self, activity: Activity, now: dt.datetime) -> None:
+        self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "attended")
+        self._require_checkin_window(activity, now)
+
+    def _pass_holder(self, activity: Activity, pass_code: str) -> str:
+        holders = [pid for pid in activity.participants
+                   if self.codes.pass_code(PASS_PURPOSE, activity.id, pid) == pass_code]
+        if not holders:
+            raise InvalidArgument.field("pass_code", "is not the pass of anyone signed up for this activity")
+        if len(holders) > 1:  # 8 characters of 31: practically never
+            raise FailedPrecondition("this pass matches two participants; record the resident by id instead")
+        return holders[0]
+
+    def _require_desk_resident(self, principal: Principal, activity: Activity, resident_id: str) -> None:
+        """A resident the organizer manages, living under the organizing unit."""
+        resident = self.registry.resident(activity.district_id, resident_id)
+        if resident is None:
+            raise NotFound("resident", resident_id)
+        path = resident["courtyard"]["path"]
+        require_manages(principal, activity.district_id, path, "resident's courtyard")
+        if activity.unit.unit_id not in path:
+            raise FailedPrecondition("that resident lives outside the units this activity is organized for")
 
     def rate(self, principal: Principal, req: pb.RateActivityRequest) -> Activity:
         v = Validator()
@@ -363,9 +464,12 @@ class ActivityBoard:
         statuses = v.enums("statuses", list(req.statuses), types_pb2.ActivityStatus, max_count=4)
         size = v.page_size("page.page_size", req.page.page_size)
         after = decode_page_token(req.page.page_token)
+        window = self._calendar_window(v, req)
         v.check()
         path = self.menu.unit_path(principal, unit_id, "unit_id")
         query: dict = {"district_id": principal.district_id}
+        if window:
+            query["starts_at"] = {"$gte": window[0], "$lt": window[1]}
         if req.subtree:
             require_role(principal, Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE)
             require_manages(principal, principal.district_id, path)
@@ -387,3 +491,18 @@ class ActivityBoard:
                  .sort([("starts_at", 1), ("_id", 1)]).limit(size + 1)]
         token = encode_page_token(_sort_key(found[size - 1])) if len(found) > size else ""
         return found[:size], token
+
+    @staticmethod
+    def _calendar_window(v: Validator, req: pb.ListActivitiesRequest) -> tuple[dt.datetime, dt.datetime] | None:
+        """[starts_from, starts_before) of at most 92 days; one bound alone reaches 92 days from it."""
+        since = v.timestamp("starts_from", req, required=False)
+        before = v.timestamp("starts_before", req, required=False)
+        if since is None and before is None:
+            return None
+        since = since or before - MAX_CALENDAR_WINDOW
+        before = before or since + MAX_CALENDAR_WINDOW
+        if before <= since:
+            v.fail("starts_before", "must be after starts_from")
+        elif before - since > MAX_CALENDAR_WINDOW:
+            v.fail("starts_before", "the window may span at most 92 days")
+        return since, before

@@ -19,6 +19,7 @@ from .orders import OrderDesk
 from .policy import Policies
 from .queries import OrderQueries
 from .readmodels import Certifications, Registry
+from .trends import OrderTrends
 
 
 def extra_settings(env: Env) -> dict:
@@ -44,6 +45,7 @@ class Ordering:
     policies: Policies
     orders: OrderDesk
     queries: OrderQueries
+    trends: OrderTrends
     activities: ActivityBoard
 
 
@@ -60,7 +62,7 @@ def build(settings, db: Database) -> Ordering:
     vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
     orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, vault)
     return Ordering(registry=registry, certifications=certifications, menu=menu, policies=policies, orders=orders,
-                    queries=OrderQueries(orders, menu, matcher),
+                    queries=OrderQueries(orders, menu, matcher), trends=OrderTrends(menu),
                     activities=ActivityBoard(registry, menu, codes, events, tolerance))
 
 

@@ -82,7 +82,9 @@ class Order(Aggregate):
             {"fields": ["district_id", "current.unit_id", "queue_key"]},   # a unit's own queue
             {"fields": ["district_id", "current.path", "queue_key"]},      # a subtree's queue
             {"fields": ["district_id", "status", "current.unit_id"]},      # the claim list
+            {"fields": ["district_id", "origin.path", "placed_at"]},       # trends of a subtree
             {"fields": ["ack_due_at"]},                                    # SLA scheduler (set only while due)
+            {"fields": ["warn_at"]},                                       # deadline reminders (same)
             {"fields": ["close_due_at"]},                                  # auto-close scheduler (same)
         ],
     }
@@ -110,6 +112,7 @@ class Order(Aggregate):
     planned_minutes = IntField(required=True)
     arrived_at = DateTimeField(required=True)  # when the order reached the current unit
     ack_due_at = DateTimeField()               # set only while the current unit has to acknowledge
+    warn_at = DateTimeField()                  # when to remind it (a fifth of its time left); unset once done
     sla_breaches = IntField(default=0)
     overdue_flagged = BooleanField(default=False)  # the center's deadline passed (nothing above it)
     team_id = StringField(default="")
@@ -130,6 +133,7 @@ class Order(Aggregate):
     accepted_at = DateTimeField()
     completed_at = DateTimeField()
     hours_confirmed_at = DateTimeField()
+    rated_at = DateTimeField()
     closed_at = DateTimeField()
     queue_key = StringField(required=True)     # sort key of the unit queue (queries.queue_key)
     trail = ListField(EmbeddedDocumentField(Transition))

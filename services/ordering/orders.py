@@ -6,8 +6,8 @@ carrying the order's snapshot after the change. When the guard fails because som
 the order first, the order is read again and the rules are applied to what it is now: a move that
 is no longer legal is refused with FAILED_PRECONDITION (this is how exactly one claim wins).
 
-The schedulers (escalate_overdue, close_unrated) make the same guarded moves, so two replicas
-running them at once still escalate or close an order only once.
+The schedulers (escalate_overdue with announce_deadlines, close_unrated) make the same guarded
+moves, so two replicas running them at once still escalate, remind or close an order only once.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ ADDRESS_FIELD, CONTACT_FIELD = "order.address", "order.contact_phone"  # encrypt
 WISH_PLANNED_MINUTES = 60  # a wish's planned time (the hours cap) until a unit knows better
 MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
+WARN_WHEN_LEFT = 5  # remind a unit when a fifth of its acknowledgement time is left
+
+
+def ack_deadlines(now: dt.datetime, allowed: dt.timedelta) -> dict:
+    """When the unit an order reaches must acknowledge it, and when it is reminded."""
+    return {"ack_due_at": now + allowed, "warn_at": now + allowed - allowed / WARN_WHEN_LEFT}
 
 
 def queue_key(raw: dict) -> str:
@@ -77,6 +83,7 @@ class Move:
     reason: str = ""
     automatic: bool = False
     after: Callable[[Order], None] | None = None  # metrics once the move is stored
+    step: bool = True  # a step of the trail; a reminder is not one
 
 
 class OrderDesk:
@@ -151,18 +158,19 @@ class OrderDesk:
         fields = {**move.fields, "status": move.to}
         # deadlines exist only while they apply (the schedulers find orders by them)
         if move.to not in WAITING_ACK:
-            fields["ack_due_at"] = None
+            fields["ack_due_at"] = fields["warn_at"] = None
         if move.to not in AWAITING_CLOSE:
             fields["close_due_at"] = None
         version = raw["version"] + 1
-        after_raw = {**raw, **fields, "version": version, "trail": [*raw.get("trail", ()), transition]}
+        trail = [*raw.get("trail", ()), transition] if move.step else raw.get("trail", [])
+        after_raw = {**raw, **fields, "version": version, "trail": trail}
         fields["queue_key"] = after_raw["queue_key"] = queue_key(after_raw)
         after = Order.from_raw(after_raw)
         payload = move.event(order=order_snapshot(after), **move.event_fields)
         event = self.events.new(payload, district_id=order.district_id, aggregate_type="order", aggregate_id=order.id,
                                 version=version, actor_id=actor.subject if actor else "", occurred_at=now)
-        changed = Order.change({"_id": order.id, "version": raw["version"]},
-                               {"$set": fields, "$push": {"trail": transition}}, [event])
+        update = {"$set": fields, "$push": {"trail": transition}} if move.step else {"$set": fields}
+        changed = Order.change({"_id": order.id, "version": raw["version"]}, update, [event])
         if changed is not None:
             if move.to != order.status:  # a second acceptance or check-in enters no new status
                 metrics.ORDER_TRANSITIONS.labels(status_name(move.to), metrics.level_name(changed.current.level)).inc()
@@ -224,7 +232,7 @@ class OrderDesk:
             "placed_on_behalf": principal.role != Role.ROLE_RESIDENT, "placed_by": principal.subject, "note": note,
             **self._personal(district, address, phone),
             "urgent": req.urgent, "wanted_at": wanted_at, "arrived_at": now,
-            "ack_due_at": now + policy.acknowledge_within(current["level"]), "placed_at": now, "trail": [transition],
+            **ack_deadlines(now, policy.acknowledge_within(current["level"])), "placed_at": now, "trail": [transition],
         }
         raw["queue_key"] = queue_key(raw)
         order = Order.from_raw(raw)
@@ -329,9 +337,9 @@ class OrderDesk:
         if order.current.level == L.UNIT_LEVEL_CENTER:
             raise FailedPrecondition("the center is the top of the district: it handles the order or rejects it")
         parent = self.registry.unit_ref(order.district_id, list(order.current.path[:-1]))
-        due = now + self.policies.get(order.district_id).acknowledge_within(parent["level"])
-        fields = {"current": parent, "arrived_at": now, "ack_due_at": due, "overdue_flagged": False, "team_id": "",
-                  "offered_ids": [], "volunteer_ids": []}
+        allowed = self.policies.get(order.district_id).acknowledge_within(parent["level"])
+        fields = {"current": parent, "arrived_at": now, **ack_deadlines(now, allowed), "overdue_flagged": False,
+                  "team_id": "", "offered_ids": [], "volunteer_ids": []}
         if automatic:
             fields["sla_breaches"] = order.sla_breaches + 1
         return Move(S.ORDER_STATUS_ESCALATED, ev.OrderEscalated, fields=fields, reason=reason, automatic=automatic,
@@ -602,7 +610,8 @@ class OrderDesk:
                                  hint="it can be rated once the unit has confirmed the service")
             if order.close_due_at is not None and now >= as_utc(order.close_due_at):
                 raise FailedPrecondition("the rating window of this order has ended (评价期已过)")
-            return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment},
+            return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment,
+                                                                     "rated_at": now},
                         event_fields={"rating": req.rating, "comment": comment})
 
         return self._run(principal, order_id, plan)
@@ -669,7 +678,7 @@ class OrderDesk:
             level = metrics.level_name(order.current.level)
             minutes = self.policies.get(order.district_id).ack_minutes[order.current.level]
             if order.current.level == L.UNIT_LEVEL_CENTER:
-                move = Move(order.status, ev.OrderOverdue, fields={"overdue_flagged": True,
+                move = Move(order.status, ev.OrderOverdue, fields={"overdue_flagged": True, "warn_at": None,
                                                                    "sla_breaches": order.sla_breaches + 1},
                             reason=f"{order.current.name or '中心'}未在{minutes}分钟内受理，已超时", automatic=True,
                             event_fields={"unit": unit_ref_msg(order.current), "allowed_minutes": minutes})
@@ -680,6 +689,26 @@ class OrderDesk:
                 metrics.SLA_BREACHES.labels(level).inc()
                 changed += 1
         return changed
+
+    def announce_deadlines(self) -> int:
+        """Once per unit an order waits at: its deadline is near (a fifth of its time or less is
+        left), so its heads can act before the order climbs. An order already overdue is left to
+        escalate_overdue, which sets the next unit's reminder."""
+        now = clock.now()
+        announced = 0
+        for raw in Order.collection().find({"warn_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
+            order = Order.from_raw(raw)
+            if order.status not in WAITING_ACK or order.ack_due_at is None or as_utc(order.ack_due_at) <= now:
+                continue
+            move = Move(order.status, ev.OrderDeadlineApproaching, fields={"warn_at": None}, step=False,
+                        event_fields={"unit": unit_ref_msg(order.current), "due_at": to_timestamp(order.ack_due_at)})
+            if self._commit(order, raw, move, None, now) is not None:
+                announced += 1
+        return announced
+
+    def run_sla(self) -> int:
+        """The SLA job: escalate what is overdue, then remind the units whose deadline is near."""
+        return self.escalate_overdue() + self.announce_deadlines()
 
     def close_unrated(self) -> int:
         """Orders whose rating window passed close by themselves: unrated ones, and rated ones

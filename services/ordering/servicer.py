@@ -12,7 +12,7 @@ from wenming.ordering.v1 import ordering_pb2_grpc
 
 from .app import Ordering
 from .policy import policy_msg
-from .translate import activity_msg, menu_item_msg, order_msg
+from .translate import activity_msg, menu_item_msg, order_msg, participant_msg
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
 
@@ -33,6 +33,7 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.policies = domain.policies
         self.orders = domain.orders
         self.queries = domain.queries
+        self.trends = domain.trends
         self.activities = domain.activities
 
     def _order(self, order, with_trail: bool = False) -> pb.Order:
@@ -155,6 +156,15 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
                          for (status, level), n in sorted(stats.in_progress.items())],
             overdue=stats.overdue, sla_breaches_last_30_days=stats.sla_breaches)
 
+    def GetOrderTrends(self, request, context):
+        trends = self.trends.trends(current_principal(), request)
+        return pb.GetOrderTrendsResponse(
+            buckets=[pb.TrendBucket(start=to_timestamp(b.start), placed=b.placed, dispatched=b.dispatched,
+                                    completed=b.completed, rated=b.rated, cancelled=b.cancelled)
+                     for b in trends.buckets],
+            funnel=[pb.FunnelStage(stage=s.stage, label=s.label, orders=s.orders,
+                                   avg_seconds_from_previous=s.avg_seconds) for s in trends.funnel])
+
     # activities
 
     def _activity(self, activity, principal) -> pb.Activity:
@@ -198,6 +208,20 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         principal = current_principal()
         activity = self.activities.check_in(principal, request.activity_id, request.code)
         return pb.CheckInActivityResponse(activity=self._activity(activity, principal))
+
+    def GetActivityPass(self, request, context):
+        principal = current_principal()
+        activity, code = self.activities.get_pass(principal, request.activity_id)
+        return pb.GetActivityPassResponse(
+            pass_code=code, qr_payload=f"wenming://activity-pass?activity={activity.id}&code={code}",
+            attended=activity.participants[principal.subject].attended_at is not None)
+
+    def RecordActivityAttendance(self, request, context):
+        principal = current_principal()
+        activity, participant_id = self.activities.record_attendance(principal, request)
+        return pb.RecordActivityAttendanceResponse(
+            activity=self._activity(activity, principal),
+            participant=participant_msg(participant_id, activity.participants[participant_id]))
 
     def RateActivity(self, request, context):
         principal = current_principal()

@@ -10,7 +10,7 @@ from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
-from .models import Activity, HoursEntry, MenuItem, Order, UnitRefDoc
+from .models import Activity, HoursEntry, MenuItem, Order, ParticipantDoc, UnitRefDoc
 
 
 def _times(**values: dt.datetime | None) -> dict:
@@ -96,6 +96,11 @@ def activity_snapshot(activity: Activity) -> types_pb2.ActivitySnapshot:
         **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))
 
 
+def participant_msg(participant_id: str, p: ParticipantDoc) -> pb.Participant:
+    return pb.Participant(participant_id=participant_id, role=p.role, rating=p.rating,
+                          **_times(signed_up_at=p.signed_up_at, attended_at=p.attended_at))
+
+
 def activity_msg(activity: Activity, visible_participants: list[str] | None) -> pb.Activity:
     """`visible_participants`: None shows everyone (the organizer), else only those ids."""
     shown = sorted(activity.participants.items())
@@ -108,7 +113,5 @@ def activity_msg(activity: Activity, visible_participants: list[str] | None) -> 
         resident_capacity=activity.resident_capacity, volunteers_signed_up=activity.volunteer_count,
         residents_signed_up=activity.resident_count, status=activity.status, cancel_reason=activity.cancel_reason,
         hours=hours_msg(activity.hours), version=activity.version,
-        participants=[pb.Participant(participant_id=pid, role=p.role, rating=p.rating,
-                                     **_times(signed_up_at=p.signed_up_at, attended_at=p.attended_at))
-                      for pid, p in shown],
+        participants=[participant_msg(pid, p) for pid, p in shown],
         **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))

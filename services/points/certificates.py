@@ -21,7 +21,7 @@ from services.common.auth import Principal, Role
 from services.common.clock import CHINA, as_utc, clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from services.common.events import EventSource, to_timestamp
-from services.common.ids import new_id
+from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.outbox import insert_with_events
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -192,6 +192,44 @@ class Certificates:
         if principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE) and principal.manages(cert["issuer"]["path"]):
             return cert
         raise PermissionDenied("only the volunteer or an admin of the issuing unit may open this certificate")
+
+    def list_for(self, principal: Principal, req: pb.ListCertificatesRequest) -> tuple[list[dict], str]:
+        """A volunteer's certificates, newest first: their own, or for admins those their subtree
+        issued (to another volunteer, an admin of neither the volunteer nor an issuer is refused)."""
+        v = Validator()
+        volunteer_id = v.ident("volunteer_id", req.volunteer_id, required=False)
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        v.check()
+        query: dict = {"district_id": principal.district_id}
+        if principal.role == Role.ROLE_VOLUNTEER:
+            if volunteer_id not in ("", principal.subject):
+                raise PermissionDenied("a volunteer sees their own certificates only")
+            query["volunteer_id"] = principal.subject
+        elif principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE):
+            if not volunteer_id:
+                raise InvalidArgument.field("volunteer_id", "must be set: your token has no certificates of its own")
+            query["volunteer_id"] = volunteer_id
+            if principal.role == Role.ROLE_UNIT_ADMIN:
+                query["issuer.path"] = principal.unit_id
+            self._require_reach(principal, volunteer_id, query)
+        else:
+            raise PermissionDenied("certificates are listed for the volunteer themself or an admin of an issuing unit")
+        if after:
+            query["_id"] = {"$lt": after}
+        found = list(self.certificates.find(query, {"outbox": 0}).sort("_id", -1).limit(size + 1))
+        token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
+        return found[:size], token
+
+    def _require_reach(self, principal: Principal, volunteer_id: str, issued_here: dict) -> None:
+        holder = self.directory.holder(principal.district_id, volunteer_id)
+        if holder is None or holder.kind != pb.ACCOUNT_KIND_VOLUNTEER:
+            raise NotFound("volunteer", volunteer_id)
+        if any(principal.manages(path) for path in holder.unit_paths):
+            return
+        if self.certificates.find_one(issued_here, {"_id": 1}) is None:
+            raise PermissionDenied("that volunteer is outside your unit's subtree and has no certificate issued "
+                                   "in it")
 
     def verify(self, number: str) -> dict:
         return self._by_number(number)

@@ -124,5 +124,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         cert = self.certificates.get(current_principal(), request.number)
         return pb.GetCertificateResponse(certificate=certificate_msg(cert), html=render_html(cert, with_name=True))
 
+    def ListCertificates(self, request, context):
+        found, token = self.certificates.list_for(current_principal(), request)
+        return pb.ListCertificatesResponse(certificates=[facts_msg(c) for c in found], page=_page(token))
+
     def VerifyCertificate(self, request, context):
         return pb.VerifyCertificateResponse(facts=facts_msg(self.certificates.verify(request.number)))

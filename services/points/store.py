@@ -24,6 +24,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role
+from services.common.checkin import UNAMBIGUOUS as CODE_ALPHABET
 from services.common.clock import as_utc, clock
 from services.common.errors import (
     Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable,
@@ -41,7 +42,6 @@ from .ledger import OWNER_DEADLINE_SECONDS, Ledger, entry_document
 from .models import Redemption, StoreItem
 
 S, K, B, E = pb.RedemptionStatus, pb.AccountKind, pb.Book, pb.EntryKind
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ITEM_FIELDS = {"name", "description", "price_points", "active"}

@@ -5,7 +5,10 @@ from wenming.registration.v1 import registration_pb2_grpc
 
 from .app import build, ensure_indexes, extra_settings
 from .models import AGGREGATES
+from .sessions import Sessions
 from .servicer import PUBLIC_METHODS, SERVICE_NAME, RegistrationServicer
+
+PURGE_INTERVAL_SECONDS = 3600
 
 
 def main() -> None:
@@ -18,6 +21,7 @@ def main() -> None:
                  public_methods=PUBLIC_METHODS)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
+    app.add_job("purge-expired-sessions", Sessions.purge_expired, PURGE_INTERVAL_SECONDS)
     app.run()
 
 

@@ -3,6 +3,10 @@
 Admins log in with a user name, volunteers and residents with their mobile number (found by
 blind index), services with their service name. A wrong login and a wrong password get the same
 answer and take the same time.
+
+People get a short-lived access token and a refresh token (sessions.py); a refresh reads the
+account again, so a renamed unit or name shows at once and a suspended volunteer gets nothing.
+Service accounts log in again with their password instead.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
 from .models import AdminAccount, Resident, ServiceAccount, Unit, Volunteer
 from .passwords import DUMMY_HASH, hash_password, verify_password
+from .sessions import MAX_TOKEN_LEN, NOT_VALID, Issued, Sessions
 from .units import UnitDirectory, unit_ref
 from .volunteers import validate_password
 
@@ -30,28 +35,42 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,31}$")
 SERVICE_TOKEN_TTL = 12 * 3600
 K = pb.PrincipalKind
 WRONG = "wrong login or password"
+SUSPENDED = "this volunteer account is suspended; contact your unit"
+# the accounts a session can be refreshed for (services log in again)
+PEOPLE = {K.PRINCIPAL_KIND_ADMIN: AdminAccount, K.PRINCIPAL_KIND_VOLUNTEER: Volunteer,
+          K.PRINCIPAL_KIND_RESIDENT: Resident}
 
 
 @dataclass(frozen=True)
 class LoginCandidate:
+    kind: int
     principal: Principal
     password_hash: str
     ttl: int | None = None  # None: the issuer's default
     suspended: bool = False
 
 
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires: int  # unix seconds
+    principal: Principal
+    refresh: Issued | None  # None for service accounts
+
+
 class Accounts:
     def __init__(self, units: UnitDirectory, vault: PiiVault, events: EventSource, issuer: TokenIssuer,
-                 verifier: TokenVerifier):
+                 verifier: TokenVerifier, sessions: Sessions):
         self.units = units
         self.vault = vault
         self.events = events
         self.issuer = issuer
         self.verifier = verifier
+        self.sessions = sessions
 
-    # ---- login ----
+    # ---- login, refresh, logout ----
 
-    def login(self, req: pb.LoginRequest) -> tuple[str, int, Principal]:
+    def login(self, req: pb.LoginRequest) -> Tokens:
         v = Validator()
         district_id = v.ident("district_id", req.district_id)
         v.enum("kind", req.kind, pb.PrincipalKind)
@@ -65,46 +84,73 @@ class Accounts:
         if candidate is None or not password_ok:
             raise Unauthenticated(WRONG)
         if candidate.suspended:
-            raise FailedPrecondition("this volunteer account is suspended; contact your unit")
+            raise FailedPrecondition(SUSPENDED)
+        refresh = None
+        if candidate.kind in PEOPLE:
+            refresh = self.sessions.start(district_id, candidate.kind, candidate.principal.subject)
+        return self._tokens(candidate, refresh)
+
+    def refresh(self, refresh_token: str) -> Tokens:
+        token = self._refresh_token(refresh_token)
+        session = self.sessions.live(token)
+        account = PEOPLE[session.kind].objects(id=session.subject, district_id=session.district_id).first()
+        if account is None:
+            raise Unauthenticated(NOT_VALID)
+        candidate = self._candidate(session.kind, account)
+        if candidate.suspended:
+            raise FailedPrecondition(SUSPENDED)
+        return self._tokens(candidate, self.sessions.rotate(session))
+
+    def logout(self, refresh_token: str) -> None:
+        self.sessions.end(self._refresh_token(refresh_token))
+
+    @staticmethod
+    def _refresh_token(value: str) -> str:
+        v = Validator()
+        token = v.text("refresh_token", value, max_len=MAX_TOKEN_LEN)
+        v.check()
+        return token
+
+    def _tokens(self, candidate: LoginCandidate, refresh: Issued | None) -> Tokens:
         token, expires = self.issuer.issue(candidate.principal, ttl_seconds=candidate.ttl)
-        return token, expires, candidate.principal
+        return Tokens(token, expires, candidate.principal, refresh)
 
     def _find(self, district_id: str, kind: int, login: str) -> LoginCandidate | None:
         if kind == K.PRINCIPAL_KIND_ADMIN:
             account = AdminAccount.objects(district_id=district_id, username=login.lower()).first()
-            if account is None:
-                return None
-            unit = self.units.get(district_id, account.unit_id)
-            return LoginCandidate(self._with_unit(account.id, district_id, Role.ROLE_UNIT_ADMIN, unit,
-                                                  account.display_name), account.password_hash)
-        if kind == K.PRINCIPAL_KIND_SERVICE:
+        elif kind == K.PRINCIPAL_KIND_SERVICE:
             account = ServiceAccount.objects(district_id=district_id, service_name=login).first()
-            if account is None:
+        else:
+            try:
+                phone = validate_mobile(login)
+            except ValueError:
                 return None
+            model, field = (Volunteer, "volunteer.phone") if kind == K.PRINCIPAL_KIND_VOLUNTEER else \
+                (Resident, "resident.phone")
+            index = self.vault.blind_index(phone, district_id=district_id, field=field)
+            account = model.objects(district_id=district_id, phone_index=index).first()
+        return None if account is None else self._candidate(kind, account)
+
+    def _candidate(self, kind: int, account) -> LoginCandidate:
+        """Who the account is now: its unit (name and path as they are today) and its name."""
+        district_id = account.district_id
+        if kind == K.PRINCIPAL_KIND_ADMIN:
+            unit = self.units.get(district_id, account.unit_id)
+            return LoginCandidate(kind, self._with_unit(account.id, district_id, Role.ROLE_UNIT_ADMIN, unit,
+                                                        account.display_name), account.password_hash)
+        if kind == K.PRINCIPAL_KIND_SERVICE:
             principal = Principal(subject=account.id, district_id=district_id, role=Role.ROLE_SERVICE,
-                                  display_name=f"service:{login}")
-            return LoginCandidate(principal, account.password_hash, ttl=SERVICE_TOKEN_TTL)
-        try:
-            phone = validate_mobile(login)
-        except ValueError:
-            return None
+                                  display_name=f"service:{account.service_name}")
+            return LoginCandidate(kind, principal, account.password_hash, ttl=SERVICE_TOKEN_TTL)
         if kind == K.PRINCIPAL_KIND_VOLUNTEER:
-            index = self.vault.blind_index(phone, district_id=district_id, field="volunteer.phone")
-            volunteer = Volunteer.objects(district_id=district_id, phone_index=index).first()
-            if volunteer is None:
-                return None
-            unit = self.units.get(district_id, volunteer.unit_ids[0])
-            principal = self._with_unit(volunteer.id, district_id, Role.ROLE_VOLUNTEER, unit, volunteer.name,
-                                        volunteer_number=volunteer.volunteer_number)
-            return LoginCandidate(principal, volunteer.password_hash,
-                                  suspended=volunteer.status == pb.VOLUNTEER_STATUS_SUSPENDED)
-        index = self.vault.blind_index(phone, district_id=district_id, field="resident.phone")
-        resident = Resident.objects(district_id=district_id, phone_index=index).first()
-        if resident is None:
-            return None
-        unit = self.units.get(district_id, resident.courtyard_id)
-        return LoginCandidate(self._with_unit(resident.id, district_id, Role.ROLE_RESIDENT, unit, resident.name),
-                              resident.password_hash)
+            unit = self.units.get(district_id, account.unit_ids[0])
+            principal = self._with_unit(account.id, district_id, Role.ROLE_VOLUNTEER, unit, account.name,
+                                        volunteer_number=account.volunteer_number)
+            return LoginCandidate(kind, principal, account.password_hash,
+                                  suspended=account.status == pb.VOLUNTEER_STATUS_SUSPENDED)
+        unit = self.units.get(district_id, account.courtyard_id)
+        return LoginCandidate(kind, self._with_unit(account.id, district_id, Role.ROLE_RESIDENT, unit, account.name),
+                              account.password_hash)
 
     @staticmethod
     def _with_unit(subject: str, district_id: str, role: int, unit: Unit, name: str,

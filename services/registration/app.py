@@ -12,6 +12,7 @@ from services.common.pii import PiiVault
 from .accounts import Accounts
 from .models import ALL_MODELS
 from .residents import ResidentBook
+from .sessions import Sessions
 from .teams import TeamRoster
 from .units import UnitDirectory
 from .volunteers import VolunteerRegistry
@@ -20,7 +21,9 @@ from .volunteers import VolunteerRegistry
 def extra_settings(env: Env) -> dict:
     return {
         "jwt_private_key_pem": env.str("JWT_PRIVATE_KEY"),
-        "token_ttl_seconds": env.int("TOKEN_TTL_SECONDS", 3600, minimum=60),
+        # an access token is short-lived; the refresh token (sessions.py) carries the login on
+        "access_token_ttl_seconds": env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=60),
+        "refresh_token_ttl_seconds": env.int("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600, minimum=300),
         "pii_encryption_key": env.key_bytes("PII_ENCRYPTION_KEY"),
         "pii_blind_index_key": env.key_bytes("PII_BLIND_INDEX_KEY"),
     }
@@ -39,14 +42,15 @@ def build(settings) -> Registration:
     extra = settings.extra
     vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
     events = EventSource("registration")
-    issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["token_ttl_seconds"])
+    issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])
     units = UnitDirectory(vault, events)
     return Registration(
         units=units,
         volunteers=VolunteerRegistry(units, vault, events),
         teams=TeamRoster(units, events),
         residents=ResidentBook(units, vault, events),
-        accounts=Accounts(units, vault, events, issuer, TokenVerifier(settings.jwt_public_key_pem)),
+        accounts=Accounts(units, vault, events, issuer, TokenVerifier(settings.jwt_public_key_pem),
+                          Sessions(extra["refresh_token_ttl_seconds"])),
     )
 
 

@@ -4,8 +4,8 @@ index (`*_index`) and shown masked (`*_masked`); the plain values never reach th
 from __future__ import annotations
 
 from mongoengine import (
-    BinaryField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField,
-    StringField,
+    BinaryField, BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField,
+    ListField, StringField,
 )
 
 from services.common.documents import Aggregate
@@ -92,6 +92,8 @@ class Resident(Aggregate):
         "indexes": [
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "courtyard_id"]},
+            {"fields": ["district_id", "name"]},          # search by a name's beginning
+            {"fields": ["district_id", "phone_masked"]},  # search by the last four digits
         ],
     }
     name = StringField(required=True, max_length=50)
@@ -127,6 +129,31 @@ class ServiceAccount(Document):
     created_at = DateTimeField(required=True)
 
 
+class Session(Document):
+    """A login and the refresh tokens that carry it on (sessions.py). Tokens are kept as hashes."""
+
+    meta = {
+        "collection": "sessions",
+        "indexes": [
+            {"fields": ["district_id", "subject"]},
+            {"fields": ["expires_at"]},  # the purge job looks across districts
+        ],
+    }
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    kind = IntField(required=True)        # PrincipalKind
+    subject = StringField(required=True)  # admin, volunteer or resident id
+    token_hash = StringField(required=True)          # SHA-256 of the live token's secret
+    spent_hashes = ListField(StringField())          # its predecessors, to notice one used again
+    version = IntField(default=0)
+    expires_at = DateTimeField(required=True)        # of the live token
+    created_at = DateTimeField(required=True)
+    refreshed_at = DateTimeField(required=True)
+    ended = BooleanField(default=False)              # logged out, or a spent token came back
+    ended_at = DateTimeField()
+    end_reason = StringField(default="")
+
+
 class Counter(Document):
     """Per-district sequences (volunteer numbers), advanced atomically with $inc."""
 
@@ -136,4 +163,4 @@ class Counter(Document):
 
 
 AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount)
-ALL_MODELS = AGGREGATES + (ServiceAccount, Counter)
+ALL_MODELS = AGGREGATES + (ServiceAccount, Session, Counter)

@@ -1,14 +1,21 @@
-"""Residents (群众): light accounts bound to a courtyard, who order services and rate them."""
+"""Residents (群众): light accounts bound to a courtyard, who order services and rate them.
+
+Staff find residents of their subtree (问需台) by a name or its beginning, by the full mobile
+number (blind index, as login does) or by its last four digits (the masked numbers that end
+with them), so no stored number is ever decrypted for a search.
+"""
 
 from __future__ import annotations
 
+import re
+
 from pymongo.errors import DuplicateKeyError
 
-from services.common.auth import Principal, Role
+from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from services.common.events import EventSource, utcnow
-from services.common.pii import PiiVault, mask_phone
-from services.common.ids import new_id
+from services.common.pii import PiiVault, mask_phone, phone_masks_ending, validate_mobile
+from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
@@ -17,6 +24,10 @@ from .models import Resident, Unit
 from .passwords import hash_password
 from .units import UnitDirectory, unit_ref
 from .volunteers import validate_password
+
+MAX_QUERY = 20
+PHONE_LIKE = re.compile(r"^[0-9 +-]+$")
+PHONE_QUERY = "a phone search needs the full 11-digit mobile number or its last four digits"
 
 
 class ResidentBook:
@@ -71,3 +82,41 @@ class ResidentBook:
         if not is_self and not principal.manages(courtyard.path):
             raise PermissionDenied("only the resident themself or an admin of their courtyard may see this")
         return resident, courtyard
+
+    def search(self, principal: Principal, req: pb.SearchResidentsRequest) -> tuple[list[tuple[Resident, Unit]], str]:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        text = v.text("query", req.query, max_len=MAX_QUERY)
+        size = v.page_size("page.page_size", req.page.page_size)
+        after = decode_page_token(req.page.page_token)
+        match = self._match(v, principal.district_id, text) if text else {}
+        v.check()
+        require_role(principal, Role.ROLE_UNIT_ADMIN)
+        root = self.units.get(principal.district_id, unit_id)
+        require_manages(principal, root.district_id, root.path)
+        query: dict = {"district_id": root.district_id, **match}
+        subtree = self.units.subtree_ids(root.district_id, root)
+        if subtree is not None:
+            query["courtyard_id"] = {"$in": subtree}
+        if after:
+            query["_id"] = {"$gt": after}
+        found = [Resident.from_raw(r) for r in
+                 Resident.collection().find(query, {"outbox": 0}).sort("_id", 1).limit(size + 1)]
+        token = encode_page_token(found[size - 1].id) if len(found) > size else ""
+        found = found[:size]
+        courtyards = {u.id: u for u in Unit.objects(id__in=sorted({r.courtyard_id for r in found}))}
+        return [(r, courtyards[r.courtyard_id]) for r in found], token
+
+    def _match(self, v: Validator, district_id: str, text: str) -> dict:
+        """The filter a query means: phone digits (all of them, or the last four), else a name."""
+        if not PHONE_LIKE.match(text):
+            return {"name": {"$regex": "^" + re.escape(text)}}
+        digits = re.sub(r"[ -]", "", text)
+        if re.fullmatch(r"[0-9]{4}", digits):
+            return {"phone_masked": {"$in": phone_masks_ending(digits)}}
+        try:
+            phone = validate_mobile(digits)
+        except ValueError:
+            v.fail("query", PHONE_QUERY)
+            return {}
+        return {"phone_index": self.vault.blind_index(phone, district_id=district_id, field="resident.phone")}

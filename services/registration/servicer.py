@@ -10,7 +10,7 @@ from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
-from .accounts import Accounts
+from .accounts import Accounts, Tokens
 from .residents import ResidentBook
 from .teams import TeamRoster
 from .translate import admin_msg, claims_msg, resident_msg, team_msg, unit_msg, volunteer_msg
@@ -18,12 +18,22 @@ from .units import UnitDirectory, unit_ref
 from .volunteers import VolunteerRegistry
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name
-# callable without a token: logging in, checking a token, and signing up
-PUBLIC_METHODS = ("Login", "VerifyToken", "RegisterVolunteer", "RegisterResident")
+# callable without a token: logging in, checking a token, refreshing or ending a session (the
+# refresh token is the proof), and signing up
+PUBLIC_METHODS = ("Login", "VerifyToken", "RefreshToken", "Logout", "RegisterVolunteer", "RegisterResident")
 
 
 def _expiry(unix_seconds: int):
     return to_timestamp(dt.datetime.fromtimestamp(unix_seconds, dt.UTC))
+
+
+def _tokens(tokens: Tokens) -> dict:
+    """The fields LoginResponse and RefreshTokenResponse share."""
+    fields = {"access_token": tokens.access_token, "expires_at": _expiry(tokens.expires),
+              "claims": claims_msg(tokens.principal)}
+    if tokens.refresh is not None:
+        fields.update(refresh_token=tokens.refresh.token, refresh_expires_at=to_timestamp(tokens.refresh.expires_at))
+    return fields
 
 
 def _page(token: str) -> common_pb2.PageResponse:
@@ -42,8 +52,14 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     # accounts and tokens
 
     def Login(self, request, context):
-        token, expires, principal = self.accounts.login(request)
-        return pb.LoginResponse(access_token=token, expires_at=_expiry(expires), claims=claims_msg(principal))
+        return pb.LoginResponse(**_tokens(self.accounts.login(request)))
+
+    def RefreshToken(self, request, context):
+        return pb.RefreshTokenResponse(**_tokens(self.accounts.refresh(request.refresh_token)))
+
+    def Logout(self, request, context):
+        self.accounts.logout(request.refresh_token)
+        return pb.LogoutResponse()
 
     def VerifyToken(self, request, context):
         principal, expires = self.accounts.verify(request.access_token)
@@ -146,3 +162,7 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def GetResident(self, request, context):
         resident, courtyard = self.residents.get(current_principal(), request.resident_id)
         return pb.GetResidentResponse(resident=resident_msg(resident, courtyard))
+
+    def SearchResidents(self, request, context):
+        found, token = self.residents.search(current_principal(), request)
+        return pb.SearchResidentsResponse(residents=[resident_msg(r, c) for r, c in found], page=_page(token))

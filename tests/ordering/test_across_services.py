@@ -176,3 +176,27 @@ def test_completion_photos_show_in_the_orders_history_in_media(world, peers, shi
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         media.close()
+
+
+def test_attendance_recorded_at_the_desk_earns_the_residents_points(world, points_stub):
+    yard = world.courtyards[3]
+    admin = world.as_admin(yard)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+    request = pb.PlanActivityRequest(title="小院讲堂：防范电信诈骗", category=c.SERVICE_CATEGORY_LECTURE_SCIENCE,
+                                     resident_capacity=10)
+    request.starts_at.FromDatetime(start)
+    request.ends_at.FromDatetime(start + dt.timedelta(hours=1))
+    aid = world.stub.PlanActivity(request, metadata=admin, timeout=10).activity.activity_id
+    world.stub.PublishActivity(pb.PublishActivityRequest(activity_id=aid), metadata=admin, timeout=10)
+    resident_id, _ = world.resident(yard, name="褚奶奶")
+    world.wait_resident_known(resident_id)
+    world.stub.RecordActivityAttendance(pb.RecordActivityAttendanceRequest(activity_id=aid, resident_id=resident_id),
+                                        metadata=admin, timeout=10)
+
+    def account():
+        return points_stub.GetAccount(pts.GetAccountRequest(account_id=resident_id), metadata=admin,
+                                      timeout=5).account
+
+    credited = _once_known(lambda: (a := account()).points > 0 and a)
+    rules = points_stub.GetPointRules(pts.GetPointRulesRequest(), metadata=admin, timeout=5).rules
+    assert credited.points == rules.attendance_points > 0

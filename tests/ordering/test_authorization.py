@@ -98,6 +98,10 @@ def _activity_calls(stub, activity_id: str):
                                                      metadata=md, timeout=10),
         "CompleteActivity": lambda md: stub.CompleteActivity(pb.CompleteActivityRequest(activity_id=activity_id),
                                                              metadata=md, timeout=10),
+        "GetActivityPass": lambda md: stub.GetActivityPass(pb.GetActivityPassRequest(activity_id=activity_id),
+                                                           metadata=md, timeout=10),
+        "RecordActivityAttendance": lambda md: stub.RecordActivityAttendance(
+            pb.RecordActivityAttendanceRequest(activity_id=activity_id, resident_id="res_x"), metadata=md, timeout=10),
     }
 
 
@@ -159,14 +163,15 @@ def test_an_admin_acts_only_on_the_order_their_unit_holds(world, cast):
 
 def test_activities_are_run_by_their_unit_and_joined_by_their_people(world, cast):
     calls = _activity_calls(world.stub, cast["activity"].activity_id)
-    for name in ("PublishActivity", "CancelActivity", "IssueActivityCheckinCode", "CompleteActivity"):
+    for name in ("PublishActivity", "CancelActivity", "IssueActivityCheckinCode", "CompleteActivity",
+                 "RecordActivityAttendance"):
         for token in (cast["outsider_admin"], cast["alice"], cast["mine"].token):
             with expect_error(DENIED):
                 calls[name](token)
     for name in ("GetActivity", "SignUpActivity"):  # still PLANNED, and another station's people anyway
         with expect_error(DENIED):
             calls[name](cast["other"].token)
-    for name in ("CheckInActivity", "RateActivity"):  # not signed up
+    for name in ("CheckInActivity", "RateActivity", "GetActivityPass"):  # not signed up
         with expect_error(DENIED):
             calls[name](cast["alice"])
     with expect_error(DENIED):

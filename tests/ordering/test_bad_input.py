@@ -238,6 +238,26 @@ def test_menu_activity_policy_and_paging_input(world, unchanged):
         world.stub.ListUnitQueue(pb.ListUnitQueueRequest(statuses=[99]), metadata=center, timeout=10)
 
 
+def test_passes_attendance_and_trends_input(world, resident, unchanged):
+    admin = world.as_admin(world.courtyards[0])
+    with expect_error(INVALID, field="activity_id"):
+        world.stub.GetActivityPass(pb.GetActivityPassRequest(activity_id="bad id!"), metadata=resident, timeout=10)
+    for fields, field in [({"pass_code": "ABCDEFGH"}, "activity_id"),
+                          ({"activity_id": "act_x"}, "pass_code"),
+                          ({"activity_id": "act_x", "pass_code": "ABCDEFGH", "resident_id": "res_x"}, "pass_code"),
+                          ({"activity_id": "act_x", "pass_code": "ABCDEFG0"}, "pass_code"),
+                          ({"activity_id": "act_x", "resident_id": "res x"}, "resident_id")]:
+        with expect_error(INVALID, field=field):
+            world.stub.RecordActivityAttendance(pb.RecordActivityAttendanceRequest(**fields), metadata=admin,
+                                                timeout=10)
+    with expect_error(INVALID, field="granularity"):
+        world.stub.GetOrderTrends(pb.GetOrderTrendsRequest(granularity=3), metadata=admin, timeout=10)
+    with expect_error(INVALID, field="starts_before"):
+        world.stub.ListActivities(pb.ListActivitiesRequest(starts_from=_ts(dt.timedelta(days=1)),
+                                                           starts_before=_ts(dt.timedelta(0))),
+                                  metadata=resident, timeout=10)
+
+
 def test_a_retired_item_takes_no_orders_but_its_orders_go_on(world, resident, barber):
     item = world.stub.PublishMenuItem(pb.PublishMenuItemRequest(
         name="夏季义诊", category=c.SERVICE_CATEGORY_LECTURE_HEALTH, handling_level=c.UNIT_LEVEL_COURTYARD,

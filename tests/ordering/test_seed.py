@@ -3,16 +3,23 @@ district built here the way seed_demo builds the demo one."""
 
 from __future__ import annotations
 
+import grpc
 import seed_demo  # infra/local, on the path through tests.support.stack
 import seed_ordering
+import seed_points
 
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import PASSWORD, District, new_national_id, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import types_pb2
+from wenming.points.v1 import points_pb2 as pts
+from wenming.points.v1 import points_pb2_grpc
 from wenming.registration.v1 import registration_pb2 as reg
 
 from .support import S
+
+A = types_pb2.ActivityStatus
 
 
 class _Logins:
@@ -27,7 +34,10 @@ class _Logins:
         return bearer(reply.access_token), reply.claims
 
 
-def test_the_seed_builds_a_menu_orders_in_every_state_and_activities(registration, ordering_proc, ordering, capsys):
+def test_the_seed_builds_a_menu_orders_in_every_state_verified_hours_and_a_month_of_activities(
+        registration, ordering_proc, ordering, clock, spawn, capsys):
+    points_proc = spawn("points", port_offset=3, log_name="points-for-seed")
+    points_proc.wait_serving(90)
     district = District(registration.grpc_target, registration.env)
     try:
         tree = district.small_tree()
@@ -37,9 +47,11 @@ def test_the_seed_builds_a_menu_orders_in_every_state_and_activities(registratio
             for j, yard in enumerate(tree.courtyards[2 * i:2 * i + 2]):
                 logins[yard.unit_id] = f"yard{i}{j}-admin"
         ctx = seed_demo.SeedContext(
-            targets={"ordering": ordering_proc.grpc_target, "registration": registration.grpc_target},
+            targets={"ordering": ordering_proc.grpc_target, "registration": registration.grpc_target,
+                     "points": points_proc.grpc_target},
             center_admin=district.as_center(), center_id=district.center_id, institutes=[tree.institute],
-            stations=tree.stations, courtyards=tree.courtyards, admin_logins=logins, registration=_Logins(district))
+            stations=tree.stations, courtyards=tree.courtyards, admin_logins=logins, registration=_Logins(district),
+            set_clock=clock.set)
         for yard in tree.courtyards:
             phone = new_phone()
             volunteer = district.stub.RegisterVolunteer(reg.RegisterVolunteerRequest(
@@ -54,28 +66,62 @@ def test_the_seed_builds_a_menu_orders_in_every_state_and_activities(registratio
             ctx.residents.append((resident, phone))
 
         seed_ordering.seed(ctx)
+        seed_points.seed(ctx)
 
         summary = capsys.readouterr().out
-        assert "ordering: 17 menu items" in summary and "in 14 states" in summary and "4 activities" in summary
+        assert "ordering: 17 menu items" in summary and "in 14 states" in summary
+        assert "9 activities this month" in summary and "certificate ZM-" in summary
         center = district.as_center()
         menu = ordering.stub.ListMenu(pb.ListMenuRequest(unit_id=tree.courtyards[0].unit_id,
                                                          page=c.PageRequest(page_size=100)),
                                       metadata=center, timeout=10).items
         assert {"助老理发", "家电维修", "法律咨询", "健康义诊", "心理疏导", "政策宣讲", "垃圾分类宣传",
                 "农机具检修"} <= {i.name for i in menu}
-        statuses = set()
+        orders = []
         token = ""
         while True:
             reply = ordering.stub.ListUnitQueue(pb.ListUnitQueueRequest(
                 unit_id=district.center_id, include_subtree=True, statuses=list(range(1, 15)),
                 page=c.PageRequest(page_size=100, page_token=token)), metadata=center, timeout=10)
-            statuses |= {o.status for o in reply.orders}
+            orders += reply.orders
             token = reply.page.next_page_token
             if not token:
                 break
-        assert statuses == set(range(S.ORDER_STATUS_PLACED, S.ORDER_STATUS_REJECTED + 1))
-        activities = ordering.stub.ListActivities(pb.ListActivitiesRequest(unit_id=district.center_id, subtree=True),
-                                                  metadata=center, timeout=10).activities
-        assert len(activities) == 4 and any(a.volunteers_signed_up and a.residents_signed_up for a in activities)
+        assert {o.status for o in orders} == set(range(S.ORDER_STATUS_PLACED, S.ORDER_STATUS_REJECTED + 1))
+        # served with the clock moved back: measured on site, confirmed as VERIFIED, never typed in
+        confirmed = [o for o in orders if o.hours]
+        assert len(confirmed) >= 15 and all(h.source == c.HOURS_SOURCE_VERIFIED for o in confirmed for h in o.hours)
+        assert all(o.sessions[0].measured_minutes > 0 for o in confirmed)
+
+        # the demo heads have a queue; the demo volunteer has a task to accept
+        yard, station = tree.courtyards[0], tree.stations[0]
+        at_yard = {o.status for o in orders if o.current_unit.unit_id == yard.unit_id}
+        assert {S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DISPATCHED,
+                S.ORDER_STATUS_COMPLETED} <= at_yard
+        assert {S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED, S.ORDER_STATUS_ACKNOWLEDGED} <= {
+            o.status for o in orders if o.current_unit.unit_id == station.unit_id}
+        demo = ctx.demo_volunteer.volunteer_id
+        tasks = ordering.stub.ListMyTasks(pb.ListMyTasksRequest(), metadata=ctx.login_volunteer(demo),
+                                          timeout=10).orders
+        assert S.ORDER_STATUS_DISPATCHED in {t.status for t in tasks}
+
+        # this month's calendar: held (completed, with verified hours) where the day is over
+        activities = ordering.stub.ListActivities(pb.ListActivitiesRequest(
+            unit_id=district.center_id, subtree=True, page=c.PageRequest(page_size=100)), metadata=center,
+            timeout=10).activities
+        assert len(activities) == 9 and any(a.volunteers_signed_up and a.residents_signed_up for a in activities)
+        for held in (a for a in activities if a.status == A.ACTIVITY_STATUS_COMPLETED):
+            assert held.hours and all(h.source == c.HOURS_SOURCE_VERIFIED for h in held.hours)
+
+        # points: the hours leaderboard is not empty, the demo volunteer holds a certificate
+        points = points_pb2_grpc.PointsServiceStub(grpc.insecure_channel(points_proc.grpc_target))
+        rows = points.GetLeaderboard(pts.GetLeaderboardRequest(
+            unit_id=district.center_id, metric=pts.LEADERBOARD_METRIC_VERIFIED_HOURS), metadata=center,
+            timeout=10).rows
+        assert rows and demo in {r.account_id for r in rows}
+        certificates = points.ListCertificates(pts.ListCertificatesRequest(), metadata=ctx.login_volunteer(demo),
+                                               timeout=10).certificates
+        assert len(certificates) == 1 and certificates[0].verified_minutes > 0
+        assert float(clock.path.read_text()) == 0  # the seed left ordering on the real time
     finally:
         district.close()

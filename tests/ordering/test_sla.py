@@ -4,6 +4,7 @@ deadline pass (with the clock moved), and no double escalation with several repl
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -100,6 +101,53 @@ def test_an_ignored_order_climbs_level_by_level_and_stays_overdue_at_the_center(
     assert acknowledged.status == S.ORDER_STATUS_ACKNOWLEDGED
 
 
+def _reminders(tap, world, order_id: str) -> list:
+    """The OrderDeadlineApproaching events of an order that reached the topic (distinct ids)."""
+    return list({e.event_id: p for e, p, _ in tap.events(world.district.id)
+                 if e.aggregate_id == order_id and isinstance(p, ev.OrderDeadlineApproaching)}.values())
+
+
+def test_each_unit_is_reminded_once_when_a_fifth_of_its_time_is_left(world, shifted, ordering_events):
+    _policy(world, courtyard=30, station=60, institute=90, center=120)
+    _, resident = world.resident(world.courtyards[2])
+    order_id = world.place(resident, "haircut").order_id
+
+    def reminders() -> list:
+        return _reminders(ordering_events, world, order_id)
+
+    shifted.advance(23 * MINUTE)  # 7 of the courtyard's 30 minutes left: more than a fifth
+    time.sleep(1.5)  # three scheduler passes
+    assert reminders() == []
+    shifted.advance(2 * MINUTE)  # 5 left
+    first = wait_until(reminders, what="the courtyard's reminder")[0]
+    assert first.unit.unit_id == first.order.current_unit.unit_id == world.courtyards[2].unit_id
+    assert first.order.status == S.ORDER_STATUS_PLACED
+    order = world.get(order_id)
+    assert first.due_at == order.acknowledge_due_at and 0 < order.sla_seconds_left <= 5 * MINUTE
+    assert not any(t.event_type.endswith("OrderDeadlineApproaching") for t in order.trail)  # a notice, not a step
+    shifted.advance(2 * MINUTE)
+    time.sleep(1.5)
+    assert len(reminders()) == 1  # once per unit
+
+    # the station it climbs to gets its own reminder, 48 of its 60 minutes later
+    shifted.advance(4 * MINUTE)
+    wait_until(lambda: world.get(order_id).current_unit.unit_id == world.stations[1].unit_id, what="escalation")
+    shifted.advance(47 * MINUTE)
+    time.sleep(1.5)
+    assert len(reminders()) == 1
+    shifted.advance(2 * MINUTE)
+    second = wait_until(lambda: (found := reminders())[1:] and found[1], what="the station's reminder")
+    assert second.unit.unit_id == world.stations[1].unit_id and second.order.status == S.ORDER_STATUS_ESCALATED
+
+    # an order acknowledged in time is never reminded
+    acknowledged = world.place(resident, "haircut").order_id
+    world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=acknowledged),
+                                metadata=world.as_admin(world.courtyards[2]), timeout=10)
+    shifted.advance(29 * MINUTE)
+    time.sleep(1.5)
+    assert _reminders(ordering_events, world, acknowledged) == []
+
+
 @pytest.mark.slow
 def test_two_replicas_and_racing_passes_escalate_each_order_once(world, replica, ordering_env, shifted,
                                                                  ordering_events, monkeypatch):
@@ -123,7 +171,7 @@ def test_two_replicas_and_racing_passes_escalate_each_order_once(world, replica,
 
     def race() -> None:
         while not done.wait(0.05):
-            passes.append(domain.orders.escalate_overdue())
+            passes.append(domain.orders.run_sla())
 
     racers = [threading.Thread(target=race) for _ in range(2)]
     for racer in racers:
@@ -134,6 +182,9 @@ def test_two_replicas_and_racing_passes_escalate_each_order_once(world, replica,
         wait_until(lambda: sum(o.status == S.ORDER_STATUS_ESCALATED for o in world.stub.ListMyOrders(
             pb.ListMyOrdersRequest(), metadata=resident, timeout=10).orders if o.order_id in ids) == len(ids),
             interval=0.5, what="every order escalated")
+        shifted.advance(49 * MINUTE)  # 11 of the station's 60 minutes left: the station is reminded
+        wait_until(lambda: world.db.orders.count_documents({"_id": {"$in": list(ids)}, "warn_at": None}) == len(ids),
+                   interval=0.5, what="every station reminded")
     finally:
         done.set()
         for racer in racers:
@@ -141,10 +192,13 @@ def test_two_replicas_and_racing_passes_escalate_each_order_once(world, replica,
     assert passes  # the racing passes ran alongside the replicas
     # two relays may both publish one pending event (at-least-once); consumers dedupe by event id,
     # so what counts is how many distinct escalations exist
-    escalations = {e.event_id: e for e, p, _ in ordering_events.events(world.district.id, at_least=16, settle=3.0)
-                   if e.aggregate_id in ids and isinstance(p, ev.OrderEscalated)}
+    published = ordering_events.events(world.district.id, at_least=24, settle=3.0)
+    escalations = {e.event_id: e for e, p, _ in published if e.aggregate_id in ids and isinstance(p, ev.OrderEscalated)}
     assert Counter(e.aggregate_id for e in escalations.values()) == Counter({order_id: 1 for order_id in ids})
     assert all(e.aggregate_version == 2 for e in escalations.values())
+    reminders = {e.event_id: e for e, p, _ in published
+                 if e.aggregate_id in ids and isinstance(p, ev.OrderDeadlineApproaching)}
+    assert Counter(e.aggregate_id for e in reminders.values()) == Counter({order_id: 1 for order_id in ids})
     for order in orders:
         trail = world.get(order.order_id).trail
         assert sum(1 for t in trail if t.to_status == S.ORDER_STATUS_ESCALATED) == 1

@@ -70,6 +70,8 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
         (own, lambda m: stub.GetCertificate(pb.GetCertificateRequest(number=w["cert"].facts.number), metadata=m,
                                             timeout=5)),
         (own, lambda m: stub.AuditAccount(pb.AuditAccountRequest(account_id=other_id), metadata=m, timeout=5)),
+        (own, lambda m: stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id=other_id), metadata=m,
+                                              timeout=5)),
         (own, lambda m: stub.AdjustPoints(pb.AdjustPointsRequest(account_id=other_id, amount=5, reason="x",
                                                                  idempotency_key="x"), metadata=m, timeout=5)),
         # an admin of another station
@@ -102,6 +104,8 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
             volunteer_id=other_id, issuing_unit_id=station1, idempotency_key="x"), metadata=m, timeout=5)),
         (admin0, lambda m: stub.GetCertificate(pb.GetCertificateRequest(number=w["cert"].facts.number), metadata=m,
                                                timeout=5)),
+        (admin0, lambda m: stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id=other_id), metadata=m,
+                                                 timeout=5)),
         (admin0, lambda m: stub.SetPointRules(pb.SetPointRulesRequest(rules=stub.GetPointRules(
             pb.GetPointRulesRequest(), metadata=m, timeout=5).rules), metadata=m, timeout=5)),
     ]
@@ -208,3 +212,43 @@ def test_certificate_verification_is_public_and_shows_no_personal_data(stub, wor
     own = stub.GetCertificate(pb.GetCertificateRequest(number=cert.facts.number), metadata=world["other_token"],
                               timeout=5)
     assert world["other"].name in own.html and "10.0" in own.html
+
+
+def test_certificates_are_listed_newest_first_for_the_volunteer_and_the_issuers(stub, world, module_district):
+    w = world
+    other_id, tree = w["other"].volunteer_id, w["tree"]
+    second = stub.IssueCertificate(pb.IssueCertificateRequest(volunteer_id=other_id, idempotency_key="c-2"),
+                                   metadata=w["admin1"], timeout=10).certificate
+    numbers = [second.facts.number, w["cert"].facts.number]
+
+    def listed(metadata, volunteer_id: str = "", page_size: int = 0) -> list[str]:
+        seen, token = [], ""
+        while True:
+            reply = stub.ListCertificates(pb.ListCertificatesRequest(
+                volunteer_id=volunteer_id, page=c.PageRequest(page_size=page_size, page_token=token)),
+                metadata=metadata, timeout=5)
+            seen += [cert.number for cert in reply.certificates]
+            token = reply.page.next_page_token
+            if not token:
+                return seen
+
+    assert listed(w["other_token"]) == numbers                        # the volunteer's own, newest first
+    assert listed(w["other_token"], other_id, page_size=1) == numbers  # and in keyset pages
+    for issuer_or_above in (w["admin1"], bearer(tree.admins[tree.institute.unit_id]), module_district.as_center()):
+        assert listed(issuer_or_above, other_id) == numbers
+    # the courtyard the volunteer serves did not issue them: its admin may ask, and sees none
+    assert listed(bearer(tree.admins[tree.courtyards[2].unit_id]), other_id) == []
+    first = stub.ListCertificates(pb.ListCertificatesRequest(), metadata=w["other_token"], timeout=5).certificates[0]
+    assert first.volunteer_number == w["other"].volunteer_number and first.verified_minutes == 600
+
+    with expect_error(INVALID, field="volunteer_id"):
+        stub.ListCertificates(pb.ListCertificatesRequest(), metadata=w["admin1"], timeout=5)
+    with expect_error(INVALID, field="page.page_token"):
+        stub.ListCertificates(pb.ListCertificatesRequest(page=c.PageRequest(page_token="%%")),
+                              metadata=w["other_token"], timeout=5)
+    with expect_error(NOT_FOUND):
+        stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id="vol_nobody"), metadata=w["admin1"], timeout=5)
+    _, resident = module_district.resident(tree.courtyards[2].unit_id)
+    with expect_error(DENIED):
+        stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id=other_id), metadata=bearer(resident),
+                              timeout=5)

@@ -1,6 +1,6 @@
 import time
 
-from services.common.checkin import CheckinCodes
+from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
 from services.common.clock import Clock
 
 
@@ -34,3 +34,14 @@ def test_checkin_codes_rotate_and_bind_the_subject(tmp_path, monkeypatch):
     time.sleep(0.01)
     assert not codes.verify("order", "ord_1", code)
     assert valid_until > time.time() - 1
+
+
+def test_passes_are_short_stable_and_bound_to_holder_subject_and_key():
+    codes = CheckinCodes(b"k" * 32)
+    code = codes.pass_code("activity-pass", "act_1", "res_1")
+    assert len(code) == PASS_LENGTH and set(code) <= set(UNAMBIGUOUS)
+    assert code == codes.pass_code("activity-pass", "act_1", "res_1")  # does not rotate
+    others = {codes.pass_code("activity-pass", "act_1", "res_2"), codes.pass_code("activity-pass", "act_2", "res_1"),
+              codes.pass_code("order-pass", "act_1", "res_1"),
+              CheckinCodes(b"j" * 32).pass_code("activity-pass", "act_1", "res_1")}
+    assert code not in others and len(others) == 4

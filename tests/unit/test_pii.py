@@ -3,7 +3,8 @@ import datetime as dt
 import pytest
 
 from services.common.pii import (
-    PiiVault, id_check_char, mask_name, mask_national_id, mask_phone, parse_national_id, validate_mobile,
+    PiiVault, id_check_char, mask_name, mask_national_id, mask_phone, parse_national_id, phone_masks_ending,
+    validate_mobile,
 )
 
 # GB 11643-1999's own worked example
@@ -41,6 +42,14 @@ def test_masks():
     assert mask_national_id(SAMPLE) == "110***********002X"
     assert mask_phone("13812345678") == "138****5678"
     assert mask_name("张三") == "张*" and mask_name("欧阳娜娜") == "欧**娜"
+
+
+def test_the_masks_ending_with_four_digits_cover_every_mobile_number_ending_so():
+    masks = phone_masks_ending("5678")
+    assert len(masks) == len(set(masks)) == 70
+    for number in ("13012345678", "13812345678", "19999995678", "14700005678"):
+        assert mask_phone(number) in masks
+    assert mask_phone("13812345679") not in masks
 
 
 def test_vault_round_trip_binds_district_and_field():
