@@ -21,6 +21,9 @@ from tests.support.registration import District
 from .browser import CHROMIUM, CHROMIUM_ARGS, DESK, ROOT, new_device
 
 PEERS = ("ordering", "points", "training", "notification")
+# gRPC servers bind with SO_REUSEPORT: a port another package's process still holds would be
+# shared with it silently, so the app's processes keep ports of their own
+PORT_OFFSET = 5
 BUILT_APP = ROOT / "build" / "web"
 
 
@@ -43,7 +46,7 @@ def peers(stack, registration, app_clock):
     try:
         for name in PEERS:
             if (ROOT / "services" / name / "__main__.py").exists():
-                procs[name] = stack.start_service(name, log_name=f"{name}-for-app", extra_env={
+                procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-for-app", extra_env={
                     "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5"})
         yield procs
     finally:
@@ -73,7 +76,7 @@ def gateway_env(registration, peers, **overrides) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def gateway(stack, registration, peers, world):
     """The gateway serving the app for the test district (its login page offers that district)."""
-    proc = stack.start_service("gateway", log_name="gateway-for-app", extra_env=gateway_env(
+    proc = stack.start_service("gateway", port_offset=PORT_OFFSET, log_name="gateway-for-app", extra_env=gateway_env(
         registration, peers, APP_DISTRICT_ID=world.district.id, APP_DISTRICT_NAME="测试区"))
     yield proc
     proc.stop()

@@ -117,7 +117,7 @@ def test_an_expired_session_returns_to_the_login_page_saying_so(world, two_stati
 
 def test_a_service_that_is_down_is_said_so_in_chinese(stack, registration, peers, world, two_stations, device):
     _, resident_phone = next(iter(two_stations.values()))
-    broken = stack.service("gateway", port_offset=4, log_name="gateway-ordering-down", extra_env=gateway_env(
+    broken = stack.service("gateway", port_offset=9, log_name="gateway-ordering-down", extra_env=gateway_env(
         registration, peers, ORDERING_GRPC_TARGET="127.0.0.1:1", APP_DISTRICT_ID=world.district.id))
     broken.start()
     try:
