@@ -26,7 +26,7 @@ BENCH_ARGS ?=
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
 IMAGE ?= wenming-cloud:$(APP_VERSION)
 
-.PHONY: help deps protos web browser infra images run up down test test-unit bench lint clean
+.PHONY: help deps protos web browser infra images run up down test test-unit bench lint screenshots clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -135,6 +135,10 @@ bench: protos infra
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
 	  $(PY) -m tests.bench $(BENCH_ARGS)
+
+# docs/screenshots from a running `make up` stack (the demo district)
+screenshots: deps browser
+	$(PY) -m tests.app.demo_screenshots
 
 lint: deps
 	$(VENV)/bin/ruff check services tests infra

@@ -22,8 +22,10 @@ import launcher  # noqa: E402  (infra/local is not a package)
 
 STACK = ROOT / "infra" / "local" / "stack.sh"
 # test ports sit away from the `make run` ones so both can run side by side
-TEST_PORT_BASE = {"registration": 51051, "ordering": 51052, "points": 51053, "training": 51054, "media": 51055,
-                  "notification": 51056, "gateway": 51050}
+# and below the kernel's ephemeral range (32768+), where a client socket could hold one when a
+# service starts: gRPC 21050-24xxx, HTTP 1000 above (slots and offsets stay under 27000)
+TEST_PORT_BASE = {"registration": 21051, "ordering": 21052, "points": 21053, "training": 21054, "media": 21055,
+                  "notification": 21056, "gateway": 21050}
 
 
 def require_env(name: str) -> str:
