@@ -247,6 +247,11 @@ def print_summary(procs) -> None:
     print("\nWenming Cloud is up.")
     for proc in procs:
         print(f"  {proc.definition.name:<13} gRPC {proc.grpc_target}   {proc.http_base}/metrics")
+    gateway = next((p for p in procs if p.definition.http_only), None)
+    if gateway:
+        print(f"\nThe app (phone or desk):     {gateway.http_base}/app/")
+        print(f"指挥调度中心 (admins):        {gateway.http_base}/app/admin/center   大屏: ?screen=1")
+        print(f"REST API (OpenAPI, Swagger): {gateway.http_base}/app/api-docs/")
     print(f"\nDemo district '{DISTRICT}', every password is {PASSWORD}")
     for who, kind, login in [("中心管理员", "admin", "center-admin"), ("黄羊镇实践所管理员", "admin", "inst1-admin"),
                              ("广场村实践站站长", "admin", "st11-admin"), ("广场村幸福小院院长", "admin", "cy111-admin"),
