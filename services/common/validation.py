@@ -11,7 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
-from .errors import InvalidArgument
+from .errors import InvalidArgument, excerpt
 from .pii import NationalId, parse_national_id, validate_mobile
 
 DEFAULT_PAGE_SIZE = 20
@@ -71,7 +71,7 @@ class Validator:
             self.fail(field, "must name at least one field")
         for i, name in enumerate(fields):
             if name not in allowed:
-                self.fail(f"{field}[{i}]", f"unknown field {name!r}; one of {', '.join(allowed)}")
+                self.fail(f"{field}[{i}]", f"unknown field {excerpt(name)}; one of {', '.join(allowed)}")
         return fields
 
     def ident(self, field: str, value: str, *, required: bool = True) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from services.common.auth import Principal, Role
 from services.common.clock import clock
-from services.common.errors import Aborted, DomainError, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import Aborted, DomainError, InvalidArgument, NotFound, PermissionDenied, excerpt
 from services.common.ids import new_id
 from services.common.validation import Validator
 from wenming.media.v1 import media_pb2 as pb
@@ -210,7 +210,7 @@ class Uploader:
         if spec.declared < 1:
             v.fail(f"{prefix}declared_size_bytes", "must be at least 1")
         if spec.declared_type and spec.declared_type not in BY_MIME:
-            v.fail(f"{prefix}declared_content_type", f"{spec.declared_type!r} is not accepted; send one of: "
+            v.fail(f"{prefix}declared_content_type", f"{excerpt(spec.declared_type)} is not accepted; send one of: "
                                                       + ", ".join(sorted(BY_MIME)))
         v.check()
         if spec.declared > self.caps.largest:

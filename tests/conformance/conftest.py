@@ -1,0 +1,42 @@
+"""Every service running at once, for the checks that hold across all of them (reflection, health,
+/metrics, error answers, topics).
+
+They are extra replicas of the session's deployment (same databases, same consumer groups) on
+ports of their own, started for this package and stopped after it, so they leave nothing behind
+that the other tests could trip over.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.registration import District
+
+GRPC_SERVICES = ("ordering", "points", "training", "media")
+PORT_OFFSET = 2  # below 3: TEST_SLOT n+1 starts 300 ports higher
+
+
+@pytest.fixture(scope="package")
+def fleet(stack, registration) -> dict:
+    """name -> running process, registration (the session's) and the gateway included."""
+    procs = {name: stack.service(name, port_offset=PORT_OFFSET, log_name=f"{name}-conformance")
+             for name in GRPC_SERVICES}
+    upstreams = {f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in procs.items()}
+    procs["gateway"] = stack.service("gateway", port_offset=PORT_OFFSET, log_name="gateway-conformance", extra_env={
+        "REGISTRATION_GRPC_TARGET": registration.grpc_target, **upstreams})
+    try:
+        for proc in procs.values():
+            proc.start()
+        for proc in procs.values():
+            proc.wait_serving(90)
+        yield {"registration": registration, **procs}
+    finally:
+        for proc in procs.values():
+            proc.stop()
+
+
+@pytest.fixture(scope="package")
+def fleet_district(registration) -> District:
+    d = District(registration.grpc_target, registration.env)
+    yield d
+    d.close()
