@@ -16,7 +16,8 @@ SITE      := $(VENV)/lib/python3.11/site-packages
 # the test stack runs beside a `make run` stack: own ports, own data directory. TEST_SLOT=n
 # gives parallel test runs on one machine separate ports and data as well.
 TEST_SLOT ?= 0
-TEST_ENV  := WENMING_DATA=$(ROOT)/.data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT)) \
+TEST_DATA := $(ROOT)/.data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
+TEST_ENV  := WENMING_DATA=$(TEST_DATA) \
              KAFKA_PORT=$(shell echo $$((19092 + 10 * $(TEST_SLOT)))) \
              MONGO_PORT=$(shell echo $$((27018 + 10 * $(TEST_SLOT)))) \
              WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
@@ -118,14 +119,13 @@ down:
 
 test: protos web browser infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
-	@rm -rf .data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
+	@rm -rf $(TEST_DATA)
 	@$(TEST_ENV) $(STACK) start
-	@# Helm is only needed by the chart tests, which run last: build it meanwhile
-	@mkdir -p .cache/logs && rm -f .cache/logs/helm-install-$(TEST_SLOT).status && \
-	  ( $(STACK) install helm > .cache/logs/helm-install-$(TEST_SLOT).log 2>&1; echo $$? > .cache/logs/helm-install-$(TEST_SLOT).status ) &
+	@# the command-line checkers (helm, grpcurl, ghz, buf, protoc-gen-go, promtool) are needed only
+	@# by the tests that run last: installed meanwhile, each one's outcome in $(TEST_DATA)/tools
+	@( $(STACK) tools $(TEST_DATA)/tools >/dev/null 2>&1 & )
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
-	  export $(TEST_ENV) HELM="$$($(STACK) helm-path --no-install)" \
-	         HELM_INSTALL_STATUS=$(ROOT)/.cache/logs/helm-install-$(TEST_SLOT).status HELM_INSTALL_LOG=$(ROOT)/.cache/logs/helm-install-$(TEST_SLOT).log; \
+	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TEST_DATA)/tools; \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: protos

@@ -3,12 +3,9 @@ service running as a real process on them."""
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 
+from tests.support import tools
 from tests.support.events import TopicTap
 from tests.support.registration import District
 from tests.support.stack import Stack
@@ -85,21 +82,17 @@ def registration_db(stack, mongo_client):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Chart tests run last: `make test` builds Helm in the background while the rest runs."""
-    items.sort(key=lambda item: "tests/charts/" in str(item.path).replace(os.sep, "/"))
+    """Tests that run a command-line tool run last: `make test` installs the tools in the
+    background while the rest runs (tests/support/tools.py)."""
+    items.sort(key=lambda item: "tool" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture(scope="session")
-def helm() -> str:
-    """Path of the Helm binary, waiting for the background build `make test` started."""
-    path = os.environ.get("HELM", "")
-    status_file = os.environ.get("HELM_INSTALL_STATUS")
-    deadline = time.monotonic() + 900
-    while status_file and not Path(status_file).exists() and time.monotonic() < deadline:
-        time.sleep(2)
-    if status_file and Path(status_file).read_text().strip() != "0":
-        log = Path(os.environ.get("HELM_INSTALL_LOG", "")).read_text(errors="replace")[-3000:]
-        pytest.fail(f"building Helm failed:\n{log}")
-    if not path or not os.access(path, os.X_OK):
-        pytest.fail("HELM is not set to an executable: run the suite with 'make test'")
-    return path
+def tool():
+    """tool(name) -> the path of an installed checker (helm, grpcurl, ghz, buf, protoc-gen-go, promtool)."""
+    return tools.tool_path
+
+
+@pytest.fixture(scope="session")
+def helm(tool) -> str:
+    return tool("helm")

@@ -2,12 +2,17 @@
 # Local real infrastructure for development and tests: an Apache Kafka broker (KRaft, single
 # node, jars from Maven Central) and FerretDB v1 on SQLite (built from the Go module proxy).
 #
-#   stack.sh install [kafka|ferretdb|helm|all]   download/build into $WENMING_CACHE (idempotent)
+#   stack.sh install [kafka|ferretdb|TOOL|all]   download/build into $WENMING_CACHE (idempotent)
+#   stack.sh tools <dir>                         install every TOOL, writing <dir>/<TOOL>.status and .log
+#   stack.sh tool-path TOOL                      where TOOL is (or will be) installed
 #   stack.sh start   [kafka|ferretdb|all]        start in the background, wait until usable
 #   stack.sh stop    [kafka|ferretdb|all]        stop (SIGTERM, then SIGKILL after a grace period)
 #   stack.sh kill    kafka|ferretdb              SIGKILL, for crash tests
 #   stack.sh status                              what runs where
 #   stack.sh env                                 print the connection settings as shell exports
+#
+# TOOLs (the suite's command-line checkers, pinned): helm, grpcurl, ghz, buf, protoc-gen-go from
+# the Go module proxy, promtool from Debian's `prometheus` package.
 #
 # Set MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS to use servers of your own; the matching local
 # component is then neither installed nor started.
@@ -20,7 +25,6 @@ DATA=${WENMING_DATA:-$ROOT/.data}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 MONGO_PORT=${MONGO_PORT:-27017}
-HELM_VERSION=v3.21.4
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")
 FERRETDB_VERSION=$(sed -n 's:^require github.com/FerretDB/FerretDB \(v[0-9.]*\)$:\1:p' "$HERE/ferretdb/go.mod")
 
@@ -28,7 +32,13 @@ KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 # the binary's name carries a hash of what it is built from, so a changed patch rebuilds it
 FERRETDB_BUILD=$(cat "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.sum" "$HERE"/ferretdb/*.patch | sha256sum | cut -c1-10)
 FERRETDB_BIN="$CACHE/bin/ferretdb-sqlite-$FERRETDB_VERSION-$FERRETDB_BUILD"
-HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
+# name, Go package, version: built with `go install`, kept as $CACHE/bin/<name>-<version>
+GO_TOOLS="helm helm.sh/helm/v3/cmd/helm v3.21.4
+grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4
+ghz github.com/bojand/ghz/cmd/ghz v0.93.0
+buf github.com/bufbuild/buf/cmd/buf v1.75.0
+protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12"
+TOOLS="$(cut -d' ' -f1 <<<"$GO_TOOLS" | tr '\n' ' ')promtool"
 RUN="$DATA/run"
 LOGS="$DATA/logs"
 
@@ -77,16 +87,52 @@ install_ferretdb() {
   flock -u 9
 }
 
-install_helm() {
-  [ -x "$HELM_BIN" ] && return
-  command -v go >/dev/null || die "Go is needed to build Helm"
-  log "building Helm $HELM_VERSION from the Go module proxy (first time: ~2-4 min)"
-  mkdir -p "$CACHE/bin" "$CACHE/helm-build"
-  mkdir -p "$CACHE/logs"
-  GOBIN="$CACHE/helm-build" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" > "$CACHE/logs/helm-build.log" 2>&1 \
-    || { cat "$CACHE/logs/helm-build.log" >&2; die "building Helm failed"; }
-  mv "$CACHE/helm-build/helm" "$HELM_BIN"
-  ln -sf "$(basename "$HELM_BIN")" "$CACHE/bin/helm"
+go_tool() { awk -v name="$1" '$1 == name { print $2, $3 }' <<<"$GO_TOOLS"; }
+
+tool_path() {
+  local spec; spec=$(go_tool "$1")
+  if [ -n "$spec" ]; then echo "$CACHE/bin/$1-${spec#* }"
+  elif [ "$1" = promtool ]; then echo "$CACHE/bin/promtool"
+  else die "unknown tool '$1' (one of: $TOOLS)"; fi
+}
+
+install_tool() { # install_tool <name>: parallel runs may all find it missing, one installs, the others wait
+  local name=$1 bin; bin=$(tool_path "$name")
+  [ -x "$bin" ] && return
+  mkdir -p "$CACHE/bin" "$CACHE/logs" "$CACHE/src"
+  exec 8>"$CACHE/src/$name.lock"
+  flock -w 1200 8 || die "another install of $name held the lock for 20 minutes"
+  [ -x "$bin" ] && { flock -u 8; return; }
+  local work; work=$(mktemp -d "$CACHE/src/$name.XXXXXX")
+  if [ "$name" = promtool ]; then install_promtool "$work"; else install_go_tool "$name" "$work"; fi
+  mv "$work/$name" "$bin"   # renamed into place: nobody runs a half-written binary
+  rm -rf "$work"
+  flock -u 8
+}
+
+install_go_tool() { # install_go_tool <name> <work dir>
+  local package version; read -r package version <<<"$(go_tool "$1")"
+  command -v go >/dev/null || die "Go is needed to build $1"
+  log "building $1 $version from the Go module proxy (first time: ~1-5 min)"
+  GOBIN="$2" go install "$package@$version" > "$CACHE/logs/$1-build.log" 2>&1 \
+    || { cat "$CACHE/logs/$1-build.log" >&2; die "building $1 failed"; }
+  [ "$(basename "$package")" = "$1" ] || mv "$2/$(basename "$package")" "$2/$1"
+}
+
+install_promtool() { # install_promtool <work dir>: Debian's package, unpacked, nothing installed system-wide
+  log "fetching promtool (Debian's prometheus package)"
+  (cd "$1" && apt-get download prometheus >/dev/null 2>&1) \
+    || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1 && (cd "$1" && apt-get download prometheus >/dev/null); } \
+    || die "apt-get download prometheus failed: install Debian's 'prometheus' package or set PROMTOOL"
+  dpkg-deb -x "$1"/prometheus_*.deb "$1/root"
+  mv "$1/root/usr/bin/promtool" "$1/promtool"
+}
+
+install_tools() { # install_tools <status dir>: each tool in turn, its outcome in <dir>/<name>.status
+  mkdir -p "$1"
+  for name in $TOOLS; do
+    ( install_tool "$name" ) > "$1/$name.log" 2>&1; echo $? > "$1/$name.status"
+  done
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -176,15 +222,16 @@ cmd=${1:-}; target=${2:-all}
 case "$cmd" in
   install)
     case "$target" in
-      all) install_kafka; install_ferretdb; install_helm ;;
-      kafka|ferretdb|helm) "install_$target" ;;
-      *) die "unknown component '$target'" ;;
+      all) install_kafka; install_ferretdb; for name in $TOOLS; do install_tool "$name"; done ;;
+      kafka|ferretdb) "install_$target" ;;
+      *) install_tool "$target" ;;
     esac ;;
+  tools) [ -n "${2:-}" ] || die "usage: stack.sh tools <status dir>"; rm -f "$2"/*.status; install_tools "$2" ;;
   start) each start "$target" ;;
   stop) if [ "$target" = all ]; then stop_one kafka TERM; stop_one ferretdb TERM; else stop_one "$target" TERM; fi ;;
   kill) stop_one "$target" KILL ;;
   status) status ;;
   env) print_env ;;
-  helm-path) [ "$target" = --no-install ] || install_helm; echo "$HELM_BIN" ;;
-  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  tool-path) tool_path "$target" ;;
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac

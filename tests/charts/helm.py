@@ -1,9 +1,9 @@
 """Rendering, linting and validating the Wenming Helm chart with the real `helm` binary.
 
-`make test` builds Helm v3.21.4 in the background and exports its path as HELM; the session
-fixture `helm` (tests/conftest.py) waits for that build. The charts are copied (symlinks
-followed) into a temporary directory and `helm dependency build` vendors the library chart
-there, so a test run never writes into the working tree.
+`make test` builds Helm in the background (infra/local/stack.sh tools); the session fixture
+`helm` (tests/conftest.py) waits for that build. The charts are copied as they are (a symlink
+stays a symlink, as in `helm package`) into a temporary directory and `helm dependency build`
+vendors the library chart there, so a test run never writes into the working tree.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Chart:
         self.helm = helm
         self._workdir = workdir
         self._overrides = 0
-        shutil.copytree(ROOT / "charts", workdir / "charts", symlinks=False)
+        shutil.copytree(ROOT / "charts", workdir / "charts", symlinks=True)
         self.path = workdir / "charts" / "wenming"
         self._run(["dependency", "build", str(self.path)])
 
@@ -79,8 +79,10 @@ class Chart:
             args += ["-f", str(override)]
         return args
 
-    def template(self, values: dict | None = None, values_files: Iterable[Path | str] = ()) -> Manifest:
-        args = ["template", RELEASE, str(self.path), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
+    def template(self, values: dict | None = None, values_files: Iterable[Path | str] = (),
+                 source: Path | None = None) -> Manifest:
+        """Renders the chart, or `source` (a packaged .tgz of it)."""
+        args = ["template", RELEASE, str(source or self.path), "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION,
                 *self._value_args(values_files, values)]
         text = self._run(args).stdout
         return Manifest(text, [o for o in yaml.safe_load_all(text) if o])
@@ -92,6 +94,12 @@ class Chart:
         result = self._run(args, check=False)
         assert result.returncode != 0, f"helm rendered values it should refuse: {values}"
         return result.stderr
+
+    def package(self, destination: Path) -> Path:
+        """`helm package` of the chart: the .tgz a district installs from."""
+        self._run(["package", str(self.path), "--destination", str(destination)])
+        (archive,) = destination.glob("wenming-*.tgz")
+        return archive
 
     def lint(self, values_files: Iterable[Path | str] = ()) -> str:
         args = ["lint", "--strict", str(self.path), "--kube-version", KUBE_VERSION, *self._value_args(values_files, None)]

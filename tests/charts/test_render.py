@@ -418,11 +418,11 @@ def test_toggles_render_ingress_rules_dashboard_and_bootstrap(rendered):
     dashboards = [c for c in manifest.of_kind("ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
     assert len(rules) == len(dashboards) == (1 if toggled else 0)
     for rule in rules:
-        assert rule["spec"] == yaml.safe_load((ROOT / "infra/prometheus/wenming-alerts.yaml").read_text(encoding="utf-8"))
+        assert rule["spec"] == yaml.safe_load((ROOT / "charts/wenming/files/wenming-alerts.yaml").read_text(encoding="utf-8"))
     for dashboard in dashboards:
         assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert json.loads(dashboard["data"]["wenming-dashboard.json"]) == json.loads(
-            (ROOT / "infra/grafana/wenming-dashboard.json").read_text(encoding="utf-8"))
+            (ROOT / "charts/wenming/files/wenming-dashboard.json").read_text(encoding="utf-8"))
     jobs = manifest.of_kind("Job")
     assert len(jobs) == (1 if toggled else 0)
     for job in jobs:

@@ -1,4 +1,4 @@
-"""infra/prometheus/wenming-alerts.yaml: valid for promtool, each alert proven to fire (and not to
+"""charts/wenming/files/wenming-alerts.yaml: valid for promtool, each alert proven to fire (and not to
 fire) by promtool unit tests on synthetic series, on metrics and labels the services really
 export, and each with a runbook section in docs/deploy.md."""
 
@@ -11,24 +11,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ops import metrics_catalog, promtool
+from tests.ops import metrics_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
-RULES_FILE = ROOT / "infra" / "prometheus" / "wenming-alerts.yaml"
+RULES_FILE = ROOT / "charts" / "wenming" / "files" / "wenming-alerts.yaml"
 UNIT_TESTS = Path(__file__).with_name("wenming-alerts.test.yaml")
 GROUPS = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["groups"]
 ALERTS = [r for g in GROUPS for r in g["rules"] if "alert" in r]
 RECORDS = [r for g in GROUPS for r in g["rules"] if "record" in r]
 
 
-def test_promtool_accepts_the_rules():
-    result = promtool.run("check", "rules", str(RULES_FILE))
+def test_promtool_accepts_the_rules(promtool):
+    result = promtool("check", "rules", str(RULES_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(ALERTS) + len(RECORDS)} rules found" in result.stdout
 
 
-def test_promtool_unit_tests_pass():
-    result = promtool.run("test", "rules", UNIT_TESTS.name, cwd=UNIT_TESTS.parent)
+def test_promtool_unit_tests_pass(promtool):
+    result = promtool("test", "rules", UNIT_TESTS.name, cwd=UNIT_TESTS.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 

@@ -1,4 +1,4 @@
-"""infra/grafana/wenming-dashboard.json: a dashboard Grafana can load, whose every query is valid
+"""charts/wenming/files/wenming-dashboard.json: a dashboard Grafana can load, whose every query is valid
 PromQL (checked by promtool) on series and labels the services really export."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ops import metrics_catalog, promtool
+from tests.ops import metrics_catalog
 from tests.ops.test_alert_rules import known_series
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = json.loads((ROOT / "infra" / "grafana" / "wenming-dashboard.json").read_text(encoding="utf-8"))
+DASHBOARD = json.loads((ROOT / "charts" / "wenming" / "files" / "wenming-dashboard.json").read_text(encoding="utf-8"))
 VARIABLES = {v["name"]: v for v in DASHBOARD["templating"]["list"]}
 GRAFANA_BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
 PANELS = [p for p in DASHBOARD["panels"] if p["type"] != "row"]
@@ -67,12 +67,12 @@ def test_every_panel_queries_the_chosen_prometheus():
             assert target["datasource"] == panel["datasource"] and target["legendFormat"]
 
 
-def test_every_query_is_valid_promql(tmp_path):
+def test_every_query_is_valid_promql(tmp_path, promtool):
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": f"dashboard:query_{i}", "expr": concrete(expr)} for i, (_, expr) in enumerate(TARGETS)]}]}
     path = tmp_path / "dashboard-queries.yaml"
     path.write_text(yaml.safe_dump(rules))
-    result = promtool.run("check", "rules", str(path))
+    result = promtool("check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
