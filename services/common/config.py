@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
 
+from .kafka_clients import FOREVER, TopicSettings
+
 
 class ConfigError(RuntimeError):
     """Raised at start-up when the environment cannot configure the service."""
@@ -116,10 +118,26 @@ class Settings:
     log_level: str = "INFO"
     grpc_workers: int = 32
     shutdown_grace_seconds: float = 10.0
-    kafka_topic_partitions: int = 6
-    kafka_replication_factor: int = 1
+    kafka_topics: TopicSettings = field(default_factory=TopicSettings)
     outbox_poll_seconds: float = 0.2
     extra: dict = field(default_factory=dict)
+
+
+def topic_settings(env: Env) -> TopicSettings:
+    """KAFKA_TOPIC_PARTITIONS, KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS,
+    KAFKA_EVENTS_RETENTION_MS (-1: forever) and KAFKA_DLQ_RETENTION_MS, defaults in TopicSettings."""
+    default = TopicSettings()
+    settings = TopicSettings(
+        partitions=env.int("KAFKA_TOPIC_PARTITIONS", default.partitions, minimum=1),
+        replication_factor=env.int("KAFKA_REPLICATION_FACTOR", default.replication_factor, minimum=1),
+        min_insync_replicas=env.int("KAFKA_MIN_INSYNC_REPLICAS", default.min_insync_replicas, minimum=1),
+        events_retention_ms=env.int("KAFKA_EVENTS_RETENTION_MS", default.events_retention_ms, minimum=FOREVER),
+        dlq_retention_ms=env.int("KAFKA_DLQ_RETENTION_MS", default.dlq_retention_ms, minimum=FOREVER),
+    )
+    if settings.min_insync_replicas > settings.replication_factor:
+        env.problems.append(f"KAFKA_MIN_INSYNC_REPLICAS={settings.min_insync_replicas} is above "
+                            f"KAFKA_REPLICATION_FACTOR={settings.replication_factor}: no write could succeed")
+    return settings
 
 
 def load_settings(service_name: str, environ: Mapping[str, str] | None = None, extra=None) -> Settings:
@@ -139,8 +157,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         log_level=env.str("LOG_LEVEL", "INFO").upper(),
         grpc_workers=env.int("GRPC_WORKERS", 32, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
-        kafka_topic_partitions=env.int("KAFKA_TOPIC_PARTITIONS", 6, minimum=1),
-        kafka_replication_factor=env.int("KAFKA_REPLICATION_FACTOR", 1, minimum=1),
+        kafka_topics=topic_settings(env),
         outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 0.2),
         extra=extra(env) if extra else {},
     )

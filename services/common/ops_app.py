@@ -13,7 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from waitress.server import create_server
 
 
-def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]]) -> Flask:
+def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
+                   warnings: Callable[[], dict[str, list[str]]] = dict) -> Flask:
+    """`readiness()` names the checks that must pass; `warnings()` what /readyz reports without
+    failing (e.g. a Kafka topic keeping records for less time than configured)."""
     app = Flask(service)
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON bodies
 
@@ -25,7 +28,7 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]]) -> Fl
     def readyz():
         checks = readiness()
         ready = all(checks.values())
-        return jsonify(ready=ready, checks=checks, service=service), 200 if ready else 503
+        return jsonify(ready=ready, checks=checks, warnings=warnings(), service=service), 200 if ready else 503
 
     @app.get("/metrics")
     def metrics():

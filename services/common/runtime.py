@@ -67,6 +67,7 @@ class ServiceApp:
         self._background: list[threading.Thread] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
         self._checks = {"mongodb": False, "kafka": False}
+        self._warnings: dict[str, list[str]] = {}
         self._stopping = threading.Event()
 
     # ---- composition ----
@@ -114,6 +115,10 @@ class ServiceApp:
     def readiness(self) -> dict[str, bool]:
         return dict(self._checks)
 
+    def warnings(self) -> dict[str, list[str]]:
+        """What is wrong but does not stop the service from serving (shown by /readyz)."""
+        return dict(self._warnings)
+
     def _monitor(self) -> None:
         """Keeps the health status honest: SERVING only while MongoDB and Kafka answer."""
         admin = None
@@ -144,8 +149,9 @@ class ServiceApp:
                     # its own topic, and those it consumes (a peer may start later): all with the
                     # configured partitions, and each with the DLQ its poison goes to
                     topics = sorted({self.topic, *self._consumed_topics})
-                    ensure_topics(admin, topics + [dlq_topic(t) for t in topics],
-                                  self.settings.kafka_topic_partitions, self.settings.kafka_replication_factor)
+                    weaker = ensure_topics(admin, topics + [dlq_topic(t) for t in topics], self.settings.kafka_topics)
+                    if weaker:
+                        self._warnings["kafka_topics"] = weaker
                 finally:
                     admin.close()
                 producer = make_producer(self.settings.kafka_bootstrap_servers, f"{self.name}-relay")
@@ -167,7 +173,7 @@ class ServiceApp:
 
     def run(self) -> None:
         stop_on_signals(self._stopping)
-        app = create_ops_app(self.name, self.readiness)
+        app = create_ops_app(self.name, self.readiness, self.warnings)
         for blueprint in self._blueprints:
             app.register_blueprint(blueprint)
         http = HttpServer(app, self.settings.http_port)

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from services.common.auth import TokenIssuer
-from services.common.kafka_clients import ensure_topics, make_admin
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
 from tests.ordering.support import Clock, Ordering, World
 from tests.support.registration import District
 
@@ -40,7 +40,7 @@ def peers(stack, registration, app_clock):
     if not (BUILT_APP / "index.html").exists():
         pytest.fail("the app is not built: run the suite with 'make test' (it runs 'make web')")
     admin = make_admin(stack.kafka, "app-tests")
-    ensure_topics(admin, [f"wenming.{name}.v1.events" for name in PEERS], partitions=3, replication_factor=1)
+    ensure_topics(admin, [f"wenming.{name}.v1.events" for name in PEERS], TopicSettings(partitions=3))
     admin.close()
     procs = {}
     try:

@@ -14,6 +14,7 @@ import yaml
 from services.common.auth import Principal, Role, TokenIssuer, TokenVerifier
 from services.common.config import Env
 from services.common.events import dlq_topic, events_topic
+from services.common.kafka_clients import FOREVER, TopicSettings
 from services.common.pii import PiiVault
 from tests.charts.helm import CHART_DIR, ROOT, matches, validate
 
@@ -71,6 +72,12 @@ def test_one_topic_per_stream_and_its_dead_letters():
     topics = load("kafka-topics.yaml")
     (kafka,) = [d for d in load("kafka.yaml") if d["kind"] == "Kafka"]
     expected = {t for s in SERVICES_WITH_EVENTS for t in (events_topic(s), dlq_topic(events_topic(s)))}
+    kafka_values = CHART_VALUES["kafka"]
+    settings = TopicSettings(partitions=kafka_values["topicPartitions"],
+                             replication_factor=kafka_values["replicationFactor"],
+                             min_insync_replicas=kafka_values["minInsyncReplicas"],
+                             events_retention_ms=kafka_values["eventsRetentionMs"],
+                             dlq_retention_ms=kafka_values["dlqRetentionMs"])
     assert sorted(t["spec"]["topicName"] for t in topics) == sorted(expected)
     for topic in topics:
         assert topic["kind"] == "KafkaTopic" and topic["apiVersion"] == "kafka.strimzi.io/v1"
@@ -78,12 +85,12 @@ def test_one_topic_per_stream_and_its_dead_letters():
         assert topic["metadata"]["namespace"] == kafka["metadata"]["namespace"]
         assert DNS_1123.match(topic["metadata"]["name"])
         spec = topic["spec"]
-        assert spec["partitions"] == CHART_VALUES["kafka"]["topicPartitions"]
-        assert spec["replicas"] == CHART_VALUES["kafka"]["replicationFactor"]
-        assert spec["config"]["min.insync.replicas"] == 2
-        retention = spec["config"]["retention.ms"]
-        # read models are rebuilt from the first offset: the streams themselves are never cut
-        assert retention == -1 if not spec["topicName"].endswith(".dlq") else retention >= 7 * 24 * 3600 * 1000
+        # exactly what a service would create with the chart's production values (TopicSettings)
+        assert spec["partitions"] == settings.partitions
+        assert spec["replicas"] == settings.replication_factor
+        assert {k: str(v) for k, v in spec["config"].items()} == settings.configs(spec["topicName"])
+    # read models are rebuilt from the first offset: the streams themselves are never cut
+    assert settings.events_retention_ms == FOREVER and settings.min_insync_replicas == 2
 
 
 def test_mongodb_replica_set_user_reaches_each_service_database():

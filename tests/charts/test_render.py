@@ -11,7 +11,9 @@ import json
 import pytest
 import yaml
 
+from services.common.config import Env, topic_settings
 from services.common.healthcheck import parse_target
+from services.common.kafka_clients import DAY_MS, FOREVER
 from tests.charts.helm import CHART_DIR, NAMESPACE, ROOT, Manifest, matches, validate
 from tests.charts.service_code import required_settings
 
@@ -379,7 +381,11 @@ def test_config_connects_to_kafka_mongodb_and_the_peers(rendered):
         else:
             assert config["KAFKA_BOOTSTRAP_SERVERS"] == "wenming-kafka-bootstrap.kafka.svc:9092"
             assert config["MONGODB_DATABASE"] == f"{prefix}{name}"
-            assert int(config["KAFKA_REPLICATION_FACTOR"]) == replication_factor
+            env = Env(config)
+            topics = topic_settings(env)  # what the service makes of them
+            assert env.problems == []
+            assert topics.replication_factor == replication_factor
+            assert topics.events_retention_ms == FOREVER and topics.dlq_retention_ms == 30 * DAY_MS
 
 
 def test_rendered_secret_carries_the_values_and_survives_uninstall(rendered):

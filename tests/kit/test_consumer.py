@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.consumer import EventConsumer, Outcome
 from services.common.events import EventSource
-from services.common.kafka_clients import ensure_topics, make_admin, make_producer
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin, make_producer
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2
 
@@ -29,7 +29,7 @@ def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_clien
     run = uuid.uuid4().hex[:8]
     topic = f"wmtest.kit{run}.v1.events"
     admin = make_admin(stack.kafka, "kit-test")
-    ensure_topics(admin, [topic, f"{topic}.dlq"], partitions=2, replication_factor=1)
+    ensure_topics(admin, [topic, f"{topic}.dlq"], TopicSettings(partitions=2))
     admin.close()
     applied = mongo_client[f"{stack.db_prefix}kit"][f"applied_{run}"]
     producer = make_producer(stack.kafka, "kit-test")

@@ -11,7 +11,7 @@ import pytest
 from kafka import KafkaProducer
 
 from services.common.events import EventSource, record_headers
-from services.common.kafka_clients import ensure_topics, make_admin
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
 from tests.support.grpc_helpers import bearer, expect_error
 from wenming.common.v1 import common_pb2 as c
 from wenming.media.v1 import events_pb2 as media_events_pb2
@@ -28,7 +28,7 @@ ORDERING_TOPIC = "wenming.ordering.v1.events"
 def ordering(stack):
     """Publishes events on ordering's topic exactly as ordering's outbox relay does."""
     admin = make_admin(stack.kafka, "media-tests")
-    ensure_topics(admin, [ORDERING_TOPIC], 6, 1)
+    ensure_topics(admin, [ORDERING_TOPIC], TopicSettings())
     admin.close()
     producer = KafkaProducer(bootstrap_servers=stack.kafka.split(","), acks="all")
     source = EventSource("ordering")

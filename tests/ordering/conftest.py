@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.common.auth import TokenIssuer
-from services.common.kafka_clients import ensure_topics, make_admin
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
 from tests.support.events import TopicTap
 from tests.support.registration import District
 
@@ -36,7 +36,7 @@ def ordering_env(clock) -> dict[str, str]:
 def ordering_proc(stack, registration, ordering_env):
     # training owns its topic; it is created here so ordering's consumer finds it at once
     admin = make_admin(stack.kafka, "ordering-tests")
-    ensure_topics(admin, [TRAINING_TOPIC], partitions=3, replication_factor=1)
+    ensure_topics(admin, [TRAINING_TOPIC], TopicSettings(partitions=3))
     admin.close()
     proc = stack.service("ordering", extra_env=ordering_env)
     proc.start()

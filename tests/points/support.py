@@ -11,7 +11,7 @@ import grpc
 
 from services.common.auth import Principal, TokenIssuer
 from services.common.events import EventSource, events_topic, record_headers
-from services.common.kafka_clients import ensure_topics, make_admin, make_producer
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin, make_producer
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
@@ -51,7 +51,7 @@ class Feed:
         admin = make_admin(kafka, "points-test-feed")
         try:
             # as the owners create them on start (6 partitions)
-            ensure_topics(admin, [ORDERING_TOPIC, TRAINING_TOPIC], 6, 1)
+            ensure_topics(admin, [ORDERING_TOPIC, TRAINING_TOPIC], TopicSettings())
         finally:
             admin.close()
         self.producer = make_producer(kafka, "points-test-feed")

@@ -75,6 +75,10 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- $_ := set $data "KAFKA_BOOTSTRAP_SERVERS" (required "kafka.bootstrapServers is required: the Kafka bootstrap address, e.g. wenming-kafka-bootstrap.kafka.svc:9092" $kafka.bootstrapServers) -}}
 {{- $_ := set $data "KAFKA_TOPIC_PARTITIONS" ($kafka.topicPartitions | toString) -}}
 {{- $_ := set $data "KAFKA_REPLICATION_FACTOR" ($kafka.replicationFactor | toString) -}}
+{{- $_ := set $data "KAFKA_MIN_INSYNC_REPLICAS" ($kafka.minInsyncReplicas | toString) -}}
+{{- /* int64: a large number from YAML is a float and would print as 2.592e+09 */ -}}
+{{- $_ := set $data "KAFKA_EVENTS_RETENTION_MS" ($kafka.eventsRetentionMs | int64 | toString) -}}
+{{- $_ := set $data "KAFKA_DLQ_RETENTION_MS" ($kafka.dlqRetentionMs | int64 | toString) -}}
 {{- end -}}
 {{- if $svc.usesMongodb -}}
 {{- $_ := set $data "MONGODB_DATABASE" (default (printf "%s%s" $root.Values.mongodb.databasePrefix .name) $svc.mongodbDatabase) -}}
