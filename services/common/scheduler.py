@@ -77,5 +77,11 @@ class LeasedJob(threading.Thread):
             self._stopping.wait(self._interval)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stops after the current pass and hands the lease over at once (a replica shutting down
+        in a rolling update does not leave the job idle until its lease runs out)."""
         self._stopping.set()
         self.join(timeout)
+        try:
+            self._leases.delete_one({"_id": self.job, "owner": self._owner})
+        except PyMongoError:
+            pass  # the lease then simply expires
