@@ -27,7 +27,12 @@ BENCH_ARGS ?=
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
 IMAGE ?= wenming-cloud:$(APP_VERSION)
 
-.PHONY: help deps protos web browser infra images run up down test test-unit bench lint screenshots clean
+# the contract as last released: `buf breaking` compares protos/ with it (make contract-baseline)
+CONTRACT_RELEASE  ?= 0.1.0
+CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
+BUF = $$($(STACK) tool-path buf)
+
+.PHONY: help deps protos web browser infra images run up down test test-unit bench lint screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -38,7 +43,7 @@ help:
 	@echo "make protos  regenerate Python code from protos/"
 	@echo "make web     build the app (web/ -> build/web, served by the gateway under /app/)"
 	@echo "make images  build the container image $(IMAGE) from the Dockerfile (docker, podman or buildah; IMAGE=... to rename)"
-	@echo "make lint    ruff"
+	@echo "make lint    ruff, buf lint, and buf breaking against the last released contract"
 
 # ---- build ----
 
@@ -142,6 +147,17 @@ screenshots: deps browser
 
 lint: deps
 	$(VENV)/bin/ruff check services tests infra
+	@$(STACK) install buf
+	$(BUF) lint
+	$(BUF) breaking --against $(CONTRACT_BASELINE)
+
+# after a release: make contract-baseline CONTRACT_RELEASE=0.2.0 REF=<the released commit>
+contract-baseline:
+	@test -n "$(REF)" || { echo "make contract-baseline: name the released commit, REF=<commit>" >&2; exit 2; }
+	@$(STACK) install buf
+	@tmp=$$(mktemp -d) && git archive "$(REF)" protos | tar -x -C $$tmp && mkdir -p contract-baseline && \
+	  $(BUF) build $$tmp/protos --exclude-source-info -o $(CONTRACT_BASELINE) && rm -rf $$tmp && \
+	  echo "wrote $(CONTRACT_BASELINE) from $(REF)"
 
 clean:
 	rm -rf build .data/test*

@@ -12,7 +12,8 @@
 #   stack.sh env                                 print the connection settings as shell exports
 #
 # TOOLs (the suite's command-line checkers, pinned): helm, grpcurl, ghz, buf, protoc-gen-go from
-# the Go module proxy, promtool from Debian's `prometheus` package.
+# the Go module proxy, protoc and protobuf-java from Maven Central, promtool from Debian's
+# `prometheus` package.
 #
 # Set MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS to use servers of your own; the matching local
 # component is then neither installed nor started.
@@ -38,7 +39,12 @@ grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4
 ghz github.com/bojand/ghz/cmd/ghz v0.93.0
 buf github.com/bufbuild/buf/cmd/buf v1.75.0
 protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12"
-TOOLS="$(cut -d' ' -f1 <<<"$GO_TOOLS" | tr '\n' ' ')promtool"
+# name, Maven artifact (group:artifact:version[:type:classifier]): kept as $CACHE/bin/<name>-<version>.
+# protoc is the release inside grpcio-tools (libprotoc 35.1 = 4.35.1): the contract is compiled
+# for Java with the same compiler that `make protos` uses for Python.
+MAVEN_TOOLS="protoc com.google.protobuf:protoc:4.35.1:exe:linux-$(uname -m | sed 's/aarch64/aarch_64/')
+protobuf-java com.google.protobuf:protobuf-java:4.35.1"
+TOOLS="$(printf '%s\n%s\n' "$GO_TOOLS" "$MAVEN_TOOLS" | cut -d' ' -f1 | tr '\n' ' ')promtool"
 RUN="$DATA/run"
 LOGS="$DATA/logs"
 
@@ -88,10 +94,12 @@ install_ferretdb() {
 }
 
 go_tool() { awk -v name="$1" '$1 == name { print $2, $3 }' <<<"$GO_TOOLS"; }
+maven_tool() { awk -v name="$1" '$1 == name { print $2 }' <<<"$MAVEN_TOOLS"; }
 
 tool_path() {
   local spec; spec=$(go_tool "$1")
   if [ -n "$spec" ]; then echo "$CACHE/bin/$1-${spec#* }"
+  elif spec=$(maven_tool "$1") && [ -n "$spec" ]; then echo "$CACHE/bin/$1-$(cut -d: -f3 <<<"$spec")"
   elif [ "$1" = promtool ]; then echo "$CACHE/bin/promtool"
   else die "unknown tool '$1' (one of: $TOOLS)"; fi
 }
@@ -104,7 +112,9 @@ install_tool() { # install_tool <name>: parallel runs may all find it missing, o
   flock -w 1200 8 || die "another install of $name held the lock for 20 minutes"
   [ -x "$bin" ] && { flock -u 8; return; }
   local work; work=$(mktemp -d "$CACHE/src/$name.XXXXXX")
-  if [ "$name" = promtool ]; then install_promtool "$work"; else install_go_tool "$name" "$work"; fi
+  if [ "$name" = promtool ]; then install_promtool "$work"
+  elif [ -n "$(maven_tool "$name")" ]; then install_maven_tool "$name" "$work"
+  else install_go_tool "$name" "$work"; fi
   mv "$work/$name" "$bin"   # renamed into place: nobody runs a half-written binary
   rm -rf "$work"
   flock -u 8
@@ -117,6 +127,16 @@ install_go_tool() { # install_go_tool <name> <work dir>
   GOBIN="$2" go install "$package@$version" > "$CACHE/logs/$1-build.log" 2>&1 \
     || { cat "$CACHE/logs/$1-build.log" >&2; die "building $1 failed"; }
   [ "$(basename "$package")" = "$1" ] || mv "$2/$(basename "$package")" "$2/$1"
+}
+
+install_maven_tool() { # install_maven_tool <name> <work dir>
+  local artifact; artifact=$(maven_tool "$1")
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch $1"
+  log "fetching $artifact from Maven Central"
+  mvn -B -q -Dmaven.repo.local="$CACHE/m2" dependency:copy -Dartifact="$artifact" -DoutputDirectory="$2" \
+    -Dmdep.stripVersion=false > "$CACHE/logs/$1-fetch.log" 2>&1 \
+    || { cat "$CACHE/logs/$1-fetch.log" >&2; die "fetching $1 failed"; }
+  mv "$2"/*.* "$2/$1" && chmod +x "$2/$1"
 }
 
 install_promtool() { # install_promtool <work dir>: Debian's package, unpacked, nothing installed system-wide
