@@ -1,5 +1,6 @@
-"""gRPC server bootstrap: one interceptor for auth, errors and metrics; standard health and
-reflection; graceful shutdown.
+"""gRPC server bootstrap: one interceptor for auth, errors and metrics; standard health (Check,
+Watch sending changes only, List) and reflection (v1 and v1alpha, reflection.py); graceful
+shutdown.
 
 The interceptor, per call:
 1. authenticates the bearer token (public methods may come without one) and puts the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from concurrent import futures
 from collections.abc import Callable, Iterable
@@ -21,11 +23,11 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
+from . import reflection
 from .auth import TokenVerifier, current_principal_var
 from .errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
 from .ids import ulid
@@ -42,7 +44,7 @@ LATENCY = Histogram(
 )
 
 HEALTH_SERVICE = "grpc.health.v1.Health"
-_UNCHECKED_SERVICES = (HEALTH_SERVICE, "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection")
+_UNCHECKED_SERVICES = (HEALTH_SERVICE, *reflection.SERVICE_NAMES)
 
 
 def _status_for(error: DomainError) -> grpc.Status:
@@ -160,12 +162,28 @@ def _is_abort(error: Exception, context) -> bool:
     return type(error) is Exception and not error.args and context.code() not in (None, grpc.StatusCode.OK)
 
 
+class HealthServicer(health.HealthServicer):
+    """grpcio-health-checking's servicer (Check, and Watch without holding a worker thread per
+    watcher) plus List, which it leaves unimplemented. The statuses come from `statuses()`."""
+
+    def __init__(self, statuses: Callable[[], dict[str, int]]):
+        super().__init__(experimental_non_blocking=True)
+        self._statuses = statuses
+
+    def List(self, request, context):
+        return health_pb2.HealthListResponse(statuses={
+            name: health_pb2.HealthCheckResponse(status=status) for name, status in self._statuses().items()})
+
+
 class GrpcServer:
     """A gRPC server with the kit's interceptor, health and reflection."""
 
     def __init__(self, *, port: int, verifier: TokenVerifier, workers: int = 32,
                  public_methods: Iterable[str] = (), bind_host: str = "[::]"):
-        self.health = health.HealthServicer(experimental_non_blocking=True)
+        self._statuses: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+        self.health = HealthServicer(lambda: dict(self._statuses))
         self._service_names: list[str] = [""]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
@@ -181,23 +199,32 @@ class GrpcServer:
     def add(self, add_to_server: Callable, servicer, full_service_name: str) -> None:
         add_to_server(servicer, self.server)
         self._service_names.append(full_service_name)
-        self.health.set(full_service_name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._set(full_service_name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
     def start(self) -> None:
-        reflection.enable_server_reflection(
-            tuple(n for n in self._service_names if n) + (HEALTH_SERVICE, reflection.SERVICE_NAME), self.server
-        )
+        reflection.enable(self.server, tuple(n for n in self._service_names if n) + (HEALTH_SERVICE,))
         bound = self.server.add_insecure_port(f"{self._bind_host}:{self._port}")
         if bound == 0:
             raise RuntimeError(f"cannot listen on gRPC port {self._port}: it is in use")
         self.server.start()
 
+    def _set(self, name: str, status: int) -> None:
+        """A watcher hears of changes only: the monitor re-asserts the status every pass."""
+        with self._lock:
+            if self._stopping or self._statuses.get(name) == status:
+                return
+            self._statuses[name] = status
+            self.health.set(name, status)
+
     def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in self._service_names:
-            self.health.set(name, status)
+            self._set(name, status)
 
     def stop(self, grace_seconds: float) -> None:
         """NOT_SERVING first (load balancers drain), then let in-flight calls finish."""
+        self.set_serving(False)
+        with self._lock:
+            self._stopping = True  # NOT_SERVING from now on, whatever the monitor finds
         self.health.enter_graceful_shutdown()
         self.server.stop(grace_seconds).wait(grace_seconds + 1)
