@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # unreachable, failing over or too slow: the caller may retry (UNAVAILABLE), it is not a bug
 DATABASE_AWAY = (ConnectionFailure, ExecutionTimeout)
 
-HANDLED = Counter("grpc_server_handled_total", "RPCs completed", ["grpc_service", "grpc_method", "grpc_code"])
+# `code`: the gRPC status code by name, the one label for it in every service (docs/architecture.md, Metrics)
+HANDLED = Counter("grpc_server_handled_total", "RPCs completed", ["grpc_service", "grpc_method", "code"])
 LATENCY = Histogram(
     "grpc_server_handling_seconds", "RPC latency", ["grpc_service", "grpc_method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),

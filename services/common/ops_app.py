@@ -9,8 +9,13 @@ import threading
 from collections.abc import Callable
 
 from flask import Flask, Response, jsonify
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from waitress.server import create_server
+
+
+# <name>_created series double every counter and histogram for a timestamp nobody graphs; the
+# conventions are in docs/architecture.md (Metrics)
+disable_created_metrics()
 
 
 def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
@@ -32,7 +37,8 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
 
     @app.get("/metrics")
     def metrics():
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        # content_type, not mimetype: Flask would add a second "; charset=utf-8"
+        return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -19,7 +19,7 @@ BYTES_SERVED = Counter("media_bytes_served_total", "Bytes of asset content sent 
 UPLOADS = Counter("media_uploads_total", "Uploads that became assets", ["kind", "result"])
 UPLOADS_REFUSED = Counter("media_uploads_refused_total", "Uploads refused, by reason", ["reason"])
 SCREENING_HITS = Counter("media_sensitive_word_hits_total", "Submitted articles with sensitive words", ["mode"])
-HTTP_REQUESTS = Counter("media_http_requests_total", "Requests to the media HTTP API", ["route", "code"])
+HTTP_REQUESTS = Counter("media_http_requests_total", "Requests to the media HTTP API", ["route", "status"])
 
 
 def kind_label(kind: int) -> str:

@@ -17,8 +17,9 @@ from .rulebook import RuleBook
 from .scorecards import Boards, Facts
 from .store import Store
 
-BALANCES = Gauge("points_balance_total", "Sum of the account balances (minutes or points) by district and book",
-                 ["district", "book"])
+SERVICE_TIME_BALANCE = Gauge("points_service_time_balance_seconds", "Service time held in the accounts of a district, by book "
+                      "(verified, manual, training)", ["district_id", "book"])
+POINTS_BALANCE = Gauge("points_balance_points", "Points held in the accounts of a district", ["district_id"])
 
 
 def extra_settings(env: Env) -> dict:
@@ -68,10 +69,14 @@ def ensure_indexes(directory: Directory) -> None:
 
 
 def publish_balance_totals() -> int:
-    """Balance totals per district and book, for /metrics (one $sum per aggregation: FerretDB
-    computes only the first accumulator of a $group)."""
+    """Balance totals per district and book, for /metrics in base units: hours books in seconds
+    (stored as minutes), points as points (one $sum per aggregation: FerretDB computes only the
+    first accumulator of a $group)."""
     accounts = Account.collection()
     for field in BOOK_FIELD.values():
         for row in accounts.aggregate([{"$group": {"_id": "$district_id", "total": {"$sum": f"${field}"}}}]):
-            BALANCES.labels(row["_id"], field).set(row["total"])
+            if field == "points":
+                POINTS_BALANCE.labels(row["_id"]).set(row["total"])
+            else:
+                SERVICE_TIME_BALANCE.labels(row["_id"], field.removesuffix("_minutes")).set(row["total"] * 60)
     return 0

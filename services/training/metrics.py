@@ -13,7 +13,7 @@ QUIZ_ATTEMPTS = Counter("training_quiz_attempts_total", "Quiz attempts", ["outco
 TRAINEES_FINISHED = Counter("training_trainees_finished_total", "Trainees' final outcome in a session",
                             ["outcome"])  # passed, failed, absent
 COMPLETIONS = Counter("training_course_completions_total", "Courses completed", ["source"])  # session, historical
-HOURS_CREDITED = Counter("training_hours_credited_minutes_total", "Training minutes credited to attendees")
+TIME_CREDITED = Counter("training_time_credited_seconds_total", "Training time credited to attendees")
 CERTIFICATIONS = Counter("training_certifications_total", "Certification changes",
                          ["change"])  # granted, revoked, expired
 SESSIONS = Counter("training_sessions_total", "Session lifecycle", ["change"])  # scheduled, closed, cancelled

@@ -353,7 +353,7 @@ class SessionBook:
         metrics.TRAINEES_FINISHED.labels("passed").inc(closed.passed_count)
         metrics.TRAINEES_FINISHED.labels("failed").inc(len(outcome["failed"]))
         metrics.TRAINEES_FINISHED.labels("absent").inc(len(outcome["absent"]))
-        metrics.HOURS_CREDITED.inc(len(outcome["hours"]) * closed.course["minutes"])
+        metrics.TIME_CREDITED.inc(len(outcome["hours"]) * closed.course["minutes"] * 60)
         return closed
 
     def close_due(self, batch: int = 100) -> int:

@@ -49,7 +49,7 @@ def test_health_readiness_and_media_metrics(media, media_client, world):
         metric(before, "media_uploads_refused_total", reason="unsupported_type") == 1
     assert metric(after, "media_uploads_total", kind="video", result="stored") >= 1
     assert "# TYPE media_review_queue_length gauge" in after
-    assert re.search(r'grpc_server_handled_total\{grpc_code="OK",grpc_method="UploadAsset",'
+    assert re.search(r'grpc_server_handled_total\{code="OK",grpc_method="UploadAsset",'
                      r'grpc_service="wenming.media.v1.MediaService"\}', after)
-    assert metric(after, "media_http_requests_total", route="/v1/assets/<asset_id>/content", code="206") >= 1
+    assert metric(after, "media_http_requests_total", route="/v1/assets/<asset_id>/content", status="206") >= 1
     assert metric(after, "outbox_events_published_total", topic="wenming.media.v1.events") >= 1

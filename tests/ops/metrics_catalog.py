@@ -51,15 +51,13 @@ class Metric:
 
     def series(self) -> dict[str, frozenset[str]]:
         """Sample names with the labels each carries, as scraped (before Prometheus' renames)."""
-        base = self.family
+        base = self.family  # no <name>_created: the kit turns those off (services/common/ops_app.py)
         if self.kind == "counter":
-            return {f"{base}_total": self.labels, f"{base}_created": self.labels}
+            return {f"{base}_total": self.labels}
         if self.kind == "histogram":
-            return {f"{base}_bucket": self.labels | {"le"}, f"{base}_sum": self.labels, f"{base}_count": self.labels,
-                    f"{base}_created": self.labels}
+            return {f"{base}_bucket": self.labels | {"le"}, f"{base}_sum": self.labels, f"{base}_count": self.labels}
         if self.kind == "summary":
-            return {base: self.labels | {"quantile"}, f"{base}_sum": self.labels, f"{base}_count": self.labels,
-                    f"{base}_created": self.labels}
+            return {base: self.labels | {"quantile"}, f"{base}_sum": self.labels, f"{base}_count": self.labels}
         if self.kind == "info":
             return {f"{base}_info": self.labels}
         if self.kind == "stateset":

@@ -72,7 +72,7 @@ def test_rule_uses_metrics_and_labels_that_exist(rule):
 def test_catalog_sees_the_kit_metrics_the_rules_rely_on():
     """The catalog reads services/common as the code declares it (a renamed metric fails here)."""
     declared = {m.name: m for m in metrics_catalog.declared_metrics()}
-    assert declared["grpc_server_handled_total"].labels == {"grpc_service", "grpc_method", "grpc_code"}
+    assert declared["grpc_server_handled_total"].labels == {"grpc_service", "grpc_method", "code"}
     assert declared["grpc_server_handling_seconds"].kind == "histogram"
     assert declared["scheduler_job_runs_total"].labels == {"job_name", "result"}
 

@@ -82,7 +82,7 @@ def test_metrics_count_rpcs_by_method_and_code(registration, district):
     assert code == 200
     service = 'grpc_service="wenming.registration.v1.RegistrationService"'
     lines = [line for line in text.splitlines() if line.startswith("grpc_server_handled_total") and service in line]
-    assert any('grpc_method="GetUnit"' in line and 'grpc_code="OK"' in line for line in lines)
-    assert any('grpc_method="GetUnit"' in line and 'grpc_code="NOT_FOUND"' in line for line in lines)
+    assert any('grpc_method="GetUnit"' in line and 'code="OK"' in line for line in lines)
+    assert any('grpc_method="GetUnit"' in line and 'code="NOT_FOUND"' in line for line in lines)
     assert 'grpc_server_handling_seconds_bucket{' in text
     assert "outbox_events_published_total" in text

@@ -111,7 +111,7 @@ def test_enroll_attend_pass_grants_the_certification_and_closing_credits_hours(c
     for sample in ('training_enrollments_total{outcome="enrolled"}', 'training_attendance_total{method="qr_code"}',
                    'training_quiz_attempts_total{outcome="passed"}', 'training_quiz_attempts_total{outcome="failed"}',
                    'training_trainees_finished_total{outcome="passed"}', 'training_certifications_total{change="granted"}',
-                   'training_hours_credited_minutes_total'):
+                   'training_time_credited_seconds_total'):
         assert sample in metrics, sample
     assert any(line.startswith("grpc_server_handled_total") and 'grpc_method="SubmitQuiz"' in line
                for line in metrics.splitlines())
