@@ -676,7 +676,8 @@ class OrderDesk:
             if order.status not in WAITING_ACK:
                 continue
             level = metrics.level_name(order.current.level)
-            minutes = self.policies.get(order.district_id).ack_minutes[order.current.level]
+            # the deadline this order was given when it reached the unit, not today's policy
+            minutes = round((as_utc(order.ack_due_at) - as_utc(order.arrived_at)).total_seconds() / 60)
             if order.current.level == L.UNIT_LEVEL_CENTER:
                 move = Move(order.status, ev.OrderOverdue, fields={"overdue_flagged": True, "warn_at": None,
                                                                    "sla_breaches": order.sla_breaches + 1},

@@ -202,3 +202,16 @@ def test_two_replicas_and_racing_passes_escalate_each_order_once(world, replica,
     for order in orders:
         trail = world.get(order.order_id).trail
         assert sum(1 for t in trail if t.to_status == S.ORDER_STATUS_ESCALATED) == 1
+
+
+def test_the_escalation_names_the_deadline_the_order_was_given(world, shifted):
+    """The trail and the event name the order's own deadline, even after the policy changed."""
+    _policy(world, courtyard=5, station=60)
+    _, resident = world.resident(world.courtyards[0])
+    order_id = world.place(resident, "haircut").order_id
+    _policy(world, courtyard=120, station=60)  # later orders get 120 minutes; this one had 5
+    shifted.advance(6 * MINUTE)
+    order = wait_until(lambda: (o := world.get(order_id)).status == S.ORDER_STATUS_ESCALATED and o,
+                       what="automatic escalation after 5 minutes")
+    (escalation,) = [t for t in order.trail if t.to_status == S.ORDER_STATUS_ESCALATED]
+    assert "未在5分钟内受理" in escalation.reason and escalation.automatic, escalation.reason
