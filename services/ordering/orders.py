@@ -579,11 +579,18 @@ class OrderDesk:
             self._require_status(order, (S.ORDER_STATUS_COMPLETED,), "given confirmed hours")
             hours_rules.check_manual(req.manual, lambda vid: vid in order.volunteer_ids, "did not serve this order",
                                      order.planned_minutes, self.tolerance)
+            # a visit shorter than a minute measures 0: confirming would credit nothing without a
+            # word, so the unit enters those hours itself (docs/ordering.md, 时长审核)
+            unmeasured = sorted(vid for vid in order.volunteer_ids if vid not in manual and vid in order.sessions
+                                and order.sessions[vid].measured_minutes == 0)
+            if unmeasured:
+                raise FailedPrecondition(f"check-in and check-out measured less than a minute for {', '.join(unmeasured)}: "
+                                         "enter their hours as manual hours (manual[].minutes) to confirm")
             hours = []
             for vid in order.volunteer_ids:
                 if vid in manual:
                     hours.append(hours_rules.entry(vid, manual[vid], manual=True))
-                elif vid in order.sessions and order.sessions[vid].measured_minutes > 0:
+                elif vid in order.sessions:
                     hours.append(hours_rules.entry(vid, order.sessions[vid].measured_minutes, manual=False))
             window = self.policies.get(order.district_id).rating_window
             return Move(S.ORDER_STATUS_HOURS_CONFIRMED, ev.OrderHoursConfirmed,

@@ -275,3 +275,15 @@ def test_a_retired_item_takes_no_orders_but_its_orders_go_on(world, resident, ba
     acknowledged = world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=order.order_id),
                                                metadata=world.as_admin(world.courtyards[0]), timeout=10).order
     assert acknowledged.status == S.ORDER_STATUS_ACKNOWLEDGED and acknowledged.item_name == "夏季义诊"
+
+
+def test_a_visit_under_a_minute_needs_manual_hours(world, resident, barber, shifted):
+    order = world.served_order(resident, barber, shifted, minutes=0)
+    with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="manual"):
+        world.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(order_id=order.order_id),
+                                     metadata=world.holder(order), timeout=10)
+    confirmed = world.stub.ConfirmOrderHours(pb.ConfirmOrderHoursRequest(
+        order_id=order.order_id, manual=[pb.ManualHours(volunteer_id=barber.id, minutes=20)]),
+        metadata=world.holder(order), timeout=10).order
+    assert [(h.volunteer_id, h.minutes, h.source) for h in confirmed.hours] == [
+        (barber.id, 20, c.HOURS_SOURCE_MANUAL)]
