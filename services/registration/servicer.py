@@ -78,15 +78,17 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def CreateUnit(self, request, context):
         unit = self.units.create(current_principal(), request.parent_unit_id, request.name, request.level,
                                  request.head_name, request.head_phone)
-        return pb.CreateUnitResponse(unit=unit_msg(unit))
+        return pb.CreateUnitResponse(unit=unit_msg(unit, current_principal()))
 
     def GetUnit(self, request, context):
-        return pb.GetUnitResponse(unit=unit_msg(self.units.read(current_principal(), request.unit_id)))
+        principal = current_principal()
+        return pb.GetUnitResponse(unit=unit_msg(self.units.read(principal, request.unit_id), principal))
 
     def ListSubtree(self, request, context):
-        units, token = self.units.list_subtree(current_principal(), request.root_unit_id, request.level,
+        principal = current_principal()
+        units, token = self.units.list_subtree(principal, request.root_unit_id, request.level,
                                                request.page.page_size, request.page.page_token)
-        return pb.ListSubtreeResponse(units=[unit_msg(u) for u in units], page=_page(token))
+        return pb.ListSubtreeResponse(units=[unit_msg(u, principal) for u in units], page=_page(token))
 
     def GetUnitStats(self, request, context):
         unit, counts = self.units.stats(current_principal(), request.unit_id)
@@ -94,11 +96,11 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
 
     def RenameUnit(self, request, context):
         unit = self.units.rename(current_principal(), request.unit_id, request.name, request.expected_version)
-        return pb.RenameUnitResponse(unit=unit_msg(unit))
+        return pb.RenameUnitResponse(unit=unit_msg(unit, current_principal()))
 
     def MoveUnit(self, request, context):
         unit = self.units.move(current_principal(), request.unit_id, request.new_parent_unit_id)
-        return pb.MoveUnitResponse(unit=unit_msg(unit))
+        return pb.MoveUnitResponse(unit=unit_msg(unit, current_principal()))
 
     # volunteers
 
@@ -132,7 +134,7 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     # teams
 
     def _team_msg(self, team):
-        return team_msg(team, self.units.get(team.district_id, team.unit_id))
+        return team_msg(team, self.units.get(team.district_id, team.unit_id), current_principal())
 
     def CreateTeam(self, request, context):
         return pb.CreateTeamResponse(team=self._team_msg(self.teams.create(current_principal(), request)))

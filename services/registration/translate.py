@@ -12,11 +12,18 @@ from .units import unit_ref
 from .volunteers import VolunteerView
 
 
-def unit_msg(unit: Unit) -> pb.Unit:
+# What a district shows its own people (docs/design.md, "Who sees what"): the unit tree (names,
+# levels, parents) and the teams (names, units, specialties) are public to everyone signed in to
+# the district, so a resident can pick a courtyard and a volunteer a team. A unit head's masked
+# phone and a team's leader and member ids are for the admins of that unit's subtree (and the
+# members for the team's leader, who manages them).
+
+def unit_msg(unit: Unit, viewer: Principal) -> pb.Unit:
+    phone = unit.head_phone_masked if viewer.manages(unit.path) else ""
     return pb.Unit(
         unit_id=unit.id, district_id=unit.district_id, name=unit.name, level=unit.level,
         parent_unit_id=unit.parent_id, path=list(unit.path),
-        head=pb.UnitHead(name=unit.head_name, phone_masked=unit.head_phone_masked),
+        head=pb.UnitHead(name=unit.head_name, phone_masked=phone),
         version=unit.version, created_at=to_timestamp(unit.created_at),
     )
 
@@ -32,10 +39,12 @@ def volunteer_msg(view: VolunteerView) -> pb.Volunteer:
     )
 
 
-def team_msg(team: Team, unit: Unit) -> pb.Team:
+def team_msg(team: Team, unit: Unit, viewer: Principal) -> pb.Team:
+    members = viewer.manages(unit.path) or viewer.subject == team.leader_id
     return pb.Team(
         team_id=team.id, district_id=team.district_id, name=team.name, level=team.level, unit=unit_ref(unit),
-        specialty=team.specialty, leader_volunteer_id=team.leader_id, member_volunteer_ids=list(team.member_ids),
+        specialty=team.specialty, leader_volunteer_id=team.leader_id if members else "",
+        member_volunteer_ids=list(team.member_ids) if members else [],
         version=team.version, created_at=to_timestamp(team.created_at),
     )
 

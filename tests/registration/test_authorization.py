@@ -125,3 +125,42 @@ def test_tokens_signed_with_another_key_or_tampered_are_refused(district):
 
     with expect_error(grpc.StatusCode.UNAUTHENTICATED):
         district.stub.VerifyToken(reg.VerifyTokenRequest(access_token=forged), timeout=5)
+
+
+def test_the_tree_is_public_in_the_district_contacts_and_members_are_not(district, setup):
+    """Unit names, levels and the tree, and team names, are for everyone signed in to the district
+    (a resident picks a courtyard); a head's masked phone and a team's members only for the
+    admins of that subtree (docs/design.md, Who sees what)."""
+    tree, _, other, _, _ = setup
+    station1 = tree.stations[1]
+    yard = district.stub.CreateUnit(reg.CreateUnitRequest(
+        parent_unit_id=station1.unit_id, name="有负责人的小院", level=c.UNIT_LEVEL_COURTYARD, head_name="张院长",
+        head_phone=new_phone()), metadata=district.as_center(), timeout=5).unit
+    team = district.stub.CreateTeam(reg.CreateTeamRequest(unit_id=tree.courtyards[2].unit_id, name="理发服务队",
+                                                          leader_volunteer_id=other.volunteer_id),
+                                    metadata=district.as_center(), timeout=5).team
+    _, resident_token = district.resident(tree.courtyards[0].unit_id)
+    outsiders = {"another station's admin": bearer(tree.admins[tree.stations[0].unit_id]),
+                 "a resident": bearer(resident_token)}
+    insiders = {"the station's admin": bearer(tree.admins[station1.unit_id]), "the center": district.as_center()}
+
+    def seen(metadata):
+        unit = district.stub.GetUnit(reg.GetUnitRequest(unit_id=yard.unit_id), metadata=metadata, timeout=5).unit
+        subtree = district.stub.ListSubtree(reg.ListSubtreeRequest(root_unit_id=station1.unit_id),
+                                            metadata=metadata, timeout=5).units
+        teams = district.stub.ListTeams(reg.ListTeamsRequest(unit_id=station1.unit_id), metadata=metadata,
+                                        timeout=5).teams
+        one = district.stub.GetTeam(reg.GetTeamRequest(team_id=team.team_id), metadata=metadata, timeout=5).team
+        assert (unit.name, unit.head.name, list(unit.path)) == (yard.name, "张院长", list(yard.path))
+        assert {u.unit_id for u in subtree} == {station1.unit_id, yard.unit_id} | {
+            y.unit_id for y in tree.courtyards[2:4]}
+        assert [t.name for t in teams] == ["理发服务队"] and one.name == "理发服务队"
+        return ({unit.head.phone_masked, *(u.head.phone_masked for u in subtree if u.unit_id == yard.unit_id)},
+                [(list(t.member_volunteer_ids), t.leader_volunteer_id) for t in (*teams, one)])
+
+    for who, metadata in outsiders.items():
+        assert seen(metadata) == ({""}, [([], "")] * 2), who
+    for who, metadata in insiders.items():
+        phones, members = seen(metadata)
+        assert len(phones) == 1 and "****" in phones.pop(), who
+        assert members == [([other.volunteer_id], other.volunteer_id)] * 2, who
