@@ -37,12 +37,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def to_timestamp(value: dt.datetime | None) -> Timestamp:
+def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
+    """None for no time: a message field given None stays unset, instead of an empty Timestamp
+    that JSON shows as 1970-01-01T00:00:00Z."""
+    if value is None:
+        return None
+    if value.tzinfo is None:  # the database hands back naive UTC datetimes
+        value = value.replace(tzinfo=dt.UTC)
     ts = Timestamp()
-    if value is not None:
-        if value.tzinfo is None:  # the database hands back naive UTC datetimes
-            value = value.replace(tzinfo=dt.UTC)
-        ts.FromDatetime(value)
+    ts.FromDatetime(value)
     return ts
 
 

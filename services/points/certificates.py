@@ -245,8 +245,18 @@ def facts_msg(cert: dict) -> pb.CertificateFacts:
         lines=[pb.ServiceLine(title=line["title"], category=line["category"], times=line["times"],
                               minutes=line["minutes"], first_at=to_timestamp(line["first_at"]),
                               last_at=to_timestamp(line["last_at"])) for line in cert["lines"]],
-        period_start=to_timestamp(cert.get("period_start")), period_end=to_timestamp(cert.get("period_end")),
+        **dict(zip(("period_start", "period_end"), map(to_timestamp, period_of(cert)), strict=True)),
         issued_at=to_timestamp(cert["issued_at"]))
+
+
+def period_of(cert: dict) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The time a certificate covers: the period asked for at issue, or else the real span of the
+    service it lists (first and last service dates). Never a made-up 1970."""
+    if cert.get("period_start") or cert.get("period_end"):
+        return cert.get("period_start"), cert.get("period_end")
+    firsts = [line["first_at"] for line in cert["lines"] if line["first_at"]]
+    lasts = [line["last_at"] for line in cert["lines"] if line["last_at"]]
+    return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
 
 
 def certificate_msg(cert: dict) -> pb.Certificate:
@@ -256,10 +266,8 @@ def certificate_msg(cert: dict) -> pb.Certificate:
 
 def render_html(cert: dict, *, with_name: bool) -> str:
     """The printable certificate (Chinese). Without the name it is the public verification page."""
-    period = ""
-    if cert.get("period_start") or cert.get("period_end"):
-        period = f"{_day(cert['period_start']) if cert.get('period_start') else ''}至" \
-                 f"{_day(cert['period_end']) if cert.get('period_end') else '今'}"
+    start, end = period_of(cert)
+    period = f"{_day(start) if start else ''}至{_day(end) if end else '今'}" if start or end else ""
     view = {
         "number": cert["number"], "volunteer_number": cert["volunteer_number"], "issuer": cert["issuer"]["name"],
         "total_hours": _hours(cert["verified_minutes"] + cert["manual_minutes"]),

@@ -4,6 +4,7 @@ certificate check without a token."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import grpc
@@ -252,3 +253,26 @@ def test_certificates_are_listed_newest_first_for_the_volunteer_and_the_issuers(
     with expect_error(DENIED):
         stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id=other_id), metadata=bearer(resident),
                               timeout=5)
+
+
+def test_a_certificate_issued_without_a_period_shows_the_span_of_service(stub, world, points):
+    import json
+    import urllib.request
+
+    from services.common.clock import CHINA
+
+    cert = world["cert"]  # issued without period_start / period_end
+    facts = stub.VerifyCertificate(pb.VerifyCertificateRequest(number=cert.facts.number), timeout=5).facts
+    first = min(line.first_at.ToDatetime() for line in facts.lines)
+    last = max(line.last_at.ToDatetime() for line in facts.lines)
+    assert facts.period_start.ToDatetime() == first and facts.period_end.ToDatetime() == last
+    with urllib.request.urlopen(f"{points.http_base}/certificates/{cert.facts.number}", timeout=5) as reply:
+        body = reply.read().decode()
+    assert "1970" not in body and json.loads(body)["period_start"].startswith(f"{first:%Y-%m-%d}")
+    with urllib.request.urlopen(f"{points.http_base}/certificates/{cert.facts.number}?format=html", timeout=5) as r:
+        page = r.read().decode()
+
+    def day(value):
+        return value.replace(tzinfo=dt.UTC).astimezone(CHINA).strftime("%Y年%m月%d日")
+
+    assert f"于 {day(first)}至{day(last)} 期间" in page and "1970" not in page
