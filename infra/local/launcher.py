@@ -45,7 +45,7 @@ class ServiceDef:
         return (ROOT / "services" / self.name / "__main__.py").exists()
 
 
-# Local ports from DESIGN.md §4; each overridable by <NAME>_GRPC_PORT / <NAME>_HTTP_PORT.
+# Local ports from docs/design.md §4; each overridable by <NAME>_GRPC_PORT / <NAME>_HTTP_PORT.
 SERVICES = [
     ServiceDef("registration", 50051, 8081),
     ServiceDef("ordering", 50052, 8082),

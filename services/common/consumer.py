@@ -1,4 +1,4 @@
-"""The idempotent consumer (DESIGN.md §3).
+"""The idempotent consumer (docs/design.md §3).
 
 - Offsets are committed only after the batch's effects are stored, so a crash re-delivers
   instead of losing.

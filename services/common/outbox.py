@@ -1,4 +1,4 @@
-"""The in-document outbox (DESIGN.md §3): a state change and its events are ONE document write.
+"""The in-document outbox (docs/design.md §3): a state change and its events are ONE document write.
 
 FerretDB and single-node MongoDB have no multi-document transactions, so a service never writes
 a state change and "publishes" separately. It pushes the pending events into the aggregate's own

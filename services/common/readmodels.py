@@ -1,6 +1,6 @@
 """Local copies of registration's units, volunteers, teams and residents, kept from its events.
 
-A service never reads another's database (DESIGN.md §2): ordering, points, training and media
+A service never reads another's database (docs/design.md §2): ordering, points, training and media
 each keep these read models in their own database and stay correct while registration is down.
 Every handler is idempotent: snapshots are applied only when newer than what is stored
 (aggregate version), and deltas only once per version.

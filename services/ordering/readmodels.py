@@ -1,4 +1,4 @@
-"""Read models ordering keeps from other services' events (DESIGN.md §2: no reading their databases).
+"""Read models ordering keeps from other services' events (docs/design.md §2: no reading their databases).
 
 - units, volunteers, teams and residents: the kit's RegistrationReadModels
   (wenming.registration.v1.events); residents for orders placed on a resident's behalf;

@@ -1,2 +1,2 @@
 """`make bench`: benchmarks against the real broker and database, each beside its bare floor
-measured in the same run (DESIGN.md §5)."""
+measured in the same run (docs/design.md §5)."""

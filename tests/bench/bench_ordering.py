@@ -2,7 +2,7 @@
 query and "placed → visible in the dispatcher's queue" with 100k orders in the district, beside
 a bare pymongo query of the same shape on the same server.
 
-Budgets (DESIGN.md §5): PlaceOrder p99 < 50 ms at ≥ 500 orders/s; placed → visible < 1 s p95.
+Budgets (docs/design.md §5): PlaceOrder p99 < 50 ms at ≥ 500 orders/s; placed → visible < 1 s p95.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Points: the ledger consumer's apply rate (OrderHoursConfirmed events → ledger entries and
 account balances in the database), beside a bare kafka-python consume and a bare pymongo bulk
-insert measured in the same run. Budget (DESIGN.md §5): ≥ 5,000 events/s into the database."""
+insert measured in the same run. Budget (docs/design.md §5): ≥ 5,000 events/s into the database."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Registration: a trivial RPC (VerifyToken: no database) and a read (GetUnit) per second,
-beside the bare gRPC echo floor. Budget (DESIGN.md §5): a trivial RPC ≥ 3,000/s per service."""
+beside the bare gRPC echo floor. Budget (docs/design.md §5): a trivial RPC ≥ 3,000/s per service."""
 
 from __future__ import annotations
 
