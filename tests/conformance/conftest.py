@@ -12,23 +12,21 @@ import pytest
 
 from tests.support.registration import District
 
-GRPC_SERVICES = ("ordering", "points", "training", "media")
+GRPC_SERVICES = ("ordering", "points", "training", "media", "notification")
 PORT_OFFSET = 2  # below 3: TEST_SLOT n+1 starts 300 ports higher
 
 
 @pytest.fixture(scope="package")
 def fleet(stack, registration) -> dict:
     """name -> running process, registration (the session's) and the gateway included."""
-    procs = {name: stack.service(name, port_offset=PORT_OFFSET, log_name=f"{name}-conformance")
-             for name in GRPC_SERVICES}
-    upstreams = {f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in procs.items()}
-    procs["gateway"] = stack.service("gateway", port_offset=PORT_OFFSET, log_name="gateway-conformance", extra_env={
-        "REGISTRATION_GRPC_TARGET": registration.grpc_target, **upstreams})
+    procs = {}
     try:
-        for proc in procs.values():
-            proc.start()
-        for proc in procs.values():
-            proc.wait_serving(90)
+        for name in GRPC_SERVICES:
+            procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-conformance")
+        upstreams = {f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in procs.items()}
+        procs["gateway"] = stack.start_service("gateway", port_offset=PORT_OFFSET, log_name="gateway-conformance",
+                                               extra_env={"REGISTRATION_GRPC_TARGET": registration.grpc_target,
+                                                          **upstreams})
         yield {"registration": registration, **procs}
     finally:
         for proc in procs.values():

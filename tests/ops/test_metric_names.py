@@ -29,4 +29,4 @@ def test_name_and_labels_follow_the_conventions(metric):
 
 def test_every_service_is_covered():
     sources = {m.source.split("/")[1] for m in DECLARED}
-    assert {"common", "ordering", "points", "training", "media", "gateway"} <= sources
+    assert {"common", "ordering", "points", "training", "media", "notification", "gateway"} <= sources
