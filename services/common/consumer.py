@@ -28,8 +28,10 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout, 
 
 from wenming.common.v1 import common_pb2
 
+from . import tracing
 from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic
+from .logs import access_log
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +189,12 @@ class EventConsumer(threading.Thread):
             log.warning("consumer %s: database or broker unavailable; will retry", self.group_id, exc_info=True)
             return False
         for event, outcome in zip(events, outcomes, strict=True):
+            if not access_log.disabled:
+                with tracing.active(tracing.from_trace_id(event.envelope.trace_id)):
+                    access_log.info("event", extra={
+                        "group": self.group_id, "event_type": event.envelope.event_type,
+                        "event_id": event.envelope.event_id,
+                        "outcome": outcome.name if isinstance(outcome, Outcome) else "DEAD_LETTERED"})
             if isinstance(outcome, Exception):
                 self._dead_letter_event(event, outcome)
             else:
@@ -210,6 +218,11 @@ class EventConsumer(threading.Thread):
         if handler is None:
             # decode() proved the type is in the contract; one we have no handler for is not our business
             return Outcome.SKIPPED
+        # what the handler logs and the events it derives continue the event's trace
+        with tracing.active(tracing.from_trace_id(event.envelope.trace_id)):
+            return self._run_handler(handler, event)
+
+    def _run_handler(self, handler, event: ConsumedEvent) -> Outcome | Exception:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return handler(event)

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from wenming.common.v1 import common_pb2
 
 from .ids import new_id
-from .logs import trace_id_var
+from . import tracing
 
 
 def events_topic(service: str) -> str:
@@ -72,7 +72,7 @@ class EventSource:
             aggregate_id=aggregate_id,
             aggregate_version=version,
             occurred_at=to_timestamp(occurred_at or utcnow()),
-            trace_id=trace_id_var.get(),
+            trace_id=tracing.current_trace_id(),
             actor_id=actor_id,
         )
         envelope.payload.Pack(payload)
@@ -82,6 +82,7 @@ class EventSource:
             "key": aggregate_id,
             "type": envelope.event_type,
             "district": district_id,
+            "trace": envelope.trace_id,
             "value": envelope.SerializeToString(),
         }
 
@@ -91,6 +92,8 @@ def record_headers(entry: dict) -> list[tuple[str, bytes]]:
         ("event_id", entry["id"].encode()),
         ("event_type", entry["type"].encode()),
         ("district_id", entry["district"].encode()),
+        # entries queued before traces were recorded have none
+        *tracing.record_header(entry.get("trace", "")),
     ]
 
 

@@ -2,7 +2,7 @@
 
     channel = client_channel("ordering:50051", default_timeout=2.0)
     stub = OrderingServiceStub(channel)
-    stub.GetOrder(request)            # deadline 2 s, authorization and x-trace-id forwarded
+    stub.GetOrder(request)            # deadline 2 s, authorization and traceparent forwarded
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import collections
 import grpc
 
 from .auth import optional_principal
-from .logs import trace_id_var
+from . import tracing
 
 
 class _CallDetails(
@@ -33,9 +33,9 @@ class _Defaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercep
         principal = optional_principal()
         if "authorization" not in keys and principal is not None and principal.token:
             metadata.append(("authorization", f"Bearer {principal.token}"))
-        trace_id = trace_id_var.get()
-        if "x-trace-id" not in keys and trace_id:
-            metadata.append(("x-trace-id", trace_id))
+        traceparent = tracing.outgoing_header()
+        if tracing.TRACEPARENT not in keys and traceparent:
+            metadata.append((tracing.TRACEPARENT, traceparent))
         timeout = details.timeout if details.timeout is not None else self._timeout
         return _CallDetails(details.method, timeout, metadata, details.credentials,
                             details.wait_for_ready, details.compression)

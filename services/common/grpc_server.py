@@ -27,11 +27,10 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
-from . import reflection
+from . import reflection, tracing
 from .auth import TokenVerifier, current_principal_var
 from .errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
-from .ids import ulid
-from .logs import trace_id_var
+from .logs import access_log
 
 log = logging.getLogger(__name__)
 # unreachable, failing over or too slow: the caller may retry (UNAVAILABLE), it is not a bug
@@ -75,9 +74,9 @@ class ServiceInterceptor(grpc.ServerInterceptor):
         public = details.method in self._public
 
         def prepare():
-            """Sets trace id and principal; returns the context tokens to reset afterwards."""
+            """Sets the trace and the principal; returns the context tokens to reset afterwards."""
             headers = {k: v for k, v in metadata if isinstance(v, str)}
-            trace_token = trace_id_var.set(headers.get("x-trace-id") or ulid())
+            trace_token = tracing.enter(tracing.continued_from_metadata(headers))
             auth = headers.get("authorization", "")
             principal = None
             if auth:
@@ -90,11 +89,15 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             return trace_token, current_principal_var.set(principal)
 
         def finish(tokens, started, code):
+            elapsed = time.perf_counter() - started
             HANDLED.labels(service, method, code.name).inc()
-            LATENCY.labels(service, method).observe(time.perf_counter() - started)
+            LATENCY.labels(service, method).observe(elapsed)
+            if not access_log.disabled:
+                access_log.info("rpc", extra={"rpc": details.method, "code": code.name,
+                                              "ms": round(elapsed * 1000, 1)})
             if tokens:
                 current_principal_var.reset(tokens[1])
-                trace_id_var.reset(tokens[0])
+                tracing.leave(tokens[0])
 
         def fail(context, error: Exception) -> grpc.StatusCode:
             if isinstance(error, DATABASE_AWAY):

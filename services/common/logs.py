@@ -6,14 +6,17 @@ ID number or a mobile number that slips into a message is masked before it is wr
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
 import sys
 import time
 
-trace_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
+from .tracing import current_trace_id
+
+# one line per RPC and per applied event, with its trace id (ACCESS_LOG=true): how a request is
+# followed across services
+access_log = logging.getLogger("wenming.access")
 
 _ID_NUMBER = re.compile(r"(?<![0-9])([1-9][0-9]{5})(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
@@ -41,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
-        trace_id = trace_id_var.get()
+        trace_id = current_trace_id()
         if trace_id:
             entry["trace_id"] = trace_id
         for key, value in record.__dict__.items():
@@ -52,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", access: bool = False) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
@@ -61,3 +64,4 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # the Kafka client and waitress are chatty at INFO; their warnings still come through
     for noisy in ("kafka", "waitress", "werkzeug"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    access_log.disabled = not access

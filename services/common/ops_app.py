@@ -6,16 +6,47 @@ Services add their own REST routes (media downloads, certificate verification) a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
-from flask import Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
 from waitress.server import create_server
+
+from . import tracing
+from .logs import access_log
 
 
 # <name>_created series double every counter and histogram for a timestamp nobody graphs; the
 # conventions are in docs/architecture.md (Metrics)
 disable_created_metrics()
+
+
+def trace_requests(routes: Flask | Blueprint) -> None:
+    """Each HTTP request continues the caller's `traceparent` (or starts a trace), answers with
+    its own, and with ACCESS_LOG writes one line — as gRPC calls do in the interceptor."""
+
+    @routes.before_request
+    def start_trace():
+        g.trace_token = tracing.enter(tracing.continue_from(request.headers.get(tracing.TRACEPARENT)))
+        g.trace_started = time.perf_counter()
+
+    @routes.after_request
+    def answer_trace(response: Response) -> Response:
+        context = tracing.current()
+        if context:
+            response.headers[tracing.TRACEPARENT] = context.header()
+        if not access_log.disabled:
+            access_log.info("http", extra={"method": request.method, "path": request.path[:200],
+                                           "status": response.status_code,
+                                           "ms": round((time.perf_counter() - g.trace_started) * 1000, 1)})
+        return response
+
+    @routes.teardown_request
+    def end_trace(_error):
+        token = g.pop("trace_token", None)
+        if token is not None:
+            tracing.leave(token)
 
 
 def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],

@@ -49,7 +49,7 @@ class ServiceApp:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             sys.exit(2)
-        configure_logging(name, self.settings.log_level)
+        configure_logging(name, self.settings.log_level, self.settings.access_log)
         self.name = name
         self.topic = events_topic(name)
         self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name)

@@ -12,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.config import ConfigError, Env
 from services.common.logs import configure_logging
-from services.common.ops_app import HttpServer, create_ops_app
+from services.common.ops_app import HttpServer, create_ops_app, trace_requests
 from services.common.runtime import stop_on_signals
 
 from .api import api_blueprint, register_json_errors
@@ -63,6 +63,7 @@ def main() -> int:
     env = Env()
     port = env.int("HTTP_PORT", 8080, minimum=1)
     level = env.str("LOG_LEVEL", "INFO").upper()
+    access_log = env.bool("ACCESS_LOG", False)
     web_root = Path(env.str("WEB_ROOT", str(BUILT_APP)))
     # the district this deployment serves, offered on the login page (empty: people type its code)
     district_id = env.str("APP_DISTRICT_ID", "")
@@ -77,10 +78,11 @@ def main() -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    configure_logging("gateway", level)
+    configure_logging("gateway", level, access_log)
     health = UpstreamHealth(upstreams)
     app = create_ops_app("gateway", lambda: dict(health.checks))
     register_json_errors(app)
+    trace_requests(app)
     app.register_blueprint(api_blueprint(upstreams))
     app.register_blueprint(web_blueprint(web_root, district_id, district_name))
     streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)

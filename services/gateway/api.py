@@ -23,7 +23,6 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-from services.common.ids import ulid
 
 from .openapi import openapi_document
 from .upstreams import Upstream
@@ -142,7 +141,8 @@ def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     except json_format.ParseError as exc:
         return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
-    metadata = [("x-trace-id", request.headers.get("X-Trace-Id") or ulid())]
+    # the trace (traceparent) travels with the call through the kit's client channel
+    metadata = []
     auth = request.headers.get("Authorization", "")
     if auth:
         metadata.append(("authorization", auth))

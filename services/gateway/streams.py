@@ -36,7 +36,6 @@ from flask import Blueprint, Response, request
 from google.protobuf import json_format
 from prometheus_client import Counter, Gauge
 
-from services.common.ids import ulid
 from wenming.notification.v1 import notification_pb2 as pb
 
 from .api import _from_rpc_error, json_error
@@ -176,7 +175,7 @@ class InboxStreams:
         if not self._reserve():
             REQUESTS.labels("busy").inc()
             return _busy()
-        metadata = [("authorization", auth), ("x-trace-id", request.headers.get("X-Trace-Id") or ulid())]
+        metadata = [("authorization", auth)]
         call = self._watch(pb.WatchInboxRequest(), metadata=metadata, timeout=self._max_seconds)
         try:
             first = next(call)

@@ -19,7 +19,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from google.protobuf.json_format import MessageToDict
 from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,8 +30,7 @@ from services.common.errors import (
     AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated,
     Unavailable,
 )
-from services.common.ids import ulid
-from services.common.logs import trace_id_var
+from services.common.ops_app import trace_requests
 from wenming.media.v1 import media_pb2 as pb
 
 from .app import Media
@@ -141,15 +140,7 @@ def create_blueprint(media: Media, verifier: TokenVerifier) -> Blueprint:
             raise Unauthenticated("this call needs a token: send 'Authorization: Bearer <token>'")
         return verifier.verify(token.strip())[0]
 
-    @bp.before_request
-    def start_trace():
-        g.trace_token = trace_id_var.set(request.headers.get("X-Trace-Id") or ulid())
-
-    @bp.teardown_request
-    def end_trace(_exc):
-        token = g.pop("trace_token", None)
-        if token is not None:
-            trace_id_var.reset(token)
+    trace_requests(bp)
 
     @bp.after_request
     def count(response):

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 from services.common.clock import clock
 from services.common.consumer import ConsumedEvent, Outcome
-from services.common.logs import trace_id_var
 
 from .channels import Channel
 from .messages import Delivery
@@ -37,13 +36,10 @@ class Notifier:
             raise ValueError(f"{event.envelope.event_type} without an order id")
         if clock.now() - event.envelope.occurred_at.ToDatetime(dt.UTC) > self._max_age:
             return Outcome.SKIPPED
-        # the messages' own events carry the trace of the event that caused them
-        token = trace_id_var.set(event.envelope.trace_id)
-        try:
-            deliveries = build(event)
-            stored = [self._deliver(*delivery) for delivery in deliveries]
-        finally:
-            trace_id_var.reset(token)
+        # the messages' own events carry the trace of the event that caused them (the kit's
+        # consumer runs every handler inside it)
+        deliveries = build(event)
+        stored = [self._deliver(*delivery) for delivery in deliveries]
         if not deliveries:
             return Outcome.SKIPPED
         return Outcome.APPLIED if any(stored) else Outcome.DUPLICATE

@@ -47,7 +47,7 @@ def peers(stack, registration, app_clock):
         for name in PEERS:
             if (ROOT / "services" / name / "__main__.py").exists():
                 procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-for-app", extra_env={
-                    "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5"})
+                    "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5", "ACCESS_LOG": "true"})
         yield procs
     finally:
         for proc in procs.values():
@@ -67,7 +67,7 @@ def world(registration, peers, stack, mongo_client) -> World:
 
 def gateway_env(registration, peers, **overrides) -> dict[str, str]:
     env = {"REGISTRATION_GRPC_TARGET": registration.grpc_target, "MEDIA_GRPC_TARGET": "",
-           "WEB_ROOT": str(BUILT_APP)}
+           "WEB_ROOT": str(BUILT_APP), "ACCESS_LOG": "true"}
     env.update({f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in peers.items()})
     env.update(overrides)
     return env
