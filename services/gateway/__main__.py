@@ -11,11 +11,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.config import ConfigError, Env
+from services.common.http_errors import register_json_errors
 from services.common.logs import configure_logging
 from services.common.ops_app import HttpServer, create_ops_app, trace_requests
 from services.common.runtime import stop_on_signals
 
-from .api import api_blueprint, register_json_errors
+from .api import api_blueprint
 from .streams import WAITRESS_ADJUSTMENTS, InboxStreams
 from .upstreams import KNOWN_SERVICES, Upstream, available
 from .web import web_blueprint

@@ -2,13 +2,7 @@
 
 Bodies follow the proto3 JSON mapping (lowerCamelCase names, enums by name, 64-bit integers as
 strings; fields at their default value are written too, so clients need no defaults of their
-own). Errors follow Google's JSON error model on every path of the gateway:
-
-    {"error": {"code": 400, "status": "INVALID_ARGUMENT", "message": "...",
-               "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
-                            "fieldViolations": [{"field": "name", "description": "..."}]}]}}
-
-with the HTTP status from google.rpc's mapping, so a form can mark the fields it names.
+own). Errors follow Google's JSON error model on every path (services/common/http_errors.py).
 """
 
 from __future__ import annotations
@@ -24,42 +18,16 @@ from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
 
+from services.common.http_errors import HTTP_STATUS, json_error, json_response
+
 from .openapi import openapi_document
 from .upstreams import Upstream
 
 MAX_BODY_BYTES = 1024 * 1024
 
-HTTP_STATUS = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.FAILED_PRECONDITION: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-}
-
 REQUESTS = Counter("gateway_requests_total", "REST calls", ["route", "status"])
 LATENCY = Histogram("gateway_request_seconds", "REST call latency (including the upstream call)", ["route"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-
-
-def _json(status: int, body: dict) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
-
-
-def json_error(http_status: int, status: str, message: str, details: list[dict] | None = None) -> Response:
-    error = {"code": http_status, "status": status, "message": message}
-    if details:
-        error["details"] = details
-    return _json(http_status, {"error": error})
 
 
 def _from_rpc_error(error: grpc.RpcError) -> Response:
@@ -72,23 +40,8 @@ def _from_rpc_error(error: grpc.RpcError) -> Response:
     return json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
 
 
-# what a path outside the API's routes answers: JSON, never an HTML error page
-HTTP_ERRORS = {
-    400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "INVALID_ARGUMENT",
-    500: "INTERNAL",
-}
-
-
-def register_json_errors(app) -> None:
-    for http_status, status in HTTP_ERRORS.items():
-        def handler(error, http_status=http_status, status=status):
-            message = getattr(error, "description", None) if http_status != 500 else "internal error"
-            return json_error(http_status, status, message or status)
-        app.register_error_handler(http_status, handler)
-
-
 def reply_json(message) -> Response:
-    return _json(200, json_format.MessageToDict(message, always_print_fields_with_no_presence=True))
+    return json_response(200, json_format.MessageToDict(message, always_print_fields_with_no_presence=True))
 
 
 def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
@@ -98,7 +51,7 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     @bp.get("/api/v1")
     def index():
         """What this gateway exposes, for people and for generated clients."""
-        return _json(200, {name: {"service": up.full_name, "methods": sorted(up.methods)}
+        return json_response(200, {name: {"service": up.full_name, "methods": sorted(up.methods)}
                            for name, up in upstreams.items()})
 
     @bp.get("/api/v1/openapi.json")

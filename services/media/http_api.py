@@ -6,8 +6,8 @@
                                           Accept-Ranges), ETag = the SHA-256
     GET  /v1/assets/<asset_id>/thumbnail  images: the JPEG thumbnail
 
-Every call needs `Authorization: Bearer <token>`, as on gRPC. Errors are JSON:
-{"error": {"code": "INVALID_ARGUMENT", "message": "...", "field_violations": [{"field", "description"}]}}.
+Every call needs `Authorization: Bearer <token>`, as on gRPC. Errors are JSON in the platform's
+one format (services/common/http_errors.py), bodies proto3 JSON (lowerCamelCase).
 Both directions stream: the multipart body is parsed piece by piece, a download is a generator
 over the stored chunks.
 """
@@ -27,9 +27,9 @@ from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDeco
 
 from services.common.auth import Principal, TokenVerifier
 from services.common.errors import (
-    AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unauthenticated,
-    Unavailable,
+    DomainError, InvalidArgument, Unauthenticated,
 )
+from services.common.http_errors import from_domain_error, json_error
 from services.common.ops_app import trace_requests
 from wenming.media.v1 import media_pb2 as pb
 
@@ -45,8 +45,6 @@ MAX_FIELD_BYTES = 4096
 MAX_PARTS = 10
 HEADER_FIELDS = ("declared_size_bytes", "declared_content_type", "unit_id", "linked_order_id", "linked_activity_id")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_STATUS = ((InvalidArgument, 400), (Unauthenticated, 401), (PermissionDenied, 403), (NotFound, 404),
-           (AlreadyExists, 409), (FailedPrecondition, 409), (Unavailable, 503))
 _ATTACHMENT_TYPES = ("application/vnd.openxmlformats",)  # Office files download; the rest show inline
 
 
@@ -149,15 +147,13 @@ def create_blueprint(media: Media, verifier: TokenVerifier) -> Blueprint:
 
     @bp.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        status = getattr(exc, "http_status", None) or next((s for t, s in _STATUS if isinstance(exc, t)), 500)
-        violations = [{"field": f, "description": d} for f, d in getattr(exc, "violations", ())]
-        return jsonify(error={"code": exc.code.name, "message": exc.message, "field_violations": violations}), status
+        # an upload refused for its content type answers 415, one too big 413
+        return from_domain_error(exc, getattr(exc, "http_status", None))
 
     @bp.errorhandler(ConnectionFailure)
     def database_unreachable(exc: ConnectionFailure):
         log.warning("database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
-        return jsonify(error={"code": "UNAVAILABLE", "message": "storage is unavailable right now; retry later",
-                              "field_violations": []}), 503
+        return json_error(503, "UNAVAILABLE", "storage is unavailable right now; retry later")
 
     @bp.post("/v1/assets")
     def upload():

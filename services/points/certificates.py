@@ -10,7 +10,7 @@ import re
 import secrets
 from collections import defaultdict
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from google.protobuf.json_format import MessageToDict
 from jinja2 import Environment
 from prometheus_client import Counter
@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role
 from services.common.clock import CHINA, as_utc, clock
+from services.common.http_errors import from_domain_error, json_error, json_response
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
@@ -290,11 +291,11 @@ def blueprint(certificates: Certificates) -> Blueprint:
         try:
             cert = certificates.verify(number)
         except InvalidArgument as exc:
-            return jsonify(error=exc.message), 400
+            return from_domain_error(exc)
         except NotFound:
-            return jsonify(error="没有这个编号的证明 (no certificate with this number)"), 404
+            return json_error(404, "NOT_FOUND", "没有这个编号的证明 (no certificate with this number)")
         if request.args.get("format") == "html":
             return Response(render_html(cert, with_name=False), mimetype="text/html")
-        return jsonify(MessageToDict(facts_msg(cert), preserving_proto_field_name=True))
+        return json_response(200, MessageToDict(facts_msg(cert)))
 
     return bp

@@ -147,26 +147,31 @@ def test_a_cancelled_upload_removes_its_chunks(media_client, media_db, world):
              == cut_short_before + 1, timeout=5, what="the cancelled upload to be counted")
 
 
+def violations(reply: dict) -> list[dict]:
+    return [v for detail in reply["error"].get("details", ()) for v in detail["fieldViolations"]]
+
+
 def test_http_upload_refusals_are_json_with_the_field(media_client, media_db, world):
     before = stored_state(media_db, world.district.id)
     status, reply = media_client.http_upload(world.volunteer_token, PDF * 10, "a.jpg",
                                              {"declared_content_type": "image/jpeg"})
-    assert status == 415 and reply["error"]["code"] == "INVALID_ARGUMENT"
-    assert reply["error"]["field_violations"][0]["field"] == "file" and "声明为 image/jpeg" in reply["error"]["message"]
+    # the platform's one HTTP error format (Google's JSON error model)
+    assert status == 415 and reply["error"]["status"] == "INVALID_ARGUMENT" and reply["error"]["code"] == 415
+    assert violations(reply)[0]["field"] == "file" and "声明为 image/jpeg" in reply["error"]["message"]
     status, reply = media_client.http_upload(world.volunteer_token, jpeg(), "../secret.jpg")
-    assert status == 400 and reply["error"]["field_violations"][0]["field"] == "file_name"
+    assert status == 400 and violations(reply)[0]["field"] == "file_name"
     status, reply = media_client.http_upload(world.volunteer_token, fake_video(1000), "big.mp4",
                                              {"declared_size_bytes": str(600 * MIB)})
-    assert status == 413 and reply["error"]["field_violations"][0]["field"] == "declared_size_bytes"
+    assert status == 413 and violations(reply)[0]["field"] == "declared_size_bytes"
     status, reply = media_client.http_upload(world.volunteer_token, jpeg(), "a.jpg", {"declared_size_bytes": "many"})
-    assert status == 400 and reply["error"]["field_violations"][0]["field"] == "declared_size_bytes"
+    assert status == 400 and violations(reply)[0]["field"] == "declared_size_bytes"
     status, reply = media_client.http_upload(world.volunteer_token, jpeg(), "a.jpg", {"colour": "red"})
-    assert status == 400 and reply["error"]["field_violations"][0]["field"] == "colour"
+    assert status == 400 and violations(reply)[0]["field"] == "colour"
     status, _, body = media_client.http("POST", "/v1/assets", world.volunteer_token, b"raw bytes",
                                         {"Content-Type": "application/octet-stream"})
     assert status == 415
     status, reply = media_client.http_upload("", jpeg(), "a.jpg")
-    assert status == 401 and reply["error"]["code"] == "UNAUTHENTICATED"
+    assert status == 401 and reply["error"]["status"] == "UNAUTHENTICATED"
     assert stored_state(media_db, world.district.id) == before
 
 

@@ -204,7 +204,7 @@ def test_certificate_verification_is_public_and_shows_no_personal_data(stub, wor
         body = reply.read().decode()
     with urllib.request.urlopen(f"{points.http_base}/certificates/{cert.facts.number}?format=html", timeout=5) as r:
         page = r.read().decode()
-    assert json.loads(body)["volunteer_number"] == world["other"].volunteer_number
+    assert json.loads(body)["volunteerNumber"] == world["other"].volunteer_number  # proto3 JSON
     assert "志愿服务记录证明" in page and cert.facts.number in page
     for text in (body, page, str(facts)):
         assert world["other"].name not in text and world["other"].volunteer_id not in text
@@ -268,7 +268,7 @@ def test_a_certificate_issued_without_a_period_shows_the_span_of_service(stub, w
     assert facts.period_start.ToDatetime() == first and facts.period_end.ToDatetime() == last
     with urllib.request.urlopen(f"{points.http_base}/certificates/{cert.facts.number}", timeout=5) as reply:
         body = reply.read().decode()
-    assert "1970" not in body and json.loads(body)["period_start"].startswith(f"{first:%Y-%m-%d}")
+    assert "1970" not in body and json.loads(body)["periodStart"].startswith(f"{first:%Y-%m-%d}")
     with urllib.request.urlopen(f"{points.http_base}/certificates/{cert.facts.number}?format=html", timeout=5) as r:
         page = r.read().decode()
 
