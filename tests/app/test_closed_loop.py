@@ -86,7 +86,14 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     helper.page.get_by_role("button", name="签到").click()
     helper.page.get_by_test_id("qr-photo").set_input_files(str(photo))
     # the QR reader is its own chunk, fetched on this first scan
-    expect(helper.page.get_by_test_id("order-status")).to_contain_text("服务中", timeout=30_000)
+    status = helper.page.get_by_test_id("order-status")
+    try:
+        expect(status).to_contain_text("服务中", timeout=30_000)
+    except AssertionError:
+        helper.shot("checkin-by-photo-failed")
+        toasts = helper.page.locator(".van-toast").all_inner_texts()
+        raise AssertionError(f"check-in by photo did not happen; the page said {toasts}; status "
+                             f"{status.inner_text()!r}; photo {photo}") from None
 
     # 45 minutes on site, then 签退 with the code typed from the head's screen
     app_clock.advance(45 * 60)
