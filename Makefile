@@ -20,8 +20,12 @@ TEST_DATA := $(ROOT)/.data/test$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
 TEST_ENV  := WENMING_DATA=$(TEST_DATA) \
              KAFKA_PORT=$(shell echo $$((19092 + 10 * $(TEST_SLOT)))) \
              MONGO_PORT=$(shell echo $$((27018 + 10 * $(TEST_SLOT)))) \
-             WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
+             WENMING_TEST_LANE=$(shell echo $$((4 * $(TEST_SLOT))))
 PYTEST_ARGS ?=
+# test packages run in parallel pytest processes (pytest-xdist), each with its own service processes,
+# ports, databases and consumer groups on the one broker and database; the few tests that stop the
+# broker or the database (marked serial) run afterwards on their own
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 # `make images`: the one image every service runs from, tagged with the chart's appVersion
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
@@ -131,7 +135,10 @@ test: protos web browser infra
 	@( $(STACK) tools $(TEST_DATA)/tools >/dev/null 2>&1 & )
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
 	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TEST_DATA)/tools; \
-	  $(PY) -m pytest $(PYTEST_ARGS)
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
+	  $(PY) -m pytest -m serial $(PYTEST_ARGS); serial=$$?; \
+	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
+	  exit $$(( parallel > serial ? parallel : serial ))
 
 test-unit: protos
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from tests.support import tools
 from tests.support.events import TopicTap
 from tests.support.registration import District
 from tests.support.stack import Stack
+from services.common.events import events_topic
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def module_district(registration):
 
 @pytest.fixture
 def registration_events(stack, registration):
-    tap = TopicTap(stack.kafka, "wenming.registration.v1.events")
+    tap = TopicTap(stack.kafka, events_topic("registration"))
     yield tap
     tap.close()
 
@@ -81,10 +82,19 @@ def registration_db(stack, mongo_client):
     return mongo_client[f"{stack.db_prefix}registration"]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(session, config, items):
     """Tests that run a command-line tool run last: `make test` installs the tools in the
-    background while the rest runs (tests/support/tools.py)."""
+    background while the rest runs (tests/support/tools.py).
+
+    Under pytest-xdist (`--dist loadgroup`) each test package runs whole on one worker: a
+    package's service processes share consumer groups on the broker, as one release's replicas
+    do, and two packages' processes alive at once would split a group's partitions between
+    databases that each expect all of them."""
     items.sort(key=lambda item: "tool" in getattr(item, "fixturenames", ()))
+    for item in items:
+        package = item.path.relative_to(config.rootpath / "tests").parts[0]
+        item.add_marker(pytest.mark.xdist_group(package))
 
 
 @pytest.fixture(scope="session")

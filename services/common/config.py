@@ -117,6 +117,7 @@ class Settings:
     jwt_public_key_pem: str
     log_level: str = "INFO"
     access_log: bool = False
+    kafka_prefix: str = ""
     grpc_workers: int = 32
     shutdown_grace_seconds: float = 10.0
     kafka_topics: TopicSettings = field(default_factory=TopicSettings)
@@ -157,6 +158,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         jwt_public_key_pem=env.str("JWT_PUBLIC_KEY"),
         log_level=env.str("LOG_LEVEL", "INFO").upper(),
         access_log=env.bool("ACCESS_LOG", False),
+        kafka_prefix=env.str("KAFKA_PREFIX", ""),
         grpc_workers=env.int("GRPC_WORKERS", 32, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
         kafka_topics=topic_settings(env),

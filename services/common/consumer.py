@@ -30,7 +30,7 @@ from wenming.common.v1 import common_pb2
 
 from . import tracing
 from .errors import DomainError
-from .events import PoisonEvent, decode, dlq_topic
+from .events import PoisonEvent, decode, dlq_topic, kafka_name
 from .logs import access_log
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class EventConsumer(threading.Thread):
     def _connect(self) -> KafkaConsumer:
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap_servers.split(","),
-            group_id=self.group_id,
+            group_id=kafka_name(self.group_id),  # metrics keep the plain name
             client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -21,8 +21,24 @@ from .ids import new_id
 from . import tracing
 
 
+# put before every topic and consumer group name of this release (KAFKA_PREFIX): several
+# releases — districts, or parallel test runs — share one Kafka cluster without reading each
+# other's events. Set once at start, before any topic name is made.
+_kafka_prefix = ""
+
+
+def set_kafka_prefix(prefix: str) -> None:
+    global _kafka_prefix
+    _kafka_prefix = prefix
+
+
+def kafka_name(name: str) -> str:
+    """A topic or consumer group name as this release knows it on the cluster."""
+    return _kafka_prefix + name
+
+
 def events_topic(service: str) -> str:
-    return f"wenming.{service}.v1.events"
+    return kafka_name(f"wenming.{service}.v1.events")
 
 
 def dlq_topic(topic: str) -> str:

@@ -25,7 +25,7 @@ from . import mongo
 from .auth import TokenVerifier
 from .config import ConfigError, Settings, load_settings
 from .consumer import EventConsumer
-from .events import dlq_topic, events_topic
+from .events import dlq_topic, events_topic, set_kafka_prefix
 from .grpc_server import GrpcServer
 from .kafka_clients import ensure_topics, make_admin, make_producer
 from .logs import configure_logging
@@ -50,6 +50,7 @@ class ServiceApp:
             print(exc, file=sys.stderr)
             sys.exit(2)
         configure_logging(name, self.settings.log_level, self.settings.access_log)
+        set_kafka_prefix(self.settings.kafka_prefix)
         self.name = name
         self.topic = events_topic(name)
         self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name)

@@ -12,8 +12,8 @@ from .rulebook import RuleBook
 
 
 def partition_source(topic: str, partition: int) -> str:
-    """"wenming.ordering.v1.events", 3 -> "ordering-3": the key of an account's mark."""
-    return f"{topic.split('.')[1]}-{partition}"
+    """"[prefix]wenming.ordering.v1.events", 3 -> "ordering-3": the key of an account's mark."""
+    return f"{topic.split('.')[-3]}-{partition}"
 
 
 class LedgerConsumer(EventConsumer):

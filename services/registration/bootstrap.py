@@ -17,6 +17,7 @@ from pathlib import Path
 from services.common import mongo
 from services.common.config import ConfigError, load_settings
 from services.common.errors import AlreadyExists, DomainError
+from services.common.events import set_kafka_prefix
 from wenming.registration.v1 import registration_pb2 as pb
 
 from .app import build, ensure_indexes, extra_settings
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    set_kafka_prefix(settings.kafka_prefix)  # the outbox entries it writes name the release's topic
     mongo.connect(settings.mongodb_uri, settings.mongodb_database, "registration-bootstrap")
     ensure_indexes()
     domain = build(settings)

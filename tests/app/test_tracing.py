@@ -13,6 +13,7 @@ from tests.ordering.support import wait_until
 from tests.support.events import TopicTap
 from tests.support.registration import new_phone
 from wenming.registration.v1 import registration_pb2 as reg
+from services.common.events import events_topic
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -33,7 +34,7 @@ def test_a_request_is_followed_from_the_gateway_through_ordering_kafka_and_a_con
     resident, _ = world.district.resident(yard.unit_id, phone=phone, name="孙大爷")
     world.wait_resident_known(resident.resident_id)
     token = world.district.login(reg.PRINCIPAL_KIND_RESIDENT, phone)
-    tap = TopicTap(stack.kafka, "wenming.ordering.v1.events")
+    tap = TopicTap(stack.kafka, events_topic("ordering"))
     request = urllib.request.Request(
         f"{gateway.http_base}/api/v1/ordering/PlaceOrder", method="POST",
         data=json.dumps({"itemId": world.items["haircut"].item_id, "note": "跟踪一次请求"}).encode(),

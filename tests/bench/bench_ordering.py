@@ -23,6 +23,7 @@ from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import ordering_pb2_grpc
 from wenming.ordering.v1 import types_pb2
+from services.common.events import events_topic
 
 S = types_pb2.OrderStatus
 QUEUE_ORDERS = 100_000
@@ -175,7 +176,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
     channel.close()
     ordering.stop()
     print("  the database floor: bare inserts of the same document, same callers…", flush=True)
-    with_event = {**template, "outbox": [{"topic": "wenming.ordering.v1.events", "key": "k", "value": b"x" * 600}],
+    with_event = {**template, "outbox": [{"topic": events_topic("ordering"), "key": "k", "value": b"x" * 600}],
                   "outbox_pending": True}
     insert_floor = closed_loop("tests.bench.bench_ordering:insert_caller",
                                (ctx.stack.mongodb_uri, ordering.env["MONGODB_DATABASE"], with_event),

@@ -32,7 +32,7 @@ def echo_caller(target: str):
 
 
 def grpc_echo(ctx) -> LoadResult:
-    port = 58000 + ctx.stack.port_offset  # clear of every test slot's service ports
+    port = ctx.stack.spare_port  # clear of every service port of this lane
     server = subprocess.Popen([sys.executable, "-m", "tests.bench.echo_server", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -14,7 +14,7 @@ import uuid
 import pytest
 from bson import ObjectId
 
-OID = ObjectId()
+OID = ObjectId("6b1654f06ae2edc6bc65924a")  # fixed: parallel test workers must collect the same test ids
 DOCS = [
     {"_id": "a", "district_id": "d1", "status": 3, "open": True, "tags": "x"},
     {"_id": "b", "district_id": "d1", "status": 4, "open": False, "tags": ["x", "y"]},

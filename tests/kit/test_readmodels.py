@@ -10,6 +10,7 @@ from services.common.readmodels import RegistrationReadModels
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as reg
+from services.common.events import events_topic
 
 
 def _wait(predicate, timeout=120.0):
@@ -43,7 +44,7 @@ def test_units_volunteers_and_teams_follow_registration(stack, mongo_client, dis
 
     def consume(group: str) -> EventConsumer:
         consumer = EventConsumer(bootstrap_servers=stack.kafka, group_id=group,
-                                 topics=["wenming.registration.v1.events"], handlers=models.handlers(),
+                                 topics=[events_topic("registration")], handlers=models.handlers(),
                                  dlq_producer=None)
         consumer.start()
         return consumer

@@ -10,11 +10,12 @@ from tests.support.events import TopicTap
 from tests.support.registration import District
 
 from .helpers import MediaClient, build_world
+from services.common.events import events_topic
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media_clock(stack):
     path = stack.data_dir / f"media-clock-{stack.run_id}"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -22,7 +23,7 @@ def media_clock(stack):
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media(stack, registration, media_clock):
     proc = stack.service("media", extra_env={
         "CLOCK_OFFSET_FILE": str(media_clock),
@@ -37,19 +38,19 @@ def media(stack, registration, media_clock):
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media_client(media):
     client = MediaClient(media)
     yield client
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media_db(stack, mongo_client):
     return mongo_client[f"{stack.db_prefix}media"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(registration, media, media_db):
     district = District(registration.grpc_target, registration.env)
     yield build_world(district, media_db)
@@ -65,6 +66,6 @@ def move_clock(media_clock):
 
 @pytest.fixture
 def media_events(stack, media):
-    tap = TopicTap(stack.kafka, "wenming.media.v1.events")
+    tap = TopicTap(stack.kafka, events_topic("media"))
     yield tap
     tap.close()

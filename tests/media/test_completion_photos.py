@@ -20,8 +20,9 @@ from wenming.ordering.v1 import events_pb2 as oev
 from wenming.ordering.v1 import types_pb2 as otypes
 
 from .helpers import jpeg, wait_for
+from services.common.events import events_topic
 
-ORDERING_TOPIC = "wenming.ordering.v1.events"
+ORDERING_TOPIC = events_topic("ordering")
 
 
 @pytest.fixture(scope="module")

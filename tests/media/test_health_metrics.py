@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from .helpers import fake_video
+from services.common.events import events_topic
 
 
 def metric(text: str, name: str, **labels) -> float:
@@ -52,4 +53,4 @@ def test_health_readiness_and_media_metrics(media, media_client, world):
     assert re.search(r'grpc_server_handled_total\{code="OK",grpc_method="UploadAsset",'
                      r'grpc_service="wenming.media.v1.MediaService"\}', after)
     assert metric(after, "media_http_requests_total", route="/v1/assets/<asset_id>/content", status="206") >= 1
-    assert metric(after, "outbox_events_published_total", topic="wenming.media.v1.events") >= 1
+    assert metric(after, "outbox_events_published_total", topic=events_topic("media")) >= 1

@@ -14,8 +14,9 @@ from tests.support.events import TopicTap
 from tests.support.registration import District
 
 from .support import Inboxes, WebhookReceiver
+from services.common.events import events_topic
 
-NOTIFICATION_TOPIC = "wenming.notification.v1.events"
+NOTIFICATION_TOPIC = events_topic("notification")
 
 
 @pytest.fixture(scope="package")

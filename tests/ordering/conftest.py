@@ -13,26 +13,27 @@ from tests.support.events import TopicTap
 from tests.support.registration import District
 
 from .support import Clock, Ordering, World
+from services.common.events import events_topic
 
-ORDERING_TOPIC = "wenming.ordering.v1.events"
-TRAINING_TOPIC = "wenming.training.v1.events"
+ORDERING_TOPIC = events_topic("ordering")
+TRAINING_TOPIC = events_topic("training")
 # fast schedulers, so SLA escalation and auto-close show within a second or two of a clock move
 ORDERING_ENV = {"SCHEDULER_INTERVAL_SECONDS": "0.5"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def clock(stack) -> Clock:
     clock = Clock(stack.data_dir / f"ordering-clock-{stack.run_id}")
     yield clock
     clock.path.unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ordering_env(clock) -> dict[str, str]:
     return {**ORDERING_ENV, "CLOCK_OFFSET_FILE": str(clock.path)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ordering_proc(stack, registration, ordering_env):
     # training owns its topic; it is created here so ordering's consumer finds it at once
     admin = make_admin(stack.kafka, "ordering-tests")
@@ -47,19 +48,19 @@ def ordering_proc(stack, registration, ordering_env):
         proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ordering_db(stack, mongo_client):
     return mongo_client[f"{stack.db_prefix}ordering"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ordering(ordering_proc, ordering_db) -> Ordering:
     client = Ordering(ordering_proc.grpc_target, ordering_db)
     yield client
     client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def issuer(stack) -> TokenIssuer:
     return TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text())
 
@@ -76,7 +77,7 @@ def _world(registration, ordering, issuer):
     return district, World(district, ordering, issuer)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(registration, ordering, issuer) -> World:
     """One world for the session (building a district costs seconds): every test works with
     residents, volunteers and orders of its own inside it."""

@@ -7,7 +7,7 @@ import pytest
 from tests.points.support import Feed, points_stub
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def feed(stack):
     f = Feed(stack.kafka)
     yield f

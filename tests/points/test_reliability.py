@@ -12,6 +12,7 @@ from tests.points.support import wait_for
 from tests.support.registration import District
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
+from services.common.events import events_topic
 
 ORDERS = 240
 
@@ -84,7 +85,7 @@ def test_kill_mid_batch_then_replay_counts_every_order_exactly_once(stack, regis
                    extra_env={**env, "POINTS_LEDGER_GROUP": group})
     replay.wait_serving(90)
     assert wait_for(lambda: (_metric(replay, "events_duplicate_total", group=group) or 0) >= ORDERS
-                    and _metric(replay, "consumer_lag", group=group, topic="wenming.ordering.v1.events") == 0, 180)
+                    and _metric(replay, "consumer_lag", group=group, topic=events_topic("ordering")) == 0, 180)
     assert count() == entries_before
     assert _balances(db, district.id) == before  # not even a version moved: nothing was rewritten
     district.close()

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import events_pb2 as ev
 from wenming.registration.v1 import registration_pb2 as reg
+from services.common.events import events_topic
 
 
 def test_each_change_emits_its_event_with_a_complete_envelope(district, registration_events):
@@ -65,6 +68,7 @@ def test_each_change_emits_its_event_with_a_complete_envelope(district, registra
     assert isinstance(resident_event, ev.ResidentRegistered) and resident_event.self_registered
 
 
+@pytest.mark.serial  # stops the shared broker or database
 def test_no_event_is_lost_when_the_service_dies_before_publishing(stack, spawn):
     """Broker down → changes are stored with their pending events → the service is SIGKILLed →
     broker and service come back → every event is published."""
@@ -72,7 +76,7 @@ def test_no_event_is_lost_when_the_service_dies_before_publishing(stack, spawn):
     proc = spawn("registration", port_offset=1, database_prefix=f"{stack.db_prefix}crash_",
                  log_name="registration-crash")
     proc.wait_serving(60)
-    tap = TopicTap(stack.kafka, "wenming.registration.v1.events")
+    tap = TopicTap(stack.kafka, events_topic("registration"))
     district = District(proc.grpc_target, proc.env)
     try:
         assert len(tap.events(district.id, at_least=2, timeout=15)) == 2  # center unit + its admin

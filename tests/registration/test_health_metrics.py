@@ -49,6 +49,7 @@ def test_not_serving_until_kafka_is_reachable(spawn):
     assert _get(f"{proc.http_base}/healthz")[0] == 200  # alive, just not ready
 
 
+@pytest.mark.serial  # stops the shared broker or database
 def test_not_serving_while_the_database_is_away_and_serving_again_after(stack, registration, district):
     assert _health(registration.grpc_target) == health_pb2.HealthCheckResponse.SERVING
     stack.control("stop", "ferretdb")

@@ -19,13 +19,35 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
 import launcher  # noqa: E402  (infra/local is not a package)
+from services.common.events import set_kafka_prefix  # noqa: E402
+
+# One pytest process's services and the tests themselves share a Kafka prefix of their own:
+# parallel workers (and runs) on the one broker never read each other's events — a consumer
+# deriving events from another worker's would publish them twice. Set here, before any test
+# module makes a topic name.
+RUN_ID = uuid.uuid4().hex[:6]
+KAFKA_PREFIX = f"t{RUN_ID}."
+set_kafka_prefix(KAFKA_PREFIX)
 
 STACK = ROOT / "infra" / "local" / "stack.sh"
-# test ports sit away from the `make run` ones so both can run side by side
-# and below the kernel's ephemeral range (32768+), where a client socket could hold one when a
-# service starts: gRPC 21050-24xxx, HTTP 1000 above (slots and offsets stay under 27000)
-TEST_PORT_BASE = {"registration": 21051, "ordering": 21052, "points": 21053, "training": 21054, "media": 21055,
-                  "notification": 21056, "gateway": 21050}
+# Test ports sit away from the `make run` ones (so both run side by side) and below the kernel's
+# ephemeral range (32768+), where a client socket could hold one when a service starts. Each
+# "lane" — a test slot (make test TEST_SLOT=n) times a pytest-xdist worker — has 200 ports of its
+# own: gRPC = 20000 + 200·lane + 20·port_offset + the service's index, HTTP 10 above. Lanes run
+# 0..31 (8 slots × 4 workers), so every port stays below the test database's 27018.
+SERVICE_INDEX = {"gateway": 0, "registration": 1, "ordering": 2, "points": 3, "training": 4, "media": 5,
+                 "notification": 6}
+PORTS_PER_LANE = 200
+
+
+def lane() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, … under xdist
+    return int(os.environ.get("WENMING_TEST_LANE", "0")) + int(worker.removeprefix("gw") or 0)
+
+
+def grpc_port(name: str, port_offset: int = 0) -> int:
+    assert 0 <= port_offset < 10, "ten port offsets per lane"
+    return 20000 + PORTS_PER_LANE * lane() + 20 * port_offset + SERVICE_INDEX[name]
 
 
 def require_env(name: str) -> str:
@@ -42,11 +64,11 @@ class Stack:
         self.kafka = require_env("KAFKA_BOOTSTRAP_SERVERS")
         self.mongodb_uri = require_env("MONGODB_URI")
         self.data_dir = Path(os.environ.get("WENMING_DATA", ROOT / ".data" / "test"))
-        self.run_id = uuid.uuid4().hex[:6]
+        self.run_id = RUN_ID
         self.db_prefix = f"wmtest_{self.run_id}_"
         self.secrets = launcher.ensure_secrets(self.data_dir / "secrets")
-        # parallel test runs (make test TEST_SLOT=n) keep their service ports apart
-        self.port_offset = int(os.environ.get("WENMING_TEST_PORT_OFFSET", "0"))
+        # a port of this lane that no service takes (benchmark floors)
+        self.spare_port = 20000 + PORTS_PER_LANE * lane() + PORTS_PER_LANE - 1
 
     def control(self, verb: str, component: str) -> None:
         """stack.sh start|stop|kill kafka|ferretdb — for tests that take servers away."""
@@ -56,21 +78,21 @@ class Stack:
     def service(self, name: str, *, port_offset: int = 0, extra_env: dict[str, str] | None = None,
                 database_prefix: str | None = None, log_name: str | None = None) -> launcher.ServiceProcess:
         """A service process definition on test ports (not started)."""
-        grpc_port = TEST_PORT_BASE[name] + self.port_offset + port_offset * 100
-        definition = launcher.ServiceDef(name, grpc_port, grpc_port + 1000)
-        peers = [launcher.ServiceDef(n, p + self.port_offset, p + self.port_offset + 1000)
-                 for n, p in TEST_PORT_BASE.items()]
+        port = grpc_port(name, port_offset)
+        definition = launcher.ServiceDef(name, port, port + 10)
+        peers = [launcher.ServiceDef(n, grpc_port(n), grpc_port(n) + 10) for n in SERVICE_INDEX]
         env = launcher.service_env(definition, secrets=self.secrets,
                                    database_prefix=database_prefix or self.db_prefix,
-                                   extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3", **(extra_env or {})},
+                                   extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3",
+                                          "KAFKA_PREFIX": KAFKA_PREFIX, **(extra_env or {})},
                                    peers=peers)
         log = self.data_dir / "logs" / f"{log_name or name}-{self.run_id}.log"
         return launcher.ServiceProcess(definition, env, log)
 
     def start_service(self, name: str, *, port_offset: int = 0, timeout: float = 90,
                       **options) -> launcher.ServiceProcess:
-        """A service started and SERVING. Test ports lie in the kernel's ephemeral range, so a
-        client socket may hold one for a while: then the next offset's ports are tried."""
+        """A service started and SERVING; when a port is held (a process of an earlier test still
+        going away), the next offset's ports are tried."""
         for attempt in range(4):
             proc = self.service(name, port_offset=port_offset + attempt, **options)
             proc.start()

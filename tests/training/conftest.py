@@ -9,8 +9,9 @@ import pytest
 
 from tests.support.events import TopicTap
 from tests.training.support import Campus
+from services.common.events import events_topic
 
-TOPIC = "wenming.training.v1.events"
+TOPIC = events_topic("training")
 
 
 class MovableClock:

@@ -107,7 +107,7 @@ def test_envelopes_round_trip_and_poison_is_recognized():
         aggregate_type="unit", aggregate_id="u1", version=2, actor_id="adm_1")
     envelope, payload = decode(entry["value"])
     assert envelope.event_type == "wenming.registration.v1.UnitRenamed" and payload.new_name == "b"
-    assert entry["topic"] == "wenming.registration.v1.events" and entry["key"] == "u1"
+    assert entry["topic"].endswith("wenming.registration.v1.events") and entry["key"] == "u1"
     with pytest.raises(PoisonEvent):
         decode(b"\xff\xff not protobuf")
     bad = c.EventEnvelope(event_id="e", event_type="wenming.nothing.v1.Thing", district_id="d")
@@ -125,3 +125,18 @@ def test_a_remembered_token_still_expires(monkeypatch):
     monkeypatch.setattr("services.common.auth.time.time", lambda: expires + 1)
     with pytest.raises(Unauthenticated, match="expired"):
         verifier.verify(token)
+
+
+def test_a_kafka_prefix_names_every_topic_and_group_of_the_release():
+    from services.common import events
+    from services.points.consumer import partition_source
+
+    before = events.kafka_name("")
+    try:
+        events.set_kafka_prefix("liangzhou.")
+        assert events.events_topic("ordering") == "liangzhou.wenming.ordering.v1.events"
+        assert events.kafka_name("points-ledger") == "liangzhou.points-ledger"
+        # an account's mark is keyed by the source service, whatever the release's prefix
+        assert partition_source(events.events_topic("ordering"), 3) == "ordering-3"
+    finally:
+        events.set_kafka_prefix(before)
