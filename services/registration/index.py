@@ -25,6 +25,7 @@ import logging
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from services.common.listing import key, put_if_newer
 
@@ -114,11 +115,17 @@ class VolunteerScopes:
                                      "v": {"$lte": volunteer.version}})
 
     def insert_new(self, volunteers: list[tuple[Volunteer, list[Unit]]]) -> None:
-        """Entries of volunteers registered a moment ago, in one write (an import)."""
+        """Entries of volunteers registered a moment ago, in one write (an import); those the
+        follower wrote first from the registration events are the same and stay."""
         documents = [{"_id": _id, **entry, "v": volunteer.version}
                      for volunteer, units in volunteers for _id, entry in self.entries(volunteer, units).items()]
-        if documents:
+        if not documents:
+            return
+        try:
             self.collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
 
     def stale(self, versions: dict[str, int]) -> list[str]:
         """The volunteers (id -> version) whose entries are missing or older."""
