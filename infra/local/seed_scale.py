@@ -36,6 +36,7 @@ import datetime as dt
 import heapq
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -219,6 +220,18 @@ class Progress:
         print(flush=True)
 
 
+STOP = threading.Event()  # set by SIGINT/SIGTERM: the current batch or step finishes, then the run ends
+
+
+class Stopped(Exception):
+    """The run was asked to stop; what is done is recorded, a rerun continues."""
+
+
+def check_stop() -> None:
+    if STOP.is_set():
+        raise Stopped()
+
+
 def call(method, request, metadata, timeout: float = 60.0, tolerate=()):
     """One RPC, retried while the service is busy or starting; errors with a code in `tolerate`
     come back as the exception instead of being raised."""
@@ -338,6 +351,7 @@ class Seeder:
         with self.progress.bar("units", len(plan) + 1) as advance:
             advance()
             for parent_key, name, level, key in plan:
+                check_stop()
                 parent = by_key[parent_key]
                 if (parent.unit_id, "") not in known:  # the parent's children as they are (a rerun)
                     known[(parent.unit_id, "")] = None
@@ -441,6 +455,7 @@ class Seeder:
         batches = [rows[at:at + batch_size] for at in range(0, len(rows), batch_size)]
         with self.progress.bar(phase, len(rows), start * batch_size) as advance:
             for number in range(start, len(batches)):
+                check_stop()
                 batch = batches[number]
                 reply = send(batch)
                 people = [record(n, row, result) for (n, row), result in zip(batch, reply.rows, strict=True)
@@ -477,6 +492,7 @@ class Seeder:
         with self.progress.bar("teams", len(plan)) as advance:
             existing: dict[str, dict[str, reg.Team]] = {}
             for unit, name, skill in plan:
+                check_stop()
                 if unit.unit_id not in existing:
                     existing[unit.unit_id] = {t.name: t for t in _all_pages(lambda token, u=unit: call(
                         self.reg.ListTeams, reg.ListTeamsRequest(unit_id=u.unit_id, page=c.PageRequest(
@@ -533,6 +549,7 @@ class Seeder:
         start = self.progress.state("training").get("completions", 0)
         with self.progress.bar("training", len(completions), start) as advance:
             for n in range(start, len(completions)):
+                check_stop()
                 volunteer_id, title = completions[n]
                 eventually(lambda v=volunteer_id, t=title: call(
                     self.training.RecordHistoricalCompletion, tp.RecordHistoricalCompletionRequest(
@@ -595,6 +612,7 @@ class Seeder:
         outcomes: dict[str, int] = defaultdict(int)
         with self.progress.bar("timeline", total, skipped) as advance, ThreadPoolExecutor(16) as pool:
             while heap and heap[0][0] < end:
+                check_stop()
                 step = heap[0][0] - (heap[0][0] - dt.datetime(2000, 1, 1, tzinfo=dt.UTC)) % STEP
                 due: dict[str, list] = defaultdict(list)
                 while heap and heap[0][0] < step + STEP:
@@ -756,11 +774,13 @@ class Seeder:
         for volunteer in volunteers:
             yield starts - dt.timedelta(hours=rng.randint(2, 120)), lambda v=volunteer: self.activity_call(
                 key, "SignUpActivity", op.SignUpActivityRequest(), self.volunteer_token(v), tolerate_done=True)
-        yield starts - dt.timedelta(minutes=20), lambda: all(self.activity_check_in(key, admin, v) for v in volunteers)
+        # a step runs at its start, up to a step before the moment: check-in opens 30 minutes before
+        # the start, completion needs the end passed
+        yield starts + dt.timedelta(minutes=5), lambda: all(self.activity_check_in(key, admin, v) for v in volunteers)
         yield starts + dt.timedelta(minutes=10), lambda: all(self.activity_call(
             key, "RecordActivityAttendance", op.RecordActivityAttendanceRequest(resident_id=r["_id"]), admin,
             tolerate_done=True) for r in {r["_id"]: r for r in residents}.values())
-        yield ends + dt.timedelta(minutes=20), lambda: self.activity_call(key, "CompleteActivity",
+        yield ends + STEP + dt.timedelta(minutes=10), lambda: self.activity_call(key, "CompleteActivity",
                                                                           op.CompleteActivityRequest(), admin)
         for resident in list({r["_id"]: r for r in residents}.values())[:rng.randint(0, 4)]:
             yield ends + dt.timedelta(hours=rng.randint(1, 48)), lambda r=resident: self.activity_call(
@@ -906,6 +926,7 @@ def ledger(seeder: Seeder, client: MongoClient, settle_seconds: float = 60.0) ->
     began, last, last_change = time.monotonic(), entries.estimated_document_count(), time.monotonic()
     first = last
     while time.monotonic() - last_change < settle_seconds:
+        check_stop()
         time.sleep(10)
         count = entries.estimated_document_count()
         print(f"\r  ledger       {count:>9,} entries  {(count - first) / (time.monotonic() - began):>8,.0f}/s   ",
@@ -940,6 +961,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     client[f"{PREFIX}seed"]["phases"].update_one({"_id": "plan"}, {"$set": {"fraction": args.fraction}}, upsert=True)
     began = time.monotonic()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: (STOP.set(), print("\n  stopping after the current batch or step…",
+                                                            flush=True)))
     stack = Stack(Path(args.data_dir))
     print(f"seeding district {DISTRICT} at {args.fraction:g} of 凉州区's size into {args.data_dir} "
           f"(databases {PREFIX}*)…", flush=True)
@@ -966,7 +990,11 @@ def main(argv: list[str] | None = None) -> int:
         client[f"{PREFIX}seed"]["phases"].update_one({"_id": "plan"}, {"$set": {"finished": True,
                                                                                  "summary": summary}})
         print(f"done: {summary}", flush=True)
+    except Stopped:
+        print("  stopped; run it again to continue where it stopped", flush=True)
+        return 1
     finally:
+        stack.set_clock(None)
         stack.stop()
     return 0
 

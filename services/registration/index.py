@@ -25,7 +25,6 @@ import logging
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
 from services.common.listing import key, put_if_newer
 
@@ -114,18 +113,18 @@ class VolunteerScopes:
         self.collection.delete_many({"vol": volunteer.id, "_id": {"$nin": sorted(entries)},
                                      "v": {"$lte": volunteer.version}})
 
-    def insert_new(self, volunteers: list[tuple[Volunteer, list[Unit]]]) -> None:
-        """Entries of volunteers registered a moment ago, in one write (an import); those the
-        follower wrote first from the registration events are the same and stay."""
-        documents = [{"_id": _id, **entry, "v": volunteer.version}
+    def insert_new(self, volunteers: list[tuple[Volunteer, list[Unit]]], version: int) -> None:
+        """Entries of volunteers about to be registered in one write (an import): written first,
+        so that the follower, which hears of them at once, finds them there."""
+        documents = [{"_id": _id, **entry, "v": version}
                      for volunteer, units in volunteers for _id, entry in self.entries(volunteer, units).items()]
-        if not documents:
-            return
-        try:
+        if documents:
             self.collection.insert_many(documents, ordered=False)
-        except BulkWriteError as exc:
-            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
-                raise
+
+    def forget(self, volunteer_ids: list[str]) -> None:
+        """Entries of volunteers who were not registered after all (an import's duplicates)."""
+        if volunteer_ids:
+            self.collection.delete_many({"vol": {"$in": volunteer_ids}})
 
     def stale(self, versions: dict[str, int]) -> list[str]:
         """The volunteers (id -> version) whose entries are missing or older."""

@@ -242,16 +242,17 @@ class VolunteerRegistry:
             view = VolunteerView(self._new(district, applicant, seq, "", principal),
                                  [units[u] for u in applicant.unit_ids])
             new.append((i, view))
+        # their search entries first (at version 1, what the insert makes them): the events of the
+        # insert reach the follower at once, and it should find the entries already there
+        self.scopes.insert_new([(view.volunteer, view.units) for _, view in new], version=1)
         failed = Volunteer.insert_all([(view.volunteer, [self._registered_event(view, principal, principal)])
                                        for _, view in new])
-        registered = []
         for position, (i, view) in enumerate(new):
             if position in failed:
                 results[i].refuse(f"rows[{i}]", self._duplicate(view.volunteer), already_registered=True)
             else:
                 results[i].id, results[i].volunteer_number = view.volunteer.id, view.volunteer.volunteer_number
-                registered.append((view.volunteer, view.units))
-        self.scopes.insert_new(registered)
+        self.scopes.forget([new[position][1].volunteer.id for position in failed])
         return results
 
     def get(self, principal: Principal, volunteer_id: str) -> VolunteerView:
