@@ -12,6 +12,7 @@ import time
 
 from mongoengine import BooleanField, DictField, Document, IntField, ListField, StringField
 from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
 
 from .errors import NotFound
 from .outbox import insert_with_events, update_with_events
@@ -55,6 +56,30 @@ class Aggregate(Document):
         raw.pop("outbox", None)
         insert_with_events(self.collection(), raw, events)
         self.version = 1
+
+    @classmethod
+    def insert_all(cls, new: list[tuple[Aggregate, list[dict]]]) -> dict[int, dict]:
+        """Inserts many new aggregates (version 1), each with its first events, in one write (an
+        import). Returns {position in `new`: the write error} of those not inserted — a unique
+        index they collide with (code 11000) — the others are in; anything else raises."""
+        documents = []
+        for aggregate, events in new:
+            aggregate.validate()
+            raw = aggregate.to_mongo().to_dict()
+            documents.append({**raw, "version": 1, "outbox": list(events), "outbox_pending": bool(events)})
+        if not documents:
+            return {}
+        try:
+            cls.collection().insert_many(documents, ordered=False)
+            failed: dict[int, dict] = {}
+        except BulkWriteError as exc:
+            failed = {error["index"]: error for error in exc.details.get("writeErrors", [])}
+            if any(error.get("code") != 11000 for error in failed.values()):
+                raise
+        for position, (aggregate, _) in enumerate(new):
+            if position not in failed:
+                aggregate.version = 1
+        return failed
 
     @classmethod
     def change(cls, filter: dict, update: dict, events: list[dict]):

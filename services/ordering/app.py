@@ -12,6 +12,7 @@ from services.common.events import EventSource
 from services.common.pii import PiiVault
 
 from .activities import ActivityBoard
+from .index import OrderIndex
 from .matching import Matcher
 from .menu import MenuBook
 from .models import ALL_MODELS
@@ -39,6 +40,7 @@ def extra_settings(env: Env) -> dict:
 
 @dataclass
 class Ordering:
+    index: OrderIndex
     registry: Registry
     certifications: Certifications
     menu: MenuBook
@@ -60,10 +62,12 @@ def build(settings, db: Database) -> Ordering:
     policies = Policies(extra["rating_window_days"])
     matcher = Matcher(registry, certifications)
     vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
-    orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, vault)
-    return Ordering(registry=registry, certifications=certifications, menu=menu, policies=policies, orders=orders,
-                    queries=OrderQueries(orders, menu, matcher), trends=OrderTrends(menu),
-                    activities=ActivityBoard(registry, menu, codes, events, tolerance))
+    index = OrderIndex(db)
+    orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, vault, index)
+    trends = OrderTrends(menu, index)
+    return Ordering(index=index, registry=registry, certifications=certifications, menu=menu, policies=policies,
+                    orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
+                    activities=ActivityBoard(registry, menu, codes, events, tolerance, index))
 
 
 def ensure_indexes(domain: Ordering) -> None:
@@ -71,3 +75,5 @@ def ensure_indexes(domain: Ordering) -> None:
         model.ensure_indexes()
     domain.registry.ensure_indexes()
     domain.certifications.ensure_indexes()
+    domain.index.ensure_indexes()
+    domain.trends.ensure_indexes()

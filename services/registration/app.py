@@ -10,7 +10,8 @@ from services.common.events import EventSource
 from services.common.pii import PiiVault
 
 from .accounts import Accounts
-from .models import ALL_MODELS
+from .index import VolunteerScopes
+from .models import ALL_MODELS, Volunteer
 from .residents import ResidentBook
 from .sessions import Sessions
 from .teams import TeamRoster
@@ -43,10 +44,11 @@ def build(settings) -> Registration:
     vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
     events = EventSource("registration")
     issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])
-    units = UnitDirectory(vault, events)
+    scopes = VolunteerScopes(Volunteer._get_db())
+    units = UnitDirectory(vault, events, scopes)
     return Registration(
         units=units,
-        volunteers=VolunteerRegistry(units, vault, events),
+        volunteers=VolunteerRegistry(units, vault, events, scopes),
         teams=TeamRoster(units, events),
         residents=ResidentBook(units, vault, events),
         accounts=Accounts(units, vault, events, issuer, TokenVerifier(settings.jwt_public_key_pem),
@@ -57,3 +59,4 @@ def build(settings) -> Registration:
 def ensure_indexes() -> None:
     for model in ALL_MODELS:
         model.ensure_indexes()
+    VolunteerScopes(Volunteer._get_db()).ensure_indexes()

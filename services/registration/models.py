@@ -1,5 +1,9 @@
 """What registration stores. Personal data is stored encrypted (`*_cipher`), looked up by blind
-index (`*_index`) and shown masked (`*_masked`); the plain values never reach the database."""
+index (`*_index`) and shown masked (`*_masked`); the plain values never reach the database.
+
+Lists find units and residents by the keys they carry (index.py: `sub<i>`, `n<len>_<i>`, `pm`,
+`ph`, `cy`, each `district|…`, indexed on its own) and volunteers by their `volunteer_scopes`
+entries; `schema_version` 2 has them (migrations.py upgrades older documents at start)."""
 
 from __future__ import annotations
 
@@ -11,12 +15,19 @@ from mongoengine import (
 from services.common.documents import Aggregate
 
 
+KEY_INDEXES = {
+    "units": ["sub0", "sub1", "sub2", "sub3"],
+    "residents": ["pm", "ph", "cy", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+}
+
+
 class Unit(Aggregate):
     meta = {
         "collection": "units",
         "indexes": [
             {"fields": ["district_id", "path"]},
             {"fields": ["district_id", "parent_id", "name"], "unique": True},
+            *({"fields": [name]} for name in KEY_INDEXES["units"]),
         ],
     }
     name = StringField(required=True, max_length=60)
@@ -29,6 +40,12 @@ class Unit(Aggregate):
     # set while a move rewrites the subtree's paths; a restart finishes the job
     moving = IntField(default=0)
     created_at = DateTimeField(required=True)
+    seq = IntField()                  # the district's unit number, in creation order (index.py)
+    sub0 = StringField()              # list keys (index.unit_keys)
+    sub1 = StringField()
+    sub2 = StringField()
+    sub3 = StringField()
+    schema_version = IntField(default=1)
 
 
 class Availability(EmbeddedDocument):
@@ -43,7 +60,6 @@ class Volunteer(Aggregate):
             {"fields": ["district_id", "id_index"], "unique": True},
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "volunteer_number"], "unique": True},
-            {"fields": ["district_id", "unit_ids"]},
         ],
     }
     volunteer_number = StringField(required=True)
@@ -62,7 +78,7 @@ class Volunteer(Aggregate):
     availability = EmbeddedDocumentField(Availability, default=Availability)
     status = IntField(required=True)
     status_reason = StringField(default="")
-    password_hash = StringField(required=True)
+    password_hash = StringField(required=True)  # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
     approved_at = DateTimeField()
     approved_by = StringField(default="")
@@ -92,8 +108,7 @@ class Resident(Aggregate):
         "indexes": [
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "courtyard_id"]},
-            {"fields": ["district_id", "name"]},          # search by a name's beginning
-            {"fields": ["district_id", "phone_masked"]},  # search by the last four digits
+            *({"fields": [name]} for name in KEY_INDEXES["residents"]),  # searches (index.resident_keys)
         ],
     }
     name = StringField(required=True, max_length=50)
@@ -101,8 +116,21 @@ class Resident(Aggregate):
     phone_index = StringField(required=True)
     phone_masked = StringField(required=True)
     courtyard_id = StringField(required=True)
-    password_hash = StringField(required=True)
+    password_hash = StringField(required=True)   # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
+    seq = IntField()                              # the district's resident number, in registration order
+    pm = StringField()                            # list keys (index.resident_keys)
+    ph = StringField()
+    cy = StringField()
+    n1_0 = StringField()
+    n1_1 = StringField()
+    n1_2 = StringField()
+    n1_3 = StringField()
+    n2_0 = StringField()
+    n2_1 = StringField()
+    n2_2 = StringField()
+    n2_3 = StringField()
+    schema_version = IntField(default=1)
 
 
 class AdminAccount(Aggregate):

@@ -13,7 +13,7 @@ from wenming.registration.v1 import registration_pb2_grpc
 from .accounts import Accounts, Tokens
 from .residents import ResidentBook
 from .teams import TeamRoster
-from .translate import admin_msg, claims_msg, resident_msg, team_msg, unit_msg, volunteer_msg
+from .translate import admin_msg, claims_msg, imported_msg, resident_msg, team_msg, unit_msg, volunteer_msg
 from .units import UnitDirectory, unit_ref
 from .volunteers import VolunteerRegistry
 
@@ -131,6 +131,11 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         views, token = self.volunteers.search(current_principal(), request)
         return pb.SearchVolunteersResponse(volunteers=[volunteer_msg(v) for v in views], page=_page(token))
 
+    def ImportVolunteers(self, request, context):
+        rows = self.volunteers.import_roll(current_principal(), request.rows)
+        return pb.ImportVolunteersResponse(rows=[imported_msg(r) for r in rows],
+                                           registered=sum(1 for r in rows if not r.refused))
+
     # teams
 
     def _team_msg(self, team):
@@ -168,3 +173,8 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def SearchResidents(self, request, context):
         found, token = self.residents.search(current_principal(), request)
         return pb.SearchResidentsResponse(residents=[resident_msg(r, c) for r, c in found], page=_page(token))
+
+    def ImportResidents(self, request, context):
+        rows = self.residents.import_roll(current_principal(), request.rows)
+        return pb.ImportResidentsResponse(rows=[imported_msg(r) for r in rows],
+                                          registered=sum(1 for r in rows if not r.refused))
