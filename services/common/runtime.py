@@ -38,6 +38,7 @@ from pymongo.collection import Collection
 
 from . import mongo
 from .auth import TokenVerifier
+from .cache import ChangeListener, ReadCache
 from .config import ConfigError, Settings, load_settings
 from .consumer import EventConsumer
 from .events import dlq_topic, events_topic
@@ -86,6 +87,7 @@ class ServiceApp:
         self._blueprints: list[Blueprint] = []
         self._background: list[threading.Thread] = []
         self._process_background: list[threading.Thread] = []
+        self._caches: list[ReadCache] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
         self._checks = {"mongodb": False, "kafka": False}
         self._warnings: dict[str, list[str]] = {}
@@ -127,6 +129,14 @@ class ServiceApp:
         `every_process`: in each process that serves gRPC (what serves that process's own calls,
         e.g. the listener that wakes its live streams)."""
         (self._process_background if every_process else self._background).append(thread)
+
+    def add_cache(self, cache: ReadCache) -> None:
+        """A cache whose copies the service's own events drop (cache.py): every process that
+        serves calls reads its topic for them."""
+        if not self._caches:
+            self.add_background(ChangeListener(self.settings.kafka_bootstrap_servers, self.topic, self._caches),
+                                every_process=True)
+        self._caches.append(cache)
 
     def on_shutdown(self, hook: Callable[[], None]) -> None:
         """`hook()` runs as soon as shutdown begins, before in-flight calls are awaited: it ends
