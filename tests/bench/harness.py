@@ -5,12 +5,18 @@ A bench module `tests/bench/bench_<name>.py` exposes `run(ctx: BenchContext) -> 
 
 from __future__ import annotations
 
+import collections
 import importlib
 import multiprocessing
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 from tests.support.stack import Stack
@@ -131,12 +137,22 @@ class BenchContext:
         self._floors: dict[str, object] = {}
 
     def service(self, name: str, **options):
-        """A started service process on bench ports, stopped when the run ends."""
+        """A started service process on bench ports, stopped when the run ends; with several gRPC
+        processes (GRPC_PROCESSES), once every one of them says it is serving."""
         proc = self.stack.service(name, log_name=f"bench-{name}", **options)
+        processes = int((options.get("extra_env") or {}).get("GRPC_PROCESSES", "1"))
+        serving = self._serving_lines(proc)
         proc.start()
         self._procs.append(proc)
         proc.wait_serving(90)
+        deadline = time.monotonic() + 90
+        while self._serving_lines(proc) < serving + processes and time.monotonic() < deadline:
+            time.sleep(0.2)
         return proc
+
+    @staticmethod
+    def _serving_lines(proc) -> int:
+        return proc.log_path.read_text().count('"msg": "serving"') if proc.log_path.exists() else 0
 
     def floor(self, name: str):
         """Bare-floor measurements, each taken once per run (see floors.py)."""
@@ -157,3 +173,31 @@ def cpu_count() -> int:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+class Profile:
+    """py-spy sampling a service process and its gRPC workers while a bench loads it (only the
+    threads holding the GIL: where its CPU goes). `top()` is what an over-budget figure prints
+    beside itself."""
+
+    def __init__(self, pid: int, seconds: float):
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        self._out = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "profile.txt"
+        self._proc = None if spy is None else subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(max(1, int(seconds))), "--rate", "200",
+             "--gil",
+             "--nonblocking", "--format", "raw", "--output", str(self._out)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def top(self, n: int = 8) -> list[str]:
+        """The functions with the most samples of their own, as "12.3% function (file:line)"."""
+        if self._proc is None:
+            return ["(py-spy not installed: no profile)"]
+        self._proc.wait(120)
+        own: collections.Counter[str] = collections.Counter()
+        for line in self._out.read_text().splitlines() if self._out.exists() else ():
+            stack, _, count = line.rpartition(" ")
+            own[stack.rsplit(";", 1)[-1]] += int(count)
+        total = sum(own.values())
+        shutil.rmtree(self._out.parent, ignore_errors=True)
+        return [f"{count * 100 / total:4.1f}% {frame}" for frame, count in own.most_common(n)] if total else []
