@@ -246,7 +246,7 @@ class OrderDesk:
 
     def _item(self, district_id: str, item_id: str, origin_path: list[str]) -> dict:
         """The order fields a menu item decides."""
-        item = self.menu.get(district_id, item_id)
+        item = self.menu.offered(district_id, item_id)
         if item.retired:
             raise FailedPrecondition(f"menu item {item.name!r} has been retired and takes no new orders")
         if item.owner.unit_id not in origin_path:
