@@ -114,6 +114,9 @@ class ChangeListener:
             try:
                 if consumer is None:
                     consumer = self._connect()
+                if consumer is None:  # the topic is being created (the service's first start)
+                    self._stopping.wait(1.0)
+                    continue
                 for records in consumer.poll(timeout_ms=200).values():
                     for record in records:
                         self._apply(record.value)
@@ -129,13 +132,13 @@ class ChangeListener:
         if consumer is not None:
             consumer.close()
 
-    def _connect(self) -> KafkaConsumer:
+    def _connect(self) -> KafkaConsumer | None:
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), group_id=None,
                                  enable_auto_commit=False, allow_auto_create_topics=False)
         partitions = [TopicPartition(self._topic, p) for p in consumer.partitions_for_topic(self._topic) or ()]
         if not partitions:
             consumer.close()
-            raise RuntimeError(f"topic {self._topic} has no partitions yet")
+            return None
         consumer.assign(partitions)
         consumer.seek_to_end(*partitions)
         for partition in partitions:
