@@ -54,14 +54,14 @@ def _set_rotation_policy(target: str, token: str) -> None:
 
 
 def run(ctx: BenchContext) -> list[Measurement]:
-    registration = ctx.service("registration", port_offset=4, extra_env=PROCESSES)
+    registration = ctx.service("registration", port_offset=1, extra_env=PROCESSES)
     district = District(registration.grpc_target, registration.env)
     token = district.center_admin_token
     echo = ctx.floor("grpc_echo")
     out = []
     for service, read in (("registration", "GetUnit"), ("ordering", "GetOrderPolicy"), ("points", "GetPointRules"),
                           ("training", "GetRotationPolicy"), ("media", "GetScreeningPolicy")):
-        proc = registration if service == "registration" else ctx.service(service, port_offset=4, extra_env=PROCESSES)
+        proc = registration if service == "registration" else ctx.service(service, port_offset=1, extra_env=PROCESSES)
         if read == "GetRotationPolicy":
             _set_rotation_policy(proc.grpc_target, token)
         print(f"  {service} {read} under load for {ctx.seconds:.0f} s…", flush=True)
@@ -75,4 +75,5 @@ def run(ctx: BenchContext) -> list[Measurement]:
         if proc is not registration:
             proc.stop()
     district.close()
+    registration.stop()  # its ports are the next bench's
     return out

@@ -126,6 +126,64 @@ def closed_loop(factory_path: str, args: tuple = (), *, seconds: float = 10.0, p
     return LoadResult(calls=len(latencies), errors=errors, seconds=seconds, latencies_ms=latencies)
 
 
+def _paced_worker(factory_path: str, args: tuple, rate: float, seconds: float, threads: int, start_at: float,
+                  queue) -> None:
+    """`rate` calls a second from `threads` callers, each call at its scheduled time; its latency
+    counts from that time, so a slow answer delays the next one's start and shows in both."""
+    module_name, _, function = factory_path.partition(":")
+    factory = getattr(importlib.import_module(module_name), function)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    total = int(rate * seconds)
+
+    def loop(k: int) -> None:
+        call = factory(*args)
+        own: list[float] = []
+        for n in range(k, total, threads):
+            scheduled = start_at + n / rate
+            while (wait := scheduled - time.time()) > 0:
+                time.sleep(wait)
+            try:
+                call()
+            except Exception:
+                with lock:
+                    errors[0] += 1
+                continue
+            own.append((time.time() - scheduled) * 1000)
+        with lock:
+            latencies.extend(own)
+
+    pool = [threading.Thread(target=loop, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    queue.put((latencies, errors[0]))
+
+
+def paced(factory_path: str, args: tuple = (), *, rate: float, seconds: float = 10.0, processes: int = 2,
+          threads: int = 16) -> LoadResult:
+    """Open-loop load: `rate` calls a second in all (not as fast as answers come), for latency at a
+    given throughput; `calls` may fall short of rate × seconds when answers fall behind."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start_at = time.time() + 3.0
+    workers = [ctx.Process(target=_paced_worker, args=(factory_path, args, rate / processes, seconds, threads,
+                                                       start_at + i / rate, queue)) for i in range(processes)]
+    for w in workers:
+        w.start()
+    latencies: list[float] = []
+    errors = 0
+    for _ in workers:
+        lat, err = queue.get(timeout=seconds + 300)
+        latencies += lat
+        errors += err
+    for w in workers:
+        w.join(30)
+    return LoadResult(calls=len(latencies), errors=errors, seconds=seconds, latencies_ms=latencies)
+
+
 class BenchContext:
     """Servers, service processes and cached floors for one `make bench` run."""
 
@@ -140,6 +198,9 @@ class BenchContext:
         """A started service process on bench ports, stopped when the run ends; with several gRPC
         processes (GRPC_PROCESSES), once every one of them says it is serving."""
         proc = self.stack.service(name, log_name=f"bench-{name}", **options)
+        for earlier in self._procs:  # an earlier bench's process on these ports makes way
+            if earlier.definition.grpc_port == proc.definition.grpc_port:
+                earlier.stop()
         processes = int((options.get("extra_env") or {}).get("GRPC_PROCESSES", "1"))
         serving = self._serving_lines(proc)
         proc.start()
