@@ -56,7 +56,7 @@ def _handled(http_base: str, method: str) -> float:
 
 
 def test_two_processes_serve_one_port_and_shutdown_drains_both(stack):
-    proc = stack.start_service("registration", port_offset=7, extra_env={"GRPC_PROCESSES": "2",
+    proc = stack.start_service("registration", port_offset=2, extra_env={"GRPC_PROCESSES": "2",
                                                                           "SHUTDOWN_GRACE_SECONDS": str(GRACE)})
     try:
         main = proc.process.pid
