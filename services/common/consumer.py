@@ -116,6 +116,11 @@ class EventConsumer(threading.Thread):
             heartbeat_interval_ms=3_000,
             request_timeout_ms=30_000,
         )
+        # the topics' partitions known before the group's first assignment: assigned without them
+        # (kafka-python's range assignor logs "No partition metadata"), a topic stays unread
+        # until the next metadata refresh, minutes later
+        for topic in self.topics:
+            consumer.partitions_for_topic(topic)
         consumer.subscribe(self.topics)
         return consumer
 
