@@ -240,7 +240,8 @@ class OrderDesk:
             ev.OrderPlaced(order=order_snapshot(order), routed_past=[unit_ref_msg(u) for u in order.routed_past]),
             district_id=district, aggregate_type="order", aggregate_id=order_id, version=1,
             actor_id=principal.subject, occurred_at=now)
-        order.insert([event])
+        Order.insert_raw(raw, [event])
+        order.version = 1
         metrics.ORDER_TRANSITIONS.labels(status_name(S.ORDER_STATUS_PLACED), metrics.level_name(current["level"])).inc()
         return order
 
