@@ -198,10 +198,17 @@ def demo_clock_file(data_dir: Path) -> Path:
     return data_dir / "run" / "ordering-clock-offset"
 
 
+# gRPC processes per service in the local stack (GRPC_PROCESSES; the chart sets the same): one
+# Python process serves on one core at most. Notification's streams wait on the network: one.
+DEV_GRPC_PROCESSES = {"registration": 2, "ordering": 2, "points": 2, "training": 2, "media": 2}
+
+
 def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[ServiceProcess]:
     defs = [d for d in with_env_ports(SERVICES) if d.built]
     secrets = ensure_secrets(data_dir / "secrets")
-    extra = {"gateway": DEMO_APP, "ordering": {"CLOCK_OFFSET_FILE": str(demo_clock_file(data_dir))}}
+    extra = {name: {"GRPC_PROCESSES": str(n)} for name, n in DEV_GRPC_PROCESSES.items()}
+    extra["gateway"] = DEMO_APP
+    extra["ordering"]["CLOCK_OFFSET_FILE"] = str(demo_clock_file(data_dir))
     return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs,
                                           extra=extra.get(d.name)),
                            data_dir / "logs" / f"{d.name}.log") for d in defs]

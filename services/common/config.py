@@ -118,6 +118,7 @@ class Settings:
     log_level: str = "INFO"
     access_log: bool = False
     grpc_workers: int = 32
+    grpc_processes: int = 1
     shutdown_grace_seconds: float = 10.0
     kafka_topics: TopicSettings = field(default_factory=TopicSettings)
     outbox_poll_seconds: float = 0.2
@@ -158,6 +159,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         log_level=env.str("LOG_LEVEL", "INFO").upper(),
         access_log=env.bool("ACCESS_LOG", False),
         grpc_workers=env.int("GRPC_WORKERS", 32, minimum=1),
+        grpc_processes=env.int("GRPC_PROCESSES", 1, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
         kafka_topics=topic_settings(env),
         outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 0.2),

@@ -7,6 +7,7 @@ are one write (see outbox.py).
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 
@@ -48,6 +49,29 @@ class Aggregate(Document):
     def in_district(cls, district_id: str, _id: str, what: str):
         """The aggregate `_id` of the caller's district (see raw_in_district)."""
         return cls.from_raw(cls.raw_in_district(district_id, _id, what))
+
+    @classmethod
+    def insert_raw(cls, raw: dict, events: list[dict]) -> None:
+        """Inserts a new aggregate given in its stored form (what `from_raw` reads), with the
+        model's defaults for every field it leaves out: the document `insert` writes, without
+        validating and converting the whole aggregate again on a hot path (PlaceOrder: a tenth
+        of its CPU). The caller builds `raw` from validated input."""
+        insert_with_events(cls.collection(), cls.stored_form(raw), events)
+
+    @classmethod
+    def stored_form(cls, raw: dict) -> dict:
+        """`raw` as mongoengine would store it: defaults filled in, None left out."""
+        return {**copy.deepcopy(cls._stored_defaults()), **{k: v for k, v in raw.items() if v is not None}}
+
+    @classmethod
+    def _stored_defaults(cls) -> dict:
+        defaults = cls.__dict__.get("_defaults_stored")
+        if defaults is None:
+            defaults = cls().to_mongo().to_dict()
+            for generated in ("_id", "outbox", "outbox_pending", "version"):
+                defaults.pop(generated, None)
+            cls._defaults_stored = defaults
+        return defaults
 
     def insert(self, events: list[dict]) -> None:
         """Validates and inserts this new aggregate at version 1 with its first events."""

@@ -183,7 +183,9 @@ class GrpcServer:
     """A gRPC server with the kit's interceptor, health and reflection."""
 
     def __init__(self, *, port: int, verifier: TokenVerifier, workers: int = 32,
-                 public_methods: Iterable[str] = (), bind_host: str = "[::]"):
+                 public_methods: Iterable[str] = (), bind_host: str = "[::]", reuse_port: bool = False):
+        """`reuse_port`: the processes of one pod share the port (SO_REUSEPORT, the kernel spreads
+        connections); otherwise a port held by anyone is an error, never silently shared."""
         self._statuses: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -193,7 +195,7 @@ class GrpcServer:
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
             interceptors=[ServiceInterceptor(verifier, public_methods)],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                     ("grpc.so_reuseport", 0)],
+                     ("grpc.so_reuseport", int(reuse_port))],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._port = port

@@ -24,6 +24,7 @@ def main(allocator_tuned: bool) -> None:
     media = build(app.settings, app.db)
     media.ensure_indexes()
     app.add_grpc(media_pb2_grpc.add_MediaServiceServicer_to_server, MediaServicer(media), SERVICE_NAME)
+    app.add_cache(media.screening.cache)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     app.add_event_consumer("registration", [events_topic("registration")], media.registry.handlers())

@@ -19,6 +19,7 @@ def main() -> None:
     ensure_indexes(domain)
     migrate(app.db, domain.index)
     app.add_grpc(ordering_pb2_grpc.add_OrderingServiceServicer_to_server, OrderingServicer(domain), SERVICE_NAME)
+    app.add_cache(domain.menu.cache)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     app.add_event_consumer("registry", [events_topic("registration")], domain.registry.handlers())

@@ -281,14 +281,15 @@ class OrderDesk:
             ev.OrderPlaced(order=order_snapshot(order), routed_past=[unit_ref_msg(u) for u in order.routed_past]),
             district_id=district, aggregate_type="order", aggregate_id=order_id, version=1,
             actor_id=principal.subject, occurred_at=now)
-        order.insert([event])
-        self.index.record({**raw, "version": order.version})
+        Order.insert_raw(raw, [event])
+        order.version = 1
+        self.index.record({**raw, "version": 1})
         metrics.ORDER_TRANSITIONS.labels(status_name(S.ORDER_STATUS_PLACED), metrics.level_name(current["level"])).inc()
         return order
 
     def _item(self, district_id: str, item_id: str, origin_path: list[str]) -> dict:
         """The order fields a menu item decides."""
-        item = self.menu.get(district_id, item_id)
+        item = self.menu.offered(district_id, item_id)
         if item.retired:
             raise FailedPrecondition(f"menu item {item.name!r} has been retired and takes no new orders")
         if item.owner.unit_id not in origin_path:

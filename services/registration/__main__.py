@@ -18,8 +18,10 @@ def main() -> None:
     app = ServiceApp("registration", extra_settings)
     ensure_indexes()
     domain = build(app.settings)
-    migrate(domain)
-    domain.units.resume_interrupted_moves()
+    if not app.is_worker:  # once per pod
+        migrate(domain)
+        domain.units.resume_interrupted_moves()
+    app.add_cache(domain.units.cache)
     servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts)
     app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
                  public_methods=PUBLIC_METHODS)

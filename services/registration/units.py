@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, require_manages
+from services.common.cache import ReadCache
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import EventSource, utcnow
 from services.common.ids import decode_page_token, encode_page_token, new_id
@@ -62,6 +63,17 @@ class UnitDirectory:
         self.vault = vault
         self.events = events
         self.scopes = scopes
+        # GetUnit's units by id, until an event about the unit says otherwise; a move rewrites its
+        # whole subtree's paths with one event, so after one every unit is read again
+        self.cache = ReadCache("units", self._load, max_age_seconds=60.0, aggregate_type="unit",
+                               forget_all_on=[events_pb2.UnitMoved.DESCRIPTOR.full_name])
+
+    @staticmethod
+    def _load(unit_id: str) -> Unit:
+        unit = Unit.objects(id=unit_id).first()
+        if unit is None:
+            raise NotFound("unit", unit_id)  # not kept: the unit may be created a moment later
+        return unit
 
     # ---- reads ----
 
@@ -105,7 +117,10 @@ class UnitDirectory:
         v = Validator()
         unit_id = v.ident("unit_id", unit_id)
         v.check()
-        return self.get(principal.district_id, unit_id)
+        unit = self.cache.get(unit_id)
+        if unit.district_id != principal.district_id:
+            raise NotFound("unit", unit_id)
+        return unit
 
     def list_subtree(self, principal: Principal, root_id: str, level: int, page_size: int, page_token: str):
         v = Validator()
@@ -232,6 +247,7 @@ class UnitDirectory:
             raise AlreadyExists(f"a unit named {name!r} already exists under the same parent") from None
         if renamed is None:
             raise FailedPrecondition("the unit changed since you read it (version mismatch); reload and retry")
+        self.cache.forget(unit.id)
         return renamed
 
     def move(self, principal: Principal, unit_id: str, new_parent_id: str) -> Unit:
@@ -267,6 +283,7 @@ class UnitDirectory:
         if moved is None:
             raise FailedPrecondition("the unit changed since you read it; reload and retry")
         self.finish_move(moved)
+        self.cache.forget_all()
         return Unit.objects(id=moved.id).first()
 
     def finish_move(self, moved: Unit) -> None:

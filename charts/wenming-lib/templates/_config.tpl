@@ -69,6 +69,7 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- if $svc.grpc.enabled -}}
 {{- $_ := set $data "GRPC_PORT" "50051" -}}
 {{- $_ := set $data "GRPC_WORKERS" ($svc.grpc.workers | toString) -}}
+{{- $_ := set $data "GRPC_PROCESSES" ($svc.grpc.processes | toString) -}}
 {{- end -}}
 {{- if $svc.usesKafka -}}
 {{- $kafka := $root.Values.kafka -}}
