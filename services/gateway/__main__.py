@@ -73,6 +73,8 @@ def main() -> int:
     rest_threads = env.int("HTTP_THREADS", 16, minimum=1)
     sse_streams = env.int("SSE_MAX_STREAMS", 32, minimum=0)
     sse_max_seconds = env.float("SSE_MAX_SECONDS", 24 * 3600.0)
+    # proxies of the deployment in front of the gateway (an ingress: 1), whose X-Forwarded-For is trusted
+    trusted_proxy_hops = env.int("TRUSTED_PROXY_HOPS", 0, minimum=0)
     upstreams = load_upstreams(env)
     try:
         env.check("gateway")
@@ -84,7 +86,7 @@ def main() -> int:
     app = create_ops_app("gateway", lambda: dict(health.checks))
     register_json_errors(app)
     trace_requests(app)
-    app.register_blueprint(api_blueprint(upstreams))
+    app.register_blueprint(api_blueprint(upstreams, trusted_proxy_hops))
     app.register_blueprint(web_blueprint(web_root, district_id, district_name))
     streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)
     app.register_blueprint(streams.blueprint())

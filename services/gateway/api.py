@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-
+from services.common.audit import CLIENT_ADDRESS_HEADER
 from services.common.http_errors import HTTP_STATUS, json_error, json_response
 
 from .openapi import openapi_document
@@ -32,19 +32,37 @@ LATENCY = Histogram("gateway_request_seconds", "REST call latency (including the
 
 def _from_rpc_error(error: grpc.RpcError) -> Response:
     code = error.code()
-    details = []
+    details, retry_after = [], None
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR) or detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             details.append(json_format.MessageToDict(detail))
-    return json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            retry_after = info.retry_delay.seconds
+    response = json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def client_address(trusted_proxy_hops: int) -> str:
+    """The person's address: the TCP peer, or, behind `trusted_proxy_hops` proxies of the
+    deployment's own (an ingress), the address the outermost of them saw — the X-Forwarded-For
+    entry that many from the right; the entries left of it are whatever the client sent."""
+    if trusted_proxy_hops:
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
+        if len(hops) >= trusted_proxy_hops:
+            return hops[-trusted_proxy_hops]
+    return request.remote_addr or ""
 
 
 def reply_json(message) -> Response:
     return json_response(200, json_format.MessageToDict(message, always_print_fields_with_no_presence=True))
 
 
-def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
+def api_blueprint(upstreams: dict[str, Upstream], trusted_proxy_hops: int = 0) -> Blueprint:
     bp = Blueprint("api", __name__)
     openapi = json.dumps(openapi_document(upstreams), ensure_ascii=False)
 
@@ -64,7 +82,7 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
         started = time.perf_counter()
         upstream = upstreams.get(service)
         route = f"{service}.{method}" if upstream and method in upstream.methods else "unknown"
-        response = _call(upstream, service, method)
+        response = _call(upstream, service, method, trusted_proxy_hops)
         REQUESTS.labels(route, str(response.status_code)).inc()
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response
@@ -72,7 +90,7 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     return bp
 
 
-def _call(upstream: Upstream | None, service: str, method: str) -> Response:
+def _call(upstream: Upstream | None, service: str, method: str, trusted_proxy_hops: int) -> Response:
     if upstream is None:
         return json_error(404, "NOT_FOUND", f"no service {service[:40]!r} behind this gateway")
     spec = upstream.methods.get(method)
@@ -95,7 +113,7 @@ def _call(upstream: Upstream | None, service: str, method: str) -> Response:
         return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
     # the trace (traceparent) travels with the call through the kit's client channel
-    metadata = []
+    metadata = [(CLIENT_ADDRESS_HEADER, client_address(trusted_proxy_hops))]
     auth = request.headers.get("Authorization", "")
     if auth:
         metadata.append(("authorization", auth))

@@ -1,8 +1,10 @@
 """python -m services.registration: the registration gRPC server (+ ops HTTP)."""
 
+from services.common.audit import AUDIT_TOPIC
 from services.common.runtime import ServiceApp
 from wenming.registration.v1 import registration_pb2_grpc
 
+from . import audit
 from .app import build, ensure_indexes, extra_settings
 from .models import AGGREGATES
 from .sessions import Sessions
@@ -14,14 +16,18 @@ PURGE_INTERVAL_SECONDS = 3600
 def main() -> None:
     app = ServiceApp("registration", extra_settings)
     ensure_indexes()
-    domain = build(app.settings)
+    domain = build(app.settings, app.verifier)
     domain.units.resume_interrupted_moves()
-    servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts)
+    servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts,
+                                    domain.audit)
     app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
                  public_methods=PUBLIC_METHODS)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     app.add_job("purge-expired-sessions", Sessions.purge_expired, PURGE_INTERVAL_SECONDS)
+    app.add_job("purge-login-failures", domain.accounts.throttle.purge, PURGE_INTERVAL_SECONDS)
+    # every service's admin actions (services/common/audit.py), kept for the district's inspectors
+    app.add_event_consumer("audit", [AUDIT_TOPIC], {audit.RECORDED_TYPE: audit.store})
     app.run()
 
 

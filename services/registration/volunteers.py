@@ -31,9 +31,9 @@ UPDATABLE = {"skills", "availability", "phone", "political_status", "service_uni
 ADMIN_ONLY_FIELDS = {"service_unit_ids"}
 
 
-def validate_password(v: Validator, password: str) -> str:
+def validate_password(v: Validator, password: str, field: str = "password") -> str:
     if not 8 <= len(password or "") <= 128:
-        v.fail("password", "must be 8 to 128 characters")
+        v.fail(field, "must be 8 to 128 characters")
     return password or ""
 
 
