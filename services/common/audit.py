@@ -88,10 +88,10 @@ def object_ids(*messages: message.Message | None) -> list[str]:
     def visit(msg: message.Message, depth: int) -> None:
         for fd, value in msg.ListFields():
             if fd.type == fd.TYPE_MESSAGE and depth == 0:
-                for inner in (value if fd.label == fd.LABEL_REPEATED else [value]):
+                for inner in (value if fd.is_repeated else [value]):
                     visit(inner, 1)
             elif fd.type == fd.TYPE_STRING and (fd.name.endswith("_id") or fd.name.endswith("_ids")):
-                for text in (value if fd.label == fd.LABEL_REPEATED else [value]):
+                for text in (value if fd.is_repeated else [value]):
                     if _OBJECT_ID.match(text) and text not in found:
                         found.append(text)
 
@@ -102,7 +102,8 @@ def object_ids(*messages: message.Message | None) -> list[str]:
 
 
 def _peer_address(peer: str) -> str:
-    """grpc's "ipv4:10.1.2.3:5678" / "ipv6:[::1]:5678" -> the address without the port."""
+    """grpc's "ipv4:10.1.2.3:5678" / "ipv6:[::1]:5678" -> the address without the port; a plain
+    address (an HTTP request's) as it is."""
     kind, _, rest = (peer or "").partition(":")
     if kind in ("ipv4", "ipv6"):
         return rest.rpartition(":")[0].strip("[]")

@@ -73,8 +73,11 @@ def main() -> int:
     rest_threads = env.int("HTTP_THREADS", 16, minimum=1)
     sse_streams = env.int("SSE_MAX_STREAMS", 32, minimum=0)
     sse_max_seconds = env.float("SSE_MAX_SECONDS", 24 * 3600.0)
-    # proxies of the deployment in front of the gateway (an ingress: 1), whose X-Forwarded-For is trusted
+    # proxies of the deployment in front of the gateway (an ingress: 1): the client's address is the
+    # X-Forwarded-For entry that many from the right (entries left of it are whatever the client sent)
     trusted_proxy_hops = env.int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+    proxies = {"trusted_proxy": "*", "trusted_proxy_count": trusted_proxy_hops,
+               "trusted_proxy_headers": "x-forwarded-for"} if trusted_proxy_hops else {}
     upstreams = load_upstreams(env)
     try:
         env.check("gateway")
@@ -86,13 +89,13 @@ def main() -> int:
     app = create_ops_app("gateway", lambda: dict(health.checks))
     register_json_errors(app)
     trace_requests(app)
-    app.register_blueprint(api_blueprint(upstreams, trusted_proxy_hops))
+    app.register_blueprint(api_blueprint(upstreams))
     app.register_blueprint(web_blueprint(web_root, district_id, district_name))
     streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)
     app.register_blueprint(streams.blueprint())
     # open streams are connections on top of waitress's usual limit (100)
     server = HttpServer(app, port, threads=rest_threads + sse_streams, connection_limit=100 + sse_streams,
-                        **WAITRESS_ADJUSTMENTS)
+                        **WAITRESS_ADJUSTMENTS, **proxies)
     stopping = threading.Event()
     stop_on_signals(stopping)
     health.start()

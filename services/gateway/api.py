@@ -47,22 +47,12 @@ def _from_rpc_error(error: grpc.RpcError) -> Response:
     return response
 
 
-def client_address(trusted_proxy_hops: int) -> str:
-    """The person's address: the TCP peer, or, behind `trusted_proxy_hops` proxies of the
-    deployment's own (an ingress), the address the outermost of them saw — the X-Forwarded-For
-    entry that many from the right; the entries left of it are whatever the client sent."""
-    if trusted_proxy_hops:
-        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
-        if len(hops) >= trusted_proxy_hops:
-            return hops[-trusted_proxy_hops]
-    return request.remote_addr or ""
-
 
 def reply_json(message) -> Response:
     return json_response(200, json_format.MessageToDict(message, always_print_fields_with_no_presence=True))
 
 
-def api_blueprint(upstreams: dict[str, Upstream], trusted_proxy_hops: int = 0) -> Blueprint:
+def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     bp = Blueprint("api", __name__)
     openapi = json.dumps(openapi_document(upstreams), ensure_ascii=False)
 
@@ -82,7 +72,7 @@ def api_blueprint(upstreams: dict[str, Upstream], trusted_proxy_hops: int = 0) -
         started = time.perf_counter()
         upstream = upstreams.get(service)
         route = f"{service}.{method}" if upstream and method in upstream.methods else "unknown"
-        response = _call(upstream, service, method, trusted_proxy_hops)
+        response = _call(upstream, service, method)
         REQUESTS.labels(route, str(response.status_code)).inc()
         LATENCY.labels(route).observe(time.perf_counter() - started)
         return response
@@ -90,7 +80,7 @@ def api_blueprint(upstreams: dict[str, Upstream], trusted_proxy_hops: int = 0) -
     return bp
 
 
-def _call(upstream: Upstream | None, service: str, method: str, trusted_proxy_hops: int) -> Response:
+def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     if upstream is None:
         return json_error(404, "NOT_FOUND", f"no service {service[:40]!r} behind this gateway")
     spec = upstream.methods.get(method)
@@ -112,8 +102,10 @@ def _call(upstream: Upstream | None, service: str, method: str, trusted_proxy_ho
     except json_format.ParseError as exc:
         return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
-    # the trace (traceparent) travels with the call through the kit's client channel
-    metadata = [(CLIENT_ADDRESS_HEADER, client_address(trusted_proxy_hops))]
+    # the trace (traceparent) travels with the call through the kit's client channel; the person's
+    # address is the peer, or behind TRUSTED_PROXY_HOPS proxies what the outermost saw (waitress
+    # takes it from X-Forwarded-For, __main__.py)
+    metadata = [(CLIENT_ADDRESS_HEADER, request.remote_addr or "")]
     auth = request.headers.get("Authorization", "")
     if auth:
         metadata.append(("authorization", auth))
