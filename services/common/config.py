@@ -10,6 +10,7 @@ from pathlib import Path
 from collections.abc import Mapping
 
 from .kafka_clients import FOREVER, TopicSettings
+from .pii import Keyring, PiiVault
 
 
 class ConfigError(RuntimeError):
@@ -104,6 +105,35 @@ class Env:
             )
 
 
+def pii_vault(env: Env) -> PiiVault | None:
+    """The personal-data keys: PII_ENCRYPTION_KEYS and PII_BLIND_INDEX_KEYS, keyrings such as
+    "v2:<base64>,v1:<base64>" (newest first is customary; the highest version is the newest), or
+    the single keys PII_ENCRYPTION_KEY and PII_BLIND_INDEX_KEY of earlier releases as version 1."""
+    rings = []
+    for name in ("PII_ENCRYPTION", "PII_BLIND_INDEX"):
+        text = env.str(f"{name}_KEYS", "")
+        if not text:
+            if not env.str(f"{name}_KEY", ""):
+                env.problems.append(f"{name}_KEYS is required (or the single {name}_KEY of earlier releases)")
+                rings.append(None)
+                continue
+            key = env.key_bytes(f"{name}_KEY")
+            rings.append(Keyring({1: key}) if len(key) == 32 else None)
+            continue
+        try:
+            rings.append(Keyring.parse(text))
+        except ValueError as exc:
+            env.problems.append(f"{name}_KEYS: {exc}")
+            rings.append(None)
+    if None in rings:
+        return None
+    try:
+        return PiiVault(*rings)
+    except ValueError as exc:
+        env.problems.append(str(exc))
+        return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every service process needs. Service-specific values live in `extra`."""
@@ -193,8 +223,10 @@ def kafka_connection(env: Env) -> dict:
         mechanism = env.str("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
         if mechanism not in KAFKA_SASL_MECHANISMS:
             env.problems.append(f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of {', '.join(KAFKA_SASL_MECHANISMS)}")
-        options.update(sasl_mechanism=mechanism, sasl_plain_username=env.str("KAFKA_SASL_USERNAME"),
-                       sasl_plain_password=env.str("KAFKA_SASL_PASSWORD"))
+        username, password = env.str("KAFKA_SASL_USERNAME", ""), env.str("KAFKA_SASL_PASSWORD", "")
+        if not (username and password):
+            env.problems.append(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        options.update(sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password)
     return options
 
 

@@ -1,12 +1,13 @@
 """python -m services.registration: the registration gRPC server (+ ops HTTP)."""
 
+from services.common import pii_rotation
 from services.common.audit import AUDIT_TOPIC
 from services.common.runtime import ServiceApp
 from wenming.registration.v1 import registration_pb2_grpc
 
 from . import audit
 from .app import build, ensure_indexes, extra_settings
-from .models import AGGREGATES
+from .models import AGGREGATES, personal_data
 from .sessions import Sessions
 from .servicer import PUBLIC_METHODS, SERVICE_NAME, RegistrationServicer
 
@@ -26,6 +27,9 @@ def main() -> None:
         app.add_outbox(model.collection())
     app.add_job("purge-expired-sessions", Sessions.purge_expired, PURGE_INTERVAL_SECONDS)
     app.add_job("purge-login-failures", domain.accounts.throttle.purge, PURGE_INTERVAL_SECONDS)
+    # after a personal-data key rotation, everything is re-encrypted and re-indexed in the background
+    rotation = pii_rotation.PiiRotation(app.settings.extra["pii_vault"], app.db["pii_rotation"], personal_data())
+    app.add_job("pii-rotation", rotation.run, pii_rotation.INTERVAL_SECONDS)
     # every service's admin actions (services/common/audit.py), kept for the district's inspectors
     app.add_event_consumer("audit", [AUDIT_TOPIC], {audit.RECORDED_TYPE: audit.store})
     app.run()

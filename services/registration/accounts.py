@@ -182,8 +182,9 @@ class Accounts:
                 return None
             model, field = (Volunteer, "volunteer.phone") if kind == K.PRINCIPAL_KIND_VOLUNTEER else \
                 (Resident, "resident.phone")
-            index = self.vault.blind_index(phone, district_id=district_id, field=field)
-            account = model.objects(district_id=district_id, phone_index=index).first()
+            # every key version of the index: logins go on while a key rotation rewrites them
+            indexes = self.vault.blind_indexes(phone, district_id=district_id, field=field)
+            account = model.objects(district_id=district_id, phone_index__in=indexes).first()
         return None if account is None else self._candidate(kind, account)
 
     def _candidate(self, kind: int, account) -> LoginCandidate:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.auth import TokenIssuer, TokenVerifier
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import EventSource
-from services.common.pii import PiiVault
 from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
@@ -32,8 +31,7 @@ def extra_settings(env: Env) -> dict:
         "jwt_private_key_pem": env.str("JWT_PRIVATE_KEY"),
         "access_token_ttl_seconds": access_ttl,
         "refresh_token_ttl_seconds": env.int("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600, minimum=300),
-        "pii_encryption_key": env.key_bytes("PII_ENCRYPTION_KEY"),
-        "pii_blind_index_key": env.key_bytes("PII_BLIND_INDEX_KEY"),
+        "pii_vault": pii_vault(env),
         "login_limits": Limits(
             per_account=env.int("LOGIN_MAX_FAILURES_PER_ACCOUNT", defaults.per_account, minimum=1),
             per_address=env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", defaults.per_address, minimum=1),
@@ -55,7 +53,7 @@ class Registration:
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
     """`verifier`: the server's own (it knows the ended sessions); a fresh one otherwise."""
     extra = settings.extra
-    vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
+    vault = extra["pii_vault"]
     events = EventSource("registration")
     issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])
     units = UnitDirectory(vault, events)

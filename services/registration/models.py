@@ -9,6 +9,7 @@ from mongoengine import (
 )
 
 from services.common.documents import Aggregate
+from services.common.pii_rotation import Sealed, Target
 
 
 class Unit(Aggregate):
@@ -215,3 +216,13 @@ class Counter(Document):
 
 AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session)
 ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
+
+
+def personal_data() -> list[Target]:
+    """Where registration keeps personal data, for the key rotation job (pii_rotation.py)."""
+    return [
+        Target(Unit.collection(), [Sealed("head_phone_cipher", "unit.head_phone")]),
+        Target(Volunteer.collection(), [Sealed("id_cipher", "volunteer.national_id", "id_index", "national_id"),
+                                        Sealed("phone_cipher", "volunteer.phone", "phone_index", "volunteer.phone")]),
+        Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone")]),
+    ]

@@ -23,7 +23,7 @@ from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 from .models import Resident, Unit
 from .passwords import hash_password
 from .units import UnitDirectory, unit_ref
-from .volunteers import validate_password
+from .volunteers import index_taken, validate_password
 
 MAX_QUERY = 20
 PHONE_LIKE = re.compile(r"^[0-9 +-]+$")
@@ -52,6 +52,9 @@ class ResidentBook:
         on_behalf = principal is not None and principal.role == Role.ROLE_UNIT_ADMIN
         if on_behalf and (principal.district_id != district_id or not principal.manages(courtyard.path)):
             raise PermissionDenied("that courtyard is outside your unit's subtree")
+        if index_taken(Resident, district_id, "phone_index",
+                       self.vault.blind_indexes(phone, district_id=district_id, field="resident.phone")):
+            raise AlreadyExists("this mobile number is already registered by another resident")
         resident = Resident(
             id=new_id("res"), district_id=district_id, name=name,
             phone_cipher=self.vault.encrypt(phone, district_id=district_id, field="resident.phone"),
@@ -119,4 +122,5 @@ class ResidentBook:
         except ValueError:
             v.fail("query", PHONE_QUERY)
             return {}
-        return {"phone_index": self.vault.blind_index(phone, district_id=district_id, field="resident.phone")}
+        return {"phone_index": {"$in": self.vault.blind_indexes(phone, district_id=district_id,
+                                                                field="resident.phone")}}

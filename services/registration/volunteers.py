@@ -31,6 +31,16 @@ UPDATABLE = {"skills", "availability", "phone", "political_status", "service_uni
 ADMIN_ONLY_FIELDS = {"service_unit_ids"}
 
 
+def index_taken(model, district_id: str, field: str, indexes: list[str], except_id: str = "") -> bool:
+    """Whether another document holds the value under any key version of its blind index. A write
+    stores the newest version, which the unique index guards; until a key rotation has rewritten
+    them all, older versions are found only by looking."""
+    query = {"district_id": district_id, field: {"$in": indexes}}
+    if except_id:
+        query["_id"] = {"$ne": except_id}
+    return model.collection().find_one(query, {"_id": 1}) is not None
+
+
 def validate_password(v: Validator, password: str, field: str = "password") -> str:
     if not 8 <= len(password or "") <= 128:
         v.fail(field, "must be 8 to 128 characters")
@@ -161,6 +171,12 @@ class VolunteerRegistry:
             password_hash=hash_password(password), registered_at=now,
             approved_at=now if by_admin else None, approved_by=principal.subject if by_admin else "",
         )
+        if index_taken(Volunteer, district_id, "id_index", self.vault.blind_indexes(
+                national_id.number, district_id=district_id, field="national_id")):
+            raise AlreadyExists("a volunteer with this ID number is already registered in this district")
+        if index_taken(Volunteer, district_id, "phone_index", self.vault.blind_indexes(
+                phone, district_id=district_id, field="volunteer.phone")):
+            raise AlreadyExists("this mobile number is already registered by another volunteer")
         view = VolunteerView(volunteer, units)
         event = self._event(events_pb2.VolunteerRegistered(profile=view.profile(), self_registered=not by_admin),
                             view, 1, principal.subject if principal else "")
@@ -225,6 +241,9 @@ class VolunteerRegistry:
             changes["unit_ids"] = unit_ids
         if phone:
             district = current.district_id
+            if index_taken(Volunteer, district, "phone_index", self.vault.blind_indexes(
+                    phone, district_id=district, field="volunteer.phone"), except_id=current.id):
+                raise AlreadyExists("this mobile number is already registered by another volunteer")
             changes.update(phone_cipher=self.vault.encrypt(phone, district_id=district, field="volunteer.phone"),
                            phone_index=self.vault.blind_index(phone, district_id=district, field="volunteer.phone"),
                            phone_masked=mask_phone(phone))

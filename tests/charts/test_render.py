@@ -22,8 +22,8 @@ GRPC_SERVICES = tuple(s for s in ALL_SERVICES if s != "gateway")
 
 # What each service reads from Secrets (README "Configuration" and the services' own settings).
 SECRET_ENV = {
-    "registration": {"JWT_PUBLIC_KEY", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
-    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
+    "registration": {"JWT_PUBLIC_KEY", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEYS", "PII_BLIND_INDEX_KEYS", "MONGODB_URI"},
+    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "PII_ENCRYPTION_KEYS", "PII_BLIND_INDEX_KEYS", "MONGODB_URI"},
     "points": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "training": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
     "media": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
@@ -34,8 +34,8 @@ SECRET_ENV = {
 SENTINELS = {
     "jwtPrivateKey": "-----BEGIN PRIVATE KEY-----\nSENTINEL-PRIVATE\n-----END PRIVATE KEY-----\n",
     "jwtPublicKey": "-----BEGIN PUBLIC KEY-----\nSENTINEL-PUBLIC\n-----END PUBLIC KEY-----\n",
-    "piiEncryptionKey": "U0VOVElORUwtUElJLUVOQ1JZUFRJT04tS0VZLTMyYg==",
-    "piiBlindIndexKey": "U0VOVElORUwtUElJLUJMSU5ELUlOREVYLUtFWS0zMg==",
+    "piiEncryptionKeys": "v1:U0VOVElORUwtUElJLUVOQ1JZUFRJT04tS0VZLTMyYg==",
+    "piiBlindIndexKeys": "v1:U0VOVElORUwtUElJLUJMSU5ELUlOREVYLUtFWS0zMg==",
     "checkinCodeKey": "U0VOVElORUwtQ0hFQ0tJTi1DT0RFLUtFWS0zMmJ5dGU=",
 }
 MONGODB_URI_SENTINEL = "mongodb://wenming:SENTINEL-PASSWORD@m0,m1,m2/?replicaSet=rs0&authSource=admin"
@@ -399,7 +399,7 @@ def test_rendered_secret_carries_the_values_and_survives_uninstall(rendered):
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {
         "jwt-private-key": SENTINELS["jwtPrivateKey"], "jwt-public-key": SENTINELS["jwtPublicKey"],
-        "pii-encryption-key": SENTINELS["piiEncryptionKey"], "pii-blind-index-key": SENTINELS["piiBlindIndexKey"],
+        "pii-encryption-keys": SENTINELS["piiEncryptionKeys"], "pii-blind-index-keys": SENTINELS["piiBlindIndexKeys"],
         "checkin-code-key": SENTINELS["checkinCodeKey"], "mongodb-uri": MONGODB_URI_SENTINEL,
     }, variant
     for deployment in manifest.of_kind("Deployment"):

@@ -53,7 +53,7 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- range $_, $svc := .root.Values.services -}}
 {{- $secretNames = concat $secretNames ($svc.secretEnv | default list) -}}
 {{- end -}}
-{{- if or (has $name $secretNames) (regexMatch "(_KEY|_PASSWORD|_SECRET|_TOKEN|_URI)$" $name) -}}
+{{- if or (has $name $secretNames) (regexMatch "(_KEY|_KEYS|_PASSWORD|_SECRET|_TOKEN|_URI)$" $name) -}}
 {{- fail (printf "%s: %s is a secret; put it in the Secret (secrets.* / mongodb.*), not in config" .where $name) -}}
 {{- end -}}
 {{- end -}}
