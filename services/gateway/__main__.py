@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import ConfigError, Env
+from services.common.config import ConfigError, Env, grpc_tls
 from services.common.http_errors import register_json_errors
 from services.common.logs import configure_logging
 from services.common.ops_app import HttpServer, create_ops_app, trace_requests
@@ -27,13 +27,16 @@ BUILT_APP = Path(__file__).resolve().parents[2] / "build" / "web"
 
 def load_upstreams(env: Env) -> dict[str, Upstream]:
     timeout = env.float("UPSTREAM_TIMEOUT_SECONDS", 3.0)
+    # GRPC_TLS_*: the CA the services' certificates are checked against, and the gateway's own
+    # certificate for services that demand one (mTLS)
+    tls = grpc_tls(env)
     targets = {name: env.str(f"{name.upper()}_GRPC_TARGET", "") for name in KNOWN_SERVICES}
     if not targets["registration"]:
         env.problems.append("REGISTRATION_GRPC_TARGET is required (logins go through it)")
     upstreams = {}
     for name, target in targets.items():
         if target and available(name):
-            upstreams[name] = Upstream(name, target, timeout)
+            upstreams[name] = Upstream(name, target, timeout, tls)
         elif target:
             log.warning("%s has a target but no contract in this build; not exposed", name)
     return upstreams
