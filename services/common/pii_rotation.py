@@ -69,9 +69,10 @@ class PiiRotation:
         self._batch = batch
         self._budget = budget_seconds
         self._keys = f"encryption v{vault.encryption.newest}, blind index v{vault.blind.newest}"
-        for target in targets:
+        for target in targets:  # visible from the start
             ROTATED.labels(target.collection.name)
             UNREADABLE.labels(target.collection.name)
+            COMPLETE.labels(target.collection.name)
 
     def run(self) -> int:
         """One job pass: batches until the time budget is spent; how many documents changed."""
