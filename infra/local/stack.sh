@@ -193,7 +193,8 @@ start_kafka() {
     -Dslf4j.internal.verbosity=WARN -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >> "$LOGS/kafka.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  wait_for "Kafka" 90 kafka_usable || die "Kafka did not become usable in 90 s (see $LOGS/kafka.log)"
+  local patience=${KAFKA_START_SECONDS:-90}  # a restored log on a busy machine may need longer
+  wait_for "Kafka" "$patience" kafka_usable || die "Kafka did not become usable in $patience s (see $LOGS/kafka.log)"
 }
 
 start_ferretdb() {
