@@ -40,7 +40,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down test test-unit bench seed-scale lint screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-unit bench seed-scale lint screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -53,6 +53,8 @@ help:
 	@echo "make web     build the app (web/ -> build/web, served by the gateway under /app/)"
 	@echo "make images  build the container image $(IMAGE) from the Dockerfile (docker, podman or buildah; IMAGE=... to rename)"
 	@echo "make lint    ruff, buf lint, and buf breaking against the last released contract"
+	@echo "make backup BACKUP=<dir>   a consistent copy of the local database, broker and keys (services may keep running)"
+	@echo "make restore BACKUP=<dir>  that copy into a fresh .data (WENMING_DATA=<dir> for another), then 'make up'"
 
 # ---- build ----
 
@@ -128,6 +130,11 @@ up: protos web infra
 down:
 	@test -x $(PY) && $(PY) infra/local/launcher.py stop || true
 	@$(STACK) stop
+
+# the local stack's data (the `make run` one, or WENMING_DATA's); production: docs/deploy.md
+backup restore: deps
+	@test -n "$(BACKUP)" || { echo "make $@: name the backup directory, BACKUP=<dir>" >&2; exit 2; }
+	@$(STACK) $@ "$(BACKUP)"
 
 # ---- test ----
 

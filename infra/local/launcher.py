@@ -125,7 +125,14 @@ class ServiceProcess:
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-        with grpc.insecure_channel(self.grpc_target) as channel:
+        from services.common.config import Env, grpc_tls
+        from services.common.grpc_client import channel_credentials
+
+        tls = grpc_tls(Env(self.env))  # a service serving TLS (GRPC_TLS_*) is asked over TLS, as its own client
+        options = [("grpc.ssl_target_name_override", tls.server_name)] if tls and tls.server_name else []
+        opened = grpc.insecure_channel(self.grpc_target) if tls is None else \
+            grpc.secure_channel(self.grpc_target, channel_credentials(tls), options=options)
+        with opened as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
             except grpc.RpcError:

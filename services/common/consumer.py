@@ -33,6 +33,7 @@ from wenming.common.v1 import common_pb2
 from . import tracing
 from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic
+from .kafka_clients import connection_options
 from .logs import access_log
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class EventConsumer(threading.Thread):
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             request_timeout_ms=30_000,
+            **connection_options(),
         )
         # the topics' partitions known before the group's first assignment: assigned without them
         # (kafka-python's range assignor logs "No partition metadata"), a topic stays unread

@@ -37,16 +37,18 @@ from prometheus_client import multiprocess
 from pymongo.collection import Collection
 
 from . import mongo
+from .audit import AUDIT_TOPIC, CallPolicy
 from .auth import TokenVerifier
 from .cache import ChangeListener, ReadCache
 from .config import ConfigError, Settings, load_settings
 from .consumer import EventConsumer
 from .events import dlq_topic, events_topic
 from .grpc_server import GrpcServer
-from .kafka_clients import ensure_topics, make_admin, make_producer
+from .kafka_clients import configure_connection, ensure_topics, make_admin, make_producer
 from .logs import configure_logging
 from .ops_app import HttpServer, PodMetrics, create_ops_app
 from .outbox import OUTBOX_INDEX, OutboxRelay, init_metrics
+from .revocations import RevocationFeed, RevokedSessions
 from .scheduler import LeasedJob
 
 log = logging.getLogger(__name__)
@@ -73,8 +75,13 @@ class ServiceApp:
         configure_logging(name, self.settings.log_level, self.settings.access_log)
         self.name = name
         self.topic = events_topic(name)
-        self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name)
-        self.verifier = TokenVerifier(self.settings.jwt_public_key_pem)
+        configure_connection(self.settings.kafka_connection)
+        self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name,
+                                tls=self.settings.mongodb_tls)
+        # ended sessions' tokens are refused: registration's SessionRevoked events feed the set
+        self.revoked_sessions = RevokedSessions()
+        self.verifier = TokenVerifier(self.settings.jwt_public_key_pem, revoked_sessions=self.revoked_sessions)
+        self._revocations = RevocationFeed(self.settings.kafka_bootstrap_servers, self.revoked_sessions)
         self._grpc_services: list[tuple] = []
         self._public_methods: set[str] = set()
         self.grpc: GrpcServer | None = None
@@ -89,9 +96,14 @@ class ServiceApp:
         self._process_background: list[threading.Thread] = []
         self._caches: list[ReadCache] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
-        self._checks = {"mongodb": False, "kafka": False}
+        self._checks = {"mongodb": False, "kafka": False, "token_revocations": False}
         self._warnings: dict[str, list[str]] = {}
         self._stopping = threading.Event()
+        # admins' state-changing calls are recorded in the service's own audit collection (audit.py)
+        self.calls = CallPolicy(name, self.db["audit"])
+        self.add_outbox(self.db["audit"])
+        # every process that serves calls refuses ended sessions (GRPC_PROCESSES)
+        self._process_background.append(self._revocations)
 
     # ---- composition ----
 
@@ -176,6 +188,7 @@ class ServiceApp:
                 if admin is not None:
                     admin.close()
                 admin = None
+            self._checks["token_revocations"] = self._revocations.ready
             if not self._stopping.is_set():
                 self.grpc.set_serving(all(self._checks.values()))
             self._stopping.wait(2.0)
@@ -192,7 +205,7 @@ class ServiceApp:
                 try:
                     # its own topic, and those it consumes (a peer may start later): all with the
                     # configured partitions, and each with the DLQ its poison goes to
-                    topics = sorted({self.topic, *self._consumed_topics})
+                    topics = sorted({self.topic, AUDIT_TOPIC, *self._consumed_topics})
                     weaker = ensure_topics(admin, topics + [dlq_topic(t) for t in topics], self.settings.kafka_topics)
                     if weaker:
                         self._warnings["kafka_topics"] = weaker
@@ -245,7 +258,7 @@ class ServiceApp:
     def _start_grpc(self, reuse_port: bool) -> None:
         self.grpc = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
                                workers=self.settings.grpc_workers, public_methods=self._public_methods,
-                               reuse_port=reuse_port)
+                               calls=self.calls, tls=self.settings.grpc_tls, reuse_port=reuse_port)
         for add_to_server, servicer, full_name in self._grpc_services:
             self.grpc.add(add_to_server, servicer, full_name)
         self.grpc.start()

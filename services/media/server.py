@@ -31,6 +31,6 @@ def main(allocator_tuned: bool) -> None:
     app.add_event_consumer("ordering", [events_topic("ordering")],
                            media.work.handlers(media.assets.link_completion_photos))
     app.add_job("blob-orphans", media.blobs.remove_orphans, app.settings.extra["cleanup_interval_seconds"])
-    app.add_blueprint(create_blueprint(media, app.verifier))
+    app.add_blueprint(create_blueprint(media, app.verifier, app.calls))
     REGISTRY.register(ReviewQueueCollector(Article.collection()))
     app.run()

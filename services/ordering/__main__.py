@@ -1,13 +1,16 @@
 """python -m services.ordering: the ordering gRPC server (+ ops HTTP), its consumers and schedulers."""
 
+from services.common import pii_rotation
 from services.common.events import events_topic
 from services.common.listing import IndexFollower
+from services.common.pii_rotation import PiiRotation, Sealed, Target
 from services.common.runtime import ServiceApp
 from wenming.ordering.v1 import ordering_pb2_grpc
 
 from .app import build, ensure_indexes, extra_settings
 from .migrations import migrate
-from .models import AGGREGATES
+from .models import AGGREGATES, Order
+from .orders import ADDRESS_FIELD, CONTACT_FIELD
 from .servicer import SERVICE_NAME, OrderingServicer
 
 ROLLUP_INTERVAL_SECONDS = 15
@@ -34,6 +37,10 @@ def main() -> None:
     app.add_job("escalate-overdue-orders", domain.orders.run_sla, interval)
     app.add_job("close-unrated-orders", domain.orders.close_unrated, interval)
     app.add_job("roll-up-order-trends", domain.trends.roll_up, ROLLUP_INTERVAL_SECONDS)
+    # after a personal-data key rotation, orders' addresses and contact numbers are re-encrypted
+    rotation = PiiRotation(app.settings.extra["pii_vault"], app.db["pii_rotation"], [
+        Target(Order.collection(), [Sealed("address_enc", ADDRESS_FIELD), Sealed("contact_enc", CONTACT_FIELD)])])
+    app.add_job("pii-rotation", rotation.run, pii_rotation.INTERVAL_SECONDS)
     app.run()
 
 

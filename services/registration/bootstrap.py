@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    mongo.connect(settings.mongodb_uri, settings.mongodb_database, "registration-bootstrap")
+    mongo.connect(settings.mongodb_uri, settings.mongodb_database, "registration-bootstrap", tls=settings.mongodb_tls)
     ensure_indexes()
     domain = build(settings)
     try:

@@ -13,6 +13,7 @@ from mongoengine import (
 )
 
 from services.common.documents import Aggregate
+from services.common.pii_rotation import Sealed, Target
 
 
 KEY_INDEXES = {
@@ -157,8 +158,24 @@ class ServiceAccount(Document):
     created_at = DateTimeField(required=True)
 
 
-class Session(Document):
-    """A login and the refresh tokens that carry it on (sessions.py). Tokens are kept as hashes."""
+class InspectorAccount(Document):
+    """A district inspector (监督员): reads the audit record, changes nothing."""
+
+    meta = {
+        "collection": "inspector_accounts",
+        "indexes": [{"fields": ["district_id", "username"], "unique": True}],
+    }
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    username = StringField(required=True)
+    display_name = StringField(required=True)
+    password_hash = StringField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class Session(Aggregate):
+    """A login and the refresh tokens that carry it on (sessions.py). Tokens are kept as hashes.
+    Ending it publishes SessionRevoked, so every service refuses its access tokens."""
 
     meta = {
         "collection": "sessions",
@@ -167,19 +184,54 @@ class Session(Document):
             {"fields": ["expires_at"]},  # the purge job looks across districts
         ],
     }
-    id = StringField(primary_key=True)
-    district_id = StringField(required=True)
     kind = IntField(required=True)        # PrincipalKind
     subject = StringField(required=True)  # admin, volunteer or resident id
     token_hash = StringField(required=True)          # SHA-256 of the live token's secret
     spent_hashes = ListField(StringField())          # its predecessors, to notice one used again
-    version = IntField(default=0)
     expires_at = DateTimeField(required=True)        # of the live token
     created_at = DateTimeField(required=True)
     refreshed_at = DateTimeField(required=True)
     ended = BooleanField(default=False)              # logged out, or a spent token came back
     ended_at = DateTimeField()
     end_reason = StringField(default="")
+
+
+class LoginFailures(Document):
+    """Failed logins of one account or from one address in the current window (throttle.py);
+    in the database, so every replica counts the same."""
+
+    meta = {"collection": "login_failures", "indexes": [{"fields": ["updated_at"]}]}
+    id = StringField(primary_key=True)  # "account:<district>:<key>" or "address:<ip>"
+    failures = IntField(default=0)
+    window_start = DateTimeField(required=True)
+    locked_until = DateTimeField()
+    updated_at = DateTimeField(required=True)
+
+
+class AuditRecord(Document):
+    """One admin action of any service (wenming.audit.v1.AdminAction), stored once per action."""
+
+    meta = {
+        "collection": "audit_records",
+        "indexes": [
+            {"fields": ["district_id", "-id"]},
+            {"fields": ["district_id", "actor_id", "-id"]},
+            {"fields": ["district_id", "object_ids", "-id"]},
+        ],
+    }
+    id = StringField(primary_key=True)  # the action id: a ULID, so newest first is by id
+    district_id = StringField(required=True)
+    actor_id = StringField(required=True)
+    actor_role = IntField(required=True)
+    actor_unit_id = StringField(default="")
+    service = StringField(required=True)
+    method = StringField(required=True)
+    object_ids = ListField(StringField())
+    occurred_at = DateTimeField(required=True)
+    client_address = StringField(default="")
+    peer = StringField(default="")
+    trace_id = StringField(default="")
+    code = StringField(required=True)
 
 
 class Counter(Document):
@@ -190,5 +242,15 @@ class Counter(Document):
     seq = IntField(default=0)
 
 
-AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount)
-ALL_MODELS = AGGREGATES + (ServiceAccount, Session, Counter)
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session)
+ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
+
+
+def personal_data() -> list[Target]:
+    """Where registration keeps personal data, for the key rotation job (pii_rotation.py)."""
+    return [
+        Target(Unit.collection(), [Sealed("head_phone_cipher", "unit.head_phone")]),
+        Target(Volunteer.collection(), [Sealed("id_cipher", "volunteer.national_id", "id_index", "national_id"),
+                                        Sealed("phone_cipher", "volunteer.phone", "phone_index", "volunteer.phone")]),
+        Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone")]),
+    ]

@@ -27,7 +27,7 @@ from .models import Resident, Unit
 from .passwords import hash_password
 from .roll import RowResult, results_for
 from .units import UnitDirectory, unit_ref
-from .volunteers import validate_password
+from .volunteers import index_taken, validate_password
 
 MAX_QUERY = 20
 DUPLICATE_PHONE = "this mobile number is already registered by another resident"
@@ -57,6 +57,9 @@ class ResidentBook:
         on_behalf = principal is not None and principal.role == Role.ROLE_UNIT_ADMIN
         if on_behalf and (principal.district_id != district_id or not principal.manages(courtyard.path)):
             raise PermissionDenied("that courtyard is outside your unit's subtree")
+        if index_taken(Resident, district_id, "phone_index",
+                       self.vault.blind_indexes(phone, district_id=district_id, field="resident.phone")):
+            raise AlreadyExists(DUPLICATE_PHONE)
         resident = self._new(district_id, courtyard, name, phone, hash_password(password),
                              index.reserve(district_id, index.RESIDENTS))
         try:
@@ -194,4 +197,6 @@ class ResidentBook:
         except ValueError:
             v.fail("query", PHONE_QUERY)
             return None
-        return "ph", [key(district_id, self.vault.blind_index(phone, district_id=district_id, field="resident.phone"))]
+        # every key version's blind index: a key rotation rewrites documents, not what a caller types
+        return "ph", [key(district_id, blind) for blind in self.vault.blind_indexes(phone, district_id=district_id,
+                                                                                 field="resident.phone")]

@@ -34,9 +34,19 @@ UPDATABLE = {"skills", "availability", "phone", "political_status", "service_uni
 ADMIN_ONLY_FIELDS = {"service_unit_ids"}
 
 
-def validate_password(v: Validator, password: str) -> str:
+def index_taken(model, district_id: str, field: str, indexes: list[str], except_id: str = "") -> bool:
+    """Whether another document holds the value under any key version of its blind index. A write
+    stores the newest version, which the unique index guards; until a key rotation has rewritten
+    them all, older versions are found only by looking."""
+    query = {"district_id": district_id, field: {"$in": indexes}}
+    if except_id:
+        query["_id"] = {"$ne": except_id}
+    return model.collection().find_one(query, {"_id": 1}) is not None
+
+
+def validate_password(v: Validator, password: str, field: str = "password") -> str:
     if not 8 <= len(password or "") <= 128:
-        v.fail("password", "must be 8 to 128 characters")
+        v.fail(field, "must be 8 to 128 characters")
     return password or ""
 
 
@@ -203,6 +213,12 @@ class VolunteerRegistry:
             for unit in units:
                 if admin.district_id != district_id or not admin.manages(unit.path):
                     raise PermissionDenied(f"unit {unit.id} is outside your unit's subtree")
+        if index_taken(Volunteer, district_id, "id_index", self.vault.blind_indexes(
+                applicant.national_id.number, district_id=district_id, field="national_id")):
+            raise AlreadyExists("a volunteer with this ID number is already registered in this district")
+        if index_taken(Volunteer, district_id, "phone_index", self.vault.blind_indexes(
+                applicant.phone, district_id=district_id, field="volunteer.phone")):
+            raise AlreadyExists("this mobile number is already registered by another volunteer")
         volunteer = self._new(district_id, applicant, index.reserve(district_id, index.VOLUNTEERS),
                               hash_password(password), admin)
         view = VolunteerView(volunteer, units)
@@ -234,6 +250,10 @@ class VolunteerRegistry:
                     results[i].refuse(f"rows[{i}].service_unit_ids", f"unit {unit_id} is not a unit of your subtree")
                     del applicants[i]
                     break
+        for i in self._registered_under_older_keys(district, applicants):
+            results[i].refuse(f"rows[{i}]", "this person is already registered in this district",
+                              already_registered=True)
+            del applicants[i]
         if not applicants:
             return results
         first = index.reserve(district, index.VOLUNTEERS, len(applicants))
@@ -254,6 +274,21 @@ class VolunteerRegistry:
                 results[i].id, results[i].volunteer_number = view.volunteer.id, view.volunteer.volunteer_number
         self.scopes.forget([new[position][1].volunteer.id for position in failed])
         return results
+
+    def _registered_under_older_keys(self, district: str, applicants: dict[int, Applicant]) -> list[int]:
+        """Rows whose ID number or phone a volunteer already holds under an older key version (the
+        unique indexes guard the newest only, until a key rotation has rewritten every document)."""
+        if len(self.vault.blind.keys) < 2:
+            return []
+        older: dict[str, int] = {}
+        for i, applicant in applicants.items():
+            for value, field in ((applicant.national_id.number, "national_id"), (applicant.phone, "volunteer.phone")):
+                for blind in self.vault.blind_indexes(value, district_id=district, field=field)[1:]:
+                    older[blind] = i
+        found = Volunteer.collection().find(
+            {"district_id": district, "$or": [{"id_index": {"$in": list(older)}}, {"phone_index": {"$in": list(older)}}]},
+            {"id_index": 1, "phone_index": 1})
+        return sorted({older[doc[f]] for doc in found for f in ("id_index", "phone_index") if doc.get(f) in older})
 
     def get(self, principal: Principal, volunteer_id: str) -> VolunteerView:
         view = self._load(volunteer_id)
@@ -307,6 +342,9 @@ class VolunteerRegistry:
             changes["unit_ids"] = unit_ids
         if phone:
             district = current.district_id
+            if index_taken(Volunteer, district, "phone_index", self.vault.blind_indexes(
+                    phone, district_id=district, field="volunteer.phone"), except_id=current.id):
+                raise AlreadyExists("this mobile number is already registered by another volunteer")
             changes.update(phone_cipher=self.vault.encrypt(phone, district_id=district, field="volunteer.phone"),
                            phone_index=self.vault.blind_index(phone, district_id=district, field="volunteer.phone"),
                            phone_masked=mask_phone(phone))
