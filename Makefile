@@ -27,6 +27,14 @@ PYTEST_ARGS ?=
 # broker or the database (marked serial) run afterwards on their own
 TEST_WORKERS ?= 3
 BENCH_ARGS ?=
+# the district-scale data set (make seed-scale, benches at district scale): a data directory of its
+# own, kept between runs, and its own broker and database ports beside the slot's
+SCALE_DATA := $(ROOT)/.data/scale$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
+SCALE_ENV := WENMING_DATA=$(SCALE_DATA) \
+             KAFKA_PORT=$(shell echo $$((19097 + 10 * $(TEST_SLOT)))) \
+             MONGO_PORT=$(shell echo $$((27023 + 10 * $(TEST_SLOT)))) \
+             WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
+SEED_ARGS ?=
 # `make images`: the one image every service runs from, tagged with the chart's appVersion
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)
 IMAGE ?= wenming-cloud:$(APP_VERSION)
@@ -36,7 +44,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down test test-unit bench lint screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-unit bench seed-scale lint screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -44,10 +52,13 @@ help:
 	@echo "make down    stop what 'make up' started"
 	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
 	@echo "make bench   benchmarks against the real broker and database"
+	@echo "make seed-scale  a district of Liangzhou's size (179k volunteers, 100k orders…) in .data/scale (hours; resumable)"
 	@echo "make protos  regenerate Python code from protos/"
 	@echo "make web     build the app (web/ -> build/web, served by the gateway under /app/)"
 	@echo "make images  build the container image $(IMAGE) from the Dockerfile (docker, podman or buildah; IMAGE=... to rename)"
 	@echo "make lint    ruff, buf lint, and buf breaking against the last released contract"
+	@echo "make backup BACKUP=<dir>   a consistent copy of the local database, broker and keys (services may keep running)"
+	@echo "make restore BACKUP=<dir>  that copy into a fresh .data (WENMING_DATA=<dir> for another), then 'make up'"
 
 # ---- build ----
 
@@ -124,6 +135,11 @@ down:
 	@test -x $(PY) && $(PY) infra/local/launcher.py stop || true
 	@$(STACK) stop
 
+# the local stack's data (the `make run` one, or WENMING_DATA's); production: docs/deploy.md
+backup restore: deps
+	@test -n "$(BACKUP)" || { echo "make $@: name the backup directory, BACKUP=<dir>" >&2; exit 2; }
+	@$(STACK) $@ "$(BACKUP)"
+
 # ---- test ----
 
 test: protos web browser infra
@@ -146,7 +162,13 @@ test-unit: protos
 bench: protos infra
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
-	  $(PY) -m tests.bench $(BENCH_ARGS)
+	  export SCALE_ENV="$(SCALE_ENV)"; $(PY) -m tests.bench $(BENCH_ARGS)
+
+# python -m infra.local.seed_scale on the scale stack; SEED_ARGS="--fraction 0.01" for a smaller district
+seed-scale: protos infra
+	@$(SCALE_ENV) $(STACK) start
+	@trap '$(SCALE_ENV) $(STACK) stop' EXIT; eval "$$($(SCALE_ENV) $(STACK) env)"; export $(SCALE_ENV); \
+	  $(PY) -m infra.local.seed_scale $(SEED_ARGS)
 
 # docs/screenshots from a running `make up` stack (the demo district)
 screenshots: deps browser

@@ -125,7 +125,14 @@ class ServiceProcess:
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-        with grpc.insecure_channel(self.grpc_target) as channel:
+        from services.common.config import Env, grpc_tls
+        from services.common.grpc_client import channel_credentials
+
+        tls = grpc_tls(Env(self.env))  # a service serving TLS (GRPC_TLS_*) is asked over TLS, as its own client
+        options = [("grpc.ssl_target_name_override", tls.server_name)] if tls and tls.server_name else []
+        opened = grpc.insecure_channel(self.grpc_target) if tls is None else \
+            grpc.secure_channel(self.grpc_target, channel_credentials(tls), options=options)
+        with opened as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
             except grpc.RpcError:
@@ -198,10 +205,17 @@ def demo_clock_file(data_dir: Path) -> Path:
     return data_dir / "run" / "ordering-clock-offset"
 
 
+# gRPC processes per service in the local stack (GRPC_PROCESSES; the chart sets the same): one
+# Python process serves on one core at most. Notification's streams wait on the network: one.
+DEV_GRPC_PROCESSES = {"registration": 2, "ordering": 2, "points": 2, "training": 2, "media": 2}
+
+
 def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[ServiceProcess]:
     defs = [d for d in with_env_ports(SERVICES) if d.built]
     secrets = ensure_secrets(data_dir / "secrets")
-    extra = {"gateway": DEMO_APP, "ordering": {"CLOCK_OFFSET_FILE": str(demo_clock_file(data_dir))}}
+    extra = {name: {"GRPC_PROCESSES": str(n)} for name, n in DEV_GRPC_PROCESSES.items()}
+    extra["gateway"] = DEMO_APP
+    extra["ordering"]["CLOCK_OFFSET_FILE"] = str(demo_clock_file(data_dir))
     return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs,
                                           extra=extra.get(d.name)),
                            data_dir / "logs" / f"{d.name}.log") for d in defs]

@@ -10,6 +10,8 @@
 #   stack.sh kill    kafka|ferretdb              SIGKILL, for crash tests
 #   stack.sh status                              what runs where
 #   stack.sh env                                 print the connection settings as shell exports
+#   stack.sh backup <dir>                        a consistent copy of the database, the broker and the keys
+#   stack.sh restore <dir>                       that copy into a fresh data directory ($WENMING_DATA)
 #
 # TOOLs (the suite's command-line checkers, pinned): helm, grpcurl, ghz, buf, protoc-gen-go from
 # the Go module proxy, protoc and protobuf-java from Maven Central, promtool from Debian's
@@ -191,7 +193,8 @@ start_kafka() {
     -Dslf4j.internal.verbosity=WARN -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" \
     >> "$LOGS/kafka.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  wait_for "Kafka" 90 kafka_usable || die "Kafka did not become usable in 90 s (see $LOGS/kafka.log)"
+  local patience=${KAFKA_START_SECONDS:-90}  # a restored log on a busy machine may need longer
+  wait_for "Kafka" "$patience" kafka_usable || die "Kafka did not become usable in $patience s (see $LOGS/kafka.log)"
 }
 
 start_ferretdb() {
@@ -230,6 +233,46 @@ print_env() {
   echo "export MONGODB_URI=${MONGODB_URI:-mongodb://127.0.0.1:$MONGO_PORT/}"
 }
 
+# A consistent pair: the broker stops first, then the database, and both are copied while stopped.
+# Every event the broker holds came from a database state the copy contains (events are published
+# from the outbox only after their write), and every committed consumer offset is at or behind the
+# effects stored (offsets are committed after the effects), so after a restore the outbox publishes
+# what was still pending and consumers re-apply at most a few events, which they recognise. The
+# services keep running meanwhile: NOT_SERVING for the seconds the two are away.
+backup() { # backup <dir>
+  local dir=$1 was_kafka= was_ferretdb=
+  [ -e "$dir" ] && die "backup: $dir exists; choose a new directory"
+  external_kafka && die "backup: KAFKA_BOOTSTRAP_SERVERS points at a broker of your own; back it up with its own tools (docs/deploy.md)"
+  external_mongo && die "backup: MONGODB_URI points at a database of your own; back it up with mongodump (docs/deploy.md)"
+  [ -d "$DATA/ferretdb" ] && [ -d "$DATA/kafka/log" ] || die "backup: nothing to back up in $DATA"
+  pid_alive "$RUN/kafka.pid" && was_kafka=1
+  pid_alive "$RUN/ferretdb.pid" && was_ferretdb=1
+  mkdir -p "$dir"
+  stop_one kafka TERM
+  stop_one ferretdb TERM
+  local failed=
+  { cp -a "$DATA/ferretdb" "$dir/ferretdb" && mkdir -p "$dir/kafka" && cp -a "$DATA/kafka/log" "$dir/kafka/log" &&
+    { [ ! -d "$DATA/secrets" ] || cp -a "$DATA/secrets" "$dir/secrets"; }; } || failed=1
+  [ -n "$was_ferretdb" ] && start_ferretdb
+  [ -n "$was_kafka" ] && start_kafka
+  [ -z "$failed" ] || die "backup: copying into $dir failed"
+  (cd "$dir" && find . -type f ! -name SHA256SUMS -print0 | sort -z | xargs -0 sha256sum > SHA256SUMS)
+  printf 'created=%s\nkafka=%s\nferretdb=%s\n' "$(date -u +%FT%TZ)" "$KAFKA_VERSION" "$FERRETDB_VERSION" > "$dir/BACKUP"
+  log "backed up $DATA into $dir ($(du -sh "$dir" | cut -f1)); $dir/secrets holds the keys: keep it as safe as they are"
+}
+
+restore() { # restore <dir>
+  local dir=$1
+  [ -f "$dir/BACKUP" ] && [ -f "$dir/SHA256SUMS" ] || die "restore: $dir is not a backup made by 'stack.sh backup'"
+  [ -e "$DATA/ferretdb" ] || [ -e "$DATA/kafka" ] && die "restore: $DATA already holds data; restore into a fresh WENMING_DATA"
+  (cd "$dir" && sha256sum --quiet -c SHA256SUMS) || die "restore: $dir does not match its checksums"
+  mkdir -p "$DATA/kafka"
+  cp -a "$dir/ferretdb" "$DATA/ferretdb"
+  cp -a "$dir/kafka/log" "$DATA/kafka/log"
+  if [ -d "$dir/secrets" ] && [ ! -e "$DATA/secrets" ]; then cp -a "$dir/secrets" "$DATA/secrets"; fi
+  log "restored $dir into $DATA; start it with: stack.sh start"
+}
+
 each() { # each <verb> <target>
   case "$2" in
     all) "$1_kafka"; "$1_ferretdb" ;;
@@ -252,6 +295,7 @@ case "$cmd" in
   kill) stop_one "$target" KILL ;;
   status) status ;;
   env) print_env ;;
+  backup|restore) [ -n "${2:-}" ] || die "usage: stack.sh $cmd <dir>"; "$cmd" "$2" ;;
   tool-path) tool_path "$target" ;;
   *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac

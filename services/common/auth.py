@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -46,6 +46,7 @@ class Principal:
     unit_name: str = ""
     display_name: str = ""
     volunteer_number: str = ""
+    session_id: str = ""  # the login session this token belongs to (none for service accounts)
     token: str = field(default="", repr=False, compare=False)
 
     @property
@@ -123,7 +124,8 @@ class TokenVerifier:
     """Verifies tokens; remembers recent good ones, since a client sends the same token on
     every call and a signature check costs more than a typical RPC's own work."""
 
-    def __init__(self, public_key_pem: str, leeway_seconds: int = 30, cache_size: int = 10_000):
+    def __init__(self, public_key_pem: str, leeway_seconds: int = 30, cache_size: int = 10_000,
+                 revoked_sessions: Container[str] = frozenset()):
         try:
             self._key = serialization.load_pem_public_key(public_key_pem.encode())
         except ValueError as exc:
@@ -132,9 +134,17 @@ class TokenVerifier:
         self._cache: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        # ended sessions (logout, password change): their tokens are refused though unexpired
+        self._revoked = revoked_sessions
 
     def verify(self, token: str) -> tuple[Principal, int]:
         """Returns the principal and the expiry (unix seconds); raises Unauthenticated."""
+        principal, expires = self._verify(token)
+        if principal.session_id in self._revoked:
+            raise Unauthenticated("this session has ended: log in again")
+        return principal, expires
+
+    def _verify(self, token: str) -> tuple[Principal, int]:
         with self._lock:
             hit = self._cache.get(token)
             if hit is not None:
@@ -167,6 +177,7 @@ class TokenVerifier:
                 unit_name=unit.get("name", ""),
                 display_name=claims.get("name", ""),
                 volunteer_number=claims.get("vno", ""),
+                session_id=claims.get("sid", ""),
                 token=token,
             )
         except jwt.ExpiredSignatureError:
@@ -200,4 +211,6 @@ class TokenIssuer:
             claims["name"] = principal.display_name
         if principal.volunteer_number:
             claims["vno"] = principal.volunteer_number
+        if principal.session_id:
+            claims["sid"] = principal.session_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM), expires

@@ -54,3 +54,8 @@ clock = Clock(os.environ.get("CLOCK_OFFSET_FILE"))
 def as_utc(value: dt.datetime) -> dt.datetime:
     """The database returns naive UTC datetimes from some servers; make them aware."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def china_day(moment: dt.datetime) -> int:
+    """The China Standard Time day holding `moment`, as a day number (days since 1970-01-01)."""
+    return (as_utc(moment).astimezone(CHINA).date() - dt.date(1970, 1, 1)).days

@@ -10,6 +10,7 @@ from pathlib import Path
 from collections.abc import Mapping
 
 from .kafka_clients import FOREVER, TopicSettings
+from .pii import Keyring, PiiVault
 
 
 class ConfigError(RuntimeError):
@@ -104,6 +105,35 @@ class Env:
             )
 
 
+def pii_vault(env: Env) -> PiiVault | None:
+    """The personal-data keys: PII_ENCRYPTION_KEYS and PII_BLIND_INDEX_KEYS, keyrings such as
+    "v2:<base64>,v1:<base64>" (newest first is customary; the highest version is the newest), or
+    the single keys PII_ENCRYPTION_KEY and PII_BLIND_INDEX_KEY of earlier releases as version 1."""
+    rings = []
+    for name in ("PII_ENCRYPTION", "PII_BLIND_INDEX"):
+        text = env.str(f"{name}_KEYS", "")
+        if not text:
+            if not env.str(f"{name}_KEY", ""):
+                env.problems.append(f"{name}_KEYS is required (or the single {name}_KEY of earlier releases)")
+                rings.append(None)
+                continue
+            key = env.key_bytes(f"{name}_KEY")
+            rings.append(Keyring({1: key}) if len(key) == 32 else None)
+            continue
+        try:
+            rings.append(Keyring.parse(text))
+        except ValueError as exc:
+            env.problems.append(f"{name}_KEYS: {exc}")
+            rings.append(None)
+    if None in rings:
+        return None
+    try:
+        return PiiVault(*rings)
+    except ValueError as exc:
+        env.problems.append(str(exc))
+        return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """What every service process needs. Service-specific values live in `extra`."""
@@ -119,10 +149,98 @@ class Settings:
     access_log: bool = False
     kafka_prefix: str = ""
     grpc_workers: int = 32
+    grpc_processes: int = 1
     shutdown_grace_seconds: float = 10.0
     kafka_topics: TopicSettings = field(default_factory=TopicSettings)
     outbox_poll_seconds: float = 0.2
+    kafka_connection: dict = field(default_factory=dict)  # TLS/SASL options of every Kafka client
+    mongodb_tls: dict = field(default_factory=dict)       # TLS options of the MongoDB client
+    grpc_tls: GrpcTls | None = None                       # None: plaintext gRPC
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GrpcTls:
+    """TLS of the gRPC API (PEM file paths). With `client_auth` the server also demands a client
+    certificate signed by `ca_file` (mTLS); callers (the gateway) present `cert_file` as theirs
+    and check the server's certificate against `ca_file`."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str = ""
+    client_auth: bool = False
+    server_name: str = ""  # the name expected in the servers' certificates, when not the target host
+
+    def read(self, path: str) -> bytes:
+        return Path(path).read_bytes()
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _readable(env: Env, name: str, required: bool = False) -> str:
+    path = env.str(name, "")
+    if required and not path:
+        env.problems.append(f"{name} is required")
+    elif path and not Path(path).is_file():
+        env.problems.append(f"{name}={path}: no such file")
+    return path
+
+
+def grpc_tls(env: Env) -> GrpcTls | None:
+    """GRPC_TLS_CERT_FILE + GRPC_TLS_KEY_FILE turn TLS on; GRPC_TLS_CA_FILE verifies the other
+    side; GRPC_TLS_CLIENT_AUTH=true demands client certificates (mTLS); GRPC_TLS_SERVER_NAME
+    overrides the host name checked in a server's certificate."""
+    cert = _readable(env, "GRPC_TLS_CERT_FILE")
+    key = _readable(env, "GRPC_TLS_KEY_FILE", required=bool(cert))
+    ca = _readable(env, "GRPC_TLS_CA_FILE")
+    client_auth = env.bool("GRPC_TLS_CLIENT_AUTH", False)
+    server_name = env.str("GRPC_TLS_SERVER_NAME", "")
+    if not cert:
+        if key or client_auth:
+            env.problems.append("GRPC_TLS_KEY_FILE and GRPC_TLS_CLIENT_AUTH need GRPC_TLS_CERT_FILE")
+        return None
+    if client_auth and not ca:
+        env.problems.append("GRPC_TLS_CLIENT_AUTH=true needs GRPC_TLS_CA_FILE (the CA of the client certificates)")
+    return GrpcTls(cert, key, ca, client_auth, server_name)
+
+
+def kafka_connection(env: Env) -> dict:
+    """KAFKA_SECURITY_PROTOCOL (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), KAFKA_SSL_CA_FILE,
+    KAFKA_SSL_CERT_FILE + KAFKA_SSL_KEY_FILE (mTLS), KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256,
+    SCRAM-SHA-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD -> kafka-python client options."""
+    protocol = env.str("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in KAFKA_PROTOCOLS:
+        env.problems.append(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(KAFKA_PROTOCOLS)}")
+        return {}
+    options: dict = {} if protocol == "PLAINTEXT" else {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        options["ssl_check_hostname"] = True
+        ca = _readable(env, "KAFKA_SSL_CA_FILE")
+        cert = _readable(env, "KAFKA_SSL_CERT_FILE")
+        key = _readable(env, "KAFKA_SSL_KEY_FILE", required=bool(cert))
+        options.update({k: v for k, v in (("ssl_cafile", ca), ("ssl_certfile", cert), ("ssl_keyfile", key)) if v})
+    if protocol.startswith("SASL"):
+        mechanism = env.str("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+        if mechanism not in KAFKA_SASL_MECHANISMS:
+            env.problems.append(f"KAFKA_SASL_MECHANISM={mechanism!r} is not one of {', '.join(KAFKA_SASL_MECHANISMS)}")
+        username, password = env.str("KAFKA_SASL_USERNAME", ""), env.str("KAFKA_SASL_PASSWORD", "")
+        if not (username and password):
+            env.problems.append(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        options.update(sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=password)
+    return options
+
+
+def mongodb_tls(env: Env) -> dict:
+    """MONGODB_TLS=true (or a MONGODB_TLS_CA_FILE) turns TLS on; MONGODB_TLS_CA_FILE verifies the
+    server, MONGODB_TLS_CERT_KEY_FILE (certificate and key in one PEM) is the client's for x.509
+    or mutual TLS. (tls=true&tlsCAFile=… in MONGODB_URI works as well.)"""
+    ca = _readable(env, "MONGODB_TLS_CA_FILE")
+    cert_key = _readable(env, "MONGODB_TLS_CERT_KEY_FILE")
+    if not env.bool("MONGODB_TLS", bool(ca or cert_key)):
+        return {}
+    return {"tls": True, **{k: v for k, v in (("tlsCAFile", ca), ("tlsCertificateKeyFile", cert_key)) if v}}
 
 
 def topic_settings(env: Env) -> TopicSettings:
@@ -160,9 +278,13 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         access_log=env.bool("ACCESS_LOG", False),
         kafka_prefix=env.str("KAFKA_PREFIX", ""),
         grpc_workers=env.int("GRPC_WORKERS", 32, minimum=1),
+        grpc_processes=env.int("GRPC_PROCESSES", 1, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
         kafka_topics=topic_settings(env),
         outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 0.2),
+        kafka_connection=kafka_connection(env),
+        mongodb_tls=mongodb_tls(env),
+        grpc_tls=grpc_tls(env),
         extra=extra(env) if extra else {},
     )
     env.check(service_name)

@@ -7,7 +7,9 @@
   they applied and which they found already applied.
 - An event that can never be applied (undecodable, unknown type, contract violation) goes to
   `<topic>.dlq` with the error in its headers, and consumption goes on. A database or broker
-  outage is not poison: the batch is retried from the first unstored event after a back-off.
+  outage is not poison: the whole poll is read again after a back-off.
+- A poll is one batch: every partition's records go to `apply_batch` together, so a consumer
+  that overrides it stores them in a few bulk writes instead of a write per event.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 
 from google.protobuf import message
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
@@ -31,6 +33,7 @@ from wenming.common.v1 import common_pb2
 from . import tracing
 from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic, kafka_name
+from .kafka_clients import connection_options
 from .logs import access_log
 
 log = logging.getLogger(__name__)
@@ -68,8 +71,9 @@ Handler = Callable[[ConsumedEvent], Outcome]
 
 
 class EventConsumer(threading.Thread):
-    """Consumes topics with per-type handlers. Subclasses may override `apply_batch` to store a
-    whole batch at once (the ledger does); the default applies events one by one in order."""
+    """Consumes topics with per-type handlers, a whole poll (every partition) as one batch.
+    Subclasses may override `apply_batch` to store a batch in a few bulk writes (the ledger
+    does); the default applies events one by one in order."""
 
     max_attempts = 3  # for errors that are neither transient nor declared poison
 
@@ -112,7 +116,13 @@ class EventConsumer(threading.Thread):
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
             request_timeout_ms=30_000,
+            **connection_options(),
         )
+        # the topics' partitions known before the group's first assignment: assigned without them
+        # (kafka-python's range assignor logs "No partition metadata"), a topic stays unread
+        # until the next metadata refresh, minutes later
+        for topic in self.topics:
+            consumer.partitions_for_topic(topic)
         consumer.subscribe(self.topics)
         return consumer
 
@@ -145,41 +155,41 @@ class EventConsumer(threading.Thread):
     # ---- one poll ----
 
     def _poll_once(self) -> None:
+        """One poll, every partition's records stored as ONE batch (one `apply_batch`), then one
+        commit. A transient failure stores nothing for good: every partition is read again from
+        the poll's first record (effects are keyed, so what did get stored is a duplicate then)."""
         consumer = self._consumer
-        batches = consumer.poll(timeout_ms=500, max_records=self._max_records)
-        for tp, records in batches.items():
-            if self._stopping.is_set():
-                break
-            next_offset = self._process(tp, records)
-            if next_offset > records[0].offset:
-                consumer.commit({tp: OffsetAndMetadata(next_offset, "", -1)})
-            if next_offset <= records[-1].offset:
-                # not everything was stored: read again from the first unstored record
-                consumer.seek(tp, next_offset)
+        polled = consumer.poll(timeout_ms=500, max_records=self._max_records)
+        if polled and not self._stopping.is_set():
+            if self._process([record for records in polled.values() for record in records]):
+                consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                                 for tp, records in polled.items()})
+            else:
+                for tp, records in polled.items():
+                    consumer.seek(tp, records[0].offset)
                 self._stopping.wait(1.0)
         self._update_lag(consumer)
 
-    def _process(self, tp: TopicPartition, records: list) -> int:
-        """Stores the records' effects in order; returns the offset of the first record not stored
-        (one past the last when all were)."""
-        pending: list[ConsumedEvent] = []
+    def _process(self, records: list) -> bool:
+        """Stores the records' effects (in order within each partition); dead-letters the
+        undecodable ones after the rest are stored. False when the poll must be read again."""
+        events: list[ConsumedEvent] = []
+        poison: list[tuple[object, str]] = []
         for record in records:
-            CONSUMED.labels(tp.topic, self.group_id).inc()
+            CONSUMED.labels(record.topic, self.group_id).inc()
             try:
                 envelope, payload = decode(record.value)
             except PoisonEvent as exc:
-                # what came before it is stored first, so the commit never jumps over it
-                if not self._store(tp, pending):
-                    return pending[0].offset
-                pending = []
-                self._dead_letter(record, str(exc))
+                poison.append((record, str(exc)))
                 continue
-            pending.append(ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset))
-        if not self._store(tp, pending):
-            return pending[0].offset
-        return records[-1].offset + 1
+            events.append(ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset))
+        if not self._store(events):
+            return False
+        for record, reason in poison:
+            self._dead_letter(record, reason)
+        return True
 
-    def _store(self, tp: TopicPartition, events: list[ConsumedEvent]) -> bool:
+    def _store(self, events: list[ConsumedEvent]) -> bool:
         """Applies events; False when a transient failure means the batch must be re-read."""
         if not events:
             return True
@@ -199,7 +209,7 @@ class EventConsumer(threading.Thread):
                 self._dead_letter_event(event, outcome)
             else:
                 {Outcome.APPLIED: APPLIED, Outcome.DUPLICATE: DUPLICATES, Outcome.SKIPPED: SKIPPED}[outcome].labels(
-                    tp.topic, self.group_id).inc()
+                    event.topic, self.group_id).inc()
         return True
 
     def apply_batch(self, events: list[ConsumedEvent]) -> list[Outcome | Exception]:

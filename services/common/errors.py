@@ -86,9 +86,14 @@ class Unauthenticated(DomainError):
 
 
 class ResourceExhausted(DomainError):
-    """A per-process limit is reached (open streams and the like); the caller may retry later."""
+    """A limit is reached (open streams, login attempts); the caller may retry later — after
+    `retry_after_seconds`, when given (sent as google.rpc.RetryInfo)."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_seconds: int = 0):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(DomainError):

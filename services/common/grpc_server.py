@@ -7,7 +7,9 @@ The interceptor, per call:
    Principal where `auth.current_principal()` finds it;
 2. maps domain errors to status codes with google.rpc details (BadRequest naming the fields),
    and anything unexpected to INTERNAL without leaking internals;
-3. counts the call and its latency by service, method and code.
+3. counts the call and its latency by service, method and code;
+4. lets the CallPolicy (audit.py) see it: the client's address, the inspector's read-only rule,
+   and the audit record of an admin's state-changing call.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from prometheus_client import Counter, Histogram
 from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from . import reflection, tracing
+from .audit import CallPolicy
 from .auth import TokenVerifier, current_principal_var
-from .errors import DomainError, InvalidArgument, Unauthenticated, Unavailable
+from .config import GrpcTls
+from .errors import DomainError, InvalidArgument, ResourceExhausted, Unauthenticated, Unavailable
 from .logs import access_log
 
 log = logging.getLogger(__name__)
@@ -55,13 +59,18 @@ def _status_for(error: DomainError) -> grpc.Status:
             error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in error.violations
         ]))
         status.details.append(detail)
+    if isinstance(error, ResourceExhausted) and error.retry_after_seconds:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RetryInfo(retry_delay={"seconds": error.retry_after_seconds}))
+        status.details.append(detail)
     return rpc_status.to_status(status)
 
 
 class ServiceInterceptor(grpc.ServerInterceptor):
-    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str]):
+    def __init__(self, verifier: TokenVerifier, public_methods: Iterable[str], calls: CallPolicy | None = None):
         self._verifier = verifier
         self._public = frozenset(public_methods)
+        self._calls = calls or CallPolicy("", None)
 
     def intercept_service(self, continuation, details):
         handler = continuation(details)
@@ -116,12 +125,14 @@ class ServiceInterceptor(grpc.ServerInterceptor):
             return error.code if isinstance(error, DomainError) else grpc.StatusCode.INTERNAL
 
         @contextlib.contextmanager
-        def scope(context):
+        def scope(context, request):
             """Around one call: auth and trace id in, status and metrics out, errors mapped."""
-            started, tokens, code = time.perf_counter(), None, grpc.StatusCode.OK
+            started, tokens, code, call = time.perf_counter(), None, grpc.StatusCode.OK, None
             try:
                 tokens = prepare()
-                yield
+                call = self._calls.begin(details.method, current_principal_var.get(), metadata, context.peer(),
+                                         request)
+                yield call
                 code = context.code() or grpc.StatusCode.OK
             except GeneratorExit:  # the client went away mid-stream
                 code = grpc.StatusCode.CANCELLED
@@ -133,17 +144,19 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 code = code_of(error)
                 fail(context, error)
             finally:
+                self._calls.end(call, code)
                 finish(tokens, started, code)
 
         def unary_response(behavior):
             def wrapper(request_or_iterator, context):
-                with scope(context):
-                    return behavior(request_or_iterator, context)
+                with scope(context, request_or_iterator) as call:
+                    call.response = behavior(request_or_iterator, context)
+                    return call.response
             return wrapper
 
         def stream_response(behavior):
             def wrapper(request_or_iterator, context):
-                with scope(context):
+                with scope(context, request_or_iterator):
                     yield from behavior(request_or_iterator, context)
             return wrapper
 
@@ -159,6 +172,15 @@ class ServiceInterceptor(grpc.ServerInterceptor):
                 return make_handler(wrap(behavior), request_deserializer=handler.request_deserializer,
                                     response_serializer=handler.response_serializer)
         return handler
+
+
+def server_credentials(tls: GrpcTls) -> grpc.ServerCredentials:
+    """TLS with this service's certificate; with `client_auth`, only clients whose certificate
+    the CA signed get through (mTLS)."""
+    return grpc.ssl_server_credentials(
+        [(tls.read(tls.key_file), tls.read(tls.cert_file))],
+        root_certificates=tls.read(tls.ca_file) if tls.client_auth else None,
+        require_client_auth=tls.client_auth)
 
 
 def _is_abort(error: Exception, context) -> bool:
@@ -183,7 +205,10 @@ class GrpcServer:
     """A gRPC server with the kit's interceptor, health and reflection."""
 
     def __init__(self, *, port: int, verifier: TokenVerifier, workers: int = 32,
-                 public_methods: Iterable[str] = (), bind_host: str = "[::]"):
+                 public_methods: Iterable[str] = (), bind_host: str = "[::]", calls: CallPolicy | None = None,
+                 tls: GrpcTls | None = None, reuse_port: bool = False):
+        """`reuse_port`: the processes of one pod share the port (SO_REUSEPORT, the kernel spreads
+        connections); otherwise a port held by anyone is an error, never silently shared."""
         self._statuses: dict[str, int] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -191,13 +216,14 @@ class GrpcServer:
         self._service_names: list[str] = [""]
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-            interceptors=[ServiceInterceptor(verifier, public_methods)],
+            interceptors=[ServiceInterceptor(verifier, public_methods, calls)],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                     ("grpc.so_reuseport", 0)],
+                     ("grpc.so_reuseport", int(reuse_port))],
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._port = port
         self._bind_host = bind_host
+        self._tls = tls
         self.set_serving(False)
 
     def add(self, add_to_server: Callable, servicer, full_service_name: str) -> None:
@@ -207,7 +233,11 @@ class GrpcServer:
 
     def start(self) -> None:
         reflection.enable(self.server, tuple(n for n in self._service_names if n) + (HEALTH_SERVICE,))
-        bound = self.server.add_insecure_port(f"{self._bind_host}:{self._port}")
+        address = f"{self._bind_host}:{self._port}"
+        if self._tls is None:
+            bound = self.server.add_insecure_port(address)
+        else:
+            bound = self.server.add_secure_port(address, server_credentials(self._tls))
         if bound == 0:
             raise RuntimeError(f"cannot listen on gRPC port {self._port}: it is in use")
         self.server.start()

@@ -9,7 +9,8 @@ Targets:
   http:URL        GET of an http(s) URL (the URL itself, or `http:` written before it): healthy
                   on a 2xx answer — /readyz answers 503 while MongoDB or Kafka is away
 
-Every call has a deadline (--timeout seconds). One line per target is printed; the exit code is
+With GRPC_TLS_* in the environment (services/common/config.py), gRPC targets are checked over TLS
+(mTLS when a certificate is given). Every call has a deadline (--timeout seconds). One line per target is printed; the exit code is
 0 when every target is healthy and 1 otherwise (also for arguments that cannot be checked).
 Proxy variables are ignored: the targets are cluster-internal.
 """
@@ -25,6 +26,9 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .config import Env, GrpcTls, grpc_tls
+from .grpc_client import channel_credentials
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -54,9 +58,13 @@ def parse_target(text: str) -> Target:
     raise ValueError(f"{text!r}: a target is grpc:HOST:PORT or an http(s) URL")
 
 
-def check_grpc(address: str, timeout: float) -> tuple[bool, str]:
+def check_grpc(address: str, timeout: float, tls: GrpcTls | None = None) -> tuple[bool, str]:
     options = [("grpc.enable_http_proxy", 0)]
-    with grpc.insecure_channel(address, options=options) as channel:
+    if tls is not None and tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    opened = grpc.insecure_channel(address, options=options) if tls is None else \
+        grpc.secure_channel(address, channel_credentials(tls), options=options)
+    with opened as channel:
         try:
             response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""),
                                                                  timeout=timeout)
@@ -90,8 +98,8 @@ def _not_ready(error: urllib.error.HTTPError) -> str:
     return f", not ready: {', '.join(failing)}" if failing else ""
 
 
-def check(target: Target, timeout: float) -> tuple[bool, str]:
-    return (check_grpc if target.kind == "grpc" else check_http)(target.address, timeout)
+def check(target: Target, timeout: float, tls: GrpcTls | None = None) -> tuple[bool, str]:
+    return check_grpc(target.address, timeout, tls) if target.kind == "grpc" else check_http(target.address, timeout)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         targets = [parse_target(t) for t in args.targets]
     except ValueError as error:
         parser.error(str(error))
+    env = Env()
+    tls = grpc_tls(env)
+    if env.problems:
+        parser.error("; ".join(env.problems))
     healthy = True
     for target in targets:
-        ok, detail = check(target, args.timeout)
+        ok, detail = check(target, args.timeout, tls)
         healthy &= ok
         print(f"{'ok  ' if ok else 'FAIL'} {target}: {detail}", flush=True)
     return 0 if healthy else 1

@@ -60,6 +60,21 @@ def describe_retention(admin: KafkaAdminClient, topics: list[str]) -> dict[str, 
     return {t: int(configs["retention.ms"]["value"]) for t, configs in described.items() if "retention.ms" in configs}
 
 
+# TLS and SASL settings every Kafka client of this process uses (config.kafka_connection); empty
+# for a plaintext broker
+_connection: dict[str, object] = {}
+
+
+def configure_connection(options: dict[str, object]) -> None:
+    _connection.clear()
+    _connection.update(options)
+
+
+def connection_options() -> dict[str, object]:
+    """The security options (security_protocol, ssl_*, sasl_*) to pass to any Kafka client."""
+    return dict(_connection)
+
+
 def make_producer(bootstrap_servers: str, client_id: str, **overrides) -> KafkaProducer:
     """Idempotent producer waiting for all in-sync replicas: a send that reports success is durable."""
     config = dict(
@@ -73,6 +88,7 @@ def make_producer(bootstrap_servers: str, client_id: str, **overrides) -> KafkaP
         request_timeout_ms=10_000,
         max_block_ms=10_000,
         max_in_flight_requests_per_connection=5,
+        **_connection,
     )
     config.update(overrides)
     return KafkaProducer(**config)
@@ -80,7 +96,7 @@ def make_producer(bootstrap_servers: str, client_id: str, **overrides) -> KafkaP
 
 def make_admin(bootstrap_servers: str, client_id: str) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers.split(","), client_id=client_id, request_timeout_ms=5000
+        bootstrap_servers=bootstrap_servers.split(","), client_id=client_id, request_timeout_ms=5000, **_connection
     )
 
 

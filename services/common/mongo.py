@@ -24,17 +24,17 @@ def path_as_auth_source(uri: str) -> str:
     return f"{scheme}{sep}{hosts}/?{'&'.join(options)}"
 
 
-def connect(uri: str, database: str, app_name: str) -> Database:
+def connect(uri: str, database: str, app_name: str, tls: dict | None = None) -> Database:
     """Connects the default mongoengine alias to `database` and returns the raw pymongo database.
 
     Short server-selection timeouts turn an unreachable database into a quick UNAVAILABLE
-    instead of a request hanging for 30 s.
+    instead of a request hanging for 30 s. `tls`: config.mongodb_tls options.
     """
     mongoengine.disconnect()
     mongoengine.connect(
         db=database, host=path_as_auth_source(uri), alias="default", appname=app_name, tz_aware=True,
         uuidRepresentation="standard", serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
-        socketTimeoutMS=30000, maxPoolSize=64,
+        socketTimeoutMS=30000, maxPoolSize=64, **(tls or {}),
     )
     return mongoengine.get_db()
 

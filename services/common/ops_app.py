@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, disable_created_metrics, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, disable_created_metrics, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from waitress.server import create_server
 
 from . import tracing
@@ -49,10 +51,37 @@ def trace_requests(routes: Flask | Blueprint) -> None:
             tracing.leave(token)
 
 
+class PodMetrics:
+    """What /metrics shows when a pod serves gRPC from several processes (runtime.ServiceApp,
+    GRPC_PROCESSES): this process's own registry (it runs the background work and serves gRPC
+    too) plus every worker process's, which prometheus_client's multiprocess mode keeps in files
+    under `worker_dir`, summed sample by sample. A counter is then the pod's total, as if one
+    process had served every call; a worker that exits keeps its counts in the sums."""
+
+    def __init__(self, worker_dir: str):
+        self._workers = MultiProcessCollector(None, path=worker_dir)
+
+    def collect(self):
+        families: dict[str, Metric] = {}
+        samples: dict[str, dict] = {}
+        for metric in (*REGISTRY.collect(), *self._workers.collect()):
+            family = families.setdefault(metric.name, Metric(metric.name, metric.documentation, metric.type,
+                                                             metric.unit))
+            into = samples.setdefault(metric.name, {})
+            for sample in metric.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                known = into.get(key)
+                into[key] = sample if known is None else known._replace(value=known.value + sample.value)
+        for name, family in families.items():
+            family.samples = list(samples[name].values())
+            yield family
+
+
 def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
-                   warnings: Callable[[], dict[str, list[str]]] = dict) -> Flask:
+                   warnings: Callable[[], dict[str, list[str]]] = dict, exposed=REGISTRY) -> Flask:
     """`readiness()` names the checks that must pass; `warnings()` what /readyz reports without
-    failing (e.g. a Kafka topic keeping records for less time than configured)."""
+    failing (e.g. a Kafka topic keeping records for less time than configured); `exposed` is
+    what /metrics shows (a PodMetrics when the pod has gRPC worker processes)."""
     app = Flask(service)
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON bodies
 
@@ -69,7 +98,7 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
     @app.get("/metrics")
     def metrics():
         # content_type, not mimetype: Flask would add a second "; charset=utf-8"
-        return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(exposed), content_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -41,7 +41,9 @@ def init_metrics(topic: str) -> None:
 _wakeup = threading.Event()
 
 
-def _with_events(update: dict, events: list[dict]) -> dict:
+def with_events(update: dict, events: list[dict]) -> dict:
+    """`update` that also queues `events` and bumps `version`: for a bulk write of several
+    conditional updates (call `wake_relay()` after it when any carried events)."""
     update = {op: dict(fields) for op, fields in update.items()}
     if events:
         update.setdefault("$push", {})["outbox"] = {"$each": events}
@@ -66,7 +68,7 @@ def update_with_events(collection: Collection, filter: dict, update: dict, event
     turns that into NOT_FOUND / FAILED_PRECONDITION / ABORTED as the domain says).
     """
     doc = collection.find_one_and_update(
-        filter, _with_events(update, events), return_document=ReturnDocument.AFTER, projection=projection
+        filter, with_events(update, events), return_document=ReturnDocument.AFTER, projection=projection
     )
     if doc is not None and events:
         _wakeup.set()

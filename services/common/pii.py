@@ -7,15 +7,24 @@
 - look up: HMAC-SHA256 blind index with a second key, so "is this ID already registered?" needs
   no decryption and the database never sees the number.
 - show: masked (110***********1234, 138****5678). Nothing here logs.
+
+Keys are versioned (`Keyring`: PII_ENCRYPTION_KEYS / PII_BLIND_INDEX_KEYS = "v2:<b64>,v1:<b64>",
+newest first). Every ciphertext starts with the version byte of its key: new ones use the newest,
+old ones still decrypt. A blind index does not say its version, so a lookup asks for the value's
+index under every version (`blind_indexes`) until the rotation job (pii_rotation.py) has rewritten
+them all with the newest key; then the older blind-index key can go.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -25,7 +34,7 @@ _ID_SHAPE = re.compile(r"^[1-9][0-9]{16}[0-9X]$")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
-_KEY_VERSION = b"\x01"  # prefix of every ciphertext, so keys can be rotated later
+_KEYRING_ENTRY = re.compile(r"^v([1-9][0-9]{0,2}):(.+)$")
 
 
 def id_check_char(first17: str) -> str:
@@ -92,16 +101,53 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+class Keyring:
+    """Key version -> 32-byte key; the newest (highest) version is the one new data uses."""
+
+    def __init__(self, keys: Mapping[int, bytes]):
+        if not keys:
+            raise ValueError("a keyring needs at least one key")
+        for version, key in keys.items():
+            if not 1 <= version <= 255:
+                raise ValueError(f"key version v{version} must be 1..255")
+            if len(key) != 32:
+                raise ValueError(f"key v{version} must be 32 bytes, got {len(key)}")
+        self.keys = dict(sorted(keys.items(), reverse=True))
+        self.newest = next(iter(self.keys))
+
+    @classmethod
+    def parse(cls, text: str) -> Keyring:
+        """"v2:<base64>,v1:<base64>" (any order; each version once)."""
+        keys: dict[int, bytes] = {}
+        for entry in (e.strip() for e in text.split(",") if e.strip()):
+            match = _KEYRING_ENTRY.match(entry)
+            if not match:
+                raise ValueError("each entry must be v<version>:<base64 key>")
+            version = int(match.group(1))
+            if version in keys:
+                raise ValueError(f"key version v{version} appears twice")
+            try:
+                keys[version] = base64.b64decode(match.group(2), validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"key v{version} is not valid base64") from None
+        return cls(keys)
+
+    @property
+    def label(self) -> str:
+        return ",".join(f"v{v}" for v in self.keys)
+
+
 class PiiVault:
     """Encrypts, decrypts and blind-indexes personal data with keys held outside the database."""
 
-    def __init__(self, encryption_key: bytes, blind_index_key: bytes):
-        if len(encryption_key) != 32 or len(blind_index_key) != 32:
-            raise ValueError("PII keys must be 32 bytes each")
-        if hmac.compare_digest(encryption_key, blind_index_key):
-            raise ValueError("the PII encryption key and blind-index key must differ")
-        self._aead = AESGCM(encryption_key)
-        self._index_key = blind_index_key
+    def __init__(self, encryption_keys: Keyring | bytes, blind_index_keys: Keyring | bytes):
+        """A single key (bytes) is version 1."""
+        self.encryption = encryption_keys if isinstance(encryption_keys, Keyring) else Keyring({1: encryption_keys})
+        self.blind = blind_index_keys if isinstance(blind_index_keys, Keyring) else Keyring({1: blind_index_keys})
+        for key in self.encryption.keys.values():
+            if any(hmac.compare_digest(key, other) for other in self.blind.keys.values()):
+                raise ValueError("the PII encryption keys and blind-index keys must differ")
+        self._aead = {version: AESGCM(key) for version, key in self.encryption.keys.items()}
 
     @staticmethod
     def _aad(district_id: str, field: str) -> bytes:
@@ -109,16 +155,31 @@ class PiiVault:
 
     def encrypt(self, plaintext: str, *, district_id: str, field: str) -> bytes:
         nonce = os.urandom(12)
-        return _KEY_VERSION + nonce + self._aead.encrypt(nonce, plaintext.encode(), self._aad(district_id, field))
+        version = self.encryption.newest
+        sealed = self._aead[version].encrypt(nonce, plaintext.encode(), self._aad(district_id, field))
+        return bytes([version]) + nonce + sealed
 
     def decrypt(self, blob: bytes, *, district_id: str, field: str) -> str:
-        if not blob or blob[:1] != _KEY_VERSION:
-            raise ValueError("unknown ciphertext version")
+        aead = self._aead.get(blob[0]) if blob else None
+        if aead is None:
+            raise ValueError("ciphertext of a key version that is not in the keyring")
         try:
-            return self._aead.decrypt(blob[1:13], blob[13:], self._aad(district_id, field)).decode()
+            return aead.decrypt(blob[1:13], blob[13:], self._aad(district_id, field)).decode()
         except InvalidTag:
             raise ValueError("ciphertext does not decrypt with this key and context") from None
 
+    def is_current(self, blob: bytes) -> bool:
+        """Whether `blob` is encrypted with the newest key."""
+        return bool(blob) and blob[0] == self.encryption.newest
+
     def blind_index(self, value: str, *, district_id: str, field: str) -> str:
+        """The index under the newest key: what a write stores."""
+        return self._index(self.blind.newest, value, district_id, field)
+
+    def blind_indexes(self, value: str, *, district_id: str, field: str) -> list[str]:
+        """The index under every key version, newest first: what a lookup asks for."""
+        return [self._index(version, value, district_id, field) for version in self.blind.keys]
+
+    def _index(self, version: int, value: str, district_id: str, field: str) -> str:
         message = f"{district_id}|{field}|{value}".encode()
-        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+        return hmac.new(self.blind.keys[version], message, hashlib.sha256).hexdigest()

@@ -8,32 +8,55 @@ A service's `__main__` builds its domain objects and servicer, then:
                  public_methods=[...])
     app.add_outbox(db.volunteers)
     app.run()        # blocks until SIGTERM/SIGINT
+
+One Python process serves gRPC on one core at most (the GIL). With GRPC_PROCESSES=n the process
+(the pod's main one) starts n-1 worker processes running the same `__main__`: all n serve gRPC
+on one port (SO_REUSEPORT: the kernel spreads the connections), while the outbox relay,
+consumers, jobs, background threads and the HTTP ops app run in the main process only, once per
+pod. /metrics adds the workers' metrics to the main process's (ops_app.PodMetrics). SIGTERM to
+the main process drains every process: each turns NOT_SERVING and finishes its in-flight calls.
+A worker that dies is started again; a worker whose main process is gone stops.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from flask import Blueprint
+from prometheus_client import multiprocess
 from pymongo.collection import Collection
 
 from . import mongo
+from .audit import AUDIT, CallPolicy
 from .auth import TokenVerifier
+from .cache import ChangeListener, ReadCache
 from .config import ConfigError, Settings, load_settings
 from .consumer import EventConsumer
 from .events import dlq_topic, events_topic, set_kafka_prefix
 from .grpc_server import GrpcServer
-from .kafka_clients import ensure_topics, make_admin, make_producer
+from .kafka_clients import configure_connection, ensure_topics, make_admin, make_producer
 from .logs import configure_logging
-from .ops_app import HttpServer, create_ops_app
+from .ops_app import HttpServer, PodMetrics, create_ops_app
 from .outbox import OUTBOX_INDEX, OutboxRelay, init_metrics
+from .revocations import RevocationFeed, RevokedSessions
 from .scheduler import LeasedJob
 
 log = logging.getLogger(__name__)
+
+# set in the environment of the gRPC worker processes the main process starts
+WORKER_ENV = "WENMING_GRPC_WORKER"
+# prometheus_client's multiprocess mode: read when it is imported, so set before a worker starts
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def stop_on_signals(stopping: threading.Event) -> None:
@@ -53,8 +76,13 @@ class ServiceApp:
         set_kafka_prefix(self.settings.kafka_prefix)
         self.name = name
         self.topic = events_topic(name)
-        self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name)
-        self.verifier = TokenVerifier(self.settings.jwt_public_key_pem)
+        configure_connection(self.settings.kafka_connection)
+        self.db = mongo.connect(self.settings.mongodb_uri, self.settings.mongodb_database, name,
+                                tls=self.settings.mongodb_tls)
+        # ended sessions' tokens are refused: registration's SessionRevoked events feed the set
+        self.revoked_sessions = RevokedSessions()
+        self.verifier = TokenVerifier(self.settings.jwt_public_key_pem, revoked_sessions=self.revoked_sessions)
+        self._revocations = RevocationFeed(self.settings.kafka_bootstrap_servers, self.revoked_sessions)
         self._grpc_services: list[tuple] = []
         self._public_methods: set[str] = set()
         self.grpc: GrpcServer | None = None
@@ -66,10 +94,17 @@ class ServiceApp:
         self._consumers: list[EventConsumer] = []
         self._blueprints: list[Blueprint] = []
         self._background: list[threading.Thread] = []
+        self._process_background: list[threading.Thread] = []
+        self._caches: list[ReadCache] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
-        self._checks = {"mongodb": False, "kafka": False}
+        self._checks = {"mongodb": False, "kafka": False, "token_revocations": False}
         self._warnings: dict[str, list[str]] = {}
         self._stopping = threading.Event()
+        # admins' state-changing calls are recorded in the service's own audit collection (audit.py)
+        self.calls = CallPolicy(name, self.db["audit"])
+        self.add_outbox(self.db["audit"])
+        # every process that serves calls refuses ended sessions (GRPC_PROCESSES)
+        self._process_background.append(self._revocations)
 
     # ---- composition ----
 
@@ -102,9 +137,19 @@ class ServiceApp:
     def add_blueprint(self, blueprint: Blueprint) -> None:
         self._blueprints.append(blueprint)
 
-    def add_background(self, thread: threading.Thread) -> None:
-        """A thread with start() and stop(timeout) (schedulers and the like)."""
-        self._background.append(thread)
+    def add_background(self, thread: threading.Thread, every_process: bool = False) -> None:
+        """A thread with start() and stop(timeout) (schedulers and the like), run once per pod;
+        `every_process`: in each process that serves gRPC (what serves that process's own calls,
+        e.g. the listener that wakes its live streams)."""
+        (self._process_background if every_process else self._background).append(thread)
+
+    def add_cache(self, cache: ReadCache) -> None:
+        """A cache whose copies the service's own events drop (cache.py): every process that
+        serves calls reads its topic for them."""
+        if not self._caches:
+            self.add_background(ChangeListener(self.settings.kafka_bootstrap_servers, self.topic, self._caches),
+                                every_process=True)
+        self._caches.append(cache)
 
     def on_shutdown(self, hook: Callable[[], None]) -> None:
         """`hook()` runs as soon as shutdown begins, before in-flight calls are awaited: it ends
@@ -120,10 +165,21 @@ class ServiceApp:
         """What is wrong but does not stop the service from serving (shown by /readyz)."""
         return dict(self._warnings)
 
+    @property
+    def is_worker(self) -> bool:
+        """A gRPC worker process started by the pod's main process (GRPC_PROCESSES > 1)."""
+        return bool(os.environ.get(WORKER_ENV))
+
     def _monitor(self) -> None:
-        """Keeps the health status honest: SERVING only while MongoDB and Kafka answer."""
+        """Keeps the health status honest: SERVING only while MongoDB and Kafka answer. In a
+        worker, also notices that the main process is gone (then the worker stops)."""
         admin = None
+        parent = os.getppid()
         while not self._stopping.is_set():
+            if self.is_worker and os.getppid() != parent:
+                log.warning("the pod's main process is gone; stopping this gRPC worker")
+                self._stopping.set()
+                break
             self._checks["mongodb"] = mongo.ping(self.db)
             try:
                 admin = admin or make_admin(self.settings.kafka_bootstrap_servers, f"{self.name}-health")
@@ -133,6 +189,7 @@ class ServiceApp:
                 if admin is not None:
                     admin.close()
                 admin = None
+            self._checks["token_revocations"] = self._revocations.ready
             if not self._stopping.is_set():
                 self.grpc.set_serving(all(self._checks.values()))
             self._stopping.wait(2.0)
@@ -149,7 +206,7 @@ class ServiceApp:
                 try:
                     # its own topic, and those it consumes (a peer may start later): all with the
                     # configured partitions, and each with the DLQ its poison goes to
-                    topics = sorted({self.topic, *self._consumed_topics})
+                    topics = sorted({self.topic, AUDIT.topic, *self._consumed_topics})
                     weaker = ensure_topics(admin, topics + [dlq_topic(t) for t in topics], self.settings.kafka_topics)
                     if weaker:
                         self._warnings["kafka_topics"] = weaker
@@ -174,29 +231,66 @@ class ServiceApp:
 
     def run(self) -> None:
         stop_on_signals(self._stopping)
-        app = create_ops_app(self.name, self.readiness, self.warnings)
-        for blueprint in self._blueprints:
-            app.register_blueprint(blueprint)
-        http = HttpServer(app, self.settings.http_port)
+        workers = None
+        if self.is_worker:
+            self._start_grpc(reuse_port=True)
+        elif self.settings.grpc_processes > 1:
+            free_or_exit(self.settings.grpc_port)
+            self._start_grpc(reuse_port=True)
+            workers = GrpcWorkers(self.settings.grpc_processes - 1, self._stopping)
+            workers.start()
+        else:
+            self._start_grpc(reuse_port=False)
+        monitor = threading.Thread(target=self._monitor, name="health-monitor", daemon=True)
+        monitor.start()
+        for thread in self._process_background:
+            thread.start()
+        if self.is_worker:
+            log.info("serving", extra={"grpc_port": self.settings.grpc_port, "grpc_worker": os.getpid()})
+            self._stopping.wait()
+            self._stop_grpc()
+        else:
+            self._run_main(workers)
+        for thread in self._process_background:
+            thread.stop()
+        monitor.join(3)
+        log.info("stopped")
+
+    def _start_grpc(self, reuse_port: bool) -> None:
         self.grpc = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
-                               workers=self.settings.grpc_workers, public_methods=self._public_methods)
+                               workers=self.settings.grpc_workers, public_methods=self._public_methods,
+                               calls=self.calls, tls=self.settings.grpc_tls, reuse_port=reuse_port)
         for add_to_server, servicer, full_name in self._grpc_services:
             self.grpc.add(add_to_server, servicer, full_name)
         self.grpc.start()
-        http.start()
-        setup = threading.Thread(target=self._start_kafka_side, name="kafka-setup", daemon=True)
-        setup.start()
-        monitor = threading.Thread(target=self._monitor, name="health-monitor", daemon=True)
-        monitor.start()
-        for thread in self._background:
-            thread.start()
-        log.info("serving", extra={"grpc_port": self.settings.grpc_port, "http_port": self.settings.http_port})
 
-        self._stopping.wait()
+    def _stop_grpc(self) -> None:
         log.info("shutting down: health NOT_SERVING, finishing in-flight calls")
         for hook in self._shutdown_hooks:
             hook()
         self.grpc.stop(self.settings.shutdown_grace_seconds)
+
+    def _run_main(self, workers: GrpcWorkers | None) -> None:
+        """The pod's main process: gRPC, and everything that runs once per pod."""
+        app = create_ops_app(self.name, self.readiness, self.warnings,
+                             **({"exposed": PodMetrics(workers.metrics_dir)} if workers else {}))
+        for blueprint in self._blueprints:
+            app.register_blueprint(blueprint)
+        http = HttpServer(app, self.settings.http_port)
+        http.start()
+        setup = threading.Thread(target=self._start_kafka_side, name="kafka-setup", daemon=True)
+        setup.start()
+        for thread in self._background:
+            thread.start()
+        log.info("serving", extra={"grpc_port": self.settings.grpc_port, "http_port": self.settings.http_port,
+                                   "grpc_processes": self.settings.grpc_processes})
+
+        self._stopping.wait()
+        if workers:
+            workers.stop_all()  # they drain while this process does
+        self._stop_grpc()
+        if workers:
+            workers.join(self.settings.shutdown_grace_seconds + 5)
         for thread in self._background:
             thread.stop()
         setup.join(5)
@@ -206,5 +300,74 @@ class ServiceApp:
             self._relay.stop()
             self._producer.close(timeout=5)
         http.stop()
-        monitor.join(3)
-        log.info("stopped")
+
+
+def free_or_exit(port: int) -> None:
+    """The workers bind with SO_REUSEPORT, which would share a port held by another process of
+    the same user silently: the port must be free before this pod takes it."""
+    probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        probe.bind(("::", port))
+    except OSError:
+        raise RuntimeError(f"cannot listen on gRPC port {port}: it is in use") from None
+    finally:
+        probe.close()
+
+
+class GrpcWorkers:
+    """The pod's gRPC worker processes: the running service's own `__main__` again, with
+    WENMING_GRPC_WORKER set, started again when one dies; their metrics in a directory of their
+    own (prometheus_client multiprocess mode)."""
+
+    def __init__(self, count: int, stopping: threading.Event):
+        self.count = count
+        self._stopping = stopping
+        self.metrics_dir = tempfile.mkdtemp(prefix="wenming-grpc-metrics-")
+        self._env = {**os.environ, WORKER_ENV: "1", METRICS_DIR_ENV: self.metrics_dir}
+        self._command = [sys.executable, *sys.orig_argv[1:]]  # python -m services.<name>, as this one
+        self._procs: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, name="grpc-workers", daemon=True)
+
+    def start(self) -> None:
+        with self._lock:
+            self._procs = [self._spawn() for _ in range(self.count)]
+        self._watcher.start()
+
+    def _spawn(self) -> subprocess.Popen:
+        # stdout and stderr are this process's: the workers' logs go where the pod's go
+        proc = subprocess.Popen(self._command, env=self._env)
+        log.info("started gRPC worker", extra={"grpc_worker": proc.pid})
+        return proc
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(1.0):
+            with self._lock:
+                for i, proc in enumerate(self._procs):
+                    if proc.poll() is not None and not self._stopping.is_set():
+                        log.error("gRPC worker %d exited with %s; starting another", proc.pid, proc.returncode)
+                        _forget(proc.pid, self.metrics_dir)
+                        self._procs[i] = self._spawn()
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for proc in self._procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            for proc in self._procs:
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log.error("gRPC worker %d did not stop in time; killing it", proc.pid)
+                    proc.kill()
+                    proc.wait(5)
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def _forget(pid: int, metrics_dir: str) -> None:
+    """A dead worker's live gauges leave the sums (its counters stay: they were counted)."""
+    multiprocess.mark_process_dead(pid, metrics_dir)

@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import ConfigError, Env
+from services.common.config import ConfigError, Env, grpc_tls
 from services.common.http_errors import register_json_errors
 from services.common.logs import configure_logging
 from services.common.ops_app import HttpServer, create_ops_app, trace_requests
@@ -27,13 +27,16 @@ BUILT_APP = Path(__file__).resolve().parents[2] / "build" / "web"
 
 def load_upstreams(env: Env) -> dict[str, Upstream]:
     timeout = env.float("UPSTREAM_TIMEOUT_SECONDS", 3.0)
+    # GRPC_TLS_*: the CA the services' certificates are checked against, and the gateway's own
+    # certificate for services that demand one (mTLS)
+    tls = grpc_tls(env)
     targets = {name: env.str(f"{name.upper()}_GRPC_TARGET", "") for name in KNOWN_SERVICES}
     if not targets["registration"]:
         env.problems.append("REGISTRATION_GRPC_TARGET is required (logins go through it)")
     upstreams = {}
     for name, target in targets.items():
         if target and available(name):
-            upstreams[name] = Upstream(name, target, timeout)
+            upstreams[name] = Upstream(name, target, timeout, tls)
         elif target:
             log.warning("%s has a target but no contract in this build; not exposed", name)
     return upstreams
@@ -73,6 +76,11 @@ def main() -> int:
     rest_threads = env.int("HTTP_THREADS", 16, minimum=1)
     sse_streams = env.int("SSE_MAX_STREAMS", 32, minimum=0)
     sse_max_seconds = env.float("SSE_MAX_SECONDS", 24 * 3600.0)
+    # proxies of the deployment in front of the gateway (an ingress: 1): the client's address is the
+    # X-Forwarded-For entry that many from the right (entries left of it are whatever the client sent)
+    trusted_proxy_hops = env.int("TRUSTED_PROXY_HOPS", 0, minimum=0)
+    proxies = {"trusted_proxy": "*", "trusted_proxy_count": trusted_proxy_hops,
+               "trusted_proxy_headers": "x-forwarded-for"} if trusted_proxy_hops else {}
     upstreams = load_upstreams(env)
     try:
         env.check("gateway")
@@ -90,7 +98,7 @@ def main() -> int:
     app.register_blueprint(streams.blueprint())
     # open streams are connections on top of waitress's usual limit (100)
     server = HttpServer(app, port, threads=rest_threads + sse_streams, connection_limit=100 + sse_streams,
-                        **WAITRESS_ADJUSTMENTS)
+                        **WAITRESS_ADJUSTMENTS, **proxies)
     stopping = threading.Event()
     stop_on_signals(stopping)
     health.start()

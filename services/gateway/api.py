@@ -17,7 +17,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from prometheus_client import Counter, Histogram
 
-
+from services.common.audit import CLIENT_ADDRESS_HEADER
 from services.common.http_errors import HTTP_STATUS, json_error, json_response
 
 from .openapi import openapi_document
@@ -32,12 +32,20 @@ LATENCY = Histogram("gateway_request_seconds", "REST call latency (including the
 
 def _from_rpc_error(error: grpc.RpcError) -> Response:
     code = error.code()
-    details = []
+    details, retry_after = [], None
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR) or detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
             details.append(json_format.MessageToDict(detail))
-    return json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            retry_after = info.retry_delay.seconds
+    response = json_error(HTTP_STATUS.get(code, 500), code.name, error.details() or code.name, details)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
 
 
 def reply_json(message) -> Response:
@@ -94,8 +102,10 @@ def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     except json_format.ParseError as exc:
         return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
-    # the trace (traceparent) travels with the call through the kit's client channel
-    metadata = []
+    # the trace (traceparent) travels with the call through the kit's client channel; the person's
+    # address is the peer, or behind TRUSTED_PROXY_HOPS proxies what the outermost saw (waitress
+    # takes it from X-Forwarded-For, __main__.py)
+    metadata = [(CLIENT_ADDRESS_HEADER, request.remote_addr or "")]
     auth = request.headers.get("Authorization", "")
     if auth:
         metadata.append(("authorization", auth))

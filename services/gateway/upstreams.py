@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf import message_factory
 
+from services.common.config import GrpcTls
 from services.common.grpc_client import client_channel
 
 # upstream name -> (proto module, service name)
@@ -38,13 +39,13 @@ class Method:
 
 
 class Upstream:
-    def __init__(self, name: str, target: str, timeout_seconds: float):
+    def __init__(self, name: str, target: str, timeout_seconds: float, tls: GrpcTls | None = None):
         module_name, service_name = KNOWN_SERVICES[name]
         descriptor = importlib.import_module(module_name).DESCRIPTOR.services_by_name[service_name]
         self.name = name
         self.target = target
         self.full_name = descriptor.full_name
-        self.channel = client_channel(target, default_timeout=timeout_seconds)
+        self.channel = client_channel(target, default_timeout=timeout_seconds, tls=tls)
         self.methods: dict[str, Method] = {}
         for method in descriptor.methods:
             if method.client_streaming or method.server_streaming:

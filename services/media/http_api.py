@@ -19,12 +19,14 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 
+import grpc
 from flask import Blueprint, Response, jsonify, request
 from google.protobuf.json_format import MessageToDict
 from pymongo.errors import ConnectionFailure
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from services.common.audit import CallPolicy
 from services.common.auth import Principal, TokenVerifier
 from services.common.errors import (
     DomainError, InvalidArgument, Unauthenticated,
@@ -129,7 +131,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, min(size, int(last) + 1) if last else size
 
 
-def create_blueprint(media: Media, verifier: TokenVerifier) -> Blueprint:
+# the HTTP upload is UploadAsset by another door: the same rules and the same audit record
+UPLOAD_METHOD = f"/{pb.DESCRIPTOR.services_by_name['MediaService'].full_name}/UploadAsset"
+
+
+def create_blueprint(media: Media, verifier: TokenVerifier, calls: CallPolicy) -> Blueprint:
     bp = Blueprint("media", __name__)
 
     def authenticate() -> Principal:
@@ -158,13 +164,23 @@ def create_blueprint(media: Media, verifier: TokenVerifier) -> Blueprint:
     @bp.post("/v1/assets")
     def upload():
         principal = authenticate()
-        if request.mimetype != "multipart/form-data" or not request.mimetype_params.get("boundary"):
-            raise UploadRefused("not_multipart", "file", "send the file as multipart/form-data", http_status=415)
-        body = MultipartUpload(request.stream, request.mimetype_params["boundary"])
-        header = body.header()
-        asset, deduplicated = media.uploader.upload(principal, header, body.file_data(), header_prefix="",
-                                                    content_field="file")
-        return jsonify(asset=MessageToDict(asset_msg(asset, with_audit=True)), deduplicated=deduplicated), 201
+        call = calls.begin(UPLOAD_METHOD, principal, (), request.remote_addr or "", None)
+        code = grpc.StatusCode.UNKNOWN
+        try:
+            if request.mimetype != "multipart/form-data" or not request.mimetype_params.get("boundary"):
+                raise UploadRefused("not_multipart", "file", "send the file as multipart/form-data", http_status=415)
+            body = MultipartUpload(request.stream, request.mimetype_params["boundary"])
+            header = body.header()
+            asset, deduplicated = media.uploader.upload(principal, header, body.file_data(), header_prefix="",
+                                                        content_field="file")
+            call.response = asset_msg(asset, with_audit=True)
+            code = grpc.StatusCode.OK
+            return jsonify(asset=MessageToDict(call.response), deduplicated=deduplicated), 201
+        except DomainError as exc:
+            code = exc.code
+            raise
+        finally:
+            calls.end(call, code)
 
     def download(asset_id: str, variant: int) -> Response:
         principal = authenticate()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_role
+from services.common.cache import ReadCache
 from services.common.clock import clock
 from services.common.errors import FailedPrecondition, PermissionDenied
 from services.common.events import EventSource
@@ -57,9 +58,16 @@ class PolicyView:
 class Screening:
     def __init__(self, events: EventSource):
         self.events = events
+        # the list as last read, until its event (ScreeningPolicyChanged) says otherwise
+        self.cache = ReadCache("screening-policies", self._load, max_age_seconds=60.0,
+                               aggregate_type="screening_policy")
 
     def policy(self, district_id: str) -> PolicyView:
-        stored = ScreeningPolicy.objects(id=district_id).first()
+        return self.cache.get(district_id)
+
+    @staticmethod
+    def _load(district_id: str) -> PolicyView:
+        stored = ScreeningPolicy.objects(id=district_id).exclude("outbox").first()
         if stored is None:
             return PolicyView(district_id, DEFAULT_MODE, DEFAULT_WORDS, is_default=True)
         return PolicyView(district_id, stored.mode, tuple(stored.words), False, stored.version, stored.updated_at,
@@ -101,6 +109,7 @@ class Screening:
                 policy.insert([event])
             except DuplicateKeyError:
                 raise FailedPrecondition("the list was set meanwhile; reload it and send its version") from None
+            self.cache.forget(district)
             return self.policy(district)
         changed = ScreeningPolicy.change(
             {"_id": district, "version": req.expected_version},
@@ -108,4 +117,5 @@ class Screening:
             [event])
         if changed is None:
             raise FailedPrecondition("the list changed since you read it (version mismatch); reload and retry")
+        self.cache.forget(district)
         return self.policy(district)

@@ -24,12 +24,13 @@ def main(allocator_tuned: bool) -> None:
     media = build(app.settings, app.db)
     media.ensure_indexes()
     app.add_grpc(media_pb2_grpc.add_MediaServiceServicer_to_server, MediaServicer(media), SERVICE_NAME)
+    app.add_cache(media.screening.cache)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     app.add_event_consumer("registration", [events_topic("registration")], media.registry.handlers())
     app.add_event_consumer("ordering", [events_topic("ordering")],
                            media.work.handlers(media.assets.link_completion_photos))
     app.add_job("blob-orphans", media.blobs.remove_orphans, app.settings.extra["cleanup_interval_seconds"])
-    app.add_blueprint(create_blueprint(media, app.verifier))
+    app.add_blueprint(create_blueprint(media, app.verifier, app.calls))
     REGISTRY.register(ReviewQueueCollector(Article.collection()))
     app.run()

@@ -21,7 +21,9 @@ def main() -> None:
         app.add_outbox(model.collection())
     app.add_event_consumer("admins", [events_topic("registration")], domain.admins.handlers())
     app.add_event_consumer("orders", [events_topic("ordering")], domain.notifier.handlers())
-    app.add_background(BroadcastListener(app.settings.kafka_bootstrap_servers, app.topic, domain.hub))
+    # wakes the streams of the process it runs in: every process that serves gRPC has one
+    app.add_background(BroadcastListener(app.settings.kafka_bootstrap_servers, app.topic, domain.hub),
+                       every_process=True)
     for channel in domain.channels:
         app.add_background(channel)
     # open streams end at once, or they would hold the whole grace period

@@ -8,7 +8,9 @@ from wenming.notification.v1 import notification_pb2 as pb
 
 MESSAGES = Counter("notification_inbox_messages_total", "Inbox messages stored, by district and kind",
                    ["district_id", "kind"])
-WATCH_STREAMS = Gauge("notification_watch_streams", "WatchInbox streams open in this process")
+# summed over the pod's gRPC processes (GRPC_PROCESSES), each counting its own streams
+WATCH_STREAMS = Gauge("notification_watch_streams", "WatchInbox streams open in this pod",
+                      multiprocess_mode="livesum")
 WATCH_REFUSED = Counter("notification_watch_refused_total", "WatchInbox streams refused, by reason "
                         "(limit: the process's cap; starting; shutting_down)", ["reason"])
 DELIVERIES = Counter("notification_channel_deliveries_total", "Messages handed to an external channel, by "

@@ -29,6 +29,7 @@ from kafka import KafkaConsumer, TopicPartition
 from services.common.auth import Principal, TokenVerifier
 from services.common.errors import ResourceExhausted, Unauthenticated, Unavailable
 from services.common.events import PoisonEvent, decode
+from services.common.kafka_clients import connection_options
 from wenming.notification.v1 import events_pb2
 from wenming.notification.v1 import notification_pb2 as pb
 
@@ -187,7 +188,8 @@ class BroadcastListener:
     def _connect(self) -> KafkaConsumer:
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), group_id=None,
                                  client_id=f"notification-watch-{socket.gethostname()}-{os.getpid()}",
-                                 enable_auto_commit=False, allow_auto_create_topics=False, request_timeout_ms=30_000)
+                                 enable_auto_commit=False, allow_auto_create_topics=False, request_timeout_ms=30_000,
+                                 **connection_options())
         try:
             partitions = consumer.partitions_for_topic(self._topic)
             if not partitions:

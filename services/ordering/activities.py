@@ -24,11 +24,12 @@ from google.protobuf import message
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
-from services.common.clock import as_utc, clock
+from services.common.clock import as_utc, china_day, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.listing import MAX_WINDOW, key, scan
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -38,6 +39,7 @@ from wenming.registration.v1 import registration_pb2 as reg
 
 from . import hours as hours_rules
 from . import metrics
+from .index import ACTIVITIES, OrderIndex, today
 from .menu import MenuBook
 from .models import Activity
 from .readmodels import Registry
@@ -69,14 +71,16 @@ def _label(role: int) -> str:
     return P.Name(role).removeprefix("PARTICIPANT_ROLE_").lower()
 
 
-def _sort_key(activity: Activity) -> str:
-    return f"{as_utc(activity.starts_at):%Y%m%d%H%M%S}|{activity.id}"
+def _start_of(sort_key: str) -> dt.datetime:
+    """When the activity of a calendar sort key (index.activity_sort_key) starts."""
+    return dt.datetime.strptime(sort_key[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
 class ActivityBoard:
     def __init__(self, registry: Registry, menu: MenuBook, codes: CheckinCodes, events: EventSource,
-                 tolerance_minutes: int):
+                 tolerance_minutes: int, index: OrderIndex):
         self.registry = registry
+        self.index = index
         self.menu = menu
         self.codes = codes
         self.events = events
@@ -120,7 +124,10 @@ class ActivityBoard:
         payload = move.event(activity=activity_snapshot(after), **move.event_fields)
         event = self.events.new(payload, district_id=activity.district_id, aggregate_type="activity",
                                 aggregate_id=activity.id, version=version, actor_id=actor.subject, occurred_at=now)
-        return Activity.change({"_id": activity.id, "version": raw["version"]}, {"$set": sets}, [event])
+        changed = Activity.change({"_id": activity.id, "version": raw["version"]}, {"$set": sets}, [event])
+        if changed is not None:
+            self.index.record_activity(changed.to_mongo().to_dict())
+        return changed
 
     def _run(self, principal: Principal, activity_id: str,
              plan: Callable[[Activity, dt.datetime], ActivityMove | None]) -> Activity:
@@ -186,6 +193,7 @@ class ActivityBoard:
                                 district_id=activity.district_id, aggregate_type="activity",
                                 aggregate_id=activity.id, version=1, actor_id=principal.subject, occurred_at=now)
         activity.insert([event])
+        self.index.record_activity(activity.to_mongo().to_dict())
         return activity
 
     def publish(self, principal: Principal, activity_id: str) -> Activity:
@@ -467,30 +475,44 @@ class ActivityBoard:
         window = self._calendar_window(v, req)
         v.check()
         path = self.menu.unit_path(principal, unit_id, "unit_id")
-        query: dict = {"district_id": principal.district_id}
-        if window:
-            query["starts_at"] = {"$gte": window[0], "$lt": window[1]}
+        district = principal.district_id
         if req.subtree:
             require_role(principal, Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE)
-            require_manages(principal, principal.district_id, path)
-            query["unit.path"] = path[-1]
+            require_manages(principal, district, path)
+            field, units, wanted = f"in{len(path) - 1}", [path[-1]], set(statuses)
         else:
-            query["unit.unit_id"] = {"$in": path}
             # what is only planned is the organizers' business until it is published (公示)
-            statuses = [s for s in statuses or PUBLIC_STATUSES if s in PUBLIC_STATUSES] or [-1]
-        if statuses:
-            query["status"] = {"$in": statuses}
+            field, units = "own", list(path)
+            wanted = {s for s in statuses or PUBLIC_STATUSES if s in PUBLIC_STATUSES}
+            if not wanted:
+                return [], ""
         if after:
-            starts, _, last_id = after.partition("|")
             try:
-                starts_at = dt.datetime.strptime(starts, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+                _start_of(after)
             except ValueError:
                 raise InvalidArgument.field("page.page_token", "is not a token returned by this API") from None
-            query["$or"] = [{"starts_at": {"$gt": starts_at}}, {"starts_at": starts_at, "_id": {"$gt": last_id}}]
-        found = [Activity.from_raw(r) for r in Activity.collection().find(query, {"outbox": 0})
-                 .sort([("starts_at", 1), ("_id", 1)]).limit(size + 1)]
-        token = encode_page_token(_sort_key(found[size - 1])) if len(found) > size else ""
-        return found[:size], token
+        days = range(china_day(window[0]), china_day(window[1] - dt.timedelta(microseconds=1)) + 1) if window else \
+            self.index.bounds.days(district, ACTIVITIES, today())
+
+        def fetch(chunk: list[int]) -> list[dict]:
+            keys = [key(district, unit, day) for unit in units for day in chunk]
+            return [e for at in range(0, len(keys), MAX_WINDOW)
+                    for e in self.index.activities.find({field: {"$in": keys[at:at + MAX_WINDOW]}},
+                                                        {"status": 1, "sk": 1, "unit": 1})]
+
+        def shown(entry: dict) -> bool:
+            return (not wanted or entry["status"] in wanted) and (
+                window is None or window[0] <= _start_of(entry["sk"]) < window[1])
+
+        page = scan(fetch, list(days), sort_key=lambda e: e["sk"], bucket_of=lambda sk: china_day(_start_of(sk)),
+                    size=size, after=after, accept=shown, window=7)
+        ids = [e["_id"] for e in page.entries]
+        found = {raw["_id"]: raw for raw in Activity.collection().find({"_id": {"$in": ids}}, {"outbox": 0})}
+        activities = [Activity.from_raw(found[i]) for i in ids if i in found and found[i]["district_id"] == district
+                      and (not wanted or found[i]["status"] in wanted)
+                      and (found[i]["unit"]["unit_id"] in units if not req.subtree else
+                           path[-1] in found[i]["unit"]["path"])]
+        return activities, encode_page_token(page.entries[-1]["sk"]) if page.more else ""
 
     @staticmethod
     def _calendar_window(v: Validator, req: pb.ListActivitiesRequest) -> tuple[dt.datetime, dt.datetime] | None:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from services.common.checkin import CheckinCodes
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import EventSource
-from services.common.pii import PiiVault
 
 from .activities import ActivityBoard
+from .index import OrderIndex
 from .matching import Matcher
 from .menu import MenuBook
 from .models import ALL_MODELS
@@ -26,8 +26,7 @@ def extra_settings(env: Env) -> dict:
     return {
         "checkin_code_key": env.key_bytes("CHECKIN_CODE_KEY"),
         # orders' addresses and contact numbers are encrypted with the platform's personal-data keys
-        "pii_encryption_key": env.key_bytes("PII_ENCRYPTION_KEY"),
-        "pii_blind_index_key": env.key_bytes("PII_BLIND_INDEX_KEY"),
+        "pii_vault": pii_vault(env),
         "checkin_code_period_seconds": env.int("CHECKIN_CODE_PERIOD_SECONDS", 60, minimum=10),
         # on-site time beyond the planned duration that still counts (then the hours are capped)
         "hours_tolerance_minutes": env.int("HOURS_TOLERANCE_MINUTES", 30, minimum=0),
@@ -39,6 +38,7 @@ def extra_settings(env: Env) -> dict:
 
 @dataclass
 class Ordering:
+    index: OrderIndex
     registry: Registry
     certifications: Certifications
     menu: MenuBook
@@ -59,11 +59,12 @@ def build(settings, db: Database) -> Ordering:
     menu = MenuBook(registry, events)
     policies = Policies(extra["rating_window_days"])
     matcher = Matcher(registry, certifications)
-    vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
-    orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, vault)
-    return Ordering(registry=registry, certifications=certifications, menu=menu, policies=policies, orders=orders,
-                    queries=OrderQueries(orders, menu, matcher), trends=OrderTrends(menu),
-                    activities=ActivityBoard(registry, menu, codes, events, tolerance))
+    index = OrderIndex(db)
+    orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, extra["pii_vault"], index)
+    trends = OrderTrends(menu, index)
+    return Ordering(index=index, registry=registry, certifications=certifications, menu=menu, policies=policies,
+                    orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
+                    activities=ActivityBoard(registry, menu, codes, events, tolerance, index))
 
 
 def ensure_indexes(domain: Ordering) -> None:
@@ -71,3 +72,5 @@ def ensure_indexes(domain: Ordering) -> None:
         model.ensure_indexes()
     domain.registry.ensure_indexes()
     domain.certifications.ensure_indexes()
+    domain.index.ensure_indexes()
+    domain.trends.ensure_indexes()

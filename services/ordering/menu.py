@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.cache import ReadCache
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import EventSource, utcnow
 from services.common.ids import decode_page_token, encode_page_token, new_id
@@ -39,11 +40,28 @@ class MenuBook:
     def __init__(self, registry: Registry, events: EventSource):
         self.registry = registry
         self.events = events
+        # the items orders are placed on, as last read, until an event about the item (retired)
+        # says otherwise
+        self.cache = ReadCache("menu-items", self._load, max_age_seconds=60.0, aggregate_type="menu_item")
 
     # ---- reads ----
 
     def get(self, district_id: str, item_id: str) -> MenuItem:
         return MenuItem.in_district(district_id, item_id, "menu item")
+
+    def offered(self, district_id: str, item_id: str) -> MenuItem:
+        """The item an order is placed on (cached: read on every PlaceOrder)."""
+        item = self.cache.get(item_id)
+        if item.district_id != district_id:
+            raise NotFound("menu item", item_id)
+        return item
+
+    @staticmethod
+    def _load(item_id: str) -> MenuItem:
+        raw = MenuItem.collection().find_one({"_id": item_id}, {"outbox": 0})
+        if raw is None:
+            raise NotFound("menu item", item_id)  # not kept: it may be published a moment later
+        return MenuItem.from_raw(raw)
 
     def read(self, principal: Principal, item_id: str) -> MenuItem:
         v = Validator()
@@ -143,4 +161,5 @@ class MenuBook:
                                   [event])
         if retired is None:
             raise FailedPrecondition("the menu item changed meanwhile; reload and retry")
+        self.cache.forget(item.id)
         return retired

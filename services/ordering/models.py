@@ -1,7 +1,8 @@
 """What ordering stores: the menu, orders and activities (aggregates with an in-document outbox),
-the district order policies, and read models of other services' data (readmodels.py).
+the district order policies, and read models of other services' data (readmodels.py). The lists
+read index entries kept beside the orders and activities (index.py), not these documents.
 
-Every index leads with `district_id`, except the schedulers' due-time indexes: the jobs look
+Every index leads with `district_id`, except the schedulers' due-day indexes: the jobs look
 across districts, and those fields exist only while something is due.
 """
 
@@ -77,17 +78,14 @@ class Order(Aggregate):
     meta = {
         "collection": "orders",
         "indexes": [
-            {"fields": ["district_id", "resident_id", "-_id"]},            # my orders (resident)
-            {"fields": ["district_id", "offered_ids", "-_id"]},            # my tasks (volunteer)
-            {"fields": ["district_id", "current.unit_id", "queue_key"]},   # a unit's own queue
-            {"fields": ["district_id", "current.path", "queue_key"]},      # a subtree's queue
-            {"fields": ["district_id", "status", "current.unit_id"]},      # the claim list
-            {"fields": ["district_id", "origin.path", "placed_at"]},       # trends of a subtree
-            {"fields": ["ack_due_at"]},                                    # SLA scheduler (set only while due)
-            {"fields": ["warn_at"]},                                       # deadline reminders (same)
-            {"fields": ["close_due_at"]},                                  # auto-close scheduler (same)
+            # the schedulers find what is due by its day (orders.recent_days); the lists read
+            # the order index (index.py)
+            {"fields": ["ack_due_day"]},
+            {"fields": ["warn_day"]},
+            {"fields": ["close_due_day"]},
         ],
     }
+    schema_version = IntField(default=1)       # orders.SCHEMA_VERSION; older ones are migrated at start
     item_id = StringField(default="")          # empty for a wish (微心愿)
     item_name = StringField(required=True)     # the item's name, or the wish itself
     wish = BooleanField(default=False)
@@ -113,6 +111,9 @@ class Order(Aggregate):
     arrived_at = DateTimeField(required=True)  # when the order reached the current unit
     ack_due_at = DateTimeField()               # set only while the current unit has to acknowledge
     warn_at = DateTimeField()                  # when to remind it (a fifth of its time left); unset once done
+    ack_due_day = IntField()                   # the China day of each (orders.due_days), for the schedulers
+    warn_day = IntField()
+    close_due_day = IntField()
     sla_breaches = IntField(default=0)
     overdue_flagged = BooleanField(default=False)  # the center's deadline passed (nothing above it)
     team_id = StringField(default="")
@@ -135,7 +136,7 @@ class Order(Aggregate):
     hours_confirmed_at = DateTimeField()
     rated_at = DateTimeField()
     closed_at = DateTimeField()
-    queue_key = StringField(required=True)     # sort key of the unit queue (queries.queue_key)
+    queue_key = StringField(required=True)     # sort key of the unit queue (orders.queue_key)
     trail = ListField(EmbeddedDocumentField(Transition))
 
 
@@ -148,13 +149,7 @@ class ParticipantDoc(EmbeddedDocument):
 
 
 class Activity(Aggregate):
-    meta = {
-        "collection": "activities",
-        "indexes": [
-            {"fields": ["district_id", "unit.unit_id", "starts_at"]},
-            {"fields": ["district_id", "unit.path", "starts_at"]},
-        ],
-    }
+    meta = {"collection": "activities"}  # the calendar reads the activity index (index.py)
     title = StringField(required=True, max_length=60)
     description = StringField(default="", max_length=2000)
     category = IntField(required=True)

@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from google.protobuf import message
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
-from services.common.clock import as_utc, clock
+from services.common.clock import as_utc, china_day, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.documents import back_off
 from services.common.events import EventSource, to_timestamp
@@ -42,9 +43,17 @@ from .policy import Policies
 from .readmodels import Registry
 from .translate import order_snapshot, unit_ref_msg
 
+if TYPE_CHECKING:
+    from .index import OrderIndex
+
 S = types_pb2.OrderStatus
 L = common_pb2.UnitLevel
 WAITING_ACK = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED)
+# every status in which some unit or volunteer still has something to do
+OPEN_STATUSES = [S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
+                 S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE,
+                 S.ORDER_STATUS_COMPLETED, S.ORDER_STATUS_HOURS_CONFIRMED, S.ORDER_STATUS_RATED,
+                 S.ORDER_STATUS_DECLINED]
 BEFORE_SERVICE = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
                   S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_DECLINED)
 # the rating window runs on through the rating: what the unit has not closed by its end closes itself
@@ -57,6 +66,11 @@ WISH_PLANNED_MINUTES = 60  # a wish's planned time (the hours cap) until a unit 
 MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
 WARN_WHEN_LEFT = 5  # remind a unit when a fifth of its acknowledgement time is left
+SCHEMA_VERSION = 2  # 2: queue keys by placement time, the schedulers' due days (migrations.py)
+# the schedulers find what is due through the China day it falls due (an `$in` of days, which
+# every server answers from an index), at most this many days back
+DUE_LOOKBACK_DAYS = 366
+DUE_DAYS = {"ack_due_at": "ack_due_day", "warn_at": "warn_day", "close_due_at": "close_due_day"}
 
 
 def ack_deadlines(now: dt.datetime, allowed: dt.timedelta) -> dict:
@@ -64,12 +78,35 @@ def ack_deadlines(now: dt.datetime, allowed: dt.timedelta) -> dict:
     return {"ack_due_at": now + allowed, "warn_at": now + allowed - allowed / WARN_WHEN_LEFT}
 
 
+def _stamp(moment: dt.datetime) -> str:
+    """UTC to the millisecond (what the database keeps), sortable as text."""
+    moment = as_utc(moment)
+    return f"{moment:%Y%m%d%H%M%S}{moment.microsecond // 1000:03d}"
+
+
 def queue_key(raw: dict) -> str:
     """Sort key of a unit's queue: orders waiting for acknowledgement first, nearest deadline
-    first; then the rest in the order they were placed (ids are time-ordered)."""
+    first; then the rest in the order they were placed."""
     if raw.get("status") in WAITING_ACK and raw.get("ack_due_at") is not None:
         return f"0|{as_utc(raw['ack_due_at']):%Y%m%d%H%M%S}|{raw['_id']}"
-    return f"1|{raw['_id']}"
+    return f"1|{_stamp(raw['placed_at'])}|{raw['_id']}"
+
+
+def queue_key_time(qk: str) -> dt.datetime:
+    """The deadline (waiting) or placement time a queue key sorts by."""
+    stamp = qk.split("|", 2)[1]
+    moment = dt.datetime.strptime(stamp[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    return moment + dt.timedelta(milliseconds=int(stamp[14:] or 0))
+
+
+def due_days(raw: dict) -> dict:
+    """The China day each scheduler deadline of the order falls on (None when it has none)."""
+    return {day: china_day(raw[due]) if raw.get(due) is not None else None for due, day in DUE_DAYS.items()}
+
+
+def recent_days(now: dt.datetime) -> list[int]:
+    today = china_day(now)
+    return list(range(today - DUE_LOOKBACK_DAYS, today + 1))
 
 
 @dataclass
@@ -88,7 +125,8 @@ class Move:
 
 class OrderDesk:
     def __init__(self, registry: Registry, menu: MenuBook, policies: Policies, matcher: Matcher,
-                 codes: CheckinCodes, events: EventSource, tolerance_minutes: int, vault: PiiVault):
+                 codes: CheckinCodes, events: EventSource, tolerance_minutes: int, vault: PiiVault,
+                 index: OrderIndex):
         self.registry = registry
         self.menu = menu
         self.policies = policies
@@ -97,6 +135,7 @@ class OrderDesk:
         self.events = events
         self.tolerance = tolerance_minutes
         self.vault = vault
+        self.index = index
 
     # ---- loading and the rules every move shares ----
 
@@ -165,6 +204,7 @@ class OrderDesk:
         trail = [*raw.get("trail", ()), transition] if move.step else raw.get("trail", [])
         after_raw = {**raw, **fields, "version": version, "trail": trail}
         fields["queue_key"] = after_raw["queue_key"] = queue_key(after_raw)
+        fields.update(due_days(after_raw), schema_version=SCHEMA_VERSION)
         after = Order.from_raw(after_raw)
         payload = move.event(order=order_snapshot(after), **move.event_fields)
         event = self.events.new(payload, district_id=order.district_id, aggregate_type="order", aggregate_id=order.id,
@@ -172,6 +212,7 @@ class OrderDesk:
         update = {"$set": fields, "$push": {"trail": transition}} if move.step else {"$set": fields}
         changed = Order.change({"_id": order.id, "version": raw["version"]}, update, [event])
         if changed is not None:
+            self.index.record(changed.to_mongo().to_dict(), raw)
             if move.to != order.status:  # a second acceptance or check-in enters no new status
                 metrics.ORDER_TRANSITIONS.labels(status_name(move.to), metrics.level_name(changed.current.level)).inc()
             if move.after:
@@ -234,19 +275,21 @@ class OrderDesk:
             "urgent": req.urgent, "wanted_at": wanted_at, "arrived_at": now,
             **ack_deadlines(now, policy.acknowledge_within(current["level"])), "placed_at": now, "trail": [transition],
         }
-        raw["queue_key"] = queue_key(raw)
+        raw.update(queue_key=queue_key(raw), schema_version=SCHEMA_VERSION, **due_days(raw))
         order = Order.from_raw(raw)
         event = self.events.new(
             ev.OrderPlaced(order=order_snapshot(order), routed_past=[unit_ref_msg(u) for u in order.routed_past]),
             district_id=district, aggregate_type="order", aggregate_id=order_id, version=1,
             actor_id=principal.subject, occurred_at=now)
-        order.insert([event])
+        Order.insert_raw(raw, [event])
+        order.version = 1
+        self.index.record({**raw, "version": 1})
         metrics.ORDER_TRANSITIONS.labels(status_name(S.ORDER_STATUS_PLACED), metrics.level_name(current["level"])).inc()
         return order
 
     def _item(self, district_id: str, item_id: str, origin_path: list[str]) -> dict:
         """The order fields a menu item decides."""
-        item = self.menu.get(district_id, item_id)
+        item = self.menu.offered(district_id, item_id)
         if item.retired:
             raise FailedPrecondition(f"menu item {item.name!r} has been retired and takes no new orders")
         if item.owner.unit_id not in origin_path:
@@ -677,7 +720,8 @@ class OrderDesk:
         at the center (nothing above) the breach is counted once and the order stays overdue."""
         now = clock.now()
         changed = 0
-        for raw in Order.collection().find({"ack_due_at": {"$lt": now}, "overdue_flagged": False},
+        for raw in Order.collection().find({"ack_due_day": {"$in": recent_days(now)}, "ack_due_at": {"$lt": now},
+                                            "overdue_flagged": False},
                                            {"outbox": 0}).limit(SCHEDULER_BATCH):
             order = Order.from_raw(raw)
             if order.status not in WAITING_ACK:
@@ -704,7 +748,8 @@ class OrderDesk:
         escalate_overdue, which sets the next unit's reminder."""
         now = clock.now()
         announced = 0
-        for raw in Order.collection().find({"warn_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
+        for raw in Order.collection().find({"warn_day": {"$in": recent_days(now)}, "warn_at": {"$lt": now}},
+                                           {"outbox": 0}).limit(SCHEDULER_BATCH):
             order = Order.from_raw(raw)
             if order.status not in WAITING_ACK or order.ack_due_at is None or as_utc(order.ack_due_at) <= now:
                 continue
@@ -723,7 +768,8 @@ class OrderDesk:
         the unit has not closed."""
         now = clock.now()
         changed = 0
-        for raw in Order.collection().find({"close_due_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
+        for raw in Order.collection().find({"close_due_day": {"$in": recent_days(now)},
+                                            "close_due_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
             order = Order.from_raw(raw)
             if order.status not in AWAITING_CLOSE:
                 continue

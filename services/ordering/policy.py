@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from services.common.auth import Principal
+from services.common.cache import ReadCache
 from services.common.errors import PermissionDenied
 from services.common.events import utcnow
 from services.common.validation import Validator
@@ -41,16 +42,27 @@ class Policy:
         return dt.timedelta(days=self.rating_window_days)
 
 
+# a change made through another process or replica shows within this long (the policy's changes
+# carry no event); one made through this process at once
+CACHE_SECONDS = 5.0
+
+
 class Policies:
     def __init__(self, default_rating_window_days: int):
         self.default_rating_window_days = default_rating_window_days
+        # read by GetOrderPolicy and by every PlaceOrder
+        self._cache = ReadCache("order-policies", self._load, max_age_seconds=CACHE_SECONDS)
 
     def get(self, district_id: str) -> Policy:
-        stored = OrderPolicy.objects(id=district_id).first()
+        return self._cache.get(district_id)
+
+    def _load(self, district_id: str) -> Policy:
+        stored = OrderPolicy._get_collection().find_one({"_id": district_id})
         if stored is None:
             return Policy(district_id, dict(DEFAULT_ACK_MINUTES), self.default_rating_window_days, defaults=True)
-        minutes = {level: stored.acknowledge_minutes.get(L.Name(level), DEFAULT_ACK_MINUTES[level]) for level in LEVELS}
-        return Policy(district_id, minutes, stored.rating_window_days, defaults=False)
+        minutes = {level: stored["acknowledge_minutes"].get(L.Name(level), DEFAULT_ACK_MINUTES[level])
+                   for level in LEVELS}
+        return Policy(district_id, minutes, stored["rating_window_days"], defaults=False)
 
     def read(self, principal: Principal) -> Policy:
         return self.get(principal.district_id)
@@ -77,6 +89,7 @@ class Policies:
         window = req.rating_window_days or current.rating_window_days
         OrderPolicy(id=principal.district_id, acknowledge_minutes={L.Name(k): m for k, m in minutes.items()},
                     rating_window_days=window, updated_by=principal.subject, updated_at=utcnow()).save()
+        self._cache.forget(principal.district_id)
         return Policy(principal.district_id, minutes, window, defaults=False)
 
 

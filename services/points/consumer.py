@@ -36,10 +36,9 @@ class LedgerConsumer(EventConsumer):
                 outcomes[i] = exc
                 continue
             if specs:
-                items.append(Consumed(i, event.offset, event.envelope.district_id, specs))
+                items.append(Consumed(i, partition_source(event.topic, event.partition), event.offset,
+                                      event.envelope.district_id, specs))
         if items:
-            # the kit hands over one partition's records at a time
-            source = partition_source(events[0].topic, events[0].partition)
-            for index, outcome in self.ledger.apply_consumed(source, items, self.producer).items():
+            for index, outcome in self.ledger.apply_consumed(items, self.producer).items():
                 outcomes[index] = outcome
         return outcomes

@@ -4,12 +4,13 @@ Entries are the truth; an account's balances are their sum, kept on the account 
 reads and the points store's "never below zero" check are one document. Two ways in, both
 crash-safe without multi-document transactions:
 
-* Consumed events (the hot path, `apply_consumed`): the batch's entries are inserted first
-  (unique keys, so a replay inserts nothing), then each account's balances are incremented in
-  ONE conditional update (version guard) that also records, per topic partition, the last
-  offset it contains (`marks`) and carries the PointsCredited events. A crash between the two
-  re-delivers the batch (offsets are committed after it): the entries are duplicates, the
-  marks say which accounts still lack them, and only those are incremented.
+* Consumed events (the hot path, `apply_consumed`, a whole poll at a time): the batch's entries
+  are inserted first (unique keys, so a replay inserts nothing), then each account's balances
+  are incremented in ONE conditional update (version guard; all accounts' in one bulk write)
+  that also records, per topic partition, the last offset it contains (`marks`); the entries
+  are announced (PointsCredited, derived event ids) before the offsets are committed. A crash
+  between the inserts and the increments re-delivers the batch: the entries are duplicates,
+  the marks say which accounts still lack them, and only those are incremented.
 * Postings from RPCs (`post`: manual hours, adjustments, reversals, store debits and refunds,
   expiry): a journal document is the idempotency gate; the account is incremented in one
   conditional update that also lists the posting key (and refuses to go below zero when
@@ -28,6 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from prometheus_client import Counter
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.auth import Principal, Role
@@ -39,7 +41,7 @@ from services.common.errors import (
 )
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, ulid
-from services.common.outbox import update_with_events
+from services.common.outbox import update_with_events, with_events
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -91,6 +93,16 @@ def entry_document(spec: EntrySpec, district_id: str, *, source: str = "", reaso
     }
 
 
+def _incremented(account: dict, update: dict) -> dict:
+    """The account as a version-guarded `update` of it (with_events: $inc, $set, version) left it."""
+    after = {**account, "version": account["version"] + 1, "marks": {**account.get("marks", {})}}
+    for field, amount in update["$inc"].items():
+        after[field] = after.get(field, 0) + amount
+    for field, value in update["$set"].items():
+        after["marks"][field[len("marks."):]] = value
+    return after
+
+
 def new_account(district_id: str, account_id: str, kind: int) -> dict:
     return {"_id": account_id, "district_id": district_id, "kind": kind, "verified_minutes": 0, "manual_minutes": 0,
             "training_minutes": 0, "points": 0, "marks": {}, "postings": [], "star_level": 0, "star_history": [],
@@ -99,12 +111,19 @@ def new_account(district_id: str, account_id: str, kind: int) -> dict:
 
 @dataclass(frozen=True)
 class Consumed:
-    """One consumed record's entries, as the consumer hands them over."""
+    """One consumed record's entries, as the consumer hands them over; `source` names the topic
+    partition it came from (an account's mark is kept per source)."""
 
     index: int
+    source: str
     offset: int
     district_id: str
     specs: list[EntrySpec]
+
+    @property
+    def origin(self) -> str:
+        """What its entries store as `source`: the record that inserted them."""
+        return f"{self.source}@{self.offset}"
 
 
 class Ledger:
@@ -158,10 +177,13 @@ class Ledger:
 
     # ---- the consumer's path ----
 
-    def apply_consumed(self, source: str, items: list[Consumed], producer) -> dict[int, Outcome | Exception]:
-        """Stores the entries of a batch of records from one partition (`source` names it), brings
-        the balances of every account they touch up to date, and announces the entries (acked by
-        the broker before the consumer commits). Returns each record's outcome."""
+    def apply_consumed(self, items: list[Consumed], producer) -> dict[int, Outcome | Exception]:
+        """Stores the entries of a batch of records (a whole poll, any partitions), brings the
+        balances of every account they touch up to date, and announces the entries (acked by the
+        broker before the consumer commits). Returns each record's outcome.
+
+        A handful of round trips whatever the batch's size: the accounts read at once, the
+        entries inserted at once, every account's increment in one bulk write."""
         now = clock.now()
         account_ids = sorted({s.account_id for item in items for s in item.specs})
         known = {d["_id"]: d for d in self.accounts.find({"_id": {"$in": account_ids}}, {"outbox": 0})}
@@ -178,22 +200,21 @@ class Ledger:
         documents: dict[str, dict] = {}
         for item in valid:
             for spec in item.specs:
-                documents.setdefault(spec.key, entry_document(spec, item.district_id, source=f"{source}@{item.offset}",
-                                                              now=now))
+                documents.setdefault(spec.key, entry_document(spec, item.district_id, source=item.origin, now=now))
         inserted = insert_new(self.entries, list(documents.values()))
         duplicates = [key for key in documents if key not in inserted]
         stored = {d["_id"]: d for d in self.entries.find({"_id": {"$in": duplicates}})} if duplicates else {}
 
         # an entry belongs in the balances with the record that inserted it: this one now, or
         # this same record in an attempt that crashed before the balances were incremented
-        owned: dict[str, list[tuple[int, dict]]] = defaultdict(list)
+        owned: dict[str, list[tuple[str, int, dict]]] = defaultdict(list)
         kinds: dict[str, int] = {}
         for item in valid:
             outcomes[item.index] = Outcome.APPLIED if any(s.key in inserted for s in item.specs) else Outcome.DUPLICATE
             for spec in item.specs:
                 entry = documents[spec.key] if spec.key in inserted else stored.get(spec.key)
-                if entry is not None and entry["source"] == f"{source}@{item.offset}":
-                    owned[spec.account_id].append((item.offset, entry))
+                if entry is not None and entry["source"] == item.origin:
+                    owned[spec.account_id].append((item.source, item.offset, entry))
                     kinds[spec.account_id] = spec.account_kind
 
         districts = {s.account_id: item.district_id for item in valid for s in item.specs}
@@ -202,27 +223,45 @@ class Ledger:
             insert_new(self.accounts, missing)
             known.update({d["_id"]: d for d in self.accounts.find({"_id": {"$in": [m["_id"] for m in missing]}},
                                                                   {"outbox": 0})})
-        for account_id, rows in owned.items():
-            self._apply_marked(known[account_id], source, rows)
-        publish_and_wait(producer, [self._announced(entry) for rows in owned.values() for _, entry in rows])
+        self._apply_marked({a: known[a] for a in owned}, owned)
+        publish_and_wait(producer, [self._announced(entry) for rows in owned.values() for *_, entry in rows])
         return outcomes
 
-    def _apply_marked(self, account: dict, source: str, rows: list[tuple[int, dict]]) -> None:
-        mark_field = f"marks.{source}"
-        while True:
-            mark = account.get("marks", {}).get(source, -1)
-            pending = [entry for offset, entry in rows if offset > mark]
-            if not pending:
+    def _apply_marked(self, accounts: dict[str, dict], owned: dict[str, list[tuple[str, int, dict]]]) -> None:
+        """Adds each account's owned entries not yet in its balances (the marks say which) and
+        moves the marks past them: one version-guarded update per account, all in one bulk
+        write. An account changed meanwhile (an RPC posting) is read again and tried again."""
+        while accounts:
+            plans: dict[str, tuple[list, dict]] = {}
+            for account_id, account in accounts.items():
+                marks = account.get("marks", {})
+                rows = owned[account_id]
+                pending = [(source, offset, entry) for source, offset, entry in rows
+                           if offset > marks.get(source, -1)]
+                if not pending:
+                    continue
+                update = self._balance_update([entry for *_, entry in pending])
+                update["$set"] = {f"marks.{source}": max(o for s, o, _ in rows if s == source)
+                                  for source in {source for source, _, _ in pending}}
+                plans[account_id] = (pending, update)
+            if not plans:
                 return
-            update = self._balance_update(pending)
-            update["$set"] = {mark_field: max(offset for offset, _ in rows)}
-            after = update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]}, update,
-                                       [])
-            if after is not None:
-                self._count(pending)
-                self._check_stars(after)
-                return
-            account = self.accounts.find_one({"_id": account["_id"]}, {"outbox": 0})
+            result = self.accounts.bulk_write(
+                [UpdateOne({"_id": a, "version": accounts[a]["version"]}, with_events(update, []))
+                 for a, (_, update) in plans.items()], ordered=False)
+            if result.modified_count == len(plans):
+                after = {a: _incremented(accounts[a], update) for a, (_, update) in plans.items()}
+            else:  # the marks of the accounts read again say whose update went in
+                after = {d["_id"]: d for d in self.accounts.find({"_id": {"$in": list(plans)}}, {"outbox": 0})}
+            accounts = {}
+            for account_id, (pending, update) in plans.items():
+                account = after[account_id]
+                if all(account.get("marks", {}).get(field[len("marks."):], -1) >= offset
+                       for field, offset in update["$set"].items()):
+                    self._count([entry for *_, entry in pending])
+                    self._check_stars(account)
+                else:
+                    accounts[account_id] = account
 
     # ---- stars ----
 

@@ -3,12 +3,10 @@ center admin with a version check."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal
+from services.common.cache import ReadCache
 from services.common.clock import clock
 from services.common.errors import FailedPrecondition, PermissionDenied
 from services.common.validation import Validator
@@ -17,24 +15,22 @@ from wenming.points.v1 import points_pb2 as pb
 from . import rules as r
 from .models import RulesDocument
 
+# a change made through another process or replica shows within this long (rules carry no event);
+# one made through this process at once
 CACHE_SECONDS = 5.0
 
 
 class RuleBook:
     def __init__(self) -> None:
-        self._cache: dict[str, tuple[float, r.Rules]] = {}
-        self._lock = threading.Lock()
+        # read by GetPointRules and by the ledger consumer for every batch
+        self._cache = ReadCache("point-rules", self._load, max_age_seconds=CACHE_SECONDS)
 
     def for_district(self, district_id: str) -> r.Rules:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(district_id)
-        if cached and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        rules = r.from_document(RulesDocument._get_collection().find_one({"_id": district_id}))
-        with self._lock:
-            self._cache[district_id] = (now, rules)
-        return rules
+        return self._cache.get(district_id)
+
+    @staticmethod
+    def _load(district_id: str) -> r.Rules:
+        return r.from_document(RulesDocument._get_collection().find_one({"_id": district_id}))
 
     def get(self, principal: Principal) -> r.Rules:
         return self.for_district(principal.district_id)
@@ -58,6 +54,5 @@ class RuleBook:
         elif coll.update_one({"_id": principal.district_id, "version": req.expected_version},
                              {"$set": doc}).matched_count == 0:
             raise FailedPrecondition("the rules changed since you read them (version mismatch); reload and retry")
-        with self._lock:
-            self._cache.pop(principal.district_id, None)
+        self._cache.forget(principal.district_id)
         return self.for_district(principal.district_id)

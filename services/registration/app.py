@@ -5,27 +5,39 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.auth import TokenIssuer, TokenVerifier
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import EventSource
-from services.common.pii import PiiVault
+from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
-from .models import ALL_MODELS
+from .audit import AuditLog
+from .index import VolunteerScopes
+from .models import ALL_MODELS, Volunteer
 from .residents import ResidentBook
 from .sessions import Sessions
 from .teams import TeamRoster
+from .throttle import Limits, LoginThrottle
 from .units import UnitDirectory
 from .volunteers import VolunteerRegistry
 
 
 def extra_settings(env: Env) -> dict:
+    # an access token is short-lived; the refresh token (sessions.py) carries the login on. The
+    # services remember ended sessions for LOOKBACK_SECONDS, so no token may outlive that.
+    access_ttl = env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=60)
+    if access_ttl > LOOKBACK_SECONDS:
+        env.problems.append(f"ACCESS_TOKEN_TTL_SECONDS={access_ttl} must be at most {LOOKBACK_SECONDS}")
+    defaults = Limits()
     return {
         "jwt_private_key_pem": env.str("JWT_PRIVATE_KEY"),
-        # an access token is short-lived; the refresh token (sessions.py) carries the login on
-        "access_token_ttl_seconds": env.int("ACCESS_TOKEN_TTL_SECONDS", 900, minimum=60),
+        "access_token_ttl_seconds": access_ttl,
         "refresh_token_ttl_seconds": env.int("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600, minimum=300),
-        "pii_encryption_key": env.key_bytes("PII_ENCRYPTION_KEY"),
-        "pii_blind_index_key": env.key_bytes("PII_BLIND_INDEX_KEY"),
+        "pii_vault": pii_vault(env),
+        "login_limits": Limits(
+            per_account=env.int("LOGIN_MAX_FAILURES_PER_ACCOUNT", defaults.per_account, minimum=1),
+            per_address=env.int("LOGIN_MAX_FAILURES_PER_ADDRESS", defaults.per_address, minimum=1),
+            window_seconds=env.int("LOGIN_FAILURE_WINDOW_SECONDS", defaults.window_seconds, minimum=1),
+            lockout_seconds=env.int("LOGIN_LOCKOUT_SECONDS", defaults.lockout_seconds, minimum=1)),
     }
 
 
@@ -36,24 +48,30 @@ class Registration:
     teams: TeamRoster
     residents: ResidentBook
     accounts: Accounts
+    audit: AuditLog
 
 
-def build(settings) -> Registration:
+def build(settings, verifier: TokenVerifier | None = None) -> Registration:
+    """`verifier`: the server's own (it knows the ended sessions); a fresh one otherwise."""
     extra = settings.extra
-    vault = PiiVault(extra["pii_encryption_key"], extra["pii_blind_index_key"])
+    vault = extra["pii_vault"]
     events = EventSource("registration")
     issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])
-    units = UnitDirectory(vault, events)
+    scopes = VolunteerScopes(Volunteer._get_db())
+    units = UnitDirectory(vault, events, scopes)
     return Registration(
         units=units,
-        volunteers=VolunteerRegistry(units, vault, events),
+        volunteers=VolunteerRegistry(units, vault, events, scopes),
         teams=TeamRoster(units, events),
         residents=ResidentBook(units, vault, events),
-        accounts=Accounts(units, vault, events, issuer, TokenVerifier(settings.jwt_public_key_pem),
-                          Sessions(extra["refresh_token_ttl_seconds"])),
+        accounts=Accounts(units, vault, events, issuer, verifier or TokenVerifier(settings.jwt_public_key_pem),
+                          Sessions(extra["refresh_token_ttl_seconds"], extra["access_token_ttl_seconds"], events),
+                          LoginThrottle(extra["login_limits"])),
+        audit=AuditLog(),
     )
 
 
 def ensure_indexes() -> None:
     for model in ALL_MODELS:
         model.ensure_indexes()
+    VolunteerScopes(Volunteer._get_db()).ensure_indexes()

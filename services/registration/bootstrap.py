@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     set_kafka_prefix(settings.kafka_prefix)  # the outbox entries it writes name the release's topic
-    mongo.connect(settings.mongodb_uri, settings.mongodb_database, "registration-bootstrap")
+    mongo.connect(settings.mongodb_uri, settings.mongodb_database, "registration-bootstrap", tls=settings.mongodb_tls)
     ensure_indexes()
     domain = build(settings)
     try:

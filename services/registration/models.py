@@ -1,5 +1,9 @@
 """What registration stores. Personal data is stored encrypted (`*_cipher`), looked up by blind
-index (`*_index`) and shown masked (`*_masked`); the plain values never reach the database."""
+index (`*_index`) and shown masked (`*_masked`); the plain values never reach the database.
+
+Lists find units and residents by the keys they carry (index.py: `sub<i>`, `n<len>_<i>`, `pm`,
+`ph`, `cy`, each `district|…`, indexed on its own) and volunteers by their `volunteer_scopes`
+entries; `schema_version` 2 has them (migrations.py upgrades older documents at start)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,13 @@ from mongoengine import (
 )
 
 from services.common.documents import Aggregate
+from services.common.pii_rotation import Sealed, Target
+
+
+KEY_INDEXES = {
+    "units": ["sub0", "sub1", "sub2", "sub3"],
+    "residents": ["pm", "ph", "cy", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+}
 
 
 class Unit(Aggregate):
@@ -17,6 +28,7 @@ class Unit(Aggregate):
         "indexes": [
             {"fields": ["district_id", "path"]},
             {"fields": ["district_id", "parent_id", "name"], "unique": True},
+            *({"fields": [name]} for name in KEY_INDEXES["units"]),
         ],
     }
     name = StringField(required=True, max_length=60)
@@ -29,6 +41,12 @@ class Unit(Aggregate):
     # set while a move rewrites the subtree's paths; a restart finishes the job
     moving = IntField(default=0)
     created_at = DateTimeField(required=True)
+    seq = IntField()                  # the district's unit number, in creation order (index.py)
+    sub0 = StringField()              # list keys (index.unit_keys)
+    sub1 = StringField()
+    sub2 = StringField()
+    sub3 = StringField()
+    schema_version = IntField(default=1)
 
 
 class Availability(EmbeddedDocument):
@@ -43,7 +61,6 @@ class Volunteer(Aggregate):
             {"fields": ["district_id", "id_index"], "unique": True},
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "volunteer_number"], "unique": True},
-            {"fields": ["district_id", "unit_ids"]},
         ],
     }
     volunteer_number = StringField(required=True)
@@ -62,7 +79,7 @@ class Volunteer(Aggregate):
     availability = EmbeddedDocumentField(Availability, default=Availability)
     status = IntField(required=True)
     status_reason = StringField(default="")
-    password_hash = StringField(required=True)
+    password_hash = StringField(required=True)  # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
     approved_at = DateTimeField()
     approved_by = StringField(default="")
@@ -92,8 +109,7 @@ class Resident(Aggregate):
         "indexes": [
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "courtyard_id"]},
-            {"fields": ["district_id", "name"]},          # search by a name's beginning
-            {"fields": ["district_id", "phone_masked"]},  # search by the last four digits
+            *({"fields": [name]} for name in KEY_INDEXES["residents"]),  # searches (index.resident_keys)
         ],
     }
     name = StringField(required=True, max_length=50)
@@ -101,8 +117,21 @@ class Resident(Aggregate):
     phone_index = StringField(required=True)
     phone_masked = StringField(required=True)
     courtyard_id = StringField(required=True)
-    password_hash = StringField(required=True)
+    password_hash = StringField(required=True)   # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
+    seq = IntField()                              # the district's resident number, in registration order
+    pm = StringField()                            # list keys (index.resident_keys)
+    ph = StringField()
+    cy = StringField()
+    n1_0 = StringField()
+    n1_1 = StringField()
+    n1_2 = StringField()
+    n1_3 = StringField()
+    n2_0 = StringField()
+    n2_1 = StringField()
+    n2_2 = StringField()
+    n2_3 = StringField()
+    schema_version = IntField(default=1)
 
 
 class AdminAccount(Aggregate):
@@ -129,8 +158,24 @@ class ServiceAccount(Document):
     created_at = DateTimeField(required=True)
 
 
-class Session(Document):
-    """A login and the refresh tokens that carry it on (sessions.py). Tokens are kept as hashes."""
+class InspectorAccount(Document):
+    """A district inspector (监督员): reads the audit record, changes nothing."""
+
+    meta = {
+        "collection": "inspector_accounts",
+        "indexes": [{"fields": ["district_id", "username"], "unique": True}],
+    }
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    username = StringField(required=True)
+    display_name = StringField(required=True)
+    password_hash = StringField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class Session(Aggregate):
+    """A login and the refresh tokens that carry it on (sessions.py). Tokens are kept as hashes.
+    Ending it publishes SessionRevoked, so every service refuses its access tokens."""
 
     meta = {
         "collection": "sessions",
@@ -139,19 +184,54 @@ class Session(Document):
             {"fields": ["expires_at"]},  # the purge job looks across districts
         ],
     }
-    id = StringField(primary_key=True)
-    district_id = StringField(required=True)
     kind = IntField(required=True)        # PrincipalKind
     subject = StringField(required=True)  # admin, volunteer or resident id
     token_hash = StringField(required=True)          # SHA-256 of the live token's secret
     spent_hashes = ListField(StringField())          # its predecessors, to notice one used again
-    version = IntField(default=0)
     expires_at = DateTimeField(required=True)        # of the live token
     created_at = DateTimeField(required=True)
     refreshed_at = DateTimeField(required=True)
     ended = BooleanField(default=False)              # logged out, or a spent token came back
     ended_at = DateTimeField()
     end_reason = StringField(default="")
+
+
+class LoginFailures(Document):
+    """Failed logins of one account or from one address in the current window (throttle.py);
+    in the database, so every replica counts the same."""
+
+    meta = {"collection": "login_failures", "indexes": [{"fields": ["updated_at"]}]}
+    id = StringField(primary_key=True)  # "account:<district>:<key>" or "address:<ip>"
+    failures = IntField(default=0)
+    window_start = DateTimeField(required=True)
+    locked_until = DateTimeField()
+    updated_at = DateTimeField(required=True)
+
+
+class AuditRecord(Document):
+    """One admin action of any service (wenming.audit.v1.AdminAction), stored once per action."""
+
+    meta = {
+        "collection": "audit_records",
+        "indexes": [
+            {"fields": ["district_id", "-id"]},
+            {"fields": ["district_id", "actor_id", "-id"]},
+            {"fields": ["district_id", "object_ids", "-id"]},
+        ],
+    }
+    id = StringField(primary_key=True)  # the action id: a ULID, so newest first is by id
+    district_id = StringField(required=True)
+    actor_id = StringField(required=True)
+    actor_role = IntField(required=True)
+    actor_unit_id = StringField(default="")
+    service = StringField(required=True)
+    method = StringField(required=True)
+    object_ids = ListField(StringField())
+    occurred_at = DateTimeField(required=True)
+    client_address = StringField(default="")
+    peer = StringField(default="")
+    trace_id = StringField(default="")
+    code = StringField(required=True)
 
 
 class Counter(Document):
@@ -162,5 +242,15 @@ class Counter(Document):
     seq = IntField(default=0)
 
 
-AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount)
-ALL_MODELS = AGGREGATES + (ServiceAccount, Session, Counter)
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session)
+ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
+
+
+def personal_data() -> list[Target]:
+    """Where registration keeps personal data, for the key rotation job (pii_rotation.py)."""
+    return [
+        Target(Unit.collection(), [Sealed("head_phone_cipher", "unit.head_phone")]),
+        Target(Volunteer.collection(), [Sealed("id_cipher", "volunteer.national_id", "id_index", "national_id"),
+                                        Sealed("phone_cipher", "volunteer.phone", "phone_index", "volunteer.phone")]),
+        Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone")]),
+    ]

@@ -2,7 +2,8 @@
 
 Staff find residents of their subtree (问需台) by a name or its beginning, by the full mobile
 number (blind index, as login does) or by its last four digits (the masked numbers that end
-with them), so no stored number is ever decrypted for a search.
+with them), so no stored number is ever decrypted for a search. Each way is a key the resident
+carries (index.py); results come in the order residents were registered.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Per
 from services.common.events import EventSource, utcnow
 from services.common.pii import PiiVault, mask_phone, phone_masks_ending, validate_mobile
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.listing import MAX_WINDOW, key, scan
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
+from . import index
 from .models import Resident, Unit
 from .passwords import hash_password
+from .roll import RowResult, results_for
 from .units import UnitDirectory, unit_ref
-from .volunteers import validate_password
+from .volunteers import index_taken, validate_password
 
 MAX_QUERY = 20
+DUPLICATE_PHONE = "this mobile number is already registered by another resident"
 PHONE_LIKE = re.compile(r"^[0-9 +-]+$")
 PHONE_QUERY = "a phone search needs the full 11-digit mobile number or its last four digits"
 
@@ -52,23 +57,70 @@ class ResidentBook:
         on_behalf = principal is not None and principal.role == Role.ROLE_UNIT_ADMIN
         if on_behalf and (principal.district_id != district_id or not principal.manages(courtyard.path)):
             raise PermissionDenied("that courtyard is outside your unit's subtree")
-        resident = Resident(
-            id=new_id("res"), district_id=district_id, name=name,
-            phone_cipher=self.vault.encrypt(phone, district_id=district_id, field="resident.phone"),
-            phone_index=self.vault.blind_index(phone, district_id=district_id, field="resident.phone"),
-            phone_masked=mask_phone(phone), courtyard_id=courtyard.id, password_hash=hash_password(password),
-            registered_at=utcnow(),
-        )
-        event = self.events.new(
+        if index_taken(Resident, district_id, "phone_index",
+                       self.vault.blind_indexes(phone, district_id=district_id, field="resident.phone")):
+            raise AlreadyExists(DUPLICATE_PHONE)
+        resident = self._new(district_id, courtyard, name, phone, hash_password(password),
+                             index.reserve(district_id, index.RESIDENTS))
+        try:
+            resident.insert([self._registered_event(resident, courtyard, on_behalf, principal)])
+        except DuplicateKeyError:
+            raise AlreadyExists(DUPLICATE_PHONE) from None
+        return resident, courtyard
+
+    def _registered_event(self, resident: Resident, courtyard: Unit, on_behalf: bool,
+                          actor: Principal | None) -> dict:
+        return self.events.new(
             events_pb2.ResidentRegistered(resident_id=resident.id, courtyard=unit_ref(courtyard),
                                           self_registered=not on_behalf),
-            district_id=district_id, aggregate_type="resident", aggregate_id=resident.id, version=1,
-            actor_id=principal.subject if principal else "")
-        try:
-            resident.insert([event])
-        except DuplicateKeyError:
-            raise AlreadyExists("this mobile number is already registered by another resident") from None
-        return resident, courtyard
+            district_id=resident.district_id, aggregate_type="resident", aggregate_id=resident.id, version=1,
+            actor_id=actor.subject if actor else "")
+
+    def import_roll(self, principal: Principal, rows) -> list[RowResult]:
+        """名册导入 (roll.py): each valid row registered as an admin's RegisterResident would (问需台),
+        without a password, in one write."""
+        require_role(principal, Role.ROLE_UNIT_ADMIN)
+        results = results_for(rows)
+        district = principal.district_id
+        valid: dict[int, tuple[str, str, str]] = {}
+        for i, row in enumerate(rows):
+            v = Validator()
+            fields = (v.text(f"rows[{i}].name", row.name, max_len=50), v.mobile(f"rows[{i}].phone", row.phone),
+                      v.ident(f"rows[{i}].courtyard_unit_id", row.courtyard_unit_id))
+            if v.violations:
+                results[i].refuse(*v.violations[0])
+            else:
+                valid[i] = fields
+        yards = {u.id: u for u in Unit.objects(id__in=sorted({f[2] for f in valid.values()}), district_id=district)}
+        for i, (_, _, yard_id) in list(valid.items()):
+            yard = yards.get(yard_id)
+            if yard is None or yard.level != common_pb2.UNIT_LEVEL_COURTYARD or not principal.manages(yard.path):
+                results[i].refuse(f"rows[{i}].courtyard_unit_id", f"unit {yard_id} is not a courtyard of your subtree")
+                del valid[i]
+        if not valid:
+            return results
+        first = index.reserve(district, index.RESIDENTS, len(valid))
+        new = [(i, self._new(district, yards[yard_id], name, phone, "", seq))
+               for seq, (i, (name, phone, yard_id)) in enumerate(valid.items(), start=first)]
+        failed = Resident.insert_all([(resident, [self._registered_event(resident, yards[resident.courtyard_id],
+                                                                          True, principal)])
+                                      for _, resident in new])
+        for position, (i, resident) in enumerate(new):
+            if position in failed:
+                results[i].refuse(f"rows[{i}].phone", DUPLICATE_PHONE, already_registered=True)
+            else:
+                results[i].id = resident.id
+        return results
+
+    def _new(self, district_id: str, courtyard: Unit, name: str, phone: str, password_hash: str, seq: int) -> Resident:
+        phone_index = self.vault.blind_index(phone, district_id=district_id, field="resident.phone")
+        masked = mask_phone(phone)
+        return Resident(
+            id=new_id("res"), district_id=district_id, name=name,
+            phone_cipher=self.vault.encrypt(phone, district_id=district_id, field="resident.phone"),
+            phone_index=phone_index, phone_masked=masked, courtyard_id=courtyard.id, password_hash=password_hash,
+            registered_at=utcnow(), seq=seq, schema_version=index.SCHEMA_VERSION,
+            **index.resident_keys(district_id, list(courtyard.path), seq, name, phone_index, masked, courtyard.id))
 
     def get(self, principal: Principal, resident_id: str) -> tuple[Resident, Unit]:
         v = Validator()
@@ -89,34 +141,62 @@ class ResidentBook:
         text = v.text("query", req.query, max_len=MAX_QUERY)
         size = v.page_size("page.page_size", req.page.page_size)
         after = decode_page_token(req.page.page_token)
-        match = self._match(v, principal.district_id, text) if text else {}
+        phone = self._phone(v, principal.district_id, text) if text and PHONE_LIKE.match(text) else None
         v.check()
         require_role(principal, Role.ROLE_UNIT_ADMIN)
         root = self.units.get(principal.district_id, unit_id)
         require_manages(principal, root.district_id, root.path)
-        query: dict = {"district_id": root.district_id, **match}
-        subtree = self.units.subtree_ids(root.district_id, root)
-        if subtree is not None:
-            query["courtyard_id"] = {"$in": subtree}
-        if after:
-            query["_id"] = {"$gt": after}
-        found = [Resident.from_raw(r) for r in
-                 Resident.collection().find(query, {"outbox": 0}).sort("_id", 1).limit(size + 1)]
-        token = encode_page_token(found[size - 1].id) if len(found) > size else ""
-        found = found[:size]
-        courtyards = {u.id: u for u in Unit.objects(id__in=sorted({r.courtyard_id for r in found}))}
-        return [(r, courtyards[r.courtyard_id]) for r in found], token
+        district, depth = root.district_id, len(root.path) - 1
+        cursor = self._cursor(district, after)
+        collection = Resident.collection()
+        if phone is not None:
+            field, values = phone
 
-    def _match(self, v: Validator, district_id: str, text: str) -> dict:
-        """The filter a query means: phone digits (all of them, or the last four), else a name."""
-        if not PHONE_LIKE.match(text):
-            return {"name": {"$regex": "^" + re.escape(text)}}
+            def fetch(_) -> list[dict]:
+                """A handful in the whole district: all of them, those of the subtree kept."""
+                matches = [r for at in range(0, len(values), MAX_WINDOW)
+                           for r in collection.find({field: {"$in": values[at:at + MAX_WINDOW]}}, {"outbox": 0})]
+                yards = {u.id: u for u in Unit.objects(id__in=sorted({r["courtyard_id"] for r in matches}))}
+                return [r for r in matches if r["courtyard_id"] in yards and root.id in yards[r["courtyard_id"]].path]
+
+            page = scan(fetch, [0], sort_key=lambda r: r["seq"], size=size, after=cursor)
+        else:
+            field, prefix = index.name_field(text, depth)
+
+            def fetch(chunk: list[int]):
+                return collection.find({field: {"$in": [key(district, root.id, prefix, b) for b in chunk]}},
+                                       {"outbox": 0})
+
+            page = scan(fetch, index.buckets(district, index.RESIDENTS, depth), sort_key=lambda r: r["seq"],
+                        size=size, after=cursor, bucket_of=lambda seq: index.bucket(seq, depth),
+                        accept=lambda r: r["name"].startswith(text))
+        found = [Resident.from_raw(raw) for raw in page.entries if raw["district_id"] == district]
+        courtyards = {u.id: u for u in Unit.objects(id__in=sorted({r.courtyard_id for r in found}))}
+        shown = [(r, courtyards[r.courtyard_id]) for r in found
+                 if r.courtyard_id in courtyards and root.id in courtyards[r.courtyard_id].path]
+        return shown, encode_page_token(page.entries[-1]["_id"]) if page.more else ""
+
+    @staticmethod
+    def _cursor(district_id: str, after: str | None) -> int | None:
+        """The page token is the last resident shown; the list continues after their number."""
+        if after is None:
+            return None
+        resident = Resident.objects(id=after, district_id=district_id).only("seq").first()
+        if resident is None:
+            raise InvalidArgument.field("page.page_token", "is not a token returned by this API")
+        return resident.seq
+
+    def _phone(self, v: Validator, district_id: str, text: str) -> tuple[str, list[str]] | None:
+        """The key a phone query reads and its values: all digits (blind index), or the last four
+        (the masked numbers ending with them)."""
         digits = re.sub(r"[ -]", "", text)
         if re.fullmatch(r"[0-9]{4}", digits):
-            return {"phone_masked": {"$in": phone_masks_ending(digits)}}
+            return "pm", [key(district_id, m) for m in phone_masks_ending(digits)]
         try:
             phone = validate_mobile(digits)
         except ValueError:
             v.fail("query", PHONE_QUERY)
-            return {}
-        return {"phone_index": self.vault.blind_index(phone, district_id=district_id, field="resident.phone")}
+            return None
+        # every key version's blind index: a key rotation rewrites documents, not what a caller types
+        return "ph", [key(district_id, blind) for blind in self.vault.blind_indexes(phone, district_id=district_id,
+                                                                                 field="resident.phone")]

@@ -11,9 +11,10 @@ from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
 from .accounts import Accounts, Tokens
+from .audit import AuditLog, action_msg
 from .residents import ResidentBook
 from .teams import TeamRoster
-from .translate import admin_msg, claims_msg, resident_msg, team_msg, unit_msg, volunteer_msg
+from .translate import admin_msg, claims_msg, imported_msg, resident_msg, team_msg, unit_msg, volunteer_msg
 from .units import UnitDirectory, unit_ref
 from .volunteers import VolunteerRegistry
 
@@ -42,8 +43,9 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
-                 residents: ResidentBook, accounts: Accounts):
+                 residents: ResidentBook, accounts: Accounts, audit: AuditLog):
         self.units = units
+        self.audit = audit
         self.volunteers = volunteers
         self.teams = teams
         self.residents = residents
@@ -64,6 +66,14 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def VerifyToken(self, request, context):
         principal, expires = self.accounts.verify(request.access_token)
         return pb.VerifyTokenResponse(claims=claims_msg(principal), expires_at=_expiry(expires))
+
+    def ChangePassword(self, request, context):
+        ended = self.accounts.change_password(current_principal(), request)
+        return pb.ChangePasswordResponse(sessions_ended=ended)
+
+    def CreateInspectorAccount(self, request, context):
+        account = self.accounts.create_inspector(current_principal(), request)
+        return pb.CreateInspectorAccountResponse(account_id=account.id)
 
     def CreateAdminAccount(self, request, context):
         account, unit = self.accounts.create_admin(current_principal(), request)
@@ -131,6 +141,11 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         views, token = self.volunteers.search(current_principal(), request)
         return pb.SearchVolunteersResponse(volunteers=[volunteer_msg(v) for v in views], page=_page(token))
 
+    def ImportVolunteers(self, request, context):
+        rows = self.volunteers.import_roll(current_principal(), request.rows)
+        return pb.ImportVolunteersResponse(rows=[imported_msg(r) for r in rows],
+                                           registered=sum(1 for r in rows if not r.refused))
+
     # teams
 
     def _team_msg(self, team):
@@ -168,3 +183,17 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def SearchResidents(self, request, context):
         found, token = self.residents.search(current_principal(), request)
         return pb.SearchResidentsResponse(residents=[resident_msg(r, c) for r, c in found], page=_page(token))
+
+    def ImportResidents(self, request, context):
+        rows = self.residents.import_roll(current_principal(), request.rows)
+        return pb.ImportResidentsResponse(rows=[imported_msg(r) for r in rows],
+                                          registered=sum(1 for r in rows if not r.refused))
+    # the audit record
+
+    def ListAuditRecords(self, request, context):
+        records, token = self.audit.list(current_principal(), request)
+        return pb.ListAuditRecordsResponse(records=[action_msg(r) for r in records], page=_page(token))
+
+    def ExportAuditRecords(self, request, context):
+        csv, count, truncated = self.audit.export(current_principal(), request)
+        return pb.ExportAuditRecordsResponse(csv=csv, records=count, truncated=truncated)

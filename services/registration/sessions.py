@@ -11,6 +11,10 @@ cannot end someone else's session.
 
 Two refreshes racing with the same token count as a reuse as well: clients refresh one at a
 time.
+
+Access tokens carry their session's id (`sid`). Ending a session, for whatever reason, publishes
+SessionRevoked with the time the session's last access token expires; every service then refuses
+those tokens too (services/common/revocations.py), within the seconds the event takes to arrive.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from dataclasses import dataclass
 
 from services.common.clock import as_utc, clock
 from services.common.errors import Unauthenticated
+from services.common.events import EventSource, to_timestamp
 from services.common.ids import new_id
+from wenming.registration.v1 import events_pb2
 
 from .models import Session
 
@@ -51,20 +57,23 @@ class Issued:
 
 
 class Sessions:
-    def __init__(self, ttl_seconds: int):
+    def __init__(self, ttl_seconds: int, access_ttl_seconds: int, events: EventSource):
         self.ttl = dt.timedelta(seconds=ttl_seconds)
+        self.access_ttl = dt.timedelta(seconds=access_ttl_seconds)
+        self.events = events
 
     def _new_secret(self, now: dt.datetime) -> tuple[str, str, dt.datetime]:
         secret = secrets.token_urlsafe(SECRET_BYTES)
         return secret, _hash(secret), now + self.ttl
 
-    def start(self, district_id: str, kind: int, subject: str) -> Issued:
+    def start(self, district_id: str, kind: int, subject: str) -> tuple[str, Issued]:
+        """A new session: its id (for the access tokens' `sid`) and its first refresh token."""
         now = clock.now()
         secret, digest, expires = self._new_secret(now)
         session = Session(id=new_id("ses"), district_id=district_id, kind=kind, subject=subject, token_hash=digest,
                           expires_at=expires, created_at=now, refreshed_at=now)
         session.save(force_insert=True)
-        return Issued(f"{session.id}.{secret}", expires)
+        return session.id, Issued(f"{session.id}.{secret}", expires)
 
     def live(self, token: str) -> Session:
         """The session whose live refresh token this is; a spent one ends the session."""
@@ -111,10 +120,23 @@ class Sessions:
         if hmac.compare_digest(digest, session.token_hash) or digest in session.spent_hashes:
             self._end(session, "logged out")
 
-    @staticmethod
-    def _end(session: Session, reason: str) -> None:
-        Session.objects(id=session.id, ended=False).update_one(set__ended=True, set__ended_at=clock.now(),
-                                                               set__end_reason=reason)
+    def end_others(self, district_id: str, subject: str, keep_session_id: str, reason: str) -> int:
+        """Ends every live session of the account but `keep_session_id`; how many ended."""
+        ended = 0
+        for session in Session.objects(district_id=district_id, subject=subject, ended=False):
+            if session.id != keep_session_id and self._end(session, reason):
+                ended += 1
+        return ended
+
+    def _end(self, session: Session, reason: str) -> bool:
+        """Ends the session (once) and announces it, so its access tokens are refused everywhere."""
+        now = clock.now()
+        revoked = events_pb2.SessionRevoked(session_id=session.id, subject=session.subject,
+                                            tokens_expire_by=to_timestamp(now + self.access_ttl))
+        event = self.events.new(revoked, district_id=session.district_id, aggregate_type="session",
+                                aggregate_id=session.id, version=session.version + 1)
+        return Session.change({"_id": session.id, "ended": False},
+                              {"$set": {"ended": True, "ended_at": now, "end_reason": reason}}, [event]) is not None
 
     @staticmethod
     def purge_expired() -> int:

@@ -71,3 +71,9 @@ def claims_msg(principal: Principal) -> pb.Claims:
                                   path=list(principal.unit_path))
     return pb.Claims(subject=principal.subject, district_id=principal.district_id, role=principal.role, unit=unit,
                      display_name=principal.display_name, volunteer_number=principal.volunteer_number)
+
+
+def imported_msg(result) -> pb.ImportedRow:
+    """A row of an import (roll.RowResult)."""
+    return pb.ImportedRow(row=result.row, id=result.id, volunteer_number=result.volunteer_number,
+                          field=result.field, error=result.error, already_registered=result.already_registered)

@@ -1,9 +1,10 @@
 """The district's unit tree: 中心 → 实践所 → 实践站 → 小院.
 
 Every unit stores its path (center … itself), so "inside an admin's subtree" is "the admin's
-unit id is on the path" and a subtree is one indexed query. A move rewrites the subtree's
-paths after the moved unit's own write (which carries the UnitMoved event); the `moving` flag
-makes a crash in between finish on the next start.
+unit id is on the path", and the keys of its path (index.py) so that a subtree is read through
+an index on any server. A move rewrites the subtree's paths and keys, and those of the residents
+and volunteers under it, after the moved unit's own write (which carries the UnitMoved event);
+the `moving` flag makes a crash in between finish on the next start.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, require_manages
+from services.common.cache import ReadCache
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import EventSource, utcnow
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.listing import key, scan
 from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 
+from . import index
 from .models import Resident, Team, Unit, Volunteer
 
 log = logging.getLogger(__name__)
@@ -55,9 +59,21 @@ class NewUnit:
 
 
 class UnitDirectory:
-    def __init__(self, vault: PiiVault, events: EventSource):
+    def __init__(self, vault: PiiVault, events: EventSource, scopes: index.VolunteerScopes):
         self.vault = vault
         self.events = events
+        self.scopes = scopes
+        # GetUnit's units by id, until an event about the unit says otherwise; a move rewrites its
+        # whole subtree's paths with one event, so after one every unit is read again
+        self.cache = ReadCache("units", self._load, max_age_seconds=60.0, aggregate_type="unit",
+                               forget_all_on=[events_pb2.UnitMoved.DESCRIPTOR.full_name])
+
+    @staticmethod
+    def _load(unit_id: str) -> Unit:
+        unit = Unit.objects(id=unit_id).first()
+        if unit is None:
+            raise NotFound("unit", unit_id)  # not kept: the unit may be created a moment later
+        return unit
 
     # ---- reads ----
 
@@ -79,13 +95,32 @@ class UnitDirectory:
         """Ids in root's subtree, or None when root is the center (the whole district)."""
         if not root.parent_id:
             return None
-        return [u["_id"] for u in Unit.collection().find({"district_id": district_id, "path": root.id}, {"_id": 1})]
+        return [u["_id"] for u in self._subtree(district_id, root, {"_id": 1})]
+
+    @staticmethod
+    def _cursor(district_id: str, after: str | None) -> int | None:
+        """The page token is the last unit shown; the list continues after its number."""
+        if after is None:
+            return None
+        unit = Unit.objects(id=after, district_id=district_id).only("seq").first()
+        if unit is None:
+            raise InvalidArgument.field("page.page_token", "is not a token returned by this API")
+        return unit.seq
+
+    def _subtree(self, district_id: str, root: Unit, projection: dict | None = None):
+        """Every unit of root's subtree, root included (through its keys)."""
+        depth = len(root.path) - 1
+        keys = [key(district_id, root.id, b) for b in index.buckets(district_id, index.UNITS, depth)]
+        return Unit.collection().find({f"sub{depth}": {"$in": keys}}, projection)
 
     def read(self, principal: Principal, unit_id: str) -> Unit:
         v = Validator()
         unit_id = v.ident("unit_id", unit_id)
         v.check()
-        return self.get(principal.district_id, unit_id)
+        unit = self.cache.get(unit_id)
+        if unit.district_id != principal.district_id:
+            raise NotFound("unit", unit_id)
+        return unit
 
     def list_subtree(self, principal: Principal, root_id: str, level: int, page_size: int, page_token: str):
         v = Validator()
@@ -97,14 +132,18 @@ class UnitDirectory:
         if not root_id:
             raise InvalidArgument.field("root_unit_id", "must be set (your token names no unit)")
         root = self.get(principal.district_id, root_id)
-        query: dict = {"district_id": principal.district_id, "path": root.id}
-        if level:
-            query["level"] = level
-        if after:
-            query["_id"] = {"$gt": after}
-        units = [Unit.from_raw(r) for r in Unit.collection().find(query).sort("_id", 1).limit(size + 1)]
-        next_token = encode_page_token(units[size - 1].id) if len(units) > size else ""
-        return units[:size], next_token
+        district, depth = principal.district_id, len(root.path) - 1
+        cursor = self._cursor(district, after)
+
+        def fetch(chunk: list[int]):
+            return Unit.collection().find({f"sub{depth}": {"$in": [key(district, root.id, b) for b in chunk]}},
+                                          {"outbox": 0})
+
+        page = scan(fetch, index.buckets(district, index.UNITS, depth), sort_key=lambda u: u["seq"], size=size,
+                    after=cursor, bucket_of=lambda seq: index.bucket(seq, depth),
+                    accept=lambda u: not level or u["level"] == level)
+        units = [Unit.from_raw(raw) for raw in page.entries]
+        return units, encode_page_token(units[-1].id) if page.more else ""
 
     def stats(self, principal: Principal, unit_id: str) -> tuple[Unit, dict[str, int]]:
         """Counts in a unit's subtree, for admins of that subtree."""
@@ -140,10 +179,12 @@ class UnitDirectory:
 
     def _build(self, district_id: str, parent: Unit | None, spec: NewUnit) -> Unit:
         unit_id = new_id("unit")
+        path = (list(parent.path) if parent else []) + [unit_id]
+        seq = index.reserve(district_id, index.UNITS)
         unit = Unit(
             id=unit_id, district_id=district_id, name=spec.name, level=spec.level,
-            parent_id=parent.id if parent else "", path=(list(parent.path) if parent else []) + [unit_id],
-            head_name=spec.head_name, created_at=utcnow(),
+            parent_id=parent.id if parent else "", path=path, head_name=spec.head_name, created_at=utcnow(),
+            seq=seq, schema_version=index.SCHEMA_VERSION, **index.unit_keys(district_id, path, seq),
         )
         if spec.head_phone:
             unit.head_phone_cipher = self.vault.encrypt(spec.head_phone, district_id=district_id, field="unit.head_phone")
@@ -206,6 +247,7 @@ class UnitDirectory:
             raise AlreadyExists(f"a unit named {name!r} already exists under the same parent") from None
         if renamed is None:
             raise FailedPrecondition("the unit changed since you read it (version mismatch); reload and retry")
+        self.cache.forget(unit.id)
         return renamed
 
     def move(self, principal: Principal, unit_id: str, new_parent_id: str) -> Unit:
@@ -234,26 +276,44 @@ class UnitDirectory:
             actor_id=principal.subject)
         try:
             moved = Unit.change({"_id": unit.id, "version": unit.version},
-                                {"$set": {"parent_id": new_parent.id, "path": new_path, "moving": 1}}, [event])
+                                {"$set": {"parent_id": new_parent.id, "path": new_path, "moving": 1,
+                                          **index.unit_keys(unit.district_id, new_path, unit.seq)}}, [event])
         except DuplicateKeyError:
             raise AlreadyExists(f"the new parent already has a unit named {unit.name!r}") from None
         if moved is None:
             raise FailedPrecondition("the unit changed since you read it; reload and retry")
         self.finish_move(moved)
+        self.cache.forget_all()
         return Unit.objects(id=moved.id).first()
 
     def finish_move(self, moved: Unit) -> None:
-        """Rewrites every descendant's path from its parent's, level by level (idempotent)."""
+        """Rewrites every descendant's path and keys from its parent's, level by level, then the
+        keys of the residents and volunteers under the moved unit (idempotent)."""
         coll = Unit.collection()
         start = LEVEL_ORDER.index(moved.level) + 1
         for level in LEVEL_ORDER[start:]:
             for raw in coll.find({"district_id": moved.district_id, "path": moved.id, "level": level},
-                                 {"parent_id": 1, "path": 1}):
+                                 {"parent_id": 1, "path": 1, "seq": 1}):
                 parent = coll.find_one({"_id": raw["parent_id"]}, {"path": 1})
                 path = list(parent["path"]) + [raw["_id"]]
                 if path != raw["path"]:
-                    coll.update_one({"_id": raw["_id"]}, {"$set": {"path": path}})
+                    coll.update_one({"_id": raw["_id"]}, {"$set": {
+                        "path": path, **index.unit_keys(moved.district_id, path, raw["seq"])}})
+        self._rekey_people(moved)
         coll.update_one({"_id": moved.id}, {"$set": {"moving": 0}})
+
+    def _rekey_people(self, moved: Unit) -> None:
+        district = moved.district_id
+        units = {u.id: u for u in Unit.objects(district_id=district, path=moved.id)}
+        courtyards = [key(district, u.id) for u in units.values() if u.level == L.UNIT_LEVEL_COURTYARD]
+        for raw in Resident.collection().find({"cy": {"$in": courtyards}}, {"outbox": 0}):
+            resident = Resident.from_raw(raw)
+            keys = index.resident_keys(district, list(units[resident.courtyard_id].path), resident.seq,
+                                       resident.name, resident.phone_index, resident.phone_masked, resident.courtyard_id)
+            Resident.collection().update_one({"_id": resident.id}, {"$set": keys})
+        serving = {e["vol"] for e in self.scopes.collection.find({"u": key(district, moved.id)}, {"vol": 1})}
+        for volunteer in Volunteer.objects(id__in=sorted(serving)):
+            self.scopes.record(volunteer, self.get_many(district, list(volunteer.unit_ids), "unit_ids"))
 
     def resume_interrupted_moves(self) -> int:
         pending = list(Unit.objects(moving=1))

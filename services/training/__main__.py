@@ -16,6 +16,7 @@ def main() -> None:
     ensure_indexes(registry)
     domain = build(app.settings, registry)
     app.add_grpc(training_pb2_grpc.add_TrainingServiceServicer_to_server, TrainingServicer(domain), SERVICE_NAME)
+    app.add_cache(domain.rotation.policies)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     # units, volunteers and teams from registration; completions (records, certifications) from our own events

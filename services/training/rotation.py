@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role
+from services.common.cache import ReadCache
 from services.common.clock import as_utc, clock
 from services.common.errors import Aborted, FailedPrecondition, PermissionDenied
 from services.common.events import EventSource
@@ -73,6 +74,9 @@ class Rotation:
     def __init__(self, directory: Directory, events: EventSource):
         self.directory = directory
         self.events = events
+        # the policy as last read, until its event (RotationPolicySet) says otherwise
+        self.policies = ReadCache("rotation-policies", self._required, max_age_seconds=60.0,
+                                  aggregate_type="rotation_policy")
 
     # ---- policy ----
 
@@ -80,8 +84,11 @@ class Rotation:
         return RotationPolicy.objects(id=district_id).exclude("outbox").first()
 
     def require_policy(self, district_id: str) -> RotationPolicy:
+        return self.policies.get(district_id)
+
+    def _required(self, district_id: str) -> RotationPolicy:
         policy = self.policy(district_id)
-        if policy is None:
+        if policy is None:  # not kept: the center may set one a moment later
             raise FailedPrecondition("this district has no rotation policy yet; an admin of the center sets it "
                                      "(SetRotationPolicy)")
         return policy
@@ -116,10 +123,12 @@ class Rotation:
                 policy.insert([event])
             except DuplicateKeyError:
                 raise FailedPrecondition("the rotation policy was set meanwhile; reload and retry") from None
+            self.policies.forget(district_id)
             return policy
         changed = RotationPolicy.change({"_id": district_id, "version": current.version}, {"$set": fields}, [event])
         if changed is None:
             raise FailedPrecondition("the rotation policy changed since you read it; reload and retry")
+        self.policies.forget(district_id)
         return changed
 
     # ---- core volunteers ----

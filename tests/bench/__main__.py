@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -43,14 +44,21 @@ def main() -> int:
                 ratio = f"{m.ratio:.2f}× floor" if m.ratio is not None else ""
                 floor = f"{m.floor_name}={m.floor_value:,.1f}" if m.floor_value is not None else ""
                 verdict = {True: "ok", False: "OVER BUDGET", None: ""}[m.ok]
+                # the machine's load beside every figure: a busy machine lowers both number and floor
+                m.details.setdefault("load_average_1min", round(os.getloadavg()[0], 2))
                 print(f"  {m.name:<46} {m.value:>12,.2f} {m.unit:<10} {floor:<32} {ratio:<14} "
-                      f"{m.budget:<24} {verdict}", flush=True)
+                      f"{m.budget:<24} {verdict:<12} load {m.details['load_average_1min']:.2f}", flush=True)
+                if m.ok is False:  # never hidden: where the time went, beside the figure
+                    for entry in m.details.get("profile", []):
+                        print(f"      {entry}", flush=True)
     finally:
         ctx.close()
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     path = out / f"bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"cpus": __import__("os").cpu_count(), "quick": args.quick,
+    load = os.getloadavg()
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) on {os.cpu_count()} cores")
+    path.write_text(json.dumps({"cpus": os.cpu_count(), "quick": args.quick, "load_average": load,
                                 "results": [m.as_dict() for m in results]}, indent=2, ensure_ascii=False))
     print(f"\nsaved {path.relative_to(ROOT)}")
     return 0 if all(m.ok is not False for m in results) else 1

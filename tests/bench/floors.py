@@ -32,7 +32,7 @@ def echo_caller(target: str):
 
 
 def grpc_echo(ctx) -> LoadResult:
-    port = ctx.stack.spare_port  # clear of every service port of this lane
+    port = ctx.stack.spare_port(0)  # clear of every service port of this lane
     server = subprocess.Popen([sys.executable, "-m", "tests.bench.echo_server", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

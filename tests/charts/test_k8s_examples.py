@@ -12,11 +12,10 @@ import pytest
 import yaml
 
 from services.common.auth import Principal, Role, TokenIssuer, TokenVerifier
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import dlq_topic, events_topic
 from tests.support.stack import KAFKA_PREFIX
 from services.common.kafka_clients import FOREVER, TopicSettings
-from services.common.pii import PiiVault
 from tests.charts.helm import CHART_DIR, ROOT, matches, validate
 
 K8S = ROOT / "infra" / "k8s"
@@ -72,8 +71,9 @@ def test_kafka_runs_kraft_node_pools_behind_the_chart_bootstrap_address():
 def test_one_topic_per_stream_and_its_dead_letters():
     topics = load("kafka-topics.yaml")
     (kafka,) = [d for d in load("kafka.yaml") if d["kind"] == "Kafka"]
-    # a release installed without a Kafka prefix (the test process runs with one of its own)
-    unprefixed = [events_topic(s).removeprefix(KAFKA_PREFIX) for s in SERVICES_WITH_EVENTS]
+    # every service's stream and the audit record's (services/common/audit.py), as a release
+    # installed without a Kafka prefix names them (the test process runs with one of its own)
+    unprefixed = [events_topic(s).removeprefix(KAFKA_PREFIX) for s in (*SERVICES_WITH_EVENTS, "audit")]
     expected = {t for topic in unprefixed for t in (topic, dlq_topic(topic))}
     kafka_values = CHART_VALUES["kafka"]
     settings = TopicSettings(partitions=kafka_values["topicPartitions"],
@@ -146,18 +146,17 @@ def test_generated_keys_are_what_the_services_accept(generated):
     assert secret["metadata"]["namespace"] == "liangzhou"
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     env = Env({name.upper().replace("-", "_"): value for name, value in data.items()})
-    encryption, blind_index = env.key_bytes("PII_ENCRYPTION_KEY"), env.key_bytes("PII_BLIND_INDEX_KEY")
-    checkin = env.key_bytes("CHECKIN_CODE_KEY")
-    assert env.problems == [] and len({encryption, blind_index, checkin}) == 3
-    PiiVault(encryption, blind_index)
+    vault, checkin = pii_vault(env), env.key_bytes("CHECKIN_CODE_KEY")
+    assert env.problems == [] and vault.encryption.label == vault.blind.label == "v1"
+    assert len({vault.encryption.keys[1], vault.blind.keys[1], checkin}) == 3
     token, _ = TokenIssuer(data["jwt-private-key"]).issue(Principal(subject="acc_1", district_id="liangzhou", role=Role.ROLE_RESIDENT))
     principal, _ = TokenVerifier(data["jwt-public-key"]).verify(token)
     assert (principal.subject, principal.district_id) == ("acc_1", "liangzhou")
 
 
 def test_generator_never_overwrites_keys(generated):
-    before = (generated / "pii-encryption-key").read_bytes()
+    before = (generated / "pii-encryption-keys").read_bytes()
     result = subprocess.run(["bash", str(K8S / "generate-secrets.sh"), str(generated)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode != 0 and "refusing to overwrite keys" in result.stderr
-    assert (generated / "pii-encryption-key").read_bytes() == before
+    assert (generated / "pii-encryption-keys").read_bytes() == before

@@ -20,7 +20,7 @@ def test_lint_strict(chart, values_files):
 
 
 # every key but the database URI, for the cases where the chart renders the Secret
-KEYS = {"jwtPrivateKey": "k", "jwtPublicKey": "k", "piiEncryptionKey": "k", "piiBlindIndexKey": "k", "checkinCodeKey": "k"}
+KEYS = {"jwtPrivateKey": "k", "jwtPublicKey": "k", "piiEncryptionKeys": "k", "piiBlindIndexKeys": "k", "checkinCodeKey": "k"}
 
 REFUSALS = {
     "grace period shorter than the shutdown": (

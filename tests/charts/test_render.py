@@ -22,8 +22,8 @@ GRPC_SERVICES = tuple(s for s in ALL_SERVICES if s != "gateway")
 
 # What each service reads from Secrets (README "Configuration" and the services' own settings).
 SECRET_ENV = {
-    "registration": {"JWT_PUBLIC_KEY", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
-    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "MONGODB_URI"},
+    "registration": {"JWT_PUBLIC_KEY", "JWT_PRIVATE_KEY", "PII_ENCRYPTION_KEYS", "PII_BLIND_INDEX_KEYS", "MONGODB_URI"},
+    "ordering": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "PII_ENCRYPTION_KEYS", "PII_BLIND_INDEX_KEYS", "MONGODB_URI"},
     "points": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "training": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
     "media": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
@@ -34,8 +34,8 @@ SECRET_ENV = {
 SENTINELS = {
     "jwtPrivateKey": "-----BEGIN PRIVATE KEY-----\nSENTINEL-PRIVATE\n-----END PRIVATE KEY-----\n",
     "jwtPublicKey": "-----BEGIN PUBLIC KEY-----\nSENTINEL-PUBLIC\n-----END PUBLIC KEY-----\n",
-    "piiEncryptionKey": "U0VOVElORUwtUElJLUVOQ1JZUFRJT04tS0VZLTMyYg==",
-    "piiBlindIndexKey": "U0VOVElORUwtUElJLUJMSU5ELUlOREVYLUtFWS0zMg==",
+    "piiEncryptionKeys": "v1:U0VOVElORUwtUElJLUVOQ1JZUFRJT04tS0VZLTMyYg==",
+    "piiBlindIndexKeys": "v1:U0VOVElORUwtUElJLUJMSU5ELUlOREVYLUtFWS0zMg==",
     "checkinCodeKey": "U0VOVElORUwtQ0hFQ0tJTi1DT0RFLUtFWS0zMmJ5dGU=",
 }
 MONGODB_URI_SENTINEL = "mongodb://wenming:SENTINEL-PASSWORD@m0,m1,m2/?replicaSet=rs0&authSource=admin"
@@ -399,7 +399,7 @@ def test_rendered_secret_carries_the_values_and_survives_uninstall(rendered):
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {
         "jwt-private-key": SENTINELS["jwtPrivateKey"], "jwt-public-key": SENTINELS["jwtPublicKey"],
-        "pii-encryption-key": SENTINELS["piiEncryptionKey"], "pii-blind-index-key": SENTINELS["piiBlindIndexKey"],
+        "pii-encryption-keys": SENTINELS["piiEncryptionKeys"], "pii-blind-index-keys": SENTINELS["piiBlindIndexKeys"],
         "checkin-code-key": SENTINELS["checkinCodeKey"], "mongodb-uri": MONGODB_URI_SENTINEL,
     }, variant
     for deployment in manifest.of_kind("Deployment"):
@@ -486,3 +486,46 @@ def test_helm_test_pod_can_be_left_out(chart):
     (pod,) = chart.template({"services": one_service, "helmTest": {"timeoutSeconds": 2.5}}).of_kind("Pod")
     assert pod["spec"]["containers"][0]["args"] == [
         "--timeout=2.5", f"grpc:wenming-points.{NAMESPACE}.svc.cluster.local:50051"]
+
+
+TRANSPORT_SECURITY = {
+    "services": EVERY_SERVICE,
+    "tls": {"grpc": {"enabled": True, "secretName": "wenming-grpc-tls", "clientAuth": True}},
+    "kafka": {"securityProtocol": "SASL_SSL", "tls": {"caSecret": "wenming-cluster-ca-cert"},
+              "sasl": {"username": "wenming", "passwordSecret": "wenming-kafka-user"}},
+    "mongodb": {"existingSecret": "liangzhou-mongodb", "tls": {"enabled": True, "caSecret": "wenming-mongodb-ca"}},
+}
+
+
+def test_transport_security_mounts_the_certificates_and_points_the_settings_at_them(chart):
+    manifest = chart.template(TRANSPORT_SECURITY)
+    validate(manifest.text)
+    for name, deployment in deployments(manifest).items():
+        c, config = container(deployment), config_of(manifest, deployment)
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        # every pod serves or calls gRPC over TLS with the release's certificate; the kubelet's
+        # gRPC probe speaks no TLS, so readiness is /readyz
+        assert volumes["grpc-tls"]["secret"]["secretName"] == "wenming-grpc-tls"
+        for setting, file in (("GRPC_TLS_CERT_FILE", "tls.crt"), ("GRPC_TLS_KEY_FILE", "tls.key"),
+                              ("GRPC_TLS_CA_FILE", "ca.crt")):
+            assert config[setting] == f"{mounts['grpc-tls']}/{file}"
+        assert config["GRPC_TLS_CLIENT_AUTH"] == "true"
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        if name == "gateway":  # no Kafka, no MongoDB
+            assert "kafka-ca" not in volumes and "KAFKA_SECURITY_PROTOCOL" not in config
+            continue
+        assert (config["KAFKA_SECURITY_PROTOCOL"], config["KAFKA_SASL_MECHANISM"], config["KAFKA_SASL_USERNAME"]) == \
+            ("SASL_SSL", "SCRAM-SHA-512", "wenming")
+        assert config["KAFKA_SSL_CA_FILE"] == f"{mounts['kafka-ca']}/ca.crt"
+        assert volumes["kafka-ca"]["secret"] == {"secretName": "wenming-cluster-ca-cert", "defaultMode": 0o440,
+                                                 "items": [{"key": "ca.crt", "path": "ca.crt"}]}
+        assert secret_settings(manifest, deployment)["KAFKA_SASL_PASSWORD"] == ("wenming-kafka-user", "password")
+        assert (config["MONGODB_TLS"], config["MONGODB_TLS_CA_FILE"]) == ("true", f"{mounts['mongodb-ca']}/ca.crt")
+    # helm test asks over TLS too
+    (pod,) = [p for p in manifest.of_kind("Pod")]
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["GRPC_TLS_CA_FILE"].endswith("/ca.crt") and "grpc-tls" in {v["name"] for v in pod["spec"]["volumes"]}
+    # a SASL protocol without a user is refused
+    sasl = {**TRANSPORT_SECURITY, "kafka": {"securityProtocol": "SASL_SSL"}}
+    assert "kafka.sasl.username is required" in chart.template_error(sasl)

@@ -24,9 +24,10 @@ def fleet(stack, registration) -> dict:
         for name in GRPC_SERVICES:
             procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-conformance")
         upstreams = {f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in procs.items()}
+        # behind one proxy of the deployment's own (an ingress), as in the cluster
         procs["gateway"] = stack.start_service("gateway", port_offset=PORT_OFFSET, log_name="gateway-conformance",
                                                extra_env={"REGISTRATION_GRPC_TARGET": registration.grpc_target,
-                                                          **upstreams})
+                                                          "TRUSTED_PROXY_HOPS": "1", **upstreams})
         yield {"registration": registration, **procs}
     finally:
         for proc in procs.values():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient, ReturnDocument, UpdateOne
 
 
 def _run_parallel(target, n: int) -> None:
@@ -61,4 +61,20 @@ def test_exactly_one_conditional_claim_wins_and_capacity_holds(stack):
     _run_parallel(sign_up, 100)
     assert len(winners) == 1 and orders.find_one({"_id": "o"})["by"] == winners[0]
     assert len(signed) == 30 and slots.find_one({"_id": "a"})["taken"] == 30
+    client.close()
+
+
+def test_a_bulk_write_of_hundreds_of_conditional_updates_completes(stack):
+    """The ledger writes every account of a poll, the outbox relay every published document, in
+    one bulk write: stock FerretDB hung past ~100 statements (infra/local/ferretdb/
+    close-per-statement.patch) and held the collection's write lock while it did."""
+    client = MongoClient(stack.mongodb_uri, socketTimeoutMS=20_000)
+    coll = client[f"{stack.db_prefix}kit"][f"bulk_{uuid.uuid4().hex[:6]}"]
+    coll.insert_many([{"_id": f"a{n:03d}", "version": 0, "minutes": 0} for n in range(300)])
+    result = coll.bulk_write([UpdateOne({"_id": f"a{n:03d}", "version": 0},
+                                        {"$inc": {"minutes": n, "version": 1}, "$set": {"marks.ordering-0": 7}})
+                              for n in range(300)], ordered=False)
+    assert result.modified_count == 300
+    coll.insert_one({"_id": "after"})  # the collection takes writes again
+    assert sum(d["minutes"] for d in coll.find({"version": 1})) == sum(range(300))
     client.close()

@@ -27,11 +27,15 @@ def test_wanted_time_is_read_in_china_standard_time():
 
 def test_the_queue_puts_waiting_orders_first_by_deadline_then_the_rest_by_age():
     due = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+    placed = due - dt.timedelta(hours=3)
     keys = {
-        "late_waiting": queue_key({"_id": "ord_B", "status": S.ORDER_STATUS_ESCALATED,
+        "late_waiting": queue_key({"_id": "ord_B", "status": S.ORDER_STATUS_ESCALATED, "placed_at": placed,
                                    "ack_due_at": due + dt.timedelta(hours=1)}),
-        "soon_waiting": queue_key({"_id": "ord_C", "status": S.ORDER_STATUS_PLACED, "ack_due_at": due}),
-        "old_acknowledged": queue_key({"_id": "ord_A", "status": S.ORDER_STATUS_ACKNOWLEDGED, "ack_due_at": None}),
-        "new_dispatched": queue_key({"_id": "ord_D", "status": S.ORDER_STATUS_DISPATCHED}),
+        "soon_waiting": queue_key({"_id": "ord_C", "status": S.ORDER_STATUS_PLACED, "ack_due_at": due,
+                                   "placed_at": placed}),
+        # by age: the time each was placed, whatever its id says
+        "old_acknowledged": queue_key({"_id": "ord_E", "status": S.ORDER_STATUS_ACKNOWLEDGED, "ack_due_at": None,
+                                       "placed_at": placed - dt.timedelta(days=2)}),
+        "new_dispatched": queue_key({"_id": "ord_A", "status": S.ORDER_STATUS_DISPATCHED, "placed_at": placed}),
     }
     assert sorted(keys, key=keys.get) == ["soon_waiting", "late_waiting", "old_acknowledged", "new_dispatched"]

@@ -67,8 +67,13 @@ class Stack:
         self.run_id = RUN_ID
         self.db_prefix = f"wmtest_{self.run_id}_"
         self.secrets = launcher.ensure_secrets(self.data_dir / "secrets")
-        # a port of this lane that no service takes (benchmark floors)
-        self.spare_port = 20000 + PORTS_PER_LANE * lane() + PORTS_PER_LANE - 1
+
+    @staticmethod
+    def spare_port(which: int = 0) -> int:
+        """One of three ports of this lane that no service takes (benchmark floors): offsets 0..9
+        use up to 20·9 + 16."""
+        assert 0 <= which < 3
+        return 20000 + PORTS_PER_LANE * lane() + PORTS_PER_LANE - 1 - which
 
     def control(self, verb: str, component: str) -> None:
         """stack.sh start|stop|kill kafka|ferretdb — for tests that take servers away."""

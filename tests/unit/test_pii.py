@@ -77,3 +77,39 @@ def test_vault_refuses_equal_or_short_keys():
         PiiVault(b"k" * 32, b"k" * 32)
     with pytest.raises(ValueError):
         PiiVault(b"k" * 16, b"i" * 32)
+
+
+def test_a_keyring_encrypts_with_the_newest_and_decrypts_every_version():
+    import base64
+
+    from services.common.config import Env, pii_vault
+
+    k1, k2, i1, i2 = (base64.b64encode(bytes([n]) * 32).decode() for n in (1, 2, 3, 4))
+    old = pii_vault(Env({"PII_ENCRYPTION_KEY": k1, "PII_BLIND_INDEX_KEY": i1}))  # earlier releases: v1
+    new = pii_vault(Env({"PII_ENCRYPTION_KEYS": f"v2:{k2},v1:{k1}", "PII_BLIND_INDEX_KEYS": f"v1:{i1},v2:{i2}"}))
+    blob = old.encrypt(SAMPLE, district_id="d1", field="f")
+    assert blob[0] == 1 and not new.is_current(blob)
+    assert new.decrypt(blob, district_id="d1", field="f") == SAMPLE
+    fresh = new.encrypt(SAMPLE, district_id="d1", field="f")
+    assert fresh[0] == 2 and new.is_current(fresh)
+    with pytest.raises(ValueError, match="not in the keyring"):
+        old.decrypt(fresh, district_id="d1", field="f")
+    # the index a write stores is the newest; a lookup asks for every version, newest first
+    assert new.blind_indexes(SAMPLE, district_id="d1", field="f") == [
+        new.blind_index(SAMPLE, district_id="d1", field="f"), old.blind_index(SAMPLE, district_id="d1", field="f")]
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"PII_BLIND_INDEX_KEY": "aWk="}, "PII_ENCRYPTION_KEYS is required"),
+    ({"PII_ENCRYPTION_KEYS": "2:abc", "PII_BLIND_INDEX_KEY": "aWk="}, "v<version>:<base64 key>"),
+    ({"PII_ENCRYPTION_KEYS": "v1:" + "A" * 43 + "=,v1:" + "B" * 43 + "=", "PII_BLIND_INDEX_KEYS": "v1:" + "C" * 43 + "="},
+     "appears twice"),
+    ({"PII_ENCRYPTION_KEYS": "v1:" + "A" * 43 + "=", "PII_BLIND_INDEX_KEYS": "v2:" + "A" * 43 + "="}, "must differ"),
+    ({"PII_ENCRYPTION_KEYS": "v1:AAAA", "PII_BLIND_INDEX_KEYS": "v1:" + "C" * 43 + "="}, "must be 32 bytes"),
+])
+def test_bad_keyrings_stop_the_start_saying_why(environ, problem):
+    from services.common.config import Env, pii_vault
+
+    env = Env(environ)
+    assert pii_vault(env) is None
+    assert any(problem in p for p in env.problems), env.problems

@@ -35,6 +35,10 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- $key := include "wenming-lib.secretKeyFor" . -}}
 {{- $refs = append $refs (dict "env" . "secret" $keys "key" $key "file" $key) -}}
 {{- end -}}
+{{- $sasl := $root.Values.kafka.sasl -}}
+{{- if and .svc.usesKafka $sasl.passwordSecret -}}
+{{- $refs = append $refs (dict "env" "KAFKA_SASL_PASSWORD" "secret" $sasl.passwordSecret "key" $sasl.passwordKey "file" "kafka-sasl-password") -}}
+{{- end -}}
 {{- if .svc.usesMongodb -}}
 {{- $mongo := $root.Values.mongodb -}}
 {{- if $mongo.existingSecret -}}
@@ -53,7 +57,7 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- range $_, $svc := .root.Values.services -}}
 {{- $secretNames = concat $secretNames ($svc.secretEnv | default list) -}}
 {{- end -}}
-{{- if or (has $name $secretNames) (regexMatch "(_KEY|_PASSWORD|_SECRET|_TOKEN|_URI)$" $name) -}}
+{{- if or (has $name $secretNames) (regexMatch "(_KEY|_KEYS|_PASSWORD|_SECRET|_TOKEN|_URI)$" $name) -}}
 {{- fail (printf "%s: %s is a secret; put it in the Secret (secrets.* / mongodb.*), not in config" .where $name) -}}
 {{- end -}}
 {{- end -}}
@@ -69,6 +73,7 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- if $svc.grpc.enabled -}}
 {{- $_ := set $data "GRPC_PORT" "50051" -}}
 {{- $_ := set $data "GRPC_WORKERS" ($svc.grpc.workers | toString) -}}
+{{- $_ := set $data "GRPC_PROCESSES" ($svc.grpc.processes | toString) -}}
 {{- end -}}
 {{- if $svc.usesKafka -}}
 {{- $kafka := $root.Values.kafka -}}
@@ -83,6 +88,9 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- if $svc.usesMongodb -}}
 {{- $_ := set $data "MONGODB_DATABASE" (default (printf "%s%s" $root.Values.mongodb.databasePrefix .name) $svc.mongodbDatabase) -}}
 {{- end -}}
+{{- range $key, $value := include "wenming-lib.tlsSettings" . | fromYaml -}}
+{{- $_ := set $data $key $value -}}
+{{- end -}}
 {{- /* every service finds its peers' gRPC APIs the way the local launcher passes them */ -}}
 {{- range $peer, $values := $root.Values.services -}}
 {{- if and $values.enabled (dig "grpc" "enabled" $root.Values.serviceDefaults.grpc.enabled $values) -}}
@@ -95,6 +103,54 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- $_ := set $data $key ($value | toString) -}}
 {{- end -}}
 {{- toYaml $data -}}
+{{- end -}}
+
+{{/*
+Transport security settings (services/common/config.py) pointing at the mounted certificates
+(wenming-lib.tlsVolumes). Takes the service context.
+*/}}
+{{- define "wenming-lib.tlsSettings" -}}
+{{- $values := .root.Values -}}
+{{- $kafka := $values.kafka -}}
+{{- $mongo := $values.mongodb -}}
+{{- if $values.tls.grpc.enabled }}
+GRPC_TLS_CERT_FILE: /var/run/secrets/wenming-tls/grpc/tls.crt
+GRPC_TLS_KEY_FILE: /var/run/secrets/wenming-tls/grpc/tls.key
+GRPC_TLS_CA_FILE: /var/run/secrets/wenming-tls/grpc/ca.crt
+GRPC_TLS_CLIENT_AUTH: {{ $values.tls.grpc.clientAuth | toString | quote }}
+{{- end }}
+{{- if and .svc.usesKafka (ne $kafka.securityProtocol "PLAINTEXT") }}
+KAFKA_SECURITY_PROTOCOL: {{ $kafka.securityProtocol | quote }}
+{{- if $kafka.tls.caSecret }}
+KAFKA_SSL_CA_FILE: /var/run/secrets/wenming-tls/kafka/ca.crt
+{{- end }}
+{{- if hasPrefix "SASL" $kafka.securityProtocol }}
+KAFKA_SASL_MECHANISM: {{ $kafka.sasl.mechanism | quote }}
+KAFKA_SASL_USERNAME: {{ required "kafka.sasl.username is required with a SASL securityProtocol" $kafka.sasl.username | quote }}
+{{- end }}
+{{- end }}
+{{- if and .svc.usesMongodb $mongo.tls.enabled }}
+MONGODB_TLS: "true"
+{{- if $mongo.tls.caSecret }}
+MONGODB_TLS_CA_FILE: /var/run/secrets/wenming-tls/mongodb/ca.crt
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The certificate volumes of tlsSettings, as (name, secret, items, mount path). Takes the service context. */}}
+{{- define "wenming-lib.tlsVolumes" -}}
+{{- $values := .root.Values -}}
+{{- $volumes := list -}}
+{{- if $values.tls.grpc.enabled -}}
+{{- $volumes = append $volumes (dict "name" "grpc-tls" "secret" $values.tls.grpc.secretName "items" (list) "path" "/var/run/secrets/wenming-tls/grpc") -}}
+{{- end -}}
+{{- if and .svc.usesKafka $values.kafka.tls.caSecret (ne $values.kafka.securityProtocol "PLAINTEXT") -}}
+{{- $volumes = append $volumes (dict "name" "kafka-ca" "secret" $values.kafka.tls.caSecret "items" (list (dict "key" $values.kafka.tls.caKey "path" "ca.crt")) "path" "/var/run/secrets/wenming-tls/kafka") -}}
+{{- end -}}
+{{- if and .svc.usesMongodb $values.mongodb.tls.enabled $values.mongodb.tls.caSecret -}}
+{{- $volumes = append $volumes (dict "name" "mongodb-ca" "secret" $values.mongodb.tls.caSecret "items" (list (dict "key" $values.mongodb.tls.caKey "path" "ca.crt")) "path" "/var/run/secrets/wenming-tls/mongodb") -}}
+{{- end -}}
+{{- toYaml $volumes -}}
 {{- end -}}
 
 {{- define "wenming-lib.configmap" -}}

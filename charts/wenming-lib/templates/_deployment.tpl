@@ -117,7 +117,7 @@ spec:
             failureThreshold: {{ $svc.probes.liveness.failureThreshold }}
             timeoutSeconds: {{ $svc.probes.timeoutSeconds }}
           readinessProbe:
-            {{- if and $svc.grpc.enabled (eq $svc.probes.readiness.type "grpc") }}
+            {{- if and $svc.grpc.enabled (eq $svc.probes.readiness.type "grpc") (not $root.Values.tls.grpc.enabled) }}
             # grpc.health.v1 is SERVING only while MongoDB and Kafka answer (the same as /readyz)
             grpc:
               port: 50051
@@ -187,6 +187,11 @@ env:
   mountPath: {{ .root.Values.secrets.mountPath }}
   readOnly: true
 {{- end }}
+{{- range include "wenming-lib.tlsVolumes" . | fromYamlArray }}
+- name: {{ .name }}
+  mountPath: {{ .path }}
+  readOnly: true
+{{- end }}
 {{- end -}}
 
 {{/* /tmp (the root filesystem is read-only) and, with mountAsFiles, only the secrets this service reads. */}}
@@ -195,6 +200,16 @@ env:
 - name: tmp
   emptyDir:
     sizeLimit: {{ .svc.tmpSizeLimit }}
+{{- range include "wenming-lib.tlsVolumes" . | fromYamlArray }}
+- name: {{ .name }}
+  secret:
+    secretName: {{ .secret }}
+    defaultMode: 0440
+    {{- with .items }}
+    items:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
 {{- if and $refs .root.Values.secrets.mountAsFiles }}
 - name: secrets
   projected:

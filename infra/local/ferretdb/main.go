@@ -26,6 +26,11 @@ func main() {
 	// nothing committed (only a machine crash can lose the last commits). Use "full" to fsync
 	// every commit.
 	synchronous := flag.String("synchronous", "normal", "SQLite synchronous setting: normal or full")
+	// TLS instead of plain TCP (the tests of the services' MONGODB_TLS settings use it)
+	listenTLS := flag.String("listen-tls", "", "TLS address to listen on instead of --listen-addr")
+	tlsCert := flag.String("tls-cert-file", "", "server certificate (PEM) for --listen-tls")
+	tlsKey := flag.String("tls-key-file", "", "server key (PEM) for --listen-tls")
+	tlsCA := flag.String("tls-ca-file", "", "CA (PEM) whose client certificates are required, if set")
 	flag.Parse()
 
 	if *dataDir == "" {
@@ -49,8 +54,12 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	listener := ferretdb.ListenerConfig{TCP: *listenAddr}
+	if *listenTLS != "" {
+		listener = ferretdb.ListenerConfig{TLS: *listenTLS, TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey, TLSCAFile: *tlsCA}
+	}
 	db, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Listener: listener,
 		Logger:   logger,
 		Handler:  "sqlite",
 		// the SQLite handler wants a directory URI ending in a slash
