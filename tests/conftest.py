@@ -84,19 +84,25 @@ def registration_db(stack, mongo_client):
     return mongo_client[f"{stack.db_prefix}registration"]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist each test package (tests/<package>/) runs whole on one worker: a
+    package's service processes share consumer groups on the broker, as one release's replicas
+    do, and two packages' processes alive at once in one worker would split a group's partitions
+    between databases that each expect all of them."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class PackageScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            parts = nodeid.split("/")
+            return parts[1] if len(parts) > 2 and parts[0] == "tests" else nodeid
+
+    return PackageScheduling(config, log)
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Tests that run a command-line tool run last: `make test` installs the tools in the
-    background while the rest runs (tests/support/tools.py).
-
-    Under pytest-xdist (`--dist loadgroup`) each test package runs whole on one worker: a
-    package's service processes share consumer groups on the broker, as one release's replicas
-    do, and two packages' processes alive at once would split a group's partitions between
-    databases that each expect all of them."""
+    background while the rest runs (tests/support/tools.py)."""
     items.sort(key=lambda item: "tool" in getattr(item, "fixturenames", ()))
-    for item in items:
-        package = item.path.relative_to(config.rootpath / "tests").parts[0]
-        item.add_marker(pytest.mark.xdist_group(package))
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,17 @@
 """The shared service kit: everything a Wenming Cloud service needs that is not its domain.
 
-config (settings from env), logs (JSON logs, personal-data redaction), errors + validation
-(domain errors mapped to gRPC status), auth (JWT principals), pii (ID numbers, encryption,
-blind index, masking), grpc_server (bootstrap, interceptors, health, graceful shutdown),
-grpc_client (deadlines, token propagation), ops_app (Flask /healthz /readyz /metrics),
-mongo (connection), events + outbox (in-document outbox and relay), consumer (idempotent
-Kafka consumer with DLQ), runtime (wires a service together).
+Wiring: runtime (a service's process: gRPC, ops HTTP, relay, consumers, jobs, GRPC_PROCESSES),
+config (settings from the environment), logs (JSON logs, personal-data redaction), tracing (W3C
+trace context), ops_app (/healthz /readyz /metrics), healthcheck (the chart's test hook).
+Calls: grpc_server (interceptor, health, drain), reflection, grpc_client (deadlines, tokens),
+auth (JWT principals, roles), revocations (ended sessions), audit (the admin-action record),
+errors + validation (domain errors as gRPC status), http_errors (one JSON error format).
+Data: mongo (connections), documents (mongoengine aggregates with an outbox), listing (lists
+that read a page, not the district), cache (in-process copies dropped by events), readmodels
+(local copies of registration's units and people), pii + pii_rotation (encryption, blind
+indexes, masking, key rotation), ids (identifiers, page tokens), clock (time, movable in tests),
+checkin (rotating check-in codes).
+Events: events (envelopes, topic names, the Kafka prefix), outbox (in-document outbox and
+relay), consumer (idempotent consumer with DLQ), derived_events, kafka_clients (producer, admin,
+topics), scheduler (leased periodic jobs).
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Mapping
@@ -103,6 +104,15 @@ class Env:
             raise ConfigError(
                 f"{service}: cannot start, fix the environment:\n  - " + "\n  - ".join(self.problems)
             )
+
+
+def kafka_prefix(env: Env) -> str:
+    """What goes before topic and group names: characters Kafka allows in a topic name, short
+    enough to leave the names room under Kafka's 249."""
+    prefix = env.str("KAFKA_PREFIX", "")
+    if not re.fullmatch(r"[A-Za-z0-9._-]{0,40}", prefix):
+        env.problems.append(f"KAFKA_PREFIX={prefix[:40]!r}: at most 40 of A-Z a-z 0-9 . _ -")
+    return prefix
 
 
 def pii_vault(env: Env) -> PiiVault | None:
@@ -276,7 +286,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         jwt_public_key_pem=env.str("JWT_PUBLIC_KEY"),
         log_level=env.str("LOG_LEVEL", "INFO").upper(),
         access_log=env.bool("ACCESS_LOG", False),
-        kafka_prefix=env.str("KAFKA_PREFIX", ""),
+        kafka_prefix=kafka_prefix(env),
         grpc_workers=env.int("GRPC_WORKERS", 32, minimum=1),
         grpc_processes=env.int("GRPC_PROCESSES", 1, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),

@@ -29,6 +29,7 @@ from prometheus_client import Counter, Gauge
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from .listing import key
 from .pii import PiiVault
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,14 @@ COMPLETE = Gauge("pii_rotation_complete", "1 once every document of the collecti
 @dataclass(frozen=True)
 class Sealed:
     """A personal-data field of a document: its ciphertext, the `field` it is encrypted under,
-    and the blind index kept of it (document field and `field`), if any."""
+    and the blind index kept of it (document field and `field`), if any; `index_key`: a list key
+    (listing.key) the document keeps of the blind index, `district|index`, rewritten with it."""
 
     cipher: str
     context: str
     index: str = ""
     index_context: str = ""
+    index_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,8 @@ class PiiRotation:
         if state["done"]:
             return 0, True
         projection = {"district_id": 1, **{f.cipher: 1 for f in target.fields},
-                      **{f.index: 1 for f in target.fields if f.index}}
+                      **{f.index: 1 for f in target.fields if f.index},
+                      **{f.index_key: 1 for f in target.fields if f.index_key}}
         query = {"_id": {"$gt": state["after"]}} if state["after"] else {}
         docs = list(target.collection.find(query, projection).sort("_id", 1).limit(self._batch))
         changed = sum(self._rotate(target, doc) for doc in docs)
@@ -129,6 +133,8 @@ class PiiRotation:
                     index = vault.blind_index(plain, district_id=district_id, field=field.index_context)
                     if doc.get(field.index) != index:
                         update[field.index] = index
+                    if field.index_key and doc.get(field.index_key) != key(district_id, index):
+                        update[field.index_key] = key(district_id, index)
             if not update:
                 return 0
             # a miss means the document changed meanwhile: still counted, so the pass is repeated

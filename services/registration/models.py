@@ -252,5 +252,7 @@ def personal_data() -> list[Target]:
         Target(Unit.collection(), [Sealed("head_phone_cipher", "unit.head_phone")]),
         Target(Volunteer.collection(), [Sealed("id_cipher", "volunteer.national_id", "id_index", "national_id"),
                                         Sealed("phone_cipher", "volunteer.phone", "phone_index", "volunteer.phone")]),
-        Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone")]),
+        # the phone search key ("ph", index.py) is the blind index too
+        Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone",
+                                              index_key="ph")]),
     ]

@@ -54,11 +54,13 @@ def test_kill_mid_batch_then_replay_counts_every_order_exactly_once(stack, regis
     expected_entries = sum(2 * len(set(_volunteers(e))) for e in events)
     feed.send(*events)
 
-    env = {"POINTS_LEDGER_BATCH_RECORDS": "30", "POINTS_LEDGER_GROUP": f"points-ledger-kill-{uuid.uuid4().hex[:6]}"}
+    # small polls, and the kill as soon as the first is stored: a batch of the whole poll is
+    # stored in a few bulk writes, so the backlog goes in well under a second otherwise
+    env = {"POINTS_LEDGER_BATCH_RECORDS": "10", "POINTS_LEDGER_GROUP": f"points-ledger-kill-{uuid.uuid4().hex[:6]}"}
     proc = spawn("points", port_offset=1, database_prefix=prefix, log_name="points-kill", extra_env=env)
     proc.wait_serving(90)
     count = lambda: db.ledger_entries.count_documents({"district_id": district.id})  # noqa: E731
-    assert wait_for(lambda: count() >= expected_entries // 5, 120, interval=0.05)
+    assert wait_for(lambda: count() > 0, 120, interval=0.01)
     proc.kill()  # SIGKILL: no graceful end of the batch in flight
     at_kill = count()
     assert at_kill < expected_entries, "the consumer finished before it could be killed mid-way"

@@ -22,8 +22,12 @@ VERIFIED = c.HOURS_SOURCE_VERIFIED
 
 
 @pytest.fixture(scope="module")
-def tree(module_district, points):
-    return module_district.small_tree()
+def tree(module_district, points, stack, mongo_client):
+    tree = module_district.small_tree()
+    # stores belong to units points knows from registration's events (its own consumer)
+    units = mongo_client[f"{stack.db_prefix}points"].registry_units
+    assert wait_for(lambda: units.count_documents({"district_id": module_district.id}) == 8, 30)
+    return tree
 
 
 def fund(feed, district_id: str, tree, volunteer_ids: list[str], minutes: int) -> None:

@@ -17,10 +17,10 @@ from wenming.registration.v1 import events_pb2
 
 def test_settings_name_every_missing_variable():
     with pytest.raises(ConfigError) as err:
-        load_settings("demo", environ={"GRPC_PORT": "x"})
+        load_settings("demo", environ={"GRPC_PORT": "x", "KAFKA_PREFIX": "区/凉州"})
     text = str(err.value)
     for name in ("MONGODB_URI is required", "KAFKA_BOOTSTRAP_SERVERS is required", "JWT_PUBLIC_KEY is required",
-                 "GRPC_PORT='x' is not a whole number"):
+                 "GRPC_PORT='x' is not a whole number", "KAFKA_PREFIX='区/凉州': at most 40 of"):
         assert name in text
 
 

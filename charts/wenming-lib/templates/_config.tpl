@@ -78,6 +78,7 @@ reads those); otherwise it is passed as an environment variable from the Secret.
 {{- if $svc.usesKafka -}}
 {{- $kafka := $root.Values.kafka -}}
 {{- $_ := set $data "KAFKA_BOOTSTRAP_SERVERS" (required "kafka.bootstrapServers is required: the Kafka bootstrap address, e.g. wenming-kafka-bootstrap.kafka.svc:9092" $kafka.bootstrapServers) -}}
+{{- $_ := set $data "KAFKA_PREFIX" ($kafka.prefix | default "" | toString) -}}
 {{- $_ := set $data "KAFKA_TOPIC_PARTITIONS" ($kafka.topicPartitions | toString) -}}
 {{- $_ := set $data "KAFKA_REPLICATION_FACTOR" ($kafka.replicationFactor | toString) -}}
 {{- $_ := set $data "KAFKA_MIN_INSYNC_REPLICAS" ($kafka.minInsyncReplicas | toString) -}}
