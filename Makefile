@@ -33,7 +33,7 @@ SCALE_DATA := $(ROOT)/.data/scale$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT)
 SCALE_ENV := WENMING_DATA=$(SCALE_DATA) \
              KAFKA_PORT=$(shell echo $$((19097 + 10 * $(TEST_SLOT)))) \
              MONGO_PORT=$(shell echo $$((27023 + 10 * $(TEST_SLOT)))) \
-             WENMING_TEST_PORT_OFFSET=$(shell echo $$((300 * $(TEST_SLOT))))
+             WENMING_SCALE_SLOT=$(TEST_SLOT)
 SEED_ARGS ?=
 # `make images`: the one image every service runs from, tagged with the chart's appVersion
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^" ]*\)"\{0,1\}.*/\1/p' charts/wenming/Chart.yaml)

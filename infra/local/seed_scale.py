@@ -140,7 +140,7 @@ class Stack:
         self.data_dir = data_dir
         self.secrets = launcher.ensure_secrets(data_dir / "secrets")
         self.clock_file = data_dir / "run" / "ordering-clock-offset"
-        slot = int(os.environ.get("WENMING_TEST_PORT_OFFSET", "0")) // 300
+        slot = int(os.environ.get("WENMING_SCALE_SLOT", "0"))  # make seed-scale TEST_SLOT=n
         base = PORT_BASE + 50 * slot
         self.defs = [launcher.ServiceDef(name, base + i, base + 1000 + i) for i, name in enumerate(
             ("gateway", "registration", "ordering", "points", "training", "media", "notification"))]

@@ -67,15 +67,19 @@ def test_two_processes_serve_one_port_and_shutdown_drains_both(stack):
         district = District(proc.grpc_target, proc.env)
         metadata = [("authorization", f"Bearer {district.center_admin_token}")]
         request = reg.GetUnitRequest(unit_id=district.center_id)
-        channels = [grpc.insecure_channel(proc.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)])
-                    for _ in range(CHANNELS)]
-        stubs = [reg_grpc.RegistrationServiceStub(c) for c in channels]
-        # the worker answers health and calls once it is SERVING on its own
+        # the kernel hands each new connection to one of the processes listening (the worker
+        # once it is SERVING on its own): new channels until both hold some
+        channels: list[grpc.Channel] = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            for channel in channels:
+                channel.close()
+            channels = [grpc.insecure_channel(proc.grpc_target, options=[("grpc.use_local_subchannel_pool", 1)])
+                        for _ in range(CHANNELS)]
+            stubs = [reg_grpc.RegistrationServiceStub(c) for c in channels]
             for stub in stubs:
                 stub.GetUnit(request, metadata=metadata, timeout=10)
-            if _connections_on(proc.definition.grpc_port, worker):
+            if _connections_on(proc.definition.grpc_port, worker) and _connections_on(proc.definition.grpc_port, main):
                 break
         assert _connections_on(proc.definition.grpc_port, main) > 0
         assert _connections_on(proc.definition.grpc_port, worker) > 0
