@@ -27,9 +27,10 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Generic, TypeVar
 
 from google.protobuf.message import DecodeError
-from kafka import KafkaConsumer, TopicPartition
 
 from wenming.common.v1 import common_pb2
+
+from .tail import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -89,64 +90,20 @@ class ReadCache(Generic[T]):
                 self._generation[key] = self._generation.get(key, 0) + 1
 
 
-class ChangeListener:
-    """Reads the service's own events topic from its end (no consumer group: every process reads
-    all of it) and drops the cached copies the events are about. One per process that serves
-    calls (runtime.ServiceApp starts it with the first cache it is given)."""
+class ChangeListener(TopicTail):
+    """Reads the service's own events topic from its end, all of it in every process, and drops
+    the cached copies the events are about. One per process that serves calls
+    (runtime.ServiceApp starts it with the first cache it is given)."""
 
     def __init__(self, bootstrap_servers: str, topic: str, caches: list[ReadCache]):
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
+        # changes made before it reads, or while it could not: unknown, so everything is read again
+        super().__init__("cache-listener", bootstrap_servers, topic, lambda record: self._apply(record.value),
+                         on_connect=self._forget_all, on_lost=self._forget_all)
         self._caches = caches
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cache-listener", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        consumer = None
-        while not self._stopping.is_set():
-            try:
-                if consumer is None:
-                    consumer = self._connect()
-                if consumer is None:  # the topic is being created (the service's first start)
-                    self._stopping.wait(1.0)
-                    continue
-                for records in consumer.poll(timeout_ms=200).values():
-                    for record in records:
-                        self._apply(record.value)
-            except Exception:  # the broker away: copies age out meanwhile (max_age_seconds)
-                log.warning("cache listener: reading %s failed; retrying", self._topic, exc_info=True)
-                if consumer is not None:
-                    consumer.close()
-                consumer = None
-                # what changed while nobody listened is unknown: read everything again
-                for cache in self._caches:
-                    cache.forget_all()
-                self._stopping.wait(2.0)
-        if consumer is not None:
-            consumer.close()
-
-    def _connect(self) -> KafkaConsumer | None:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), group_id=None,
-                                 enable_auto_commit=False, allow_auto_create_topics=False)
-        partitions = [TopicPartition(self._topic, p) for p in consumer.partitions_for_topic(self._topic) or ()]
-        if not partitions:
-            consumer.close()
-            return None
-        consumer.assign(partitions)
-        consumer.seek_to_end(*partitions)
-        for partition in partitions:
-            consumer.position(partition)  # resolve the end now: later events must not be skipped
-        # changes made before the listener was in place are not in what it reads
+    def _forget_all(self) -> None:
         for cache in self._caches:
             cache.forget_all()
-        return consumer
 
     def _apply(self, value: bytes) -> None:
         envelope = common_pb2.EventEnvelope()

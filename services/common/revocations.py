@@ -14,20 +14,15 @@ service reports NOT_SERVING: a fresh replica never accepts a token another one a
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import socket
-import threading
 import time
 
-from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import Gauge
 
 from wenming.registration.v1 import events_pb2
 
 from .events import PoisonEvent, decode, events_topic
-from .kafka_clients import connection_options
+from .tail import TopicTail
 
 log = logging.getLogger(__name__)
 
@@ -52,71 +47,16 @@ class RevokedSessions(dict):
         REVOKED_GAUGE.set(len(self))
 
 
-class RevocationFeed(threading.Thread):
+class RevocationFeed(TopicTail):
     def __init__(self, bootstrap_servers: str, revoked: RevokedSessions, lookback_seconds: float = LOOKBACK_SECONDS):
-        super().__init__(name="revocation-feed", daemon=True)
-        self._topic = events_topic("registration")  # where sessions end (SessionRevoked)
-        self._servers = bootstrap_servers
+        # where sessions end (SessionRevoked), named under the release's Kafka prefix
+        super().__init__("revocation-feed", bootstrap_servers, events_topic("registration"), self._apply,
+                         since_seconds=lookback_seconds, after_poll=lambda: revoked.forget_expired(time.time()))
         self._revoked = revoked
-        self._lookback = lookback_seconds
-        self._positions: dict[TopicPartition, int] = {}
-        self._catch_up: dict[TopicPartition, int] = {}  # end offsets when the feed started
-        self._stopping = threading.Event()
-        self.ready = False
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        self.join(timeout)
-
-    def _connect(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(bootstrap_servers=self._servers.split(","), group_id=None,
-                                 client_id=f"revocations-{socket.gethostname()}-{os.getpid()}",
-                                 enable_auto_commit=False, allow_auto_create_topics=False,
-                                 request_timeout_ms=30_000, **connection_options())
-        try:
-            partitions = consumer.partitions_for_topic(self._topic)
-            if not partitions:
-                raise RuntimeError(f"topic {self._topic} does not exist yet")
-            assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            if not self._catch_up:
-                self._catch_up = consumer.end_offsets(assigned)
-            since = consumer.offsets_for_times({tp: int((time.time() - self._lookback) * 1000) for tp in assigned})
-            for tp in assigned:
-                if tp in self._positions:  # after a reconnect, on from where this process was
-                    consumer.seek(tp, self._positions[tp])
-                elif since.get(tp) is not None:
-                    consumer.seek(tp, since[tp].offset)
-                else:  # nothing that recent
-                    consumer.seek_to_end(tp)
-        except Exception:
-            consumer.close()
-            raise
-        return consumer
-
-    def run(self) -> None:
-        consumer, backoff = None, 0.5
-        while not self._stopping.is_set():
-            try:
-                consumer = consumer or self._connect()
-                for tp, records in consumer.poll(timeout_ms=500).items():
-                    for record in records:
-                        self._apply(record)
-                    self._positions[tp] = records[-1].offset + 1
-                if not self.ready:
-                    self.ready = all(consumer.position(tp) >= end for tp, end in self._catch_up.items())
-                self._revoked.forget_expired(time.time())
-                backoff = 0.5
-            except Exception:
-                log.warning("revocation feed: reading %s failed; retrying in %.1fs", self._topic, backoff, exc_info=True)
-                if consumer is not None:
-                    with contextlib.suppress(Exception):
-                        consumer.close()
-                consumer = None
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
-        if consumer is not None:
-            consumer.close()
+    @property
+    def ready(self) -> bool:
+        return self.caught_up
 
     def _apply(self, record) -> None:
         if dict(record.headers or ()).get("event_type", b"").decode() != REVOKED_TYPE:

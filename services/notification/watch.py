@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
-import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from kafka import KafkaConsumer, TopicPartition
-
 from services.common.auth import Principal, TokenVerifier
 from services.common.errors import ResourceExhausted, Unauthenticated, Unavailable
 from services.common.events import PoisonEvent, decode
-from services.common.kafka_clients import connection_options
+from services.common.tail import TopicTail
 from wenming.notification.v1 import events_pb2
 from wenming.notification.v1 import notification_pb2 as pb
 
@@ -166,70 +162,13 @@ class Watching:
                 beat = time.monotonic() + self.heartbeat
 
 
-class BroadcastListener:
+class BroadcastListener(TopicTail):
     """Reads the service's own topic from its end and wakes this process's watchers."""
 
     def __init__(self, bootstrap_servers: str, topic: str, hub: WatchHub):
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
+        super().__init__("watch-listener", bootstrap_servers, topic, self._wake, on_connect=hub.ready.set)
         self._hub = hub
-        self._positions: dict[TopicPartition, int] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="watch-listener", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        self._thread.join(timeout)
-
-    def _connect(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(bootstrap_servers=self._bootstrap.split(","), group_id=None,
-                                 client_id=f"notification-watch-{socket.gethostname()}-{os.getpid()}",
-                                 enable_auto_commit=False, allow_auto_create_topics=False, request_timeout_ms=30_000,
-                                 **connection_options())
-        try:
-            partitions = consumer.partitions_for_topic(self._topic)
-            if not partitions:
-                raise RuntimeError(f"topic {self._topic} does not exist yet")
-            assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-            consumer.assign(assigned)
-            for tp in assigned:
-                # after a reconnect, on from where this process was; at first, from the end
-                if tp in self._positions:
-                    consumer.seek(tp, self._positions[tp])
-                else:
-                    consumer.seek_to_end(tp)
-                    self._positions[tp] = consumer.position(tp)
-        except Exception:
-            consumer.close()
-            raise
-        return consumer
-
-    def _run(self) -> None:
-        consumer, backoff = None, 0.5
-        while not self._stopping.is_set():
-            try:
-                consumer = consumer or self._connect()
-                self._hub.ready.set()
-                for tp, records in consumer.poll(timeout_ms=500).items():
-                    for record in records:
-                        self._wake(record)
-                    self._positions[tp] = records[-1].offset + 1
-                backoff = 0.5
-            except Exception:
-                log.warning("watch listener: reading %s failed; retrying in %.1fs", self._topic, backoff,
-                            exc_info=True)
-                if consumer is not None:
-                    with contextlib.suppress(Exception):
-                        consumer.close()
-                consumer = None
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
-        if consumer is not None:
-            consumer.close()
 
     def _wake(self, record) -> None:
         headers = dict(record.headers or ())
