@@ -18,7 +18,7 @@ from services.common.runtime import stop_on_signals
 
 from .api import api_blueprint
 from .streams import WAITRESS_ADJUSTMENTS, InboxStreams
-from .upstreams import KNOWN_SERVICES, Upstream, available
+from .upstreams import KNOWN_SERVICES, Upstream
 from .web import web_blueprint
 
 log = logging.getLogger("services.gateway")
@@ -35,10 +35,8 @@ def load_upstreams(env: Env) -> dict[str, Upstream]:
         env.problems.append("REGISTRATION_GRPC_TARGET is required (logins go through it)")
     upstreams = {}
     for name, target in targets.items():
-        if target and available(name):
+        if target:
             upstreams[name] = Upstream(name, target, timeout, tls)
-        elif target:
-            log.warning("%s has a target but no contract in this build; not exposed", name)
     return upstreams
 
 

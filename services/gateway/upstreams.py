@@ -67,10 +67,3 @@ class Upstream:
         self.channel.close()
 
 
-def available(name: str) -> bool:
-    """True when the contract for this upstream has been generated (the service exists)."""
-    try:
-        importlib.import_module(KNOWN_SERVICES[name][0])
-    except ModuleNotFoundError:
-        return False
-    return True
