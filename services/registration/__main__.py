@@ -7,7 +7,7 @@ from services.common.audit import AUDIT
 from services.common.runtime import ServiceApp
 from wenming.registration.v1 import registration_pb2_grpc
 
-from . import audit
+from . import audit, import_jobs
 from .app import build, ensure_indexes, extra_settings
 from .migrations import migrate, upgrade
 from .models import AGGREGATES, personal_data
@@ -26,7 +26,7 @@ def main() -> None:
         domain.units.resume_interrupted_moves()
     app.add_cache(domain.units.cache)
     servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts,
-                                    domain.audit)
+                                    domain.audit, domain.imports)
     app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
                  public_methods=PUBLIC_METHODS)
     for model in AGGREGATES:
@@ -43,6 +43,8 @@ def main() -> None:
         bootstrap_servers=app.settings.kafka_bootstrap_servers, group_id="registration-index", topics=own,
         dlq_producer=dlq, repair=repair, aggregate_types=("volunteer", "unit", "resident")), own)
     app.add_job("purge-login-failures", domain.accounts.throttle.purge, PURGE_INTERVAL_SECONDS)
+    # spreadsheet imports, chunk by chunk; a job left by a stopped replica is resumed where it was
+    app.add_job(import_jobs.JOB_NAME, domain.imports.run_pass, import_jobs.INTERVAL_SECONDS)
     # after a personal-data key rotation, everything is re-encrypted and re-indexed in the background
     rotation = pii_rotation.PiiRotation(app.settings.extra["pii_vault"], app.db["pii_rotation"], personal_data())
     app.add_job("pii-rotation", rotation.run, pii_rotation.INTERVAL_SECONDS)

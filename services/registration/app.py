@@ -11,8 +11,10 @@ from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
 from .audit import AuditLog
+from .import_jobs import ImportJobs
 from .index import VolunteerScopes
 from .models import ALL_MODELS, Volunteer
+from .onboarding import Onboarding
 from .residents import ResidentBook
 from .sessions import Sessions
 from .teams import TeamRoster
@@ -49,6 +51,7 @@ class Registration:
     residents: ResidentBook
     accounts: Accounts
     audit: AuditLog
+    imports: ImportJobs
 
 
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
@@ -59,15 +62,18 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
     issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])
     scopes = VolunteerScopes(Volunteer._get_db())
     units = UnitDirectory(vault, events, scopes)
+    volunteers = VolunteerRegistry(units, vault, events, scopes)
+    residents = ResidentBook(units, vault, events)
     return Registration(
         units=units,
-        volunteers=VolunteerRegistry(units, vault, events, scopes),
+        volunteers=volunteers,
         teams=TeamRoster(units, events),
-        residents=ResidentBook(units, vault, events),
+        residents=residents,
         accounts=Accounts(units, vault, events, issuer, verifier or TokenVerifier(settings.jwt_public_key_pem),
                           Sessions(extra["refresh_token_ttl_seconds"], extra["access_token_ttl_seconds"], events),
                           LoginThrottle(extra["login_limits"])),
         audit=AuditLog(),
+        imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), volunteers, residents),
     )
 
 
@@ -75,3 +81,4 @@ def ensure_indexes() -> None:
     for model in ALL_MODELS:
         model.ensure_indexes()
     VolunteerScopes(Volunteer._get_db()).ensure_indexes()
+    ImportJobs.ensure_indexes(Volunteer._get_db())

@@ -12,9 +12,12 @@ from wenming.registration.v1 import registration_pb2_grpc
 
 from .accounts import Accounts, Tokens
 from .audit import AuditLog, action_msg
+from .import_jobs import ImportJobs
 from .residents import ResidentBook
 from .teams import TeamRoster
-from .translate import admin_msg, claims_msg, imported_msg, resident_msg, team_msg, unit_msg, volunteer_msg
+from .translate import (
+    admin_msg, claims_msg, import_job_msg, imported_msg, resident_msg, team_msg, unit_msg, volunteer_msg,
+)
 from .units import UnitDirectory, unit_ref
 from .volunteers import VolunteerRegistry
 
@@ -43,8 +46,9 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
-                 residents: ResidentBook, accounts: Accounts, audit: AuditLog):
+                 residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs):
         self.units = units
+        self.imports = imports
         self.audit = audit
         self.volunteers = volunteers
         self.teams = teams
@@ -188,6 +192,26 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
         rows = self.residents.import_roll(current_principal(), request.rows)
         return pb.ImportResidentsResponse(rows=[imported_msg(r) for r in rows],
                                           registered=sum(1 for r in rows if not r.refused))
+
+    # onboarding from a spreadsheet
+
+    def GetImportTemplate(self, request, context):
+        return self.imports.onboarding.template(current_principal(), request)
+
+    def CheckImport(self, request, context):
+        checked = self.imports.check(current_principal(), request)
+        return pb.CheckImportResponse(rows=checked.rows, valid_rows=len(checked.valid),
+                                      marked_cells=checked.marked_cells, issues=checked.issues(),
+                                      error_workbook=checked.workbook())
+
+    def StartImport(self, request, context):
+        job = self.imports.start(current_principal(), request)
+        return pb.StartImportResponse(job=import_job_msg(job, self.imports.progress(job)))
+
+    def GetImportJob(self, request, context):
+        job = self.imports.get(current_principal(), request.job_id)
+        return pb.GetImportJobResponse(job=import_job_msg(job, self.imports.progress(job)))
+
     # the audit record
 
     def ListAuditRecords(self, request, context):

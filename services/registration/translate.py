@@ -77,3 +77,14 @@ def imported_msg(result) -> pb.ImportedRow:
     """A row of an import (roll.RowResult)."""
     return pb.ImportedRow(row=result.row, id=result.id, volunteer_number=result.volunteer_number,
                           field=result.field, error=result.error, already_registered=result.already_registered)
+
+
+def import_job_msg(job: dict, progress: tuple[int, float, int]) -> pb.ImportJob:
+    done, rate, eta = progress
+    return pb.ImportJob(
+        job_id=job["_id"], kind=job["kind"], file_name=job["file_name"], state=job["state"], unit_id=job["unit_id"],
+        total_rows=job["total_rows"], rows_done=done, registered=job["registered"],
+        already_registered=job["already_registered"], refused=job["refused"], rows_per_second=round(rate, 1),
+        eta_seconds=eta, created_at=to_timestamp(job["created_at"]), finished_at=to_timestamp(job.get("finished_at")),
+        issues=[pb.ImportIssue(**issue) for issue in job.get("issues", [])],
+    )

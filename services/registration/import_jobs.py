@@ -1,0 +1,228 @@
+"""Imports from a spreadsheet as background jobs (docs/onboarding.md).
+
+StartImport checks the file (onboarding.py), refuses its bad rows at once and stores the valid
+ones, encrypted, in chunks of 500: the file itself is never kept. A periodic job (one replica at a
+time, services/common/scheduler.py) registers chunk after chunk through the roll imports
+(volunteers.py, residents.py) — each person one document with its events, so no row is ever half
+written — and records each chunk's outcome in the job with a write guarded by the chunk number,
+so a chunk is counted once. A process killed mid-chunk leaves the job at that chunk: the next
+runner registers it again, and whoever the killed one had written already comes back as already
+registered (the district's unique indexes). Re-importing a file registers nobody twice for the
+same reason; while a job for the same file is unfinished, StartImport answers with that job.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import time
+
+from prometheus_client import Counter
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.errors import NotFound
+from services.common.events import utcnow
+from services.common.ids import new_id
+from services.common.pii import PiiVault
+from services.common.validation import valid_id
+from wenming.registration.v1 import registration_pb2 as pb
+
+from .onboarding import FIELD_COLUMNS, KINDS, MAX_ISSUES, REGISTERED, Checked, Onboarding
+from .residents import ResidentBook
+from .roll import MAX_ROWS as CHUNK_ROWS, RowResult
+from .volunteers import VolunteerRegistry
+
+log = logging.getLogger(__name__)
+
+# a pass of the runner stays well inside its 30-second lease, so no second replica takes the job
+PASS_SECONDS = 10.0
+INTERVAL_SECONDS = 1.0
+JOB_NAME = "import-jobs"
+ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
+               ["outcome"])
+S = pb.ImportJobState
+# the requests a chunk is stored as, by kind
+CHUNK_REQUESTS = {pb.IMPORT_KIND_VOLUNTEERS: pb.ImportVolunteersRequest,
+                  pb.IMPORT_KIND_RESIDENTS: pb.ImportResidentsRequest}
+
+
+def _actor(principal: Principal) -> dict:
+    return {"subject": principal.subject, "role": principal.role, "unit_id": principal.unit_id,
+            "unit_level": principal.unit_level, "unit_path": list(principal.unit_path),
+            "unit_name": principal.unit_name, "display_name": principal.display_name}
+
+
+def _principal(job: dict) -> Principal:
+    """The admin who started the job: its rows are registered with their rights."""
+    actor = job["actor"]
+    return Principal(subject=actor["subject"], district_id=job["district_id"], role=actor["role"],
+                     unit_id=actor["unit_id"], unit_level=actor["unit_level"], unit_path=tuple(actor["unit_path"]),
+                     unit_name=actor["unit_name"], display_name=actor["display_name"])
+
+
+def _issue(row: int, column: str, reason: str, already: bool = False) -> dict:
+    return {"row": row, "column": column, "reason": reason, "already_registered": already}
+
+
+def _result_issue(kind: int, row: int, result: RowResult) -> dict:
+    """What the roll import said about a row, as the sheet's reader reads it."""
+    key = result.field.rsplit(".", 1)[-1] if "." in result.field else ""
+    key = FIELD_COLUMNS.get(key, key)
+    columns = {col.key: col.header for col in KINDS[kind].columns}
+    unique = next((u.key for u in KINDS[kind].unique), "")
+    if result.already_registered:
+        return _issue(row, columns.get(key) or columns[unique], REGISTERED, True)
+    # the file was checked when the job started: what fails now changed since (a unit moved away)
+    return _issue(row, columns.get(key, ""), "导入时未通过校验（单位或人员信息在导入前发生了变化），请重新检查")
+
+
+class ImportJobs:
+    def __init__(self, db: Database, vault: PiiVault, onboarding: Onboarding, volunteers: VolunteerRegistry,
+                 residents: ResidentBook):
+        self.jobs = db["import_jobs"]
+        self.chunks = db["import_chunks"]
+        self.vault = vault
+        self.onboarding = onboarding
+        self.imports = {pb.IMPORT_KIND_VOLUNTEERS: volunteers.import_roll,
+                        pb.IMPORT_KIND_RESIDENTS: residents.import_roll}
+        self._running: set[str] = set()  # jobs this process has worked on since it started
+
+    @staticmethod
+    def ensure_indexes(db: Database) -> None:
+        # one unfinished job per (district, kind, file): `active` becomes the job id when it is done
+        db["import_jobs"].create_index([("active", ASCENDING)], unique=True)
+        db["import_jobs"].create_index([("state", ASCENDING)])
+        db["import_chunks"].create_index([("job_id", ASCENDING)])
+
+    # ---- the API ----
+
+    def start(self, principal: Principal, req: pb.StartImportRequest) -> dict:
+        checked = self.onboarding.check(principal, req.kind, req.file, against_district=False)
+        district = principal.district_id
+        digest = hashlib.sha256(req.file.content).hexdigest()
+        job_id, now = new_id("imp"), utcnow()
+        chunks = [checked.valid[at:at + CHUNK_ROWS] for at in range(0, len(checked.valid), CHUNK_ROWS)]
+        if chunks:
+            self.chunks.insert_many([self._sealed(job_id, district, req.kind, n, chunk)
+                                     for n, chunk in enumerate(chunks)])
+        refused = [_issue(i.row, i.column, i.reason) for i in checked.issues()]
+        job = {"_id": job_id, "district_id": district, "kind": req.kind, "file_name": req.file.file_name.strip(),
+               "active": f"{district}|{req.kind}|{digest}", "unit_id": principal.unit_id,
+               "unit_path": list(principal.unit_path), "actor": _actor(principal),
+               "state": S.IMPORT_JOB_STATE_QUEUED if chunks else S.IMPORT_JOB_STATE_DONE,
+               "total_rows": checked.rows, "chunks": len(chunks), "next_chunk": 0, "registered": 0,
+               "already_registered": 0, "refused": len(checked.marked), "issues": refused,
+               "created_at": now, "finished_at": None if chunks else now, "run_started_at": None, "run_rows": 0}
+        if not chunks:
+            job["active"] = job_id
+        try:
+            self.jobs.insert_one(job)
+        except DuplicateKeyError:
+            self.chunks.delete_many({"job_id": job_id})
+            running = self.jobs.find_one({"active": job["active"]})
+            if running is None:  # it finished in between: this file's import is a new one
+                return self.start(principal, req)
+            return running
+        ROWS.labels("refused").inc(len(checked.marked))
+        return job
+
+    def check(self, principal: Principal, req: pb.CheckImportRequest) -> Checked:
+        return self.onboarding.check(principal, req.kind, req.file, against_district=True)
+
+    def get(self, principal: Principal, job_id: str) -> dict:
+        job_id = valid_id("job_id", job_id)
+        require_role(principal, Role.ROLE_UNIT_ADMIN)
+        job = self.jobs.find_one({"_id": job_id, "district_id": principal.district_id}, {"actor": 0})
+        if job is None:
+            raise NotFound("import job", job_id)
+        require_manages(principal, job["district_id"], job["unit_path"], "import job")
+        return job
+
+    @staticmethod
+    def progress(job: dict) -> tuple[int, float, int]:
+        """(rows done, rows per second, seconds left): the rate of the current run, since the
+        process working on it began."""
+        done = job["registered"] + job["already_registered"] + job["refused"]
+        started, end = job.get("run_started_at"), job.get("finished_at") or utcnow().replace(tzinfo=None)
+        if started is None:
+            return done, 0.0, 0
+        elapsed = (end.replace(tzinfo=None) - started.replace(tzinfo=None)).total_seconds()
+        rate = (done - job["run_rows"]) / elapsed if elapsed > 0 else 0.0
+        left = job["total_rows"] - done
+        return done, rate, math.ceil(left / rate) if rate > 0 and job["state"] != S.IMPORT_JOB_STATE_DONE else 0
+
+    # ---- the runner ----
+
+    def _sealed(self, job_id: str, district: str, kind: int, n: int, chunk: list[tuple[int, object]]) -> dict:
+        request = CHUNK_REQUESTS[kind](rows=[row for _, row in chunk])
+        text = base64.b64encode(request.SerializeToString()).decode()
+        return {"_id": f"{job_id}:{n:05d}", "job_id": job_id, "n": n, "row_numbers": [number for number, _ in chunk],
+                "rows": self.vault.encrypt(text, district_id=district, field="import.rows")}
+
+    def _opened(self, job: dict, chunk: dict) -> list:
+        text = self.vault.decrypt(chunk["rows"], district_id=job["district_id"], field="import.rows")
+        return list(CHUNK_REQUESTS[job["kind"]].FromString(base64.b64decode(text)).rows)
+
+    def run_pass(self) -> int:
+        """Chunks of unfinished jobs, oldest job first, for at most PASS_SECONDS; how many."""
+        deadline = time.monotonic() + PASS_SECONDS
+        done = 0
+        pending = sorted(self.jobs.find({"state": {"$in": [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]}},
+                                        {"issues": 0}), key=lambda j: j["_id"])
+        for job in pending:
+            while job is not None and time.monotonic() < deadline:
+                job = self._next_chunk(job)
+                done += 1
+        return done
+
+    def _begin_run(self, job: dict) -> dict | None:
+        """This process takes the job on: the rate is measured from here."""
+        fields = {"state": S.IMPORT_JOB_STATE_RUNNING, "run_started_at": utcnow(),
+                  "run_rows": job["registered"] + job["already_registered"] + job["refused"]}
+        if not self.jobs.update_one({"_id": job["_id"], "next_chunk": job["next_chunk"]}, {"$set": fields}).matched_count:
+            return None
+        self._running.add(job["_id"])
+        return {**job, **fields}
+
+    def _next_chunk(self, job: dict) -> dict | None:
+        """Registers the job's next chunk and records it; the job as it is then, or None when it is
+        done (or another runner moved it on)."""
+        if job["_id"] not in self._running:
+            job = self._begin_run(job)
+            if job is None:
+                return None
+        n = job["next_chunk"]
+        chunk = self.chunks.find_one({"_id": f"{job['_id']}:{n:05d}"})
+        rows = self._opened(job, chunk)
+        results = self.imports[job["kind"]](_principal(job), rows)
+        counts = {"registered": 0, "already_registered": 0, "refused": 0}
+        issues = []
+        for number, result in zip(chunk["row_numbers"], results, strict=True):
+            outcome = "registered" if not result.refused else \
+                "already_registered" if result.already_registered else "refused"
+            counts[outcome] += 1
+            if result.refused:
+                issues.append(_result_issue(job["kind"], number, result))
+        last = n + 1 == job["chunks"]
+        stored = self.jobs.find_one({"_id": job["_id"]}, {"issues": 1}) or {"issues": []}
+        fields: dict = {"next_chunk": n + 1, "issues": (stored["issues"] + issues)[:MAX_ISSUES]}
+        if last:
+            fields.update(state=S.IMPORT_JOB_STATE_DONE, finished_at=utcnow(), active=job["_id"])
+        if not self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": fields, "$inc": counts}).matched_count:
+            return None  # another runner recorded this chunk
+        for outcome, count in counts.items():
+            ROWS.labels(outcome).inc(count)
+        if last:
+            # the people are registered: their data no longer waits in the chunks
+            self.chunks.delete_many({"job_id": job["_id"]})
+            self._running.discard(job["_id"])
+            done, rate, _ = self.progress({**job, **fields, **{k: job[k] + v for k, v in counts.items()}})
+            log.info("import job done", extra={"job_id": job["_id"], "district_id": job["district_id"],
+                                               "rows": done, "rows_per_second": round(rate, 1)})
+            return None
+        return {**job, "next_chunk": n + 1, **{k: job[k] + v for k, v in counts.items()}}
