@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -270,3 +273,58 @@ def test_residents_import_and_another_station_is_refused(registration, module_di
     # (rows 2 and 3 are registered by now: their phones are marked too; row 4 was never registered)
     assert {(i.row, i.column) for i in seen.issues} == {(2, "所属小院"), (3, "所属小院"), (5, "所属小院"),
                                                         (2, "手机号"), (3, "手机号")}
+
+
+def test_a_bad_request_names_its_field(module_district, tree):
+    stub, admin = module_district.stub, bearer(tree.admins[tree.stations[0].unit_id])
+    good = reg.ImportFile(file_name="群众.csv", content="姓名,手机号,所属小院\n".encode())
+    cases = {
+        "kind": reg.CheckImportRequest(file=good),
+        "file.file_name": reg.CheckImportRequest(kind=RESIDENTS, file=reg.ImportFile(content=good.content)),
+        "file.content": reg.CheckImportRequest(kind=RESIDENTS, file=reg.ImportFile(file_name="a.csv")),
+    }
+    for name, request in cases.items():
+        with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field=name):
+            stub.CheckImport(request, metadata=admin, timeout=10)
+    for content, says in ((b"x" * (7 * 1024 * 1024 + 1), "MiB"), ("姓名,手机号\n张三,13800000000\n".encode(), "所属小院"),
+                          (b"PK\x03\x04" + b"\x00" * 100, "xlsx"), ("姓名,手机号,所属小院\n".encode(), "no rows")):
+        with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="file.content", contains=says):
+            stub.StartImport(reg.StartImportRequest(kind=RESIDENTS, file=reg.ImportFile(file_name="a", content=content)),
+                             metadata=admin, timeout=30)
+    with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="job_id"):
+        stub.GetImportJob(reg.GetImportJobRequest(job_id="../jobs"), metadata=admin, timeout=10)
+    with expect_error(grpc.StatusCode.NOT_FOUND):
+        stub.GetImportJob(reg.GetImportJobRequest(job_id="imp_01JD3Q8Y6P4M2T5R7W9X0Z1B3C"), metadata=admin, timeout=10)
+
+
+def _cli(registration, token: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "services.registration.import_cli", "--target",
+                           registration.grpc_target, *args], env={**registration.env, "WENMING_TOKEN": token},
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_the_command_line_downloads_checks_imports_and_follows(registration, module_district, tree, tmp_path):
+    yard = tree.courtyards[1]
+    token = tree.admins[yard.unit_id]
+    made = _cli(registration, token, "template", "volunteers", "-o", "v.xlsx", cwd=tmp_path)
+    assert made.returncode == 0 and "服务单位" in made.stdout, made.stderr
+    book = openpyxl.load_workbook(tmp_path / "v.xlsx")
+    for name, phone in (("周一", new_phone()), ("吴二", "123"), ("郑三", new_phone())):
+        book.active.append([name, new_national_id(), phone, "群众", yard.name])
+    book.save(tmp_path / "v.xlsx")
+
+    checked = _cli(registration, token, "check", "volunteers", "v.xlsx", cwd=tmp_path)
+    assert checked.returncode == 1 and "共 3 行：可导入 2 行" in checked.stdout and "第3行 手机号" in checked.stdout
+    marked = openpyxl.load_workbook(tmp_path / "v.errors.xlsx").active
+    assert marked.cell(2, 1).value == 3 and marked.cell(2, 4).fill.fgColor.rgb == BAD_FILL.fgColor.rgb
+
+    run = _cli(registration, token, "run", "volunteers", "v.xlsx", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "3/3 行 (100%)" in run.stdout and "新登记 2" in run.stdout and "有误跳过 1" in run.stdout, run.stdout
+    job_id = re.search(r"imp_[0-9A-Z]{26}", run.stdout).group()
+    status = _cli(registration, token, "status", job_id, cwd=tmp_path)
+    assert status.returncode == 0 and "IMPORT_JOB_STATE_DONE" in status.stdout, status.stderr
+    # another station's admin is refused the job, and without a token nothing is called
+    refused = _cli(registration, tree.admins[tree.stations[1].unit_id], "status", job_id, cwd=tmp_path)
+    assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stderr
+    assert _cli(registration, "", "status", job_id, cwd=tmp_path).returncode == 2
