@@ -39,8 +39,9 @@ from .volunteers import VolunteerRegistry
 
 log = logging.getLogger(__name__)
 
-# a pass of the runner stays well inside its 30-second lease, so no second replica takes the job
-PASS_SECONDS = 10.0
+# a pass of the runner stays well inside its 30-second lease, so no second replica takes the job;
+# long, since the job waits INTERVAL_SECONDS between passes
+PASS_SECONDS = 20.0
 INTERVAL_SECONDS = 1.0
 JOB_NAME = "import-jobs"
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
