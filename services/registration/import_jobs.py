@@ -32,6 +32,7 @@ from services.common.pii import PiiVault
 from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
 
+from .models import IMPORT_CHUNKS, IMPORT_ROWS_FIELD
 from .onboarding import FIELD_COLUMNS, KINDS, MAX_ISSUES, REGISTERED, Checked, Onboarding
 from .residents import ResidentBook
 from .roll import MAX_ROWS as CHUNK_ROWS, RowResult
@@ -86,7 +87,7 @@ class ImportJobs:
     def __init__(self, db: Database, vault: PiiVault, onboarding: Onboarding, volunteers: VolunteerRegistry,
                  residents: ResidentBook):
         self.jobs = db["import_jobs"]
-        self.chunks = db["import_chunks"]
+        self.chunks = db[IMPORT_CHUNKS]
         self.vault = vault
         self.onboarding = onboarding
         self.imports = {pb.IMPORT_KIND_VOLUNTEERS: volunteers.import_roll,
@@ -98,7 +99,7 @@ class ImportJobs:
         # one unfinished job per (district, kind, file): `active` becomes the job id when it is done
         db["import_jobs"].create_index([("active", ASCENDING)], unique=True)
         db["import_jobs"].create_index([("state", ASCENDING)])
-        db["import_chunks"].create_index([("job_id", ASCENDING)])
+        db[IMPORT_CHUNKS].create_index([("job_id", ASCENDING)])
 
     # ---- the API ----
 
@@ -162,11 +163,12 @@ class ImportJobs:
     def _sealed(self, job_id: str, district: str, kind: int, n: int, chunk: list[tuple[int, object]]) -> dict:
         request = CHUNK_REQUESTS[kind](rows=[row for _, row in chunk])
         text = base64.b64encode(request.SerializeToString()).decode()
-        return {"_id": f"{job_id}:{n:05d}", "job_id": job_id, "n": n, "row_numbers": [number for number, _ in chunk],
-                "rows": self.vault.encrypt(text, district_id=district, field="import.rows")}
+        return {"_id": f"{job_id}:{n:05d}", "job_id": job_id, "district_id": district, "n": n,
+                "row_numbers": [number for number, _ in chunk],
+                "rows": self.vault.encrypt(text, district_id=district, field=IMPORT_ROWS_FIELD)}
 
     def _opened(self, job: dict, chunk: dict) -> list:
-        text = self.vault.decrypt(chunk["rows"], district_id=job["district_id"], field="import.rows")
+        text = self.vault.decrypt(chunk["rows"], district_id=job["district_id"], field=IMPORT_ROWS_FIELD)
         return list(CHUNK_REQUESTS[job["kind"]].FromString(base64.b64decode(text)).rows)
 
     def run_pass(self) -> int:

@@ -242,6 +242,10 @@ class Counter(Document):
     seq = IntField(default=0)
 
 
+# the rows of unfinished spreadsheet imports (import_jobs.py), encrypted under IMPORT_ROWS_FIELD
+IMPORT_CHUNKS = "import_chunks"
+IMPORT_ROWS_FIELD = "import.rows"
+
 AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session)
 ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
 
@@ -255,4 +259,5 @@ def personal_data() -> list[Target]:
         # the phone search key ("ph", index.py) is the blind index too
         Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone",
                                               index_key="ph")]),
+        Target(Unit._get_db()[IMPORT_CHUNKS], [Sealed("rows", IMPORT_ROWS_FIELD)]),
     ]

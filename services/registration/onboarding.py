@@ -29,6 +29,8 @@ from .volunteers import MAX_UNITS
 MAX_NAME = 50
 MAX_FILE_NAME = 200
 MAX_ISSUES = 200
+# an error workbook stays well inside a response (8 MiB): 20,000 marked rows are about 1.2 MB
+MAX_WORKBOOK_ROWS = 20_000
 LOOKUP_BATCH = 1000
 POLITICAL = {"中共党员": pb.POLITICAL_STATUS_CPC_MEMBER, "中共预备党员": pb.POLITICAL_STATUS_CPC_PROBATIONARY,
              "共青团员": pb.POLITICAL_STATUS_CYL_MEMBER, "民主党派": pb.POLITICAL_STATUS_DEMOCRATIC_PARTY,
@@ -244,7 +246,8 @@ class Checked:
         return sum(len(m.reasons) for m in self.marked)
 
     def workbook(self) -> bytes:
-        return error_workbook(f"{self.kind.title}（错误行）", self.kind.columns, self.marked) if self.marked else b""
+        return error_workbook(f"{self.kind.title}（错误行）", self.kind.columns,
+                              self.marked[:MAX_WORKBOOK_ROWS]) if self.marked else b""
 
 
 def kind_of(v: Validator, kind: int) -> Kind:
