@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -10,7 +11,8 @@ import urllib.request
 
 import pytest
 
-from tests.support.registration import PASSWORD
+from tests.support.registration import PASSWORD, new_phone
+from wenming.common.v1 import common_pb2 as c
 
 OTHER_UPSTREAMS_OFF = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media",
                                                                        "notification")}
@@ -108,6 +110,32 @@ def test_an_openapi_document_describes_every_rpc_and_the_replies_match_it(gatewa
     Draft202012Validator(error_schema).validate(body)
     with urllib.request.urlopen(f"{gateway.http_base}/app/api-docs/", timeout=10) as reply:
         assert b"swagger-ui-bundle.js" in reply.read()
+
+
+def test_a_sheet_is_checked_and_imported_through_rest(gateway, module_district):
+    """The onboarding RPCs need nothing of the gateway's own: file bytes travel as base64."""
+    district, token = module_district, module_district.center_admin_token
+    status, body, _ = call(gateway, "/api/v1/registration/GetImportTemplate",
+                           {"kind": "IMPORT_KIND_RESIDENTS", "format": "IMPORT_FORMAT_CSV"}, token)
+    assert status == 200 and body["headers"] == ["姓名", "手机号", "所属小院"]
+    institute = district.unit(district.center_id, "导入所", c.UNIT_LEVEL_INSTITUTE)
+    station = district.unit(institute.unit_id, "导入站", c.UNIT_LEVEL_STATION)
+    district.unit(station.unit_id, "导入小院", c.UNIT_LEVEL_COURTYARD)
+    sheet = base64.b64decode(body["content"]) + f"王五,{new_phone()},导入站/导入小院\n张六,123,导入小院\n".encode()
+    file = {"fileName": "群众.csv", "content": base64.b64encode(sheet).decode()}
+    status, body, _ = call(gateway, "/api/v1/registration/CheckImport", {"kind": "IMPORT_KIND_RESIDENTS", "file": file},
+                           token)
+    assert status == 200 and (body["rows"], body["validRows"], body["markedCells"]) == (2, 1, 1)
+    assert body["issues"] == [{"row": 3, "column": "手机号", "reason": "应为11位大陆手机号（13–19开头）",
+                               "alreadyRegistered": False}]
+    status, body, _ = call(gateway, "/api/v1/registration/StartImport", {"kind": "IMPORT_KIND_RESIDENTS", "file": file},
+                           token)
+    assert status == 200 and body["job"]["totalRows"] == 2
+    deadline = time.monotonic() + 60
+    while body["job"]["state"] != "IMPORT_JOB_STATE_DONE" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status, body, _ = call(gateway, "/api/v1/registration/GetImportJob", {"jobId": body["job"]["jobId"]}, token)
+    assert (body["job"]["registered"], body["job"]["refused"]) == (1, 1)
 
 
 def test_the_app_is_served_with_its_routes_and_cache_rules(gateway, module_district):
