@@ -73,7 +73,7 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
                           Sessions(extra["refresh_token_ttl_seconds"], extra["access_token_ttl_seconds"], events),
                           LoginThrottle(extra["login_limits"])),
         audit=AuditLog(),
-        imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), volunteers, residents),
+        imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), units, volunteers, residents),
     )
 
 

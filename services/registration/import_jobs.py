@@ -1,23 +1,27 @@
 """Imports from a spreadsheet as background jobs (docs/onboarding.md).
 
 StartImport checks the file (onboarding.py), refuses its bad rows at once and stores the valid
-ones, encrypted, in chunks of 500: the file itself is never kept. A periodic job (one replica at a
-time, services/common/scheduler.py) registers chunk after chunk through the roll imports
-(volunteers.py, residents.py) — each person one document with its events, so no row is ever half
-written — and records each chunk's outcome in the job with a write guarded by the chunk number,
-so a chunk is counted once. A process killed mid-chunk leaves the job at that chunk: the next
-runner registers it again, and whoever the killed one had written already comes back as already
-registered (the district's unique indexes). Re-importing a file registers nobody twice for the
-same reason; while a job for the same file is unfinished, StartImport answers with that job.
+ones, encrypted, in chunks: the file itself is never kept. A periodic job (one replica at a time,
+services/common/scheduler.py) registers chunk after chunk — people 500 at a time through the roll
+imports (volunteers.py, residents.py), units one by one as CreateUnit creates them — each one
+document with its events, so no row is ever half written, and records each chunk's outcome in the
+job with a write guarded by the chunk number, so a chunk is counted once. A process killed
+mid-chunk leaves the job at that chunk: the next runner registers it again, and whatever the
+killed one had written already comes back as registered already (the district's unique indexes).
+Re-importing a file registers nothing twice for the same reason; while a job for the same file is
+unfinished, StartImport answers with that job.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from prometheus_client import Counter
 from pymongo import ASCENDING
@@ -25,7 +29,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_manages, require_role
-from services.common.errors import NotFound
+from services.common.errors import AlreadyExists, DomainError, NotFound
 from services.common.events import utcnow
 from services.common.ids import new_id
 from services.common.pii import PiiVault
@@ -33,9 +37,10 @@ from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
 
 from .models import IMPORT_CHUNKS, IMPORT_ROWS_FIELD
-from .onboarding import FIELD_COLUMNS, KINDS, MAX_ISSUES, REGISTERED, Checked, Onboarding
+from .onboarding import FIELD_COLUMNS, KINDS, MAX_ISSUES, Checked, Onboarding, Units
 from .residents import ResidentBook
 from .roll import MAX_ROWS as CHUNK_ROWS, RowResult
+from .units import UnitDirectory
 from .volunteers import VolunteerRegistry
 
 log = logging.getLogger(__name__)
@@ -48,9 +53,28 @@ JOB_NAME = "import-jobs"
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
                ["outcome"])
 S = pb.ImportJobState
-# the requests a chunk is stored as, by kind
-CHUNK_REQUESTS = {pb.IMPORT_KIND_VOLUNTEERS: pb.ImportVolunteersRequest,
-                  pb.IMPORT_KIND_RESIDENTS: pb.ImportResidentsRequest}
+
+
+@dataclass(frozen=True)
+class ChunkFormat:
+    """How a kind's rows wait in a chunk (as text, to be encrypted) and how many at a time."""
+
+    pack: Callable[[list], str]
+    unpack: Callable[[str], list]
+    rows: int
+
+
+def _proto_rows(request_type) -> ChunkFormat:
+    """Rows of a roll import, as its request (the bulk path: roll.MAX_ROWS to a write)."""
+    return ChunkFormat(lambda rows: base64.b64encode(request_type(rows=rows).SerializeToString()).decode(),
+                       lambda text: list(request_type.FromString(base64.b64decode(text)).rows), CHUNK_ROWS)
+
+
+FORMATS = {pb.IMPORT_KIND_VOLUNTEERS: _proto_rows(pb.ImportVolunteersRequest),
+           pb.IMPORT_KIND_RESIDENTS: _proto_rows(pb.ImportResidentsRequest),
+           # units are created one by one (each checks its parent): fewer to a chunk, so a chunk
+           # stays well inside a pass
+           pb.IMPORT_KIND_UNITS: ChunkFormat(json.dumps, json.loads, 100)}
 
 
 def _actor(principal: Principal) -> dict:
@@ -76,22 +100,51 @@ def _result_issue(kind: int, row: int, result: RowResult) -> dict:
     key = result.field.rsplit(".", 1)[-1] if "." in result.field else ""
     key = FIELD_COLUMNS.get(key, key)
     columns = {col.key: col.header for col in KINDS[kind].columns}
-    unique = next((u.key for u in KINDS[kind].unique), "")
     if result.already_registered:
-        return _issue(row, columns.get(key) or columns[unique], REGISTERED, True)
+        return _issue(row, columns.get(key) or columns[KINDS[kind].identity], KINDS[kind].exists, True)
     # the file was checked when the job started: what fails now changed since (a unit moved away)
     return _issue(row, columns.get(key, ""), "导入时未通过校验（单位或人员信息在导入前发生了变化），请重新检查")
 
 
+class UnitRows:
+    """A unit import's rows, created in order as CreateUnit would create them; a parent is found by
+    its path of names, so one created by an earlier row (or chunk) is found too."""
+
+    def __init__(self, directory: UnitDirectory):
+        self.directory = directory
+
+    def register(self, principal: Principal, rows: list[dict]) -> list[RowResult]:
+        units = Units(principal)
+        results = [RowResult(i) for i in range(len(rows))]
+        for result, row in zip(results, rows, strict=True):
+            parent = units.by_path.get(tuple(row["parent"]))
+            if parent is None:
+                result.refuse(f"rows[{result.row}].parent", "the parent unit is not in your subtree")
+                continue
+            try:
+                unit = self.directory.create(principal, parent["_id"], row["name"], row["level"], row["head_name"],
+                                             row["head_phone"])
+            except AlreadyExists:
+                result.refuse(f"rows[{result.row}].name", "exists already", already_registered=True)
+                continue
+            except DomainError as error:
+                result.refuse(f"rows[{result.row}]", str(error))
+                continue
+            result.id = unit.id
+            units.add({"_id": unit.id, "level": unit.level, "names": (*row["parent"], row["name"])})
+        return results
+
+
 class ImportJobs:
-    def __init__(self, db: Database, vault: PiiVault, onboarding: Onboarding, volunteers: VolunteerRegistry,
-                 residents: ResidentBook):
+    def __init__(self, db: Database, vault: PiiVault, onboarding: Onboarding, units: UnitDirectory,
+                 volunteers: VolunteerRegistry, residents: ResidentBook):
         self.jobs = db["import_jobs"]
         self.chunks = db[IMPORT_CHUNKS]
         self.vault = vault
         self.onboarding = onboarding
         self.imports = {pb.IMPORT_KIND_VOLUNTEERS: volunteers.import_roll,
-                        pb.IMPORT_KIND_RESIDENTS: residents.import_roll}
+                        pb.IMPORT_KIND_RESIDENTS: residents.import_roll,
+                        pb.IMPORT_KIND_UNITS: UnitRows(units).register}
         self._running: set[str] = set()  # jobs this process has worked on since it started
 
     @staticmethod
@@ -108,17 +161,20 @@ class ImportJobs:
         district = principal.district_id
         digest = hashlib.sha256(req.file.content).hexdigest()
         job_id, now = new_id("imp"), utcnow()
-        chunks = [checked.valid[at:at + CHUNK_ROWS] for at in range(0, len(checked.valid), CHUNK_ROWS)]
+        size = FORMATS[req.kind].rows
+        chunks = [checked.valid[at:at + size] for at in range(0, len(checked.valid), size)]
         if chunks:
             self.chunks.insert_many([self._sealed(job_id, district, req.kind, n, chunk)
                                      for n, chunk in enumerate(chunks)])
-        refused = [_issue(i.row, i.column, i.reason) for i in checked.issues()]
+        issues = checked.issues()
+        already = len({m.row.number for m in checked.marked} & {number for number, _ in checked.registered})
         job = {"_id": job_id, "district_id": district, "kind": req.kind, "file_name": req.file.file_name.strip(),
                "active": f"{district}|{req.kind}|{digest}", "unit_id": principal.unit_id,
                "unit_path": list(principal.unit_path), "actor": _actor(principal),
                "state": S.IMPORT_JOB_STATE_QUEUED if chunks else S.IMPORT_JOB_STATE_DONE,
                "total_rows": checked.rows, "chunks": len(chunks), "next_chunk": 0, "registered": 0,
-               "already_registered": 0, "refused": len(checked.marked), "issues": refused,
+               "already_registered": already, "refused": len(checked.marked) - already,
+               "issues": [_issue(i.row, i.column, i.reason, i.already_registered) for i in issues],
                "created_at": now, "finished_at": None if chunks else now, "run_started_at": None, "run_rows": 0}
         if not chunks:
             job["active"] = job_id
@@ -130,7 +186,8 @@ class ImportJobs:
             if running is None:  # it finished in between: this file's import is a new one
                 return self.start(principal, req)
             return running
-        ROWS.labels("refused").inc(len(checked.marked))
+        ROWS.labels("refused").inc(job["refused"])
+        ROWS.labels("already_registered").inc(already)
         return job
 
     def check(self, principal: Principal, req: pb.CheckImportRequest) -> Checked:
@@ -161,15 +218,14 @@ class ImportJobs:
     # ---- the runner ----
 
     def _sealed(self, job_id: str, district: str, kind: int, n: int, chunk: list[tuple[int, object]]) -> dict:
-        request = CHUNK_REQUESTS[kind](rows=[row for _, row in chunk])
-        text = base64.b64encode(request.SerializeToString()).decode()
+        text = FORMATS[kind].pack([row for _, row in chunk])
         return {"_id": f"{job_id}:{n:05d}", "job_id": job_id, "district_id": district, "n": n,
                 "row_numbers": [number for number, _ in chunk],
                 "rows": self.vault.encrypt(text, district_id=district, field=IMPORT_ROWS_FIELD)}
 
     def _opened(self, job: dict, chunk: dict) -> list:
         text = self.vault.decrypt(chunk["rows"], district_id=job["district_id"], field=IMPORT_ROWS_FIELD)
-        return list(CHUNK_REQUESTS[job["kind"]].FromString(base64.b64decode(text)).rows)
+        return FORMATS[job["kind"]].unpack(text)
 
     def run_pass(self) -> int:
         """Chunks of unfinished jobs, oldest job first, for at most PASS_SECONDS; how many."""

@@ -24,6 +24,7 @@ from wenming.registration.v1 import registration_pb2 as pb
 
 from .models import Resident, Unit, Volunteer
 from .sheets import Column, Marked, SheetRow, error_workbook, read_rows, template_csv, template_xlsx
+from .units import MAX_NAME as MAX_UNIT_NAME
 from .volunteers import MAX_UNITS
 
 MAX_NAME = 50
@@ -55,6 +56,7 @@ NATIONAL_ID_REASONS = {  # services.common.pii.parse_national_id's reasons, as t
 }
 MOBILE_REASON = "应为11位大陆手机号（13–19开头）"
 REGISTERED = "已在本区登记，导入时跳过"
+UNIT_EXISTS = "该单位已存在，导入时跳过"
 
 
 def _quote(text: str) -> str:
@@ -64,7 +66,8 @@ def _quote(text: str) -> str:
 class Units:
     """The units of the caller's subtree, found by what a sheet writes for one: its full path of
     names from the center (中心/某某所/某某站/某某小院), the end of that path as long as it is
-    unambiguous (某某站/某某小院, or just 某某小院), or its id."""
+    unambiguous (某某站/某某小院, or just 某某小院), or its id. Each unit is a dict with its `_id`,
+    `level` and `names` (the path of names)."""
 
     def __init__(self, principal: Principal):
         found = list(Unit.collection().find({"district_id": principal.district_id, "path": principal.unit_id},
@@ -72,18 +75,25 @@ class Units:
         above = Unit.collection().find({"_id": {"$in": list(principal.unit_path)},
                                         "district_id": principal.district_id}, {"name": 1})
         names = {u["_id"]: u["name"] for u in [*found, *above]}
-        self.by_id = {u["_id"]: u for u in found}
-        self.by_name: dict[str, list[tuple[tuple[str, ...], dict]]] = defaultdict(list)
+        self.by_id: dict[str, dict] = {}
+        self.by_path: dict[tuple[str, ...], dict] = {}
+        self.by_name: dict[str, list[dict]] = defaultdict(list)
         for unit in found:
-            path = tuple(names.get(i, "") for i in unit["path"])
-            self.by_name[path[-1]].append((path, unit))
+            self.add({"_id": unit["_id"], "level": unit["level"],
+                      "names": tuple(names.get(i, "") for i in unit["path"])})
+
+    def add(self, unit: dict) -> None:
+        """A unit found, created, or (a dry run) to be created by an earlier row."""
+        self.by_id[unit["_id"]] = unit
+        self.by_path[unit["names"]] = unit
+        self.by_name[unit["names"][-1]].append(unit)
 
     def resolve(self, text: str) -> tuple[dict | None, str]:
         """(the unit, "") or (None, why not)."""
         if text in self.by_id:
             return self.by_id[text], ""
         wanted = tuple(part for part in UNIT_PATH.split(text) if part)
-        matches = [unit for path, unit in self.by_name.get(wanted[-1], []) if path[-len(wanted):] == wanted] \
+        matches = [unit for unit in self.by_name.get(wanted[-1], []) if unit["names"][-len(wanted):] == wanted] \
             if wanted else []
         if not matches:
             return None, f"在您管辖的单位中找不到{_quote(text)}"
@@ -95,13 +105,19 @@ class Units:
 class RowReader:
     """One row's cells into a request row, with the reason of each bad cell."""
 
-    def __init__(self, cells: dict[str, str], units: Units):
+    def __init__(self, number: int, cells: dict[str, str], units: Units):
+        self.number = number
         self.cells = cells
         self.units = units
         self.reasons: dict[str, str] = {}
+        self.registered: set[str] = set()  # cells of what the district holds already
 
     def fail(self, key: str, reason: str) -> None:
         self.reasons.setdefault(key, reason)
+
+    def exists(self, key: str, reason: str = REGISTERED) -> None:
+        self.fail(key, reason)
+        self.registered.add(key)
 
     def required(self, key: str) -> str:
         value = self.cells.get(key, "")
@@ -109,12 +125,12 @@ class RowReader:
             self.fail(key, "不能为空")
         return value
 
-    def name(self, key: str = "name") -> str:
-        value = self.required(key)
+    def name(self, key: str = "name", most: int = MAX_NAME, required: bool = True) -> str:
+        value = self.required(key) if required else self.cells.get(key, "")
         check = Validator()
-        check.text(key, value, max_len=MAX_NAME)
+        check.text(key, value, max_len=most)
         if value and not check.ok():
-            self.fail(key, f"不能超过{MAX_NAME}个字，不能换行或含控制字符")
+            self.fail(key, f"不能超过{most}个字，不能换行或含控制字符")
         return value
 
     def national_id(self, key: str = "national_id") -> str:
@@ -126,8 +142,8 @@ class RowReader:
                 self.fail(key, NATIONAL_ID_REASONS.get(str(exc), "不是有效的身份证号"))
         return ""
 
-    def mobile(self, key: str = "phone") -> str:
-        value = self.required(key)
+    def mobile(self, key: str = "phone", required: bool = True) -> str:
+        value = self.required(key) if required else self.cells.get(key, "")
         if value:
             try:
                 return validate_mobile(value)
@@ -182,10 +198,9 @@ class Kind:
     title: str
     columns: tuple[Column, ...]
     unique: tuple[Unique, ...]
-    read: Callable[[RowReader], object]  # the request row, or None when a cell is bad
-
-    def header(self, key: str) -> str:
-        return next(col.header for col in self.columns if col.key == key)
+    read: Callable[[RowReader], object]  # the row as its import takes it
+    identity: str                          # the column that says someone (something) is registered already
+    exists: str = REGISTERED               # and what it says
 
 
 def _volunteer(r: RowReader) -> pb.VolunteerImportRow:
@@ -201,6 +216,35 @@ def _resident(r: RowReader) -> pb.ResidentImportRow:
     return pb.ResidentImportRow(name=r.name(), phone=r.mobile(), courtyard_unit_id=units[0] if units else "")
 
 
+def _unit(r: RowReader) -> dict:
+    """A unit under one of the subtree's units or of an earlier row's; the parent is kept by its
+    path of names, since it may not exist before the import reaches it."""
+    level = r.choice("level", LEVELS)
+    name = r.name("name", MAX_UNIT_NAME)
+    head_name, head_phone = r.name("head_name", required=False), r.mobile("head_phone", required=False)
+    parent_text = r.required("parent")
+    parent, reason = r.units.resolve(parent_text) if parent_text else (None, "")
+    if parent is None:
+        if parent_text:
+            r.fail("parent", reason)
+    elif level and parent["level"] + 1 != level:
+        child = next((n for n, v in LEVELS.items() if v == parent["level"] + 1), "")
+        r.fail("level", f"上级单位是{LEVEL_NAMES[parent['level']]}，" + (f"下级应为{child}" if child else "小院之下没有单位"))
+    if parent is not None and name and not r.reasons:
+        path = (*parent["names"], name)
+        earlier = r.units.by_path.get(path)
+        if earlier is None:
+            r.units.add({"_id": f"row{r.number}", "level": level, "names": path})
+        elif earlier["_id"].startswith("row"):
+            r.fail("name", f"与第{earlier['_id'][3:]}行重复")
+        else:
+            r.exists("name", UNIT_EXISTS)
+    return {"parent": list(parent["names"]) if parent else [], "name": name, "level": level,
+            "head_name": head_name, "head_phone": head_phone}
+
+
+LEVELS = {"实践所": c.UNIT_LEVEL_INSTITUTE, "实践站": c.UNIT_LEVEL_STATION, "小院": c.UNIT_LEVEL_COURTYARD}
+LEVEL_NAMES = {c.UNIT_LEVEL_CENTER: "中心", **{v: n for n, v in LEVELS.items()}}
 UNIT_HINT = ("单位的完整路径（中心/实践所/实践站/小院，用 / 分隔），或路径末尾能唯一确定单位的部分（如 某某站/某某小院，"
              "或只写小院名）；必须在您管辖的范围内")
 KINDS = {
@@ -214,12 +258,19 @@ KINDS = {
         Column("可服务日", "weekdays", False, "可多选，用、分隔：周一、周二……周日"),
         Column("可服务时段", "periods", False, "可多选，用、分隔：" + "、".join(PERIODS)),
     ), (Unique("national_id", Volunteer, "id_index", "national_id"),
-        Unique("phone", Volunteer, "phone_index", "volunteer.phone")), _volunteer),
+        Unique("phone", Volunteer, "phone_index", "volunteer.phone")), _volunteer, "national_id"),
     pb.IMPORT_KIND_RESIDENTS: Kind(pb.IMPORT_KIND_RESIDENTS, "群众", (
         Column("姓名", "name", True, f"真实姓名，不超过{MAX_NAME}个字"),
         Column("手机号", "phone", True, "11位大陆手机号；本区每人一个", text=True),
         Column("所属小院", "courtyard", True, UNIT_HINT.replace("单位", "小院", 1)),
-    ), (Unique("phone", Resident, "phone_index", "resident.phone"),), _resident),
+    ), (Unique("phone", Resident, "phone_index", "resident.phone"),), _resident, "phone"),
+    pb.IMPORT_KIND_UNITS: Kind(pb.IMPORT_KIND_UNITS, "单位", (
+        Column("上级单位", "parent", True, UNIT_HINT.replace("单位", "上级单位", 1) + "；也可以是本表前面各行新建的单位"),
+        Column("单位名称", "name", True, f"不超过{MAX_UNIT_NAME}个字；同一上级单位下不重名"),
+        Column("级别", "level", True, "、".join(LEVELS) + "：比上级单位低一级", choices=tuple(LEVELS)),
+        Column("负责人", "head_name", False, f"负责人姓名，不超过{MAX_NAME}个字"),
+        Column("负责人手机号", "head_phone", False, "11位大陆手机号；加密保存，只显示打码后的号码", text=True),
+    ), (), _unit, "name", UNIT_EXISTS),
 }
 # a row's request field -> the column it came from (the units columns carry ids after reading)
 FIELD_COLUMNS = {"service_unit_ids": "units", "courtyard_unit_id": "courtyard"}
@@ -288,10 +339,12 @@ class Onboarding:
             raise InvalidArgument.field("file.content", "holds no rows under the header")
         units = Units(principal)
         read: list[tuple[SheetRow, object, dict[str, str]]] = []
+        registered: set[tuple[int, str]] = set()
         for row in rows:
-            reader = RowReader(row.cells, units)
+            reader = RowReader(row.number, row.cells, units)
             read.append((row, kind.read(reader), reader.reasons))
-        registered = self._duplicates(principal.district_id, kind, read, against_district)
+            registered |= {(row.number, key) for key in reader.registered}
+        registered |= self._duplicates(principal.district_id, kind, read, against_district)
         valid = [(row.number, request) for row, request, reasons in read if not reasons]
         marked = [Marked(row, reasons) for row, _, reasons in read if reasons]
         return Checked(kind, len(rows), valid, marked, registered)

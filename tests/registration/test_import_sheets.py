@@ -23,7 +23,7 @@ from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import District, new_national_id, new_phone
 from wenming.registration.v1 import registration_pb2 as reg
 
-VOLUNTEERS, RESIDENTS = reg.IMPORT_KIND_VOLUNTEERS, reg.IMPORT_KIND_RESIDENTS
+VOLUNTEERS, RESIDENTS, UNITS = reg.IMPORT_KIND_VOLUNTEERS, reg.IMPORT_KIND_RESIDENTS, reg.IMPORT_KIND_UNITS
 DONE = reg.IMPORT_JOB_STATE_DONE
 HEADERS = ["姓名", "身份证号", "手机号", "政治面貌", "服务单位", "技能特长", "可服务日", "可服务时段"]
 
@@ -331,3 +331,46 @@ def test_the_command_line_downloads_checks_imports_and_follows(registration, mod
     refused = _cli(registration, tree.admins[tree.stations[1].unit_id], "status", job_id, cwd=tmp_path)
     assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stderr
     assert _cli(registration, "", "status", job_id, cwd=tmp_path).returncode == 2
+
+
+def test_units_are_imported_parents_first_and_once(module_district, tree, registration_db):
+    district = module_district
+    institute = bearer(tree.admins[tree.institute.unit_id])
+    head_phone = new_phone()
+    lines = [("测试实践所", "新实践站", "实践站", "王站长", head_phone),
+             ("新实践站", "新小院甲", "小院", "", ""),             # its parent is the row above
+             (f"{tree.institute.name}/新实践站", "新小院乙", "小院", "", ""),
+             (tree.courtyards[0].name, "小院之下", "小院", "", ""),  # nothing under a courtyard
+             (tree.stations[0].name, tree.courtyards[0].name, "小院", "", ""),  # there already
+             ("新实践站", "新小院甲", "小院", "", ""),             # twice in the file
+             ("别处的所", "无根站", "实践站", "", "")]
+    content = "上级单位,单位名称,级别,负责人,负责人手机号\n" + "".join(",".join(line) + "\n" for line in lines)
+    file = reg.ImportFile(file_name="单位.csv", content=content.encode())
+    marked = {(5, "级别"), (6, "单位名称"), (7, "单位名称"), (8, "上级单位")}
+
+    checked = district.stub.CheckImport(reg.CheckImportRequest(kind=UNITS, file=file), metadata=institute, timeout=30)
+    assert (checked.valid_rows, checked.marked_cells) == (3, 4)
+    assert {(i.row, i.column) for i in checked.issues} == marked
+    assert [i.row for i in checked.issues if i.already_registered] == [6]
+    assert "与第3行重复" in [i.reason for i in checked.issues if i.row == 7]
+    assert registration_db.units.count_documents({"district_id": district.id, "name": "新实践站"}) == 0
+
+    job = _wait_done(district.stub, tree.admins[tree.institute.unit_id], district.stub.StartImport(
+        reg.StartImportRequest(kind=UNITS, file=file), metadata=institute, timeout=30).job.job_id, timeout=60)
+    assert (job.registered, job.already_registered, job.refused) == (3, 1, 3)
+    stored = {u["name"]: u for u in registration_db.units.find({"district_id": district.id,
+                                                                "name": {"$in": ["新实践站", "新小院甲", "新小院乙"]}})}
+    assert stored["新实践站"]["parent_id"] == tree.institute.unit_id
+    assert stored["新小院甲"]["parent_id"] == stored["新小院乙"]["parent_id"] == stored["新实践站"]["_id"]
+    assert stored["新实践站"]["head_phone_masked"] == head_phone[:3] + "****" + head_phone[-4:]
+    assert head_phone not in str(stored["新实践站"])
+
+    again = district.stub.StartImport(reg.StartImportRequest(kind=UNITS, file=file), metadata=institute,
+                                      timeout=30).job
+    # every unit of the file exists now, the one written twice included: nothing left to do
+    assert (again.state, again.registered, again.already_registered, again.refused) == (DONE, 0, 5, 2)
+    # another station's admin may not build under this station
+    other = district.stub.CheckImport(reg.CheckImportRequest(kind=UNITS, file=reg.ImportFile(
+        file_name="u.csv", content=f"上级单位,单位名称,级别\n{tree.stations[0].name},越权小院,小院\n".encode())),
+        metadata=bearer(tree.admins[tree.stations[1].unit_id]), timeout=30)
+    assert [(i.row, i.column) for i in other.issues] == [(2, "上级单位")] and "管辖" in other.issues[0].reason
