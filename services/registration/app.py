@@ -64,16 +64,18 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
     units = UnitDirectory(vault, events, scopes)
     volunteers = VolunteerRegistry(units, vault, events, scopes)
     residents = ResidentBook(units, vault, events)
+    teams = TeamRoster(units, events)
     return Registration(
         units=units,
         volunteers=volunteers,
-        teams=TeamRoster(units, events),
+        teams=teams,
         residents=residents,
         accounts=Accounts(units, vault, events, issuer, verifier or TokenVerifier(settings.jwt_public_key_pem),
                           Sessions(extra["refresh_token_ttl_seconds"], extra["access_token_ttl_seconds"], events),
                           LoginThrottle(extra["login_limits"])),
         audit=AuditLog(),
-        imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), units, volunteers, residents),
+        imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), units, volunteers, residents,
+                           teams),
     )
 
 

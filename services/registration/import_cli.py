@@ -2,8 +2,8 @@
 teams who script it (docs/onboarding.md). It calls registration's import RPCs over gRPC with a
 unit admin's access token (WENMING_TOKEN, or --token), as the app does.
 
-    import_cli template volunteers -o 志愿者.xlsx      the template (units, volunteers, residents;
-                                                      --format csv for CSV)
+    import_cli template volunteers -o 志愿者.xlsx      the template (units, volunteers, residents,
+                                                      teams, members; --format csv for CSV)
     import_cli check volunteers 志愿者.xlsx             validates every row, writes nothing;
                                                       the marked rows go to 志愿者.errors.xlsx
     import_cli run volunteers 志愿者.xlsx               imports, printing progress until done
@@ -27,7 +27,8 @@ from services.common.grpc_client import client_channel
 from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
-KINDS = {"units": pb.IMPORT_KIND_UNITS, "volunteers": pb.IMPORT_KIND_VOLUNTEERS, "residents": pb.IMPORT_KIND_RESIDENTS}
+KINDS = {"units": pb.IMPORT_KIND_UNITS, "volunteers": pb.IMPORT_KIND_VOLUNTEERS, "residents": pb.IMPORT_KIND_RESIDENTS,
+         "teams": pb.IMPORT_KIND_TEAMS, "members": pb.IMPORT_KIND_TEAM_MEMBERS}
 FORMATS = {"xlsx": pb.IMPORT_FORMAT_XLSX, "csv": pb.IMPORT_FORMAT_CSV}
 DONE = pb.IMPORT_JOB_STATE_DONE
 POLL_SECONDS = 1.0

@@ -3,7 +3,8 @@
 StartImport checks the file (onboarding.py), refuses its bad rows at once and stores the valid
 ones, encrypted, in chunks: the file itself is never kept. A periodic job (one replica at a time,
 services/common/scheduler.py) registers chunk after chunk — people 500 at a time through the roll
-imports (volunteers.py, residents.py), units one by one as CreateUnit creates them — each one
+imports (volunteers.py, residents.py), units, teams and members one by one as their RPCs write
+them — each one
 document with its events, so no row is ever half written, and records each chunk's outcome in the
 job with a write guarded by the chunk number, so a chunk is counted once. A process killed
 mid-chunk leaves the job at that chunk: the next runner registers it again, and whatever the
@@ -40,6 +41,7 @@ from .models import IMPORT_CHUNKS, IMPORT_ROWS_FIELD
 from .onboarding import FIELD_COLUMNS, KINDS, MAX_ISSUES, Checked, Onboarding, Units
 from .residents import ResidentBook
 from .roll import MAX_ROWS as CHUNK_ROWS, RowResult
+from .teams import TeamRoster
 from .units import UnitDirectory
 from .volunteers import VolunteerRegistry
 
@@ -72,9 +74,9 @@ def _proto_rows(request_type) -> ChunkFormat:
 
 FORMATS = {pb.IMPORT_KIND_VOLUNTEERS: _proto_rows(pb.ImportVolunteersRequest),
            pb.IMPORT_KIND_RESIDENTS: _proto_rows(pb.ImportResidentsRequest),
-           # units are created one by one (each checks its parent): fewer to a chunk, so a chunk
-           # stays well inside a pass
-           pb.IMPORT_KIND_UNITS: ChunkFormat(json.dumps, json.loads, 100)}
+           # written one by one (OneByOne): fewer to a chunk, so a chunk stays well inside a pass
+           **{kind: ChunkFormat(json.dumps, json.loads, 100)
+              for kind in (pb.IMPORT_KIND_UNITS, pb.IMPORT_KIND_TEAMS, pb.IMPORT_KIND_TEAM_MEMBERS)}}
 
 
 def _actor(principal: Principal) -> dict:
@@ -106,45 +108,60 @@ def _result_issue(kind: int, row: int, result: RowResult) -> dict:
     return _issue(row, columns.get(key, ""), "导入时未通过校验（单位或人员信息在导入前发生了变化），请重新检查")
 
 
-class UnitRows:
-    """A unit import's rows, created in order as CreateUnit would create them; a parent is found by
-    its path of names, so one created by an earlier row (or chunk) is found too."""
+def one_by_one(rows: list, write: Callable[[object], str]) -> list[RowResult]:
+    """Rows written one at a time as their RPC writes them (one document each): what exists
+    already is reported as such, what is refused now (it changed since the check) with the reason."""
+    results = [RowResult(i) for i in range(len(rows))]
+    for result, row in zip(results, rows, strict=True):
+        try:
+            result.id = write(row)
+        except AlreadyExists:
+            result.refuse(f"rows[{result.row}]", "exists already", already_registered=True)
+        except DomainError as error:
+            result.refuse(f"rows[{result.row}]", str(error))
+    return results
 
-    def __init__(self, directory: UnitDirectory):
-        self.directory = directory
 
-    def register(self, principal: Principal, rows: list[dict]) -> list[RowResult]:
-        units = Units(principal)
-        results = [RowResult(i) for i in range(len(rows))]
-        for result, row in zip(results, rows, strict=True):
-            parent = units.by_path.get(tuple(row["parent"]))
+class OneByOne:
+    """The kinds without a roll import: units (CreateUnit), teams (CreateTeam), members (AddTeamMember)."""
+
+    def __init__(self, units: UnitDirectory, teams: TeamRoster):
+        self.directory = units
+        self.roster = teams
+
+    def units(self, principal: Principal, rows: list[dict]) -> list[RowResult]:
+        """A parent is found by its path of names: one an earlier row (or chunk) created is found too."""
+        known = Units(principal)
+
+        def create(row: dict) -> str:
+            parent = known.by_path.get(tuple(row["parent"]))
             if parent is None:
-                result.refuse(f"rows[{result.row}].parent", "the parent unit is not in your subtree")
-                continue
-            try:
-                unit = self.directory.create(principal, parent["_id"], row["name"], row["level"], row["head_name"],
-                                             row["head_phone"])
-            except AlreadyExists:
-                result.refuse(f"rows[{result.row}].name", "exists already", already_registered=True)
-                continue
-            except DomainError as error:
-                result.refuse(f"rows[{result.row}]", str(error))
-                continue
-            result.id = unit.id
-            units.add({"_id": unit.id, "level": unit.level, "names": (*row["parent"], row["name"])})
-        return results
+                raise NotFound("parent unit", "/".join(row["parent"]))
+            unit = self.directory.create(principal, parent["_id"], row["name"], row["level"], row["head_name"],
+                                         row["head_phone"])
+            known.add({"_id": unit.id, "level": unit.level, "names": (*row["parent"], row["name"])})
+            return unit.id
+
+        return one_by_one(rows, create)
+
+    def teams(self, principal: Principal, rows: list[dict]) -> list[RowResult]:
+        return one_by_one(rows, lambda row: self.roster.create(principal, pb.CreateTeamRequest(**row)).id)
+
+    def members(self, principal: Principal, rows: list[dict]) -> list[RowResult]:
+        return one_by_one(rows, lambda row: self.roster.add_member(principal, row["team_id"], row["volunteer_id"]).id)
 
 
 class ImportJobs:
     def __init__(self, db: Database, vault: PiiVault, onboarding: Onboarding, units: UnitDirectory,
-                 volunteers: VolunteerRegistry, residents: ResidentBook):
+                 volunteers: VolunteerRegistry, residents: ResidentBook, teams: TeamRoster):
         self.jobs = db["import_jobs"]
         self.chunks = db[IMPORT_CHUNKS]
         self.vault = vault
         self.onboarding = onboarding
+        single = OneByOne(units, teams)
         self.imports = {pb.IMPORT_KIND_VOLUNTEERS: volunteers.import_roll,
-                        pb.IMPORT_KIND_RESIDENTS: residents.import_roll,
-                        pb.IMPORT_KIND_UNITS: UnitRows(units).register}
+                        pb.IMPORT_KIND_RESIDENTS: residents.import_roll, pb.IMPORT_KIND_UNITS: single.units,
+                        pb.IMPORT_KIND_TEAMS: single.teams, pb.IMPORT_KIND_TEAM_MEMBERS: single.members}
         self._running: set[str] = set()  # jobs this process has worked on since it started
 
     @staticmethod

@@ -22,7 +22,7 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as pb
 
-from .models import Resident, Unit, Volunteer
+from .models import Resident, Team, Unit, Volunteer
 from .sheets import Column, Marked, SheetRow, error_workbook, read_rows, template_csv, template_xlsx
 from .units import MAX_NAME as MAX_UNIT_NAME
 from .volunteers import MAX_UNITS
@@ -57,6 +57,9 @@ NATIONAL_ID_REASONS = {  # services.common.pii.parse_national_id's reasons, as t
 MOBILE_REASON = "应为11位大陆手机号（13–19开头）"
 REGISTERED = "已在本区登记，导入时跳过"
 UNIT_EXISTS = "该单位已存在，导入时跳过"
+TEAM_EXISTS = "该单位已有同名队伍，导入时跳过"
+MEMBER_EXISTS = "已是该队伍成员，导入时跳过"
+MAX_TEAM_NAME = 60
 
 
 def _quote(text: str) -> str:
@@ -75,12 +78,30 @@ class Units:
         above = Unit.collection().find({"_id": {"$in": list(principal.unit_path)},
                                         "district_id": principal.district_id}, {"name": 1})
         names = {u["_id"]: u["name"] for u in [*found, *above]}
+        self.district_id = principal.district_id
+        self._volunteers: dict[str, dict | None] = {}
+        self._teams: dict[tuple[str, str], dict | None] = {}
+        self.seen: dict[tuple, int] = {}  # what earlier rows of a file named: the row it was first named in
         self.by_id: dict[str, dict] = {}
         self.by_path: dict[tuple[str, ...], dict] = {}
         self.by_name: dict[str, list[dict]] = defaultdict(list)
         for unit in found:
-            self.add({"_id": unit["_id"], "level": unit["level"],
+            self.add({"_id": unit["_id"], "level": unit["level"], "path": unit["path"],
                       "names": tuple(names.get(i, "") for i in unit["path"])})
+
+    def volunteer(self, number: str) -> dict | None:
+        """The district's volunteer with this 志愿者编号 (id, status, units), looked up once."""
+        if number not in self._volunteers:
+            self._volunteers[number] = Volunteer.collection().find_one(
+                {"district_id": self.district_id, "volunteer_number": number}, {"status": 1, "unit_ids": 1})
+        return self._volunteers[number]
+
+    def team(self, unit_id: str, name: str) -> dict | None:
+        """The team of that name at that unit (its id and members), looked up once."""
+        if (unit_id, name) not in self._teams:
+            self._teams[(unit_id, name)] = Team.collection().find_one(
+                {"district_id": self.district_id, "unit_id": unit_id, "name": name}, {"member_ids": 1})
+        return self._teams[(unit_id, name)]
 
     def add(self, unit: dict) -> None:
         """A unit found, created, or (a dry run) to be created by an earlier row."""
@@ -166,6 +187,30 @@ class RowReader:
                 picked.append(choices[word])
         return picked
 
+    def volunteer(self, key: str, unit_id: str) -> str:
+        """A volunteer of the district by 志愿者编号, ACTIVE and serving inside `unit_id` (what a
+        team's leader and members must be); their id."""
+        number = self.required(key).upper()
+        if not number or not unit_id:
+            return ""
+        found = self.units.volunteer(number)
+        if found is None:
+            self.fail(key, f"本区没有志愿者编号{_quote(number)}")
+        elif found["status"] != pb.VOLUNTEER_STATUS_ACTIVE:
+            self.fail(key, "该志愿者不在服务状态（待审核或已暂停）")
+        elif not any(unit_id in self.units.by_id.get(u, {}).get("path", ()) for u in found["unit_ids"]):
+            self.fail(key, "该志愿者不在这个单位的范围内服务")
+        else:
+            return found["_id"]
+        return ""
+
+    def first_time(self, key: str, what: tuple) -> bool:
+        """Whether no earlier row of the file named `what`; marks this row's cell if one did."""
+        earlier = self.units.seen.setdefault(what, self.number)
+        if earlier != self.number:
+            self.fail(key, f"与第{earlier}行重复")
+        return earlier == self.number
+
     def units_named(self, key: str, most: int, level: int = 0) -> list[str]:
         texts = [t.strip() for t in UNIT_LIST.split(self.required(key)) if t.strip()]
         if len(texts) > most:
@@ -243,6 +288,29 @@ def _unit(r: RowReader) -> dict:
             "head_name": head_name, "head_phone": head_phone}
 
 
+def _team(r: RowReader) -> dict:
+    units = r.units_named("unit", 1)
+    name = r.name("name", MAX_TEAM_NAME)
+    specialty = r.choice("specialty", SKILLS, required=False)
+    leader = r.volunteer("leader", units[0] if units else "")
+    if units and name and r.first_time("name", ("team", units[0], name)) and r.units.team(units[0], name):
+        r.exists("name", TEAM_EXISTS)
+    return {"unit_id": units[0] if units else "", "name": name, "specialty": specialty, "leader_volunteer_id": leader}
+
+
+def _member(r: RowReader) -> dict:
+    units = r.units_named("unit", 1)
+    name = r.required("team")
+    volunteer = r.volunteer("volunteer", units[0] if units else "")
+    team = r.units.team(units[0], name) if units and name else None
+    if units and name and team is None:
+        r.fail("team", f"该单位没有队伍{_quote(name)}（先导入队伍）")
+    if team and volunteer and r.first_time("volunteer", ("member", team["_id"], volunteer)) \
+            and volunteer in team["member_ids"]:
+        r.exists("volunteer", MEMBER_EXISTS)
+    return {"team_id": team["_id"] if team else "", "volunteer_id": volunteer}
+
+
 LEVELS = {"实践所": c.UNIT_LEVEL_INSTITUTE, "实践站": c.UNIT_LEVEL_STATION, "小院": c.UNIT_LEVEL_COURTYARD}
 LEVEL_NAMES = {c.UNIT_LEVEL_CENTER: "中心", **{v: n for n, v in LEVELS.items()}}
 UNIT_HINT = ("单位的完整路径（中心/实践所/实践站/小院，用 / 分隔），或路径末尾能唯一确定单位的部分（如 某某站/某某小院，"
@@ -271,6 +339,17 @@ KINDS = {
         Column("负责人", "head_name", False, f"负责人姓名，不超过{MAX_NAME}个字"),
         Column("负责人手机号", "head_phone", False, "11位大陆手机号；加密保存，只显示打码后的号码", text=True),
     ), (), _unit, "name", UNIT_EXISTS),
+    pb.IMPORT_KIND_TEAMS: Kind(pb.IMPORT_KIND_TEAMS, "队伍", (
+        Column("所属单位", "unit", True, UNIT_HINT + "；队伍的级别随单位：中心为总队、所为分队、站为小队、小院为小组"),
+        Column("队伍名称", "name", True, f"不超过{MAX_TEAM_NAME}个字；同一单位下不重名"),
+        Column("专长", "specialty", False, "、".join(SKILLS) + " 之一", choices=tuple(SKILLS)),
+        Column("队长志愿者编号", "leader", True, "队长的志愿者编号（如 ZY00000123）：在服务状态、在该单位范围内服务"),
+    ), (), _team, "name", TEAM_EXISTS),
+    pb.IMPORT_KIND_TEAM_MEMBERS: Kind(pb.IMPORT_KIND_TEAM_MEMBERS, "队员", (
+        Column("所属单位", "unit", True, "队伍所属的单位，" + UNIT_HINT),
+        Column("队伍名称", "team", True, "已有的队伍（可先导入队伍）"),
+        Column("志愿者编号", "volunteer", True, "队员的志愿者编号（如 ZY00000123）：在服务状态、在该单位范围内服务"),
+    ), (), _member, "volunteer", MEMBER_EXISTS),
 }
 # a row's request field -> the column it came from (the units columns carry ids after reading)
 FIELD_COLUMNS = {"service_unit_ids": "units", "courtyard_unit_id": "courtyard"}

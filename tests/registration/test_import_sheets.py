@@ -24,6 +24,7 @@ from tests.support.registration import District, new_national_id, new_phone
 from wenming.registration.v1 import registration_pb2 as reg
 
 VOLUNTEERS, RESIDENTS, UNITS = reg.IMPORT_KIND_VOLUNTEERS, reg.IMPORT_KIND_RESIDENTS, reg.IMPORT_KIND_UNITS
+TEAMS, TEAM_MEMBERS = reg.IMPORT_KIND_TEAMS, reg.IMPORT_KIND_TEAM_MEMBERS
 DONE = reg.IMPORT_JOB_STATE_DONE
 HEADERS = ["姓名", "身份证号", "手机号", "政治面貌", "服务单位", "技能特长", "可服务日", "可服务时段"]
 
@@ -374,3 +375,49 @@ def test_units_are_imported_parents_first_and_once(module_district, tree, regist
         file_name="u.csv", content=f"上级单位,单位名称,级别\n{tree.stations[0].name},越权小院,小院\n".encode())),
         metadata=bearer(tree.admins[tree.stations[1].unit_id]), timeout=30)
     assert [(i.row, i.column) for i in other.issues] == [(2, "上级单位")] and "管辖" in other.issues[0].reason
+
+
+def _sheet_job(stub, token: str, kind: int, content: str) -> tuple[reg.CheckImportResponse, reg.ImportJob]:
+    """A CSV checked, then imported to the end."""
+    file = reg.ImportFile(file_name="sheet.csv", content=content.encode())
+    checked = stub.CheckImport(reg.CheckImportRequest(kind=kind, file=file), metadata=bearer(token), timeout=30)
+    job = stub.StartImport(reg.StartImportRequest(kind=kind, file=file), metadata=bearer(token), timeout=30).job
+    return checked, _wait_done(stub, token, job.job_id, timeout=60)
+
+
+def test_teams_then_their_members_each_once(module_district, tree):
+    district = module_district
+    token = tree.admins[tree.stations[0].unit_id]
+    yard, station = tree.courtyards[0], tree.stations[0]
+    v1, v2, v3 = (district.volunteer(u.unit_id).volunteer_number for u in (yard, yard, tree.courtyards[2]))
+    teams = ("所属单位,队伍名称,专长,队长志愿者编号\n"
+             f"{station.name},助老小队,助老服务,{v1}\n"
+             f"{yard.name},理发小组,义务理发,{v2}\n"
+             f"{station.name},助老小队,,{v2}\n"            # twice in the file
+             f"{station.name},无队长,,ZY99999999\n"        # nobody has this number
+             f"{tree.courtyards[1].name},远队,,{v1}\n"     # v1 serves elsewhere
+             f"{tree.courtyards[2].name},越权队,,{v3}\n")  # another station's courtyard
+    checked, job = _sheet_job(district.stub, token, TEAMS, teams)
+    assert {(i.row, i.column) for i in checked.issues} == {(4, "队伍名称"), (5, "队长志愿者编号"),
+                                                          (6, "队长志愿者编号"), (7, "所属单位")}
+    assert (job.registered, job.refused) == (2, 4)
+
+    members = ("所属单位,队伍名称,志愿者编号\n"
+               f"{station.name},助老小队,{v2}\n"
+               f"{station.name},助老小队,{v1}\n"          # the leader is a member already
+               f"{station.name},不存在的队,{v2}\n"
+               f"{station.name},助老小队,{v2}\n")         # twice in the file
+    checked, job = _sheet_job(district.stub, token, TEAM_MEMBERS, members)
+    assert {(i.row, i.column, i.already_registered) for i in checked.issues} == {
+        (3, "志愿者编号", True), (4, "队伍名称", False), (5, "志愿者编号", False)}
+    assert (job.registered, job.already_registered, job.refused) == (1, 1, 2)
+    listed = district.stub.ListTeams(reg.ListTeamsRequest(unit_id=station.unit_id), metadata=bearer(token),
+                                     timeout=10).teams
+    team = next(t for t in listed if t.name == "助老小队")
+    got = district.stub.GetTeam(reg.GetTeamRequest(team_id=team.team_id), metadata=bearer(token), timeout=10).team
+    numbers = {district.stub.GetVolunteer(reg.GetVolunteerRequest(volunteer_id=m), metadata=bearer(token),
+                                          timeout=10).volunteer.volunteer_number for m in got.member_volunteer_ids}
+    assert numbers == {v1, v2}
+
+    _, again = _sheet_job(district.stub, token, TEAM_MEMBERS, members)
+    assert (again.registered, again.already_registered, again.refused) == (0, 2, 2)
