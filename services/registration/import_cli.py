@@ -30,7 +30,7 @@ from wenming.registration.v1 import registration_pb2_grpc
 KINDS = {"units": pb.IMPORT_KIND_UNITS, "volunteers": pb.IMPORT_KIND_VOLUNTEERS, "residents": pb.IMPORT_KIND_RESIDENTS,
          "teams": pb.IMPORT_KIND_TEAMS, "members": pb.IMPORT_KIND_TEAM_MEMBERS}
 FORMATS = {"xlsx": pb.IMPORT_FORMAT_XLSX, "csv": pb.IMPORT_FORMAT_CSV}
-DONE = pb.IMPORT_JOB_STATE_DONE
+DONE, FAILED = pb.IMPORT_JOB_STATE_DONE, pb.IMPORT_JOB_STATE_FAILED
 POLL_SECONDS = 1.0
 SHOWN_ISSUES = 20
 
@@ -50,7 +50,7 @@ def _progress(job: pb.ImportJob) -> str:
     share = 100 * job.rows_done // job.total_rows if job.total_rows else 100
     line = (f"{job.rows_done:,}/{job.total_rows:,} 行 ({share}%) · {job.rows_per_second:,.0f} 行/秒"
             f" · 新登记 {job.registered:,} · 已登记 {job.already_registered:,} · 有误跳过 {job.refused:,}")
-    if job.state != DONE and job.eta_seconds:
+    if job.eta_seconds:
         line += f" · 预计还需 {job.eta_seconds // 60} 分 {job.eta_seconds % 60} 秒"
     return line
 
@@ -110,6 +110,10 @@ class Client:
             if job.state == DONE:
                 _issues(job.issues)
                 return 0
+            if job.state == FAILED:
+                print(f"导入中止：{job.total_rows - job.rows_done:,} 行未导入，请稍后重新导入同一文件（已导入的不会重复）",
+                      file=sys.stderr)
+                return 2
             time.sleep(POLL_SECONDS)
             try:
                 job = self._job(job.job_id)

@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.errors import AlreadyExists, DomainError, NotFound
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 # long, since the job waits INTERVAL_SECONDS between passes
 PASS_SECONDS = 20.0
 INTERVAL_SECONDS = 1.0
+MAX_FAILURES = 3  # passes in a row a chunk may fail before its job is given up
 JOB_NAME = "import-jobs"
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
                ["outcome"])
@@ -230,7 +231,8 @@ class ImportJobs:
         elapsed = (end.replace(tzinfo=None) - started.replace(tzinfo=None)).total_seconds()
         rate = (done - job["run_rows"]) / elapsed if elapsed > 0 else 0.0
         left = job["total_rows"] - done
-        return done, rate, math.ceil(left / rate) if rate > 0 and job["state"] != S.IMPORT_JOB_STATE_DONE else 0
+        running = job["state"] in (S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING)
+        return done, rate, math.ceil(left / rate) if rate > 0 and running else 0
 
     # ---- the runner ----
 
@@ -251,10 +253,31 @@ class ImportJobs:
         pending = sorted(self.jobs.find({"state": {"$in": [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]}},
                                         {"issues": 0}), key=lambda j: j["_id"])
         for job in pending:
-            while job is not None and time.monotonic() < deadline:
-                job = self._next_chunk(job)
-                done += 1
+            try:
+                while job is not None and time.monotonic() < deadline:
+                    job = self._next_chunk(job)
+                    done += 1
+            except PyMongoError:
+                raise  # the database is away: the pass is tried again (scheduler.py)
+            except Exception as exc:
+                # the type only: what a row held must not reach the log
+                log.error("import job %s: chunk %d failed (%s)", job["_id"], job["next_chunk"], type(exc).__name__)
+                self._failed(job)
         return done
+
+    def _failed(self, job: dict) -> None:
+        """Counts a chunk's failure; the third in a row gives the job up, so it does not hold up every
+        import after it."""
+        n = job["next_chunk"]
+        # no projection: FerretDB does not take one with findAndModify
+        counted = self.jobs.find_one_and_update({"_id": job["_id"], "next_chunk": n}, {"$inc": {"failures": 1}},
+                                                return_document=ReturnDocument.AFTER)
+        if counted is None or counted["failures"] < MAX_FAILURES:
+            return
+        self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": {
+            "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": utcnow(), "active": job["_id"]}})
+        self.chunks.delete_many({"job_id": job["_id"]})
+        self._running.discard(job["_id"])
 
     def _begin_run(self, job: dict) -> dict | None:
         """This process takes the job on: the rate is measured from here."""
@@ -286,7 +309,7 @@ class ImportJobs:
                 issues.append(_result_issue(job["kind"], number, result))
         last = n + 1 == job["chunks"]
         stored = self.jobs.find_one({"_id": job["_id"]}, {"issues": 1}) or {"issues": []}
-        fields: dict = {"next_chunk": n + 1, "issues": (stored["issues"] + issues)[:MAX_ISSUES]}
+        fields: dict = {"next_chunk": n + 1, "issues": (stored["issues"] + issues)[:MAX_ISSUES], "failures": 0}
         if last:
             fields.update(state=S.IMPORT_JOB_STATE_DONE, finished_at=utcnow(), active=job["_id"])
         if not self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": fields, "$inc": counts}).matched_count:

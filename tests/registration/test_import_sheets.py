@@ -6,6 +6,7 @@ when the same file is imported again."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import subprocess
@@ -18,6 +19,7 @@ import openpyxl
 import pytest
 
 from services.common.config import Env, pii_vault
+from services.common.ids import new_id
 from services.registration.sheets import BAD_FILL, REASONS_HEADER, ROW_NUMBER_HEADER
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import District, new_national_id, new_phone
@@ -421,3 +423,34 @@ def test_teams_then_their_members_each_once(module_district, tree):
 
     _, again = _sheet_job(district.stub, token, TEAM_MEMBERS, members)
     assert (again.registered, again.already_registered, again.refused) == (0, 2, 2)
+
+
+def test_a_chunk_that_keeps_failing_gives_its_job_up_and_holds_up_no_other(module_district, tree, registration_db):
+    """A job whose stored rows no longer open (here: damaged in the database) fails three passes,
+    is FAILED, its rows are dropped; a file imported behind it goes through meanwhile."""
+    district = module_district
+    token = tree.admins[tree.courtyards[3].unit_id]
+    claims = district.stub.VerifyToken(reg.VerifyTokenRequest(access_token=token), timeout=5).claims
+    broken = new_id("imp")  # older than the next job: it comes first
+    registration_db.import_chunks.insert_one({"_id": f"{broken}:00000", "job_id": broken, "district_id": district.id,
+                                              "n": 0, "row_numbers": [2], "rows": b"\x01damaged"})
+    registration_db.import_jobs.insert_one({
+        "_id": broken, "district_id": district.id, "kind": RESIDENTS, "file_name": "坏.csv", "active": broken,
+        "unit_id": claims.unit.unit_id, "unit_path": list(claims.unit.path),
+        "actor": {"subject": claims.subject, "role": claims.role, "unit_id": claims.unit.unit_id,
+                  "unit_level": claims.unit.level, "unit_path": list(claims.unit.path), "unit_name": claims.unit.name,
+                  "display_name": ""},
+        "state": reg.IMPORT_JOB_STATE_QUEUED, "total_rows": 1, "chunks": 1, "next_chunk": 0, "registered": 0,
+        "already_registered": 0, "refused": 0, "issues": [], "created_at": dt.datetime.now(dt.UTC),
+        "finished_at": None, "run_started_at": None, "run_rows": 0})
+    _, job = _sheet_job(district.stub, token, RESIDENTS,
+                        f"姓名,手机号,所属小院\n周七,{new_phone()},{tree.courtyards[3].name}\n")
+    assert job.registered == 1
+
+    deadline = time.monotonic() + 60
+    while (failed := district.stub.GetImportJob(reg.GetImportJobRequest(job_id=broken), metadata=bearer(token),
+                                                timeout=10).job).state != reg.IMPORT_JOB_STATE_FAILED:
+        assert time.monotonic() < deadline, failed
+        time.sleep(0.3)
+    assert (failed.rows_done, failed.eta_seconds) == (0, 0)
+    assert registration_db.import_chunks.count_documents({"job_id": broken}) == 0
