@@ -204,6 +204,9 @@ def test_an_import_killed_mid_file_resumes_and_registers_every_row_exactly_once(
         job = district.stub.StartImport(reg.StartImportRequest(kind=VOLUNTEERS, file=file), metadata=bearer(token),
                                         timeout=120).job
         assert job.total_rows == 2000 and job.state == reg.IMPORT_JOB_STATE_QUEUED
+        # the same file again while it is unfinished: the one job
+        assert district.stub.StartImport(reg.StartImportRequest(kind=VOLUNTEERS, file=file), metadata=bearer(token),
+                                         timeout=120).job.job_id == job.job_id
 
         deadline = time.monotonic() + 120
         while job.rows_done == 0:  # the first chunk of 500 is in
