@@ -37,6 +37,7 @@ def main() -> None:
     app.add_job("points-recovery", lambda: domain.recover(extra["recovery_after_seconds"]), recovery_interval,
                 lease_seconds=3 * recovery_interval)
     interval = extra["job_interval_seconds"]
+    app.add_job("points-holds", domain.store.drop_stale_holds, interval)
     app.add_job("points-expiry", domain.ledger.expire_due, interval)
     app.add_job("points-balance-totals", publish_balance_totals, interval)
     app.add_blueprint(blueprint(domain.certificates))

@@ -53,8 +53,12 @@ class Points:
     certificates: Certificates
 
     def recover(self, older_than_seconds: float) -> int:
-        """Ledger postings first: the store's recovery reads their outcome."""
-        return self.ledger.recover_postings(older_than_seconds) + self.store.recover(older_than_seconds)
+        """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
+        work is ended, its lease goes, and holds it left are dropped."""
+        done = self.ledger.recover_postings(older_than_seconds) + self.store.recover(older_than_seconds)
+        if self.ledger.owners.bury_dead():
+            done += self.store.drop_stale_holds()
+        return done
 
 
 def build(db) -> Points:

@@ -68,6 +68,11 @@ class Owners(threading.Thread):
                                                         {"_id": 1})}
         return wanted - alive
 
+    def bury_dead(self) -> int:
+        """Removes the leases that ran out (processes killed without a goodbye): called after
+        their work was ended; an owner merely late with its renewal writes its lease again."""
+        return self.collection.delete_many({"until": {"$lt": clock.now()}}).deleted_count
+
     def run(self) -> None:
         while not self._stopping.is_set():
             self.renew()

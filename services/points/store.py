@@ -420,8 +420,13 @@ class Store:
                                        {"outbox": 0}):
             self._finish_refund(r)
             done += 1
-        # holds left by a crash after the redemption reached its final state: nothing takes or
-        # gives back stock for a final redemption, so its hold has no more use
+        return done
+
+    def drop_stale_holds(self) -> int:
+        """Drops holds a crash left after the redemption reached its final state: nothing takes
+        or gives back stock for a final redemption, so its hold has no more use (harmless but
+        untidy; a scan of the items, so not on every recovery pass)."""
+        done = 0
         for item in self.items.find({"holds.0": {"$exists": True}}, {"holds": 1}):
             for hold in item["holds"]:
                 r = self.redemptions.find_one({"_id": hold.removeprefix("refund:")}, {"status": 1})
