@@ -1,4 +1,6 @@
-"""Outgoing gRPC calls: every call gets a deadline, the caller's token and the trace id.
+"""Outgoing gRPC calls: every call gets a deadline, the caller's token and the trace id; reads
+and idempotency-keyed writes are retried when the server went away (service_config.py), so a server that
+drains or restarts costs them a short wait, not an error.
 
     channel = client_channel("ordering:50051", default_timeout=2.0)
     stub = OrderingServiceStub(channel)
@@ -14,6 +16,7 @@ import grpc
 from . import tracing
 from .auth import optional_principal
 from .config import GrpcTls
+from .service_config import service_config_json
 
 
 class _CallDetails(
@@ -61,9 +64,14 @@ def channel_credentials(tls: GrpcTls) -> grpc.ChannelCredentials:
                                         private_key=tls.read(tls.key_file), certificate_chain=tls.read(tls.cert_file))
 
 
+def channel_options() -> list[tuple[str, object]]:
+    return [("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            ("grpc.enable_retries", 1), ("grpc.service_config", service_config_json())]
+
+
 def client_channel(target: str, default_timeout: float = 3.0, tls: GrpcTls | None = None) -> grpc.Channel:
     """A channel with the defaults above: plaintext, or TLS (and mTLS) with `tls` (GRPC_TLS_*)."""
-    options = [("grpc.max_receive_message_length", 8 * 1024 * 1024)]
+    options = channel_options()
     if tls is None:
         channel = grpc.insecure_channel(target, options=options)
     else:

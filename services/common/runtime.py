@@ -128,9 +128,11 @@ class ServiceApp:
             bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=f"{self.name}-{name}",
             topics=topics, handlers=handlers, dlq_producer=dlq), topics)
 
-    def add_job(self, name: str, work: Callable[[], int], interval_seconds: float) -> LeasedJob:
-        """A periodic job run by one replica at a time (lease in this service's database)."""
-        job = LeasedJob(name, self.db["job_leases"], work, interval_seconds)
+    def add_job(self, name: str, work: Callable[[], int], interval_seconds: float,
+                lease_seconds: float = 30.0) -> LeasedJob:
+        """A periodic job run by one replica at a time (lease in this service's database; a
+        replica that dies holding it keeps the job idle until the lease runs out)."""
+        job = LeasedJob(name, self.db["job_leases"], work, interval_seconds, lease_seconds)
         self._background.append(job)
         return job
 

@@ -28,8 +28,16 @@ def main() -> None:
         domain.ledger, domain.rules, bootstrap_servers=app.settings.kafka_bootstrap_servers,
         group_id=extra["ledger_group"], topics=ledger_topics,
         dlq_producer=dlq, max_records=extra["ledger_batch_records"]), ledger_topics)
+    # every process serving calls holds the lease the postings it starts are stamped with
+    app.add_background(domain.ledger.owners, every_process=True)
+    # a pass every few seconds, from start: what a killed process left half-done is ended within
+    # seconds of its lease running out; the job's own lease short for the same reason when the
+    # killed process held it
+    recovery_interval = extra["recovery_interval_seconds"]
+    app.add_job("points-recovery", lambda: domain.recover(extra["recovery_after_seconds"]), recovery_interval,
+                lease_seconds=3 * recovery_interval)
     interval = extra["job_interval_seconds"]
-    app.add_job("points-recovery", lambda: domain.recover(extra["recovery_after_seconds"]), interval)
+    app.add_job("points-holds", domain.store.drop_stale_holds, interval)
     app.add_job("points-expiry", domain.ledger.expire_due, interval)
     app.add_job("points-balance-totals", publish_balance_totals, interval)
     app.add_blueprint(blueprint(domain.certificates))

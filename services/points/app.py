@@ -9,10 +9,12 @@ from prometheus_client import Gauge
 from services.common.config import Env
 from services.common.events import EventSource
 
+from . import crashpoints
 from .certificates import Certificates
 from .directory import Directory
 from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
+from .owners import Owners
 from .rulebook import RuleBook
 from .scorecards import Boards, Facts
 from .store import Store
@@ -28,8 +30,12 @@ def extra_settings(env: Env) -> dict:
         # recovery must never act on a posting or redemption whose owner may still be working on it
         env.problems.append(f"POINTS_RECOVERY_AFTER_SECONDS={recovery_after:g} must be at least "
                             f"{2 * OWNER_DEADLINE_SECONDS:g} (twice a request's deadline)")
+    crash_at = env.str(crashpoints.ENV, "")
+    if crash_at and crash_at not in crashpoints.STEPS:
+        env.problems.append(f"{crashpoints.ENV}={crash_at!r} is none of {', '.join(crashpoints.STEPS)}")
     return {
         "job_interval_seconds": env.float("POINTS_JOB_INTERVAL_SECONDS", 30.0),
+        "recovery_interval_seconds": env.float("POINTS_RECOVERY_INTERVAL_SECONDS", 2.0),
         "recovery_after_seconds": recovery_after,
         "ledger_batch_records": env.int("POINTS_LEDGER_BATCH_RECORDS", 2000, minimum=1),
         "ledger_group": env.str("POINTS_LEDGER_GROUP", "points-ledger"),
@@ -47,15 +53,19 @@ class Points:
     certificates: Certificates
 
     def recover(self, older_than_seconds: float) -> int:
-        """Ledger postings first: the store's recovery reads their outcome."""
-        return self.ledger.recover_postings(older_than_seconds) + self.store.recover(older_than_seconds)
+        """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
+        work is ended, its lease goes, and holds it left are dropped."""
+        done = self.ledger.recover_postings(older_than_seconds) + self.store.recover(older_than_seconds)
+        if self.ledger.owners.bury_dead():
+            done += self.store.drop_stale_holds()
+        return done
 
 
 def build(db) -> Points:
     events = EventSource("points")
     directory = Directory(db)
     rules = RuleBook()
-    ledger = Ledger(rules, directory, events)
+    ledger = Ledger(rules, directory, events, Owners(db["ledger_owners"]))
     facts = Facts(directory)
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
                   facts=facts, boards=Boards(directory, rules, facts),

@@ -14,9 +14,10 @@ crash-safe without multi-document transactions:
 * Postings from RPCs (`post`: manual hours, adjustments, reversals, store debits and refunds,
   expiry): a journal document is the idempotency gate; the account is incremented in one
   conditional update that also lists the posting key (and refuses to go below zero when
-  guarded); then the entry is inserted, the key removed and the journal closed. The recovery
-  job finishes a posting whose owner died after the balance changed, and forgets one that died
-  before (docs/points.md has the whole argument).
+  guarded); then the entry is inserted, the key removed and the journal closed. Recovery
+  finishes a posting whose owner died after the balance changed, and forgets one that died
+  before; a retry with the posting's key does the same at once when the owner is dead
+  (owners.py), so it gets the posting's outcome (docs/points.md has the whole argument).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter
 from pymongo import UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from services.common.auth import Principal, Role
 from services.common.clock import as_utc, clock
@@ -46,9 +47,11 @@ from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
 
+from . import crashpoints
 from .directory import Directory
 from .earning import Cause, EntrySpec
 from .models import Account, LedgerEntry, Posting
+from .owners import LEASE_SECONDS, RENEW_SECONDS, Owners
 from .rulebook import RuleBook
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,9 @@ BOOK_FIELD = {B.BOOK_VERIFIED_MINUTES: "verified_minutes", B.BOOK_MANUAL_MINUTES
 REVERSIBLE = (E.ENTRY_KIND_EARNED, E.ENTRY_KIND_MANUAL_HOURS, E.ENTRY_KIND_ADJUSTMENT)
 # a posting's owner gives up before touching the balance after this long; recovery waits longer
 OWNER_DEADLINE_SECONDS = 30.0
+# a retry finding its posting in progress waits this long for the owner to finish it or to be
+# known dead (its lease run out)
+SETTLE_SECONDS = LEASE_SECONDS + RENEW_SECONDS
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 ENTRIES_POSTED = Counter("points_ledger_entries_total", "Ledger entries in the balances", ["book", "kind"])
@@ -127,10 +133,11 @@ class Consumed:
 
 
 class Ledger:
-    def __init__(self, rules: RuleBook, directory: Directory, events: EventSource):
+    def __init__(self, rules: RuleBook, directory: Directory, events: EventSource, owners: Owners):
         self.rules = rules
         self.directory = directory
         self.events = events
+        self.owners = owners
         self.accounts = Account.collection()
         self.entries = LedgerEntry._get_collection()
         self.postings = Posting._get_collection()
@@ -304,11 +311,19 @@ class Ledger:
         key = entry["_id"]
         started = time.monotonic()
         journal = {"_id": key, "district_id": entry["district_id"], "account_id": entry["account_id"],
-                   "state": "PENDING", "entry": entry, "failure": "", "created_at": clock.now()}
-        try:
-            self.postings.insert_one(journal)
-        except DuplicateKeyError:
-            return self._replay(key, entry)
+                   "state": "PENDING", "entry": entry, "failure": "", "owner": self.owners.id,
+                   "created_at": clock.now()}
+        for _ in range(3):
+            try:
+                self.postings.insert_one(journal)
+                break
+            except DuplicateKeyError:
+                outcome = self._replay(key, entry)
+                if outcome is not None:
+                    return outcome
+        else:
+            raise Aborted("this change is being retried concurrently; retry shortly")
+        crashpoints.reached("posting.journaled")
         self._ensure_account(entry["district_id"], entry["account_id"], entry["account_kind"])
         field = BOOK_FIELD[entry["book"]]
         account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
@@ -321,8 +336,9 @@ class Ledger:
                            f"{account[field]} available, {-entry['amount']} needed")
                 self.postings.update_one({"_id": key}, {"$set": {"state": "FAILED", "failure": failure}})
                 raise FailedPrecondition(failure)
-            if time.monotonic() - started > OWNER_DEADLINE_SECONDS:
-                # recovery will see the balance untouched and forget the posting
+            if time.monotonic() - started > OWNER_DEADLINE_SECONDS or not self.owners.fresh():
+                # past this point recovery may take the posting for abandoned: give it up untouched
+                self._give_up(key)
                 raise Unavailable("the ledger is slow to answer; nothing was changed, retry")
             update = self._balance_update([entry])
             update["$push"] = {"postings": key}
@@ -331,6 +347,7 @@ class Ledger:
             if after is not None:
                 break
             account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
+        crashpoints.reached("posting.applied")
         self._materialize(entry)
         self._count([entry])
         after = self._check_stars(self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0}))
@@ -339,42 +356,70 @@ class Ledger:
     def _materialize(self, entry: dict) -> None:
         """The steps after the balance changed: store the entry, drop the key, close the journal."""
         insert_new(self.entries, [entry])
+        crashpoints.reached("posting.entered")
         self.accounts.update_one({"_id": entry["account_id"]}, {"$pullAll": {"postings": [entry["_id"]]}})
+        crashpoints.reached("posting.unlisted")
         # upsert: recovery may have given up on a posting whose owner was only slow
         self.postings.update_one({"_id": entry["_id"]}, {"$set": {"state": "DONE", "entry": entry,
                                                                   "district_id": entry["district_id"],
                                                                   "account_id": entry["account_id"]}}, upsert=True)
 
-    def _replay(self, key: str, entry: dict) -> tuple[dict, dict]:
-        journal = self.postings.find_one({"_id": key})
-        if journal is None:
-            raise Aborted("this change was just given up; retry")
-        stored = journal["entry"]
-        if (stored["account_id"], stored["book"], stored["amount"]) != (entry["account_id"], entry["book"],
-                                                                       entry["amount"]):
-            raise InvalidArgument.field("idempotency_key", "was already used for a different request")
-        if journal["state"] == "FAILED":
-            raise FailedPrecondition(journal["failure"])
-        if journal["state"] == "PENDING":
-            raise Aborted("this change is still being applied; retry shortly")
-        return stored, self.accounts.find_one({"_id": stored["account_id"]}, {"outbox": 0})
+    def _give_up(self, key: str) -> None:
+        """Drops this attempt's journal before it touched the balance: the key is free at once."""
+        try:
+            self.postings.delete_one({"_id": key, "state": "PENDING", "owner": self.owners.id})
+        except PyMongoError:
+            pass  # recovery forgets it once this process's lease or the recovery delay runs out
+
+    def _replay(self, key: str, entry: dict) -> tuple[dict, dict] | None:
+        """The outcome of the earlier attempt with this key, once there is one: a posting in
+        progress is waited for, or finished here when its owner died. None when that attempt
+        was forgotten (it changed nothing): the key is free again."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            journal = self.postings.find_one({"_id": key})
+            if journal is None:
+                return None
+            stored = journal["entry"]
+            if (stored["account_id"], stored["book"], stored["amount"]) != (entry["account_id"], entry["book"],
+                                                                           entry["amount"]):
+                raise InvalidArgument.field("idempotency_key", "was already used for a different request")
+            if journal["state"] == "FAILED":
+                raise FailedPrecondition(journal["failure"])
+            if journal["state"] == "DONE":
+                return stored, self.accounts.find_one({"_id": stored["account_id"]}, {"outbox": 0})
+            if self.owners.dead([journal.get("owner", "")]):
+                self._recover(journal)
+                continue
+            if time.monotonic() > deadline:
+                raise Aborted("this change is still being applied; retry shortly")
+            time.sleep(0.1)
+
+    def _recover(self, journal: dict) -> None:
+        """Ends a posting whose owner is gone: rolled forward when the balance already changed,
+        forgotten (the key may be used again) when it did not. Safe to run twice at once."""
+        entry = journal["entry"]
+        account = self.accounts.find_one({"_id": entry["account_id"]}, {"postings": 1}) or {"postings": []}
+        if entry["_id"] in account["postings"] or self.entries.find_one({"_id": entry["_id"]}, {"_id": 1}):
+            log.warning("finishing interrupted posting %s", entry["_id"])
+            self._materialize(entry)
+            self._count([entry])
+        else:
+            log.warning("forgetting posting %s interrupted before it changed a balance", entry["_id"])
+            # only if no retry took the key over meanwhile
+            self.postings.delete_one({"_id": entry["_id"], "state": "PENDING", "owner": journal.get("owner")})
 
     def recover_postings(self, older_than_seconds: float) -> int:
-        """Finishes postings whose owner died: rolled forward when the balance already changed,
-        forgotten (the key may be used again) when it did not."""
+        """Ends the postings whose owner died (its lease ran out), and any still in progress
+        after `older_than_seconds` (journals of releases before owners)."""
         cutoff = clock.now() - dt.timedelta(seconds=older_than_seconds)
+        pending = list(self.postings.find({"state": "PENDING"}))
+        dead = self.owners.dead(j.get("owner", "") for j in pending)
         done = 0
-        for journal in self.postings.find({"state": "PENDING", "created_at": {"$lt": cutoff}}):
-            entry = journal["entry"]
-            account = self.accounts.find_one({"_id": entry["account_id"]}, {"postings": 1}) or {"postings": []}
-            if entry["_id"] in account["postings"] or self.entries.find_one({"_id": entry["_id"]}, {"_id": 1}):
-                log.warning("finishing interrupted posting %s", entry["_id"])
-                self._materialize(entry)
-                self._count([entry])
-            else:
-                log.warning("forgetting posting %s interrupted before it changed a balance", entry["_id"])
-                self.postings.delete_one({"_id": entry["_id"], "state": "PENDING"})
-            done += 1
+        for journal in pending:
+            if journal.get("owner") in dead or as_utc(journal["created_at"]) < cutoff:
+                self._recover(journal)
+                done += 1
         return done
 
     def journal_state(self, key: str) -> str | None:

@@ -9,14 +9,17 @@ entry. Completing the redemption (status COMPLETED + ItemRedeemed, one write) is
 hold is dropped last. Debiting before taking stock means stock is only ever taken by a
 redemption that will complete, so when demand exceeds supply exactly the stock is sold (the
 other order lost sales to holds of redemptions whose debit then failed).
-A crash anywhere leaves a PENDING redemption that the recovery job completes (debited and stock
-held) or compensates (undoes the debit) once it is older than any request can take.
+A crash anywhere leaves a PENDING redemption. Once its owner is known dead (owners.py) or it is
+older than any request can take, recovery forgets it when nothing was debited (the key may be
+used again) and otherwise carries it on: stock taken and COMPLETED, or the debit undone when the
+stock is gone. A retry with the key carries it on at once (the client asked for it again).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 import secrets
+import logging
 import time
 
 from prometheus_client import Counter
@@ -36,9 +39,10 @@ from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
 
+from . import crashpoints
 from .directory import Directory
 from .earning import Cause, EntrySpec
-from .ledger import OWNER_DEADLINE_SECONDS, Ledger, entry_document
+from .ledger import OWNER_DEADLINE_SECONDS, SETTLE_SECONDS, Ledger, entry_document
 from .models import Redemption, StoreItem
 
 S, K, B, E = pb.RedemptionStatus, pb.AccountKind, pb.Book, pb.EntryKind
@@ -46,6 +50,8 @@ CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 ITEM_FIELDS = {"name", "description", "price_points", "active"}
 MAX_QUANTITY = 20
+
+log = logging.getLogger(__name__)
 
 REDEMPTIONS = Counter("points_redemptions_total", "Points store redemptions by outcome", ["result"])
 
@@ -156,10 +162,9 @@ class Store:
         if principal.role not in (Role.ROLE_VOLUNTEER, Role.ROLE_RESIDENT):
             raise PermissionDenied("only volunteers and residents redeem their own points")
         account_id, kind = self.directory.own_account(principal)
-        existing = self.redemptions.find_one({"district_id": principal.district_id, "account_id": account_id,
-                                              "idempotency_key": key}, {"outbox": 0})
-        if existing is not None:
-            return self._replayed(existing, item_id, req.quantity)
+        replayed = self._replayed(principal.district_id, account_id, key, item_id, req.quantity)
+        if replayed is not None:
+            return replayed
         item = self._item(principal, item_id)
         if not item["active"]:
             raise FailedPrecondition("this item is no longer offered")
@@ -169,38 +174,60 @@ class Store:
                       "unit_id": item["unit_id"], "unit_path": item["unit_path"], "unit_name": item["unit_name"],
                       "unit_level": item["unit_level"], "quantity": req.quantity,
                       "cost_points": item["price_points"] * req.quantity, "status": S.REDEMPTION_STATUS_PENDING,
-                      "idempotency_key": key, "failure_reason": "", "refund_reason": "", "created_at": now}
+                      "idempotency_key": key, "failure_reason": "", "refund_reason": "",
+                      "owner": self.ledger.owners.id, "created_at": now}
         for _ in range(3):
             try:
                 insert_with_events(self.redemptions, {**redemption, "code": _code()}, [])
                 break
             except DuplicateKeyError:
                 # the index is not named on FerretDB: a concurrent retry with the key, or a code clash
-                existing = self.redemptions.find_one({"district_id": principal.district_id, "account_id": account_id,
-                                                      "idempotency_key": key}, {"outbox": 0})
-                if existing is not None:
-                    return self._replayed(existing, item_id, req.quantity)
+                replayed = self._replayed(principal.district_id, account_id, key, item_id, req.quantity)
+                if replayed is not None:
+                    return replayed
         else:
             raise Unavailable("could not allocate a redemption code; retry")
-        started = time.monotonic()
-        return self._pay(redemption, started)
+        crashpoints.reached("redemption.created")
+        return self._pay(redemption, time.monotonic())
 
-    def _replayed(self, existing: dict, item_id: str, quantity: int) -> dict:
-        if (existing["item_id"], existing["quantity"]) != (item_id, quantity):
-            raise InvalidArgument.field("idempotency_key", "was already used for a different redemption")
-        if existing["status"] == S.REDEMPTION_STATUS_FAILED:
-            raise FailedPrecondition(existing["failure_reason"])
-        if existing["status"] == S.REDEMPTION_STATUS_PENDING:
-            raise Aborted("this redemption is still being processed; retry shortly")
-        return existing
+    def _replayed(self, district_id: str, account_id: str, key: str, item_id: str, quantity: int) -> dict | None:
+        """The outcome of the earlier redemption with this key, once there is one: one in
+        progress is waited for, or carried on here when its owner died. None when there is none
+        (or recovery forgot it: nothing was debited)."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            existing = self.redemptions.find_one({"district_id": district_id, "account_id": account_id,
+                                                  "idempotency_key": key}, {"outbox": 0})
+            if existing is None:
+                return None
+            if (existing["item_id"], existing["quantity"]) != (item_id, quantity):
+                raise InvalidArgument.field("idempotency_key", "was already used for a different redemption")
+            if existing["status"] == S.REDEMPTION_STATUS_FAILED:
+                raise FailedPrecondition(existing["failure_reason"])
+            if existing["status"] != S.REDEMPTION_STATUS_PENDING:
+                return existing
+            if self.ledger.owners.dead([existing.get("owner", "")]) and self._take_over(existing):
+                return self._pay(existing, time.monotonic())
+            if time.monotonic() > deadline:
+                raise Aborted("this redemption is still being processed; retry shortly")
+            time.sleep(0.1)
+
+    def _take_over(self, redemption: dict) -> bool:
+        """Makes this process the owner of a PENDING redemption whose owner is gone (one taker wins)."""
+        taken = self.redemptions.update_one(
+            {"_id": redemption["_id"], "status": S.REDEMPTION_STATUS_PENDING, "owner": redemption.get("owner")},
+            {"$set": {"owner": self.ledger.owners.id}})
+        return taken.matched_count == 1
 
     def _pay(self, redemption: dict, started: float) -> dict:
+        """Debit, stock, completion; each step a no-op when done before (a taken-over redemption)."""
         rid, quantity = redemption["_id"], redemption["quantity"]
         try:
             self.ledger.post(self._debit_entry(redemption), guard=True)
         except FailedPrecondition as exc:
             self._mark_failed(redemption, str(exc), "insufficient_points")
             raise
+        crashpoints.reached("redemption.debited")
         if time.monotonic() - started > OWNER_DEADLINE_SECONDS:
             # past this point the recovery job may act on it: leave nothing half-done
             self._undo_debit(redemption)
@@ -210,10 +237,11 @@ class Store:
         taken = self.items.update_one(
             {"_id": redemption["item_id"], "active": True, "stock": {"$gte": quantity}, "holds": {"$ne": rid}},
             {"$inc": {"stock": -quantity}, "$push": {"holds": rid}})
-        if taken.matched_count == 0:
+        if taken.matched_count == 0 and not self.items.count_documents({"_id": redemption["item_id"], "holds": rid}):
             self._undo_debit(redemption)
             self._mark_failed(redemption, "out of stock", "out_of_stock")
             raise FailedPrecondition("out of stock")
+        crashpoints.reached("redemption.stocked")
         return self._complete(redemption)
 
     def _undo_debit(self, redemption: dict) -> None:
@@ -249,6 +277,7 @@ class Store:
         after = update_with_events(self.redemptions, {"_id": r["_id"], "status": S.REDEMPTION_STATUS_PENDING},
                                    {"$set": {"status": S.REDEMPTION_STATUS_COMPLETED, "completed_at": clock.now()}},
                                    [event])
+        crashpoints.reached("redemption.completed")
         self.items.update_one({"_id": r["item_id"]}, {"$pullAll": {"holds": [r["_id"]]}})
         if after is None:  # recovery completed it meanwhile
             return self.redemptions.find_one({"_id": r["_id"]}, {"outbox": 0})
@@ -364,33 +393,44 @@ class Store:
     # ---- recovery ----
 
     def recover(self, older_than_seconds: float) -> int:
-        """Completes or compensates redemptions and refunds a crash left half-way."""
+        """Ends the redemptions a crash left PENDING (owner dead, or older than any request),
+        finishes refunds, drops holds left behind."""
         cutoff = clock.now() - dt.timedelta(seconds=older_than_seconds)
         done = 0
-        for r in self.redemptions.find({"status": S.REDEMPTION_STATUS_PENDING, "created_at": {"$lt": cutoff}},
-                                       {"outbox": 0}):
+        pending = list(self.redemptions.find({"status": S.REDEMPTION_STATUS_PENDING}, {"outbox": 0}))
+        dead = self.ledger.owners.dead(r.get("owner", "") for r in pending)
+        for r in pending:
+            if r.get("owner") not in dead and as_utc(r["created_at"]) >= cutoff:
+                continue  # its owner may still be working on it
             state = self.ledger.journal_state(f"red:{r['_id']}:debit")
             if state == "PENDING":
                 continue  # the ledger's own recovery settles the debit first
-            if state == "DONE" and self.items.count_documents({"_id": r["item_id"], "holds": r["_id"]}):
-                self._complete(r)
-            else:
-                if state == "DONE":  # debited, but the stock was never taken
-                    self._undo_debit(r)
-                reason = "not enough points" if state == "FAILED" else "interrupted; nothing was charged"
-                self._mark_failed(r, reason, "interrupted")
+            if state is None:  # nothing debited, no stock taken, no event: as if never asked
+                log.warning("forgetting redemption %s interrupted before its debit", r["_id"])
+                self.redemptions.delete_one({"_id": r["_id"], "status": S.REDEMPTION_STATUS_PENDING,
+                                             "owner": r.get("owner")})
+            elif self._take_over(r):
+                log.warning("carrying on interrupted redemption %s", r["_id"])
+                try:
+                    self._pay(r, time.monotonic())
+                except FailedPrecondition:
+                    pass  # not enough points or out of stock: marked FAILED, nothing kept
             done += 1
         for r in self.redemptions.find({"status": S.REDEMPTION_STATUS_REFUNDING, "created_at": {"$lt": cutoff}},
                                        {"outbox": 0}):
             self._finish_refund(r)
             done += 1
-        # holds left by a crash after the redemption reached its final state
+        return done
+
+    def drop_stale_holds(self) -> int:
+        """Drops holds a crash left after the redemption reached its final state: nothing takes
+        or gives back stock for a final redemption, so its hold has no more use (harmless but
+        untidy; a scan of the items, so not on every recovery pass)."""
+        done = 0
         for item in self.items.find({"holds.0": {"$exists": True}}, {"holds": 1}):
             for hold in item["holds"]:
-                rid = hold.removeprefix("refund:")
-                r = self.redemptions.find_one({"_id": rid}, {"status": 1, "created_at": 1})
-                final = r is None or r["status"] not in (S.REDEMPTION_STATUS_PENDING, S.REDEMPTION_STATUS_REFUNDING)
-                if final and (r is None or as_utc(r["created_at"]) < cutoff):
+                r = self.redemptions.find_one({"_id": hold.removeprefix("refund:")}, {"status": 1})
+                if r is None or r["status"] not in (S.REDEMPTION_STATUS_PENDING, S.REDEMPTION_STATUS_REFUNDING):
                     self.items.update_one({"_id": item["_id"]}, {"$pullAll": {"holds": [hold]}})
                     done += 1
         return done

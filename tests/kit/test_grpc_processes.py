@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import grpc
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.grpc_helpers import handled_total
 from tests.support.registration import District
 from wenming.registration.v1 import registration_pb2 as reg
 from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
@@ -45,14 +44,6 @@ def _connections_on(port: int, pid: int) -> int:
             continue
         held += link.startswith("socket:[") and link[8:-1] in inodes
     return held
-
-
-def _handled(http_base: str, method: str) -> float:
-    with urllib.request.urlopen(f"{http_base}/metrics", timeout=5) as reply:
-        text = reply.read().decode()
-    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-               if s.name == "grpc_server_handled_total" and s.labels.get("grpc_method") == method
-               and s.labels.get("code") == "OK")
 
 
 def test_two_processes_serve_one_port_and_shutdown_drains_both(stack):
@@ -85,11 +76,11 @@ def test_two_processes_serve_one_port_and_shutdown_drains_both(stack):
         assert _connections_on(proc.definition.grpc_port, worker) > 0
 
         # /metrics of the main process counts the calls both answered
-        before = _handled(proc.http_base, "GetUnit")
+        before = handled_total(proc.http_base, "GetUnit")
         for stub in stubs:
             for _ in range(5):
                 assert stub.GetUnit(request, metadata=metadata, timeout=10).unit.unit_id == district.center_id
-        assert _handled(proc.http_base, "GetUnit") == before + 5 * CHANNELS
+        assert handled_total(proc.http_base, "GetUnit") == before + 5 * CHANNELS
 
         # a change made through one process reaches the other's cached copy by its event
         renamed = f"改名中心{time.monotonic_ns() % 10_000}"

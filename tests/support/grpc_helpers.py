@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import urllib.request
 
 import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def bearer(token: str) -> list[tuple[str, str]]:
@@ -37,3 +39,12 @@ def bad_request_fields(error: grpc.RpcError) -> list[str]:
             detail.Unpack(bad)
             fields += [v.field for v in bad.field_violations]
     return fields
+
+
+def handled_total(http_base: str, method: str) -> float:
+    """Calls of `method` a service answered OK, from its /metrics (all its processes)."""
+    with urllib.request.urlopen(f"{http_base}/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "grpc_server_handled_total" and s.labels.get("grpc_method") == method
+               and s.labels.get("code") == "OK")
