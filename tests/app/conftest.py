@@ -14,8 +14,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from services.common.auth import TokenIssuer
+from services.common.events import events_topic
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
-from tests.ordering.support import Clock, Ordering, World
+from tests.ordering.support import Clock, Ordering, World, wait_until
 from tests.support.registration import District
 
 from .browser import CHROMIUM, CHROMIUM_ARGS, DESK, ROOT, new_device
@@ -40,14 +41,13 @@ def peers(stack, registration, app_clock):
     if not (BUILT_APP / "index.html").exists():
         pytest.fail("the app is not built: run the suite with 'make test' (it runs 'make web')")
     admin = make_admin(stack.kafka, "app-tests")
-    ensure_topics(admin, [f"wenming.{name}.v1.events" for name in PEERS], TopicSettings(partitions=3))
+    ensure_topics(admin, [events_topic(name) for name in PEERS], TopicSettings(partitions=3))
     admin.close()
     procs = {}
     try:
         for name in PEERS:
-            if (ROOT / "services" / name / "__main__.py").exists():
-                procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-for-app", extra_env={
-                    "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5", "ACCESS_LOG": "true"})
+            procs[name] = stack.start_service(name, port_offset=PORT_OFFSET, log_name=f"{name}-for-app", extra_env={
+                "CLOCK_OFFSET_FILE": str(app_clock.path), "SCHEDULER_INTERVAL_SECONDS": "0.5", "ACCESS_LOG": "true"})
         yield procs
     finally:
         for proc in procs.values():
@@ -60,7 +60,11 @@ def world(registration, peers, stack, mongo_client) -> World:
     district = District(registration.grpc_target, registration.env)
     issuer = TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text())
     ordering = Ordering(peers["ordering"].grpc_target, mongo_client[f"{stack.db_prefix}ordering"])
-    yield World(district, ordering, issuer)
+    world = World(district, ordering, issuer)
+    # the 积分超市 lists the stores of the resident's units: points must know them (its own consumer)
+    units = mongo_client[f"{stack.db_prefix}points"].registry_units
+    wait_until(lambda: units.count_documents({"district_id": district.id}) == 8, what="the unit tree in points")
+    yield world
     ordering.close()
     district.close()
 
