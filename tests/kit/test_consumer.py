@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.consumer import EventConsumer, Outcome
 from services.common.events import EventSource
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin, make_producer
+from services.common.producers import HealingProducer, Record
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2
 
@@ -32,7 +33,7 @@ def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_clien
     ensure_topics(admin, [topic, f"{topic}.dlq"], TopicSettings(partitions=2))
     admin.close()
     applied = mongo_client[f"{stack.db_prefix}kit"][f"applied_{run}"]
-    producer = make_producer(stack.kafka, "kit-test")
+    producer = HealingProducer(lambda: make_producer(stack.kafka, "kit-test"))
     source = EventSource("kit")
 
     def entry(n: int, new_name: str) -> dict:
@@ -45,9 +46,7 @@ def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_clien
     unknown.payload.type_url = "type.googleapis.com/wenming.nothing.v1.Thing"
     values = [e["value"] for e in good[:10]] + [b"\x00garbage", unknown.SerializeToString(), rejected["value"]] + \
              [e["value"] for e in good[10:]]
-    for value in values:
-        producer.send(topic, key=b"same-partition", value=value)
-    producer.flush()
+    producer.send_and_wait([Record(topic, b"same-partition", value) for value in values], timeout=30)
 
     def handle(event) -> Outcome:
         if event.payload.new_name == "reject-me":
@@ -93,4 +92,4 @@ def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_clien
     finally:
         replay.stop()
     assert applied.count_documents({}) == 20
-    producer.close()
+    producer.close(timeout=5)
