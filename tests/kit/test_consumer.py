@@ -3,6 +3,7 @@ poison dead-lettered with its error, consumption goes on, replays are no-ops."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -93,3 +94,37 @@ def test_consumer_stores_once_dead_letters_poison_and_goes_on(stack, mongo_clien
         replay.stop()
     assert applied.count_documents({}) == 20
     producer.close(timeout=5)
+
+
+def test_a_consumer_that_cannot_store_shows_how_long_it_has_not_moved(stack):
+    """What readiness reads: while every batch fails (the database away) the consumer makes no
+    progress with records to read; once batches are stored again it is caught up."""
+    run = uuid.uuid4().hex[:8]
+    topic = f"wmtest.kitstall{run}.v1.events"
+    admin = make_admin(stack.kafka, "kit-test")
+    ensure_topics(admin, [topic, f"{topic}.dlq"], TopicSettings(partitions=1))
+    admin.close()
+    producer = HealingProducer(lambda: make_producer(stack.kafka, "kit-test"))
+    producer.send_and_wait([Record(topic, b"k", b"\x00not-an-envelope")], timeout=30)
+    database_away = threading.Event()
+    database_away.set()
+
+    class Storing(EventConsumer):
+        def _process(self, records):
+            if database_away.is_set():
+                return False  # as after a transient failure: the poll is read again
+            return super()._process(records)
+
+    consumer = Storing(bootstrap_servers=stack.kafka, group_id=f"kit-stall-{run}", topics=[topic],
+                       dlq_producer=producer)
+    consumer.start()
+    try:
+        time.sleep(6)  # joined the group, the record read and refused again and again
+        stalled = consumer.stalled_for()
+        time.sleep(5)
+        assert consumer.stalled_for() > stalled + 4, "it made progress without storing anything"
+        database_away.clear()
+        assert _wait(lambda: consumer.stalled_for() < 2, timeout=20)
+    finally:
+        consumer.stop()
+        producer.close(timeout=5)
