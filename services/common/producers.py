@@ -94,8 +94,12 @@ class HealingProducer:
                 raise error
 
     def close(self, timeout: float) -> None:
+        """Flushes for up to `timeout` seconds; what is unsent then stays pending for the next start."""
         with self._lock:
-            self._producer.close(timeout=timeout)
+            try:
+                self._producer.close(timeout=timeout)
+            except KafkaError:  # close() flushes first and raises when that times out
+                _discard(self._producer)
 
     def _replace(self, stuck: KafkaProducer, reason: str) -> None:
         with self._lock:
