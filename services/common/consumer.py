@@ -284,13 +284,16 @@ class EventConsumer(threading.Thread):
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         totals: dict[str, int] = {}
+        known = True  # every assigned partition's end and position known (not before its first fetch)
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             position = consumer.position(tp, timeout_ms=1000) if highwater is not None else None
-            if highwater is not None and position is not None:
-                totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+            if highwater is None or position is None:
+                known = False
+                continue
+            totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
         # a topic whose partitions all moved to another replica is no longer this one's lag
         for topic in self.topics:
             LAG.labels(topic, self.group_id).set(totals.get(topic, 0))
-        if not any(totals.values()):
+        if known and not any(totals.values()):  # caught up, or no partitions to read
             self._progressed_at = time.monotonic()

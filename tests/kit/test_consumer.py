@@ -110,8 +110,11 @@ def test_a_consumer_that_cannot_store_shows_how_long_it_has_not_moved(stack):
     database_away.set()
 
     class Storing(EventConsumer):
+        refused = 0
+
         def _process(self, records):
             if database_away.is_set():
+                self.refused += 1
                 return False  # as after a transient failure: the poll is read again
             return super()._process(records)
 
@@ -119,7 +122,8 @@ def test_a_consumer_that_cannot_store_shows_how_long_it_has_not_moved(stack):
                        dlq_producer=producer)
     consumer.start()
     try:
-        time.sleep(6)  # joined the group, the record read and refused again and again
+        # joined the group, the record read and refused, read again
+        assert _wait(lambda: consumer.refused >= 2)
         stalled = consumer.stalled_for()
         time.sleep(5)
         assert consumer.stalled_for() > stalled + 4, "it made progress without storing anything"
@@ -127,4 +131,54 @@ def test_a_consumer_that_cannot_store_shows_how_long_it_has_not_moved(stack):
         assert _wait(lambda: consumer.stalled_for() < 2, timeout=20)
     finally:
         consumer.stop()
+        producer.close(timeout=5)
+
+
+def test_a_group_goes_on_through_rebalances_without_a_restart(stack, mongo_client):
+    """A second replica joins and the first leaves while events keep coming: the group's
+    partitions move twice, and every event is stored once by whoever holds its partition."""
+    run = uuid.uuid4().hex[:8]
+    topic = f"wmtest.kitgroup{run}.v1.events"
+    admin = make_admin(stack.kafka, "kit-test")
+    ensure_topics(admin, [topic, f"{topic}.dlq"], TopicSettings(partitions=4))
+    admin.close()
+    applied = mongo_client[f"{stack.db_prefix}kit"][f"group_{run}"]
+    producer = HealingProducer(lambda: make_producer(stack.kafka, "kit-test"))
+    source = EventSource("kit")
+
+    def handle(event) -> Outcome:
+        try:
+            applied.insert_one({"_id": event.event_id})
+            return Outcome.APPLIED
+        except DuplicateKeyError:
+            return Outcome.DUPLICATE
+
+    def replica() -> EventConsumer:
+        consumer = EventConsumer(bootstrap_servers=stack.kafka, group_id=f"kit-group-{run}", topics=[topic],
+                                 handlers={"wenming.registration.v1.UnitRenamed": handle}, dlq_producer=producer)
+        consumer.start()
+        return consumer
+
+    def publish(first: int, count: int) -> None:
+        producer.send_and_wait([Record(topic, f"u{n % 16}".encode(), source.new(
+            events_pb2.UnitRenamed(unit_id=f"u{n % 16}", old_name="a", new_name=f"n{n}"), district_id="d",
+            aggregate_type="unit", aggregate_id=f"u{n % 16}", version=n)["value"]) for n in range(first, first + count)],
+            timeout=30)
+
+    leaving = replica()
+    staying = None
+    try:
+        publish(0, 50)
+        assert _wait(lambda: applied.count_documents({}) == 50)
+        staying = replica()  # joins: the partitions are split between the two
+        publish(50, 50)
+        assert _wait(lambda: applied.count_documents({}) == 100)
+        leaving.stop()  # leaves: the other takes every partition
+        publish(100, 50)
+        assert _wait(lambda: applied.count_documents({}) == 150, timeout=60)
+        assert staying.healthy and staying.stalled_for() < 10
+    finally:
+        leaving.stop()
+        if staying is not None:
+            staying.stop()
         producer.close(timeout=5)
