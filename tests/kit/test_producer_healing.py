@@ -1,7 +1,8 @@
 """Producers that heal, against a broker of this test's own that it kills or freezes: the outbox
 relay and a consumer publishing derived events, under steady writes, go on after the broker is
 back without a restart; every event reaches the topic, each aggregate's first copies in order;
-the stall showed in readiness meanwhile and the replacement and the failures were counted."""
+the stall showed in readiness meanwhile and the failures were counted; frozen, the wedged
+producer was replaced."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def test_relay_and_deriving_consumer_resume_after_the_broker_outage(stack, mongo
         assert units.count_documents({"outbox_pending": True}) == 0, "the relay did not resume"
         # readiness saw the relay stuck while the broker was away
         assert stalled_seen > 10
-        assert _sample("kafka_producer_replacements_total", reason="timeout") > replaced_before
+        if fault == "freeze":  # the wedge: only a new producer gets through (killed, the old one may recover)
+            assert _sample("kafka_producer_replacements_total", reason="timeout") > replaced_before
         assert _sample("outbox_publish_failures_total", topic=topic) > failures_before
 
         version_of = {event_id: version for _, version, event_id in written}
