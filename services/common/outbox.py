@@ -152,7 +152,8 @@ class OutboxRelay(threading.Thread):
 
     def stalled_for(self) -> float:
         """Seconds the longest-waiting collection's pending events have not moved (0: none wait)."""
-        return max((time.monotonic() - since for since in self._waiting_since.values()), default=0.0)
+        # list() copies at once: the relay thread changes the dict while the health monitor asks
+        return max((time.monotonic() - since for since in list(self._waiting_since.values())), default=0.0)
 
     @staticmethod
     def _remove_published(collection: Collection, cleared: list, partial: list) -> None:
