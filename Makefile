@@ -27,6 +27,15 @@ PYTEST_ARGS ?=
 # broker or the database (marked serial) run afterwards on their own
 TEST_WORKERS ?= 3
 BENCH_ARGS ?=
+# `make chaos` kills and freezes its broker and database: a stack of its own (slot 7's ports and
+# .data/chaos), so it runs beside `make run` and `make test`; CHAOS_SEED repeats a run
+CHAOS_SLOT ?= 7
+CHAOS_DATA := $(ROOT)/.data/chaos$(if $(filter-out 7,$(CHAOS_SLOT)),-$(CHAOS_SLOT))
+CHAOS_ENV := WENMING_DATA=$(CHAOS_DATA) \
+             KAFKA_PORT=$(shell echo $$((19092 + 10 * $(CHAOS_SLOT)))) \
+             MONGO_PORT=$(shell echo $$((27018 + 10 * $(CHAOS_SLOT)))) \
+             WENMING_TEST_LANE=$(shell echo $$((4 * $(CHAOS_SLOT))))
+CHAOS_ARGS ?=
 # the district-scale data set (make seed-scale, benches at district scale): a data directory of its
 # own, kept between runs, and its own broker and database ports beside the slot's
 SCALE_DATA := $(ROOT)/.data/scale$(if $(filter-out 0,$(TEST_SLOT)),-$(TEST_SLOT))
@@ -44,7 +53,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down backup restore test test-unit bench seed-scale lint screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-unit chaos bench seed-scale lint screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -52,6 +61,7 @@ help:
 	@echo "make down    stop what 'make up' started"
 	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
 	@echo "make bench   benchmarks against the real broker and database"
+	@echo "make chaos   seeded faults (broker down/frozen, database down, kill -9) under traffic, then the invariants"
 	@echo "make seed-scale  a district of Liangzhou's size (179k volunteers, 100k orders…) in .data/scale (hours; resumable)"
 	@echo "make protos  regenerate Python code from protos/"
 	@echo "make web     build the app (web/ -> build/web, served by the gateway under /app/)"
@@ -155,6 +165,14 @@ test: protos web browser infra
 	  $(PY) -m pytest -m serial $(PYTEST_ARGS); serial=$$?; \
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
 	  exit $$(( parallel > serial ? parallel : serial ))
+
+# seeded faults under order traffic, one line per fault and one overall (tests/chaos)
+chaos: protos infra
+	@$(CHAOS_ENV) $(STACK) stop >/dev/null 2>&1 || true
+	@rm -rf $(CHAOS_DATA)
+	@$(CHAOS_ENV) $(STACK) start
+	@trap '$(CHAOS_ENV) $(STACK) stop' EXIT; eval "$$($(CHAOS_ENV) $(STACK) env)"; export $(CHAOS_ENV); \
+	  $(PY) -m tests.chaos $(CHAOS_ARGS)
 
 test-unit: protos
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -163,6 +163,8 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     kafka_topics: TopicSettings = field(default_factory=TopicSettings)
     outbox_poll_seconds: float = 0.2
+    # a relay with events pending or a consumer behind that has not moved for this long is not ready
+    stall_seconds: float = 60.0
     kafka_connection: dict = field(default_factory=dict)  # TLS/SASL options of every Kafka client
     mongodb_tls: dict = field(default_factory=dict)       # TLS options of the MongoDB client
     grpc_tls: GrpcTls | None = None                       # None: plaintext gRPC
@@ -292,6 +294,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None, e
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
         kafka_topics=topic_settings(env),
         outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 0.2),
+        stall_seconds=env.float("READINESS_STALL_SECONDS", 60.0),
         kafka_connection=kafka_connection(env),
         mongodb_tls=mongodb_tls(env),
         grpc_tls=grpc_tls(env),

@@ -35,6 +35,7 @@ from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic, kafka_name
 from .kafka_clients import connection_options
 from .logs import access_log
+from .producers import Record
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class EventConsumer(threading.Thread):
         self._stopping = threading.Event()
         self._consumer: KafkaConsumer | None = None
         self.healthy = False
+        # when the consumer last committed a batch or found itself caught up (readiness)
+        self._progressed_at = time.monotonic()
         for topic in topics:  # visible from zero, so increase() sees the first dead letter
             for counter in (CONSUMED, APPLIED, DUPLICATES, SKIPPED, DEAD_LETTERED):
                 counter.labels(topic, group_id)
@@ -101,6 +104,10 @@ class EventConsumer(threading.Thread):
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self.join(timeout)
+
+    def stalled_for(self) -> float:
+        """Seconds since it last committed a batch or was caught up (with no partitions it is)."""
+        return time.monotonic() - self._progressed_at
 
     def _connect(self) -> KafkaConsumer:
         consumer = KafkaConsumer(
@@ -164,6 +171,7 @@ class EventConsumer(threading.Thread):
             if self._process([record for records in polled.values() for record in records]):
                 consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
                                  for tp, records in polled.items()})
+                self._progressed_at = time.monotonic()
             else:
                 for tp, records in polled.items():
                     consumer.seek(tp, records[0].offset)
@@ -270,17 +278,22 @@ class EventConsumer(threading.Thread):
             ("consumer_group", self.group_id.encode()),
         ]
         # waits for the ack: the offset is committed right after, so the dead letter must be durable
-        self._dlq.send(dlq_topic(topic), key=key, value=value, headers=headers).get(timeout=15)
+        self._dlq.send_and_wait([Record(dlq_topic(topic), key, value, headers)], timeout=15)
 
     # ---- metrics ----
 
     def _update_lag(self, consumer: KafkaConsumer) -> None:
         totals: dict[str, int] = {}
+        known = True  # every assigned partition's end and position known (not before its first fetch)
         for tp in consumer.assignment():
             highwater = consumer.highwater(tp)
             position = consumer.position(tp, timeout_ms=1000) if highwater is not None else None
-            if highwater is not None and position is not None:
-                totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
+            if highwater is None or position is None:
+                known = False
+                continue
+            totals[tp.topic] = totals.get(tp.topic, 0) + max(0, highwater - position)
         # a topic whose partitions all moved to another replica is no longer this one's lag
         for topic in self.topics:
             LAG.labels(topic, self.group_id).set(totals.get(topic, 0))
+        if known and not any(totals.values()):  # caught up, or no partitions to read
+            self._progressed_at = time.monotonic()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from .events import EventSource, record_headers
+from .events import EventSource
+from .producers import HealingProducer, outbox_record
 
 
 def derived_event_id(district_id: str, key: str) -> str:
@@ -33,11 +34,9 @@ def derived_event(source: EventSource, key: str, payload, *, district_id: str, a
                       event_id=derived_event_id(district_id, key))
 
 
-def publish_and_wait(producer, entries: Iterable[dict], timeout: float = 30.0) -> int:
-    """Sends every entry and waits until the broker acknowledged all of them (raises otherwise)."""
-    futures = [producer.send(e["topic"], key=e["key"].encode(), value=e["value"], headers=record_headers(e))
-               for e in entries]
-    producer.flush(timeout=timeout)
-    for future in futures:
-        future.get(timeout=timeout)
-    return len(futures)
+def publish_and_wait(producer: HealingProducer, entries: Iterable[dict], timeout: float = 30.0) -> int:
+    """Sends every entry and waits until the broker acknowledged all of them (raises otherwise:
+    the consumer reads its batch again, by then on a new producer if this one was stuck)."""
+    records = [outbox_record(e) for e in entries]
+    producer.send_and_wait(records, timeout)
+    return len(records)

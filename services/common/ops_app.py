@@ -78,9 +78,11 @@ class PodMetrics:
 
 
 def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
-                   warnings: Callable[[], dict[str, list[str]]] = dict, exposed=REGISTRY) -> Flask:
+                   warnings: Callable[[], dict[str, list[str]]] = dict,
+                   reasons: Callable[[], dict[str, str]] = dict, exposed=REGISTRY) -> Flask:
     """`readiness()` names the checks that must pass; `warnings()` what /readyz reports without
-    failing (e.g. a Kafka topic keeping records for less time than configured); `exposed` is
+    failing (e.g. a Kafka topic keeping records for less time than configured); `reasons()` why
+    a failing check fails, where more can be said than its name; `exposed` is
     what /metrics shows (a PodMetrics when the pod has gRPC worker processes)."""
     app = Flask(service)
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON bodies
@@ -93,7 +95,8 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
     def readyz():
         checks = readiness()
         ready = all(checks.values())
-        return jsonify(ready=ready, checks=checks, warnings=warnings(), service=service), 200 if ready else 503
+        return jsonify(ready=ready, checks=checks, reasons=reasons(), warnings=warnings(),
+                       service=service), 200 if ready else 503
 
     @app.get("/metrics")
     def metrics():

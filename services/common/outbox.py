@@ -3,7 +3,8 @@
 FerretDB and single-node MongoDB have no multi-document transactions, so a service never writes
 a state change and "publishes" separately. It pushes the pending events into the aggregate's own
 `outbox` array in the same update (`insert_with_events` / `update_with_events`). The relay
-publishes pending events with an idempotent acks=all producer and pulls them out of the document
+publishes pending events with an idempotent acks=all producer (replaced when it stops
+completing sends, producers.py) and pulls them out of the document
 only after the broker acknowledged. A crash between the ack and the pull publishes an event twice
 (consumers deduplicate by event id); no crash can lose one.
 
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from prometheus_client import Counter, Gauge
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
-from .events import record_headers
+from .producers import HealingProducer, outbox_record
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def update_with_events(collection: Collection, filter: dict, update: dict, event
 class OutboxRelay(threading.Thread):
     """Publishes pending events of the registered collections; one thread per process."""
 
-    def __init__(self, producer, collections: list[Collection], poll_seconds: float = 0.2,
+    def __init__(self, producer: HealingProducer, collections: list[Collection], poll_seconds: float = 0.2,
                  batch_size: int = 500, send_timeout_seconds: float = 15.0):
         super().__init__(name="outbox-relay", daemon=True)
         self._producer = producer
@@ -88,6 +90,8 @@ class OutboxRelay(threading.Thread):
         self._send_timeout = send_timeout_seconds
         self._stopping = threading.Event()
         self._backoff = 0.0
+        # collection name -> since when its pending events have not moved (readiness)
+        self._waiting_since: dict[str, float] = {}
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -119,34 +123,37 @@ class OutboxRelay(threading.Thread):
         docs = list(collection.find({"outbox_pending": True}, {"outbox": 1}).limit(self._batch))
         PENDING.labels(collection.name).set(sum(len(d.get("outbox") or ()) for d in docs))
         if not docs:
+            self._waiting_since.pop(collection.name, None)
             return False
-        sends = []
-        for doc in docs:
-            futures = [
-                self._producer.send(e["topic"], key=e["key"].encode(), value=bytes(e["value"]), headers=record_headers(e))
-                for e in doc.get("outbox") or ()
-            ]
-            sends.append((doc, futures))
-        self._producer.flush(timeout=self._send_timeout)
+        # waiting from the first pass that found them until one publishes something
+        self._waiting_since.setdefault(collection.name, time.monotonic())
+        records = [outbox_record(entry) for doc in docs for entry in doc.get("outbox") or ()]
+        results = iter(self._producer.deliver(records, timeout=self._send_timeout))
 
-        cleared, partial = [], []
-        for doc, futures in sends:
-            entries = doc.get("outbox") or []
-            acked = []
-            for entry, future in zip(entries, futures, strict=True):
-                # keep per-aggregate order: stop at the first event the broker did not take
-                if not future.is_done or future.failed():
-                    PUBLISH_FAILURES.labels(entry["topic"]).inc()
-                    break
-                acked.append(entry)
+        cleared, partial, failed = [], [], 0
+        for doc in docs:
+            outbox = doc.get("outbox") or []
+            errors = [next(results) for _ in outbox]
+            # keep per-aggregate order: stop at the first event the broker did not take
+            acked = outbox[:next((i for i, error in enumerate(errors) if error is not None), len(outbox))]
+            for entry in acked:
                 PUBLISHED.labels(entry["topic"]).inc()
+            for entry in outbox[len(acked):]:
+                PUBLISH_FAILURES.labels(entry["topic"]).inc()
+            failed += len(outbox) - len(acked)
             if acked:
-                (cleared if len(acked) == len(entries) else partial).append((doc["_id"], entries, acked))
+                (cleared if len(acked) == len(outbox) else partial).append((doc["_id"], outbox, acked))
         self._remove_published(collection, cleared, partial)
-        failed = sum(1 for _, fs in sends for f in fs if not f.is_done or f.failed())
+        if cleared or partial:
+            self._waiting_since.pop(collection.name, None)
         if failed:
             raise RuntimeError(f"{failed} event(s) not acknowledged by the broker")
         return len(docs) == self._batch
+
+    def stalled_for(self) -> float:
+        """Seconds the longest-waiting collection's pending events have not moved (0: none wait)."""
+        # list() copies at once: the relay thread changes the dict while the health monitor asks
+        return max((time.monotonic() - since for since in list(self._waiting_since.values())), default=0.0)
 
     @staticmethod
     def _remove_published(collection: Collection, cleared: list, partial: list) -> None:

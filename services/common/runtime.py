@@ -48,6 +48,7 @@ from .kafka_clients import configure_connection, ensure_topics, make_admin, make
 from .logs import configure_logging
 from .ops_app import HttpServer, PodMetrics, create_ops_app
 from .outbox import OUTBOX_INDEX, OutboxRelay, init_metrics
+from .producers import HealingProducer
 from .revocations import RevocationFeed, RevokedSessions
 from .scheduler import LeasedJob
 
@@ -97,8 +98,11 @@ class ServiceApp:
         self._process_background: list[threading.Thread] = []
         self._caches: list[ReadCache] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
-        self._checks = {"mongodb": False, "kafka": False, "token_revocations": False}
+        # outbox_relay and consumers: failing once one stalls (_check_progress)
+        self._checks = {"mongodb": False, "kafka": False, "token_revocations": False,
+                        "outbox_relay": True, "consumers": True}
         self._warnings: dict[str, list[str]] = {}
+        self._reasons: dict[str, str] = {}
         self._stopping = threading.Event()
         # admins' state-changing calls are recorded in the service's own audit collection (audit.py)
         self.calls = CallPolicy(name, self.db["audit"])
@@ -163,6 +167,25 @@ class ServiceApp:
     def readiness(self) -> dict[str, bool]:
         return dict(self._checks)
 
+    def not_ready_reasons(self) -> dict[str, str]:
+        """Why a check fails, where more can be said than its name (shown by /readyz)."""
+        return dict(self._reasons)
+
+    def _check_progress(self) -> None:
+        """A relay with events pending, or a consumer behind, that has not moved for
+        READINESS_STALL_SECONDS is not ready: the broker may answer, yet nothing gets through."""
+        bound = self.settings.stall_seconds
+        reasons = {}
+        if self._relay is not None and (stalled := self._relay.stalled_for()) > bound:
+            reasons["outbox_relay"] = f"events pending, none published for {stalled:.0f}s"
+        stalled_groups = [f"{c.group_id} made no progress for {c.stalled_for():.0f}s with records to read"
+                          for c in self._consumers if c.stalled_for() > bound]
+        if stalled_groups:
+            reasons["consumers"] = "; ".join(stalled_groups)
+        self._checks["outbox_relay"] = "outbox_relay" not in reasons
+        self._checks["consumers"] = "consumers" not in reasons
+        self._reasons = reasons
+
     def warnings(self) -> dict[str, list[str]]:
         """What is wrong but does not stop the service from serving (shown by /readyz)."""
         return dict(self._warnings)
@@ -192,6 +215,8 @@ class ServiceApp:
                     admin.close()
                 admin = None
             self._checks["token_revocations"] = self._revocations.ready
+            if not self.is_worker:
+                self._check_progress()
             if not self._stopping.is_set():
                 self.grpc.set_serving(all(self._checks.values()))
             self._stopping.wait(2.0)
@@ -214,7 +239,8 @@ class ServiceApp:
                         self._warnings["kafka_topics"] = weaker
                 finally:
                     admin.close()
-                producer = make_producer(self.settings.kafka_bootstrap_servers, f"{self.name}-relay")
+                producer = HealingProducer(lambda: make_producer(self.settings.kafka_bootstrap_servers,
+                                                                 f"{self.name}-relay"))
                 break
             except Exception as exc:
                 log.warning("Kafka not reachable yet (%s); retrying in %.0fs", exc, delay)
@@ -274,7 +300,7 @@ class ServiceApp:
 
     def _run_main(self, workers: GrpcWorkers | None) -> None:
         """The pod's main process: gRPC, and everything that runs once per pod."""
-        app = create_ops_app(self.name, self.readiness, self.warnings,
+        app = create_ops_app(self.name, self.readiness, self.warnings, self.not_ready_reasons,
                              **({"exposed": PodMetrics(workers.metrics_dir)} if workers else {}))
         for blueprint in self._blueprints:
             app.register_blueprint(blueprint)

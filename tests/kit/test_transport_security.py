@@ -9,9 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,6 +24,7 @@ from pymongo.errors import PyMongoError
 
 from services.common.events import events_topic
 from tests.support.certs import Authority
+from tests.support.kafka_broker import PrivateKafka, running_command, wait_port
 from tests.support.registration import District
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as reg
@@ -106,34 +105,17 @@ def test_mutual_tls_refuses_clients_without_a_certificate_of_its_ca(spawn, autho
     assert answer.value.code == 401 and json.loads(answer.value.read())["error"]["status"] == "UNAUTHENTICATED"
 
 
-def _running(data_dir: Path, name: str) -> list[str]:
-    """The command line of the test stack's own Kafka or FerretDB (to start another like it)."""
-    pid = (data_dir / "run" / f"{name}.pid").read_text().strip()
-    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
-
-
-def _wait_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()[-3000:]
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise AssertionError(f"nothing listens on {port}: {log.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
 def _tls_ferretdb(stack, authority, port: int, work: Path):
     server = authority.issue("ferretdb")
-    binary = _running(stack.data_dir, "ferretdb")[0]
+    binary = running_command(stack.data_dir, "ferretdb")[0]
     log = work / "ferretdb-tls.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([binary, "--listen-tls", f"127.0.0.1:{port}", "--tls-cert-file", str(server.cert),
                                     "--tls-key-file", str(server.key), "--data-dir", str(work / "ferretdb")],
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_port(port, process, log)
+        wait_port(port, process, log)
         yield f"mongodb://localhost:{port}/"
     finally:
         process.terminate()
@@ -143,36 +125,16 @@ def _tls_ferretdb(stack, authority, port: int, work: Path):
 @contextlib.contextmanager
 def _ssl_kafka(stack, authority, port: int, work: Path):
     server = authority.issue("kafka")
-    command = _running(stack.data_dir, "kafka")
-    java, classpath = command[0], command[command.index("-cp") + 1]
     keystore = work / "kafka-keystore.pem"
     keystore.write_bytes(server.key.read_bytes() + server.cert.read_bytes())
-    (work / "kafka-log").mkdir()
-    config = work / "server.properties"
-    config.write_text("\n".join([
-        "process.roles=broker,controller", "node.id=1", f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
-        f"listeners=SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
-        f"advertised.listeners=SSL://127.0.0.1:{port}", "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=SSL", "listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT",
-        f"log.dirs={work / 'kafka-log'}", "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1",
-        "default.replication.factor=1", "min.insync.replicas=1", "group.initial.rebalance.delay.ms=0",
+    kafka = PrivateKafka(stack, port, work / "kafka", listener="SSL", extra=(
         "ssl.keystore.type=PEM", f"ssl.keystore.location={keystore}",
-        "ssl.truststore.type=PEM", f"ssl.truststore.location={authority.cert}", ""]))
-    log = work / "kafka-ssl.log"
-    base = [java, "-Xms128m", "-Xmx384m", "-cp", classpath]
-    formatted = subprocess.run([*base, "kafka.tools.StorageTool", "format", "-t", "ssltestclusterAAAAAAAA",
-                                "-c", str(config)], capture_output=True, text=True, timeout=120)
-    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
-    with open(log, "wb") as out:
-        process = subprocess.Popen([*base, "kafka.Kafka", str(config)], stdout=out, stderr=subprocess.STDOUT)
+        "ssl.truststore.type=PEM", f"ssl.truststore.location={authority.cert}"))
+    kafka.start()
     try:
-        _wait_port(port, process, log)
-        yield f"127.0.0.1:{port}"
+        yield kafka.address
     finally:
-        process.terminate()
-        process.wait(30)
+        kafka.stop()
 
 
 def test_a_service_over_kafka_ssl_and_mongodb_tls(stack, spawn, authority, tmp_path):

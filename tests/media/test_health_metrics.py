@@ -27,7 +27,8 @@ def test_health_readiness_and_media_metrics(media, media_client, world):
             health_pb2.HealthCheckRequest(service="wenming.media.v1.MediaService"), timeout=5).status
     assert status == health_pb2.HealthCheckResponse.SERVING
     code, _, body = media_client.http("GET", "/readyz", None)
-    assert code == 200 and json.loads(body)["checks"] == {"mongodb": True, "kafka": True, "token_revocations": True}
+    assert code == 200 and json.loads(body)["checks"] == {"mongodb": True, "kafka": True, "token_revocations": True,
+                                                          "outbox_relay": True, "consumers": True}
 
     before = media_client.metrics()
     data = fake_video(300_000)

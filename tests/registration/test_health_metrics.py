@@ -46,7 +46,8 @@ def test_not_serving_until_kafka_is_reachable(spawn):
         health_pb2.HealthCheckResponse.NOT_SERVING
     code, body = _get(f"{proc.http_base}/readyz")
     assert code == 503 and json.loads(body)["checks"] == {"mongodb": True, "kafka": False,
-                                                      "token_revocations": False}
+                                                      "token_revocations": False, "outbox_relay": True,
+                                                      "consumers": True}
     assert _get(f"{proc.http_base}/healthz")[0] == 200  # alive, just not ready
 
 
