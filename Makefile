@@ -24,7 +24,7 @@ TEST_ENV  := WENMING_DATA=$(TEST_DATA) \
 PYTEST_ARGS ?=
 # test packages run in parallel pytest processes (pytest-xdist), each with its own service processes,
 # ports, databases and consumer groups on the one broker and database; the few tests that stop the
-# broker or the database (marked serial) run afterwards on their own
+# broker or the database, or need the machine to themselves (marked serial), run afterwards alone
 TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 # `make chaos` kills and freezes its broker and database: a stack of its own (slot 7's ports and

@@ -169,6 +169,9 @@ def _readyz(http_base: str) -> tuple[int, dict]:
         return answer.code, json.load(answer)
 
 
+# alone: inside the parallel part of make test, readiness never named the relay within two minutes
+# (twice; passes every time on its own) — why is not yet known
+@pytest.mark.serial
 def test_readiness_names_a_stalled_relay_and_the_service_heals_without_a_restart(stack, spawn, mongo_client,
                                                                                   broker):
     """A real service process on the private broker: events waiting while the broker is frozen
