@@ -44,3 +44,15 @@ def ping(db: Database) -> bool:
         return db.client.admin.command("ping").get("ok") == 1
     except Exception:  # any failure means "not reachable now"
         return False
+
+
+def drop_indexes_by_keys(db: Database, obsolete: dict[str, list[list[tuple[str, int]]]]) -> list[str]:
+    """Drops every index whose key is one of `obsolete[collection]` (a migration's indexes that
+    a new data shape replaced); returns "collection.name" of each dropped."""
+    dropped = []
+    for collection, specs in obsolete.items():
+        for name, info in db[collection].index_information().items():
+            if [(field, int(direction)) for field, direction in info["key"]] in specs:
+                db[collection].drop_index(name)
+                dropped.append(f"{collection}.{name}")
+    return dropped

@@ -21,8 +21,8 @@ from prometheus_client import Gauge
 
 from wenming.registration.v1 import events_pb2
 
-from .events import PoisonEvent, decode, events_topic
-from .tail import TopicTail
+from .events import events_topic
+from .tail import TopicTail, decode_of_type
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,10 @@ class RevocationFeed(TopicTail):
         return self.caught_up
 
     def _apply(self, record) -> None:
-        if dict(record.headers or ()).get("event_type", b"").decode() != REVOKED_TYPE:
+        decoded = decode_of_type(record, REVOKED_TYPE, "revocation feed")
+        if decoded is None:
             return
-        try:
-            _, revoked = decode(record.value)
-        except PoisonEvent as exc:
-            log.warning("revocation feed: skipping an undecodable record at %d@%d: %s", record.partition,
-                        record.offset, exc)
-            return
+        _, revoked = decoded
         until = revoked.tokens_expire_by.ToSeconds() + KEEP_AFTER_EXPIRY_SECONDS
         if until > time.time():
             self._revoked.add(revoked.session_id, until)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from .events import PoisonEvent, decode
 from .kafka_clients import connection_options
 
 log = logging.getLogger(__name__)
@@ -107,3 +108,15 @@ class TopicTail(threading.Thread):
             consumer.close()
             raise
         return consumer
+
+
+def decode_of_type(record: ConsumerRecord, event_type: str, reader: str):
+    """(envelope, payload) of a record whose header names `event_type`; None for any other type
+    (skipped without decoding) or an undecodable record (logged, skipped)."""
+    if dict(record.headers or ()).get("event_type", b"").decode() != event_type:
+        return None
+    try:
+        return decode(record.value)
+    except PoisonEvent as exc:
+        log.warning("%s: skipping an undecodable record at %s@%d: %s", reader, record.partition, record.offset, exc)
+        return None

@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterator
 
 from services.common.auth import Principal, TokenVerifier
 from services.common.errors import ResourceExhausted, Unauthenticated, Unavailable
-from services.common.events import PoisonEvent, decode
-from services.common.tail import TopicTail
+from services.common.tail import TopicTail, decode_of_type
 from wenming.notification.v1 import events_pb2
 from wenming.notification.v1 import notification_pb2 as pb
 
@@ -171,15 +170,10 @@ class BroadcastListener(TopicTail):
         self._recent: OrderedDict[str, None] = OrderedDict()
 
     def _wake(self, record) -> None:
-        headers = dict(record.headers or ())
-        if headers.get("event_type", b"").decode() != CREATED:
+        decoded = decode_of_type(record, CREATED, "watch listener")
+        if decoded is None:
             return
-        try:
-            envelope, payload = decode(record.value)
-        except PoisonEvent as exc:
-            log.warning("watch listener: skipping an undecodable record at %s@%d: %s", record.partition,
-                        record.offset, exc)
-            return
+        envelope, payload = decoded
         message_id = payload.message.message_id
         if message_id in self._recent:
             return

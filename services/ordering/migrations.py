@@ -21,6 +21,7 @@ import time
 from pymongo.database import Database
 
 from services.common.clock import clock
+from services.common.mongo import drop_indexes_by_keys
 
 from .index import OrderIndex
 from .orders import SCHEMA_VERSION, due_days, queue_key
@@ -56,7 +57,7 @@ def migrate(db: Database, index: OrderIndex) -> dict | None:
     for raw in orders.find({"schema_version": {"$ne": SCHEMA_VERSION}}, {"outbox": 0, "trail": 0}):
         fields = {"queue_key": queue_key(raw), **due_days(raw), "schema_version": SCHEMA_VERSION}
         upgraded += orders.update_one({"_id": raw["_id"], "version": raw["version"]}, {"$set": fields}).modified_count
-    dropped = _drop_obsolete_indexes(db)
+    dropped = drop_indexes_by_keys(db, OBSOLETE_INDEXES)
     entries = index.backfill()
     done = {"schema": SCHEMA_VERSION, "orders_upgraded": upgraded, "entries_written": entries,
             "indexes_dropped": dropped, "seconds": round(time.monotonic() - began, 1), "at": clock.now()}
@@ -65,11 +66,3 @@ def migrate(db: Database, index: OrderIndex) -> dict | None:
     return done
 
 
-def _drop_obsolete_indexes(db: Database) -> list[str]:
-    dropped = []
-    for collection, specs in OBSOLETE_INDEXES.items():
-        for name, info in db[collection].index_information().items():
-            if [(field, int(direction)) for field, direction in info["key"]] in specs:
-                db[collection].drop_index(name)
-                dropped.append(f"{collection}.{name}")
-    return dropped

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 
 from services.common.clock import clock
+from services.common.mongo import drop_indexes_by_keys
 
 from . import index
 from .models import Resident, Unit, Volunteer
@@ -46,12 +47,7 @@ def migrate(domain) -> dict | None:
             entries += domain.volunteers.repair("volunteer", versions)
             versions = {}
     entries += domain.volunteers.repair("volunteer", versions)
-    dropped = []
-    for collection, specs in OBSOLETE_INDEXES.items():
-        for name, info in db[collection].index_information().items():
-            if [(field, int(direction)) for field, direction in info["key"]] in specs:
-                db[collection].drop_index(name)
-                dropped.append(f"{collection}.{name}")
+    dropped = drop_indexes_by_keys(db, OBSOLETE_INDEXES)
     done = {"schema": index.SCHEMA_VERSION, "units_upgraded": units, "residents_upgraded": residents,
             "volunteers_indexed": entries, "indexes_dropped": dropped,
             "seconds": round(time.monotonic() - began, 1), "at": clock.now()}

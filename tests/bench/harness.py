@@ -113,17 +113,7 @@ def closed_loop(factory_path: str, args: tuple = (), *, seconds: float = 10.0, p
     start_at = time.time() + 3.0  # time for every process to import and connect
     workers = [ctx.Process(target=_worker, args=(factory_path, args, seconds, threads, start_at, queue))
                for _ in range(processes)]
-    for w in workers:
-        w.start()
-    latencies: list[float] = []
-    errors = 0
-    for _ in workers:
-        lat, err = queue.get(timeout=seconds + 120)
-        latencies += lat
-        errors += err
-    for w in workers:
-        w.join(30)
-    return LoadResult(calls=len(latencies), errors=errors, seconds=seconds, latencies_ms=latencies)
+    return _gather(workers, queue, seconds, wait=seconds + 120)
 
 
 def _paced_worker(factory_path: str, args: tuple, rate: float, seconds: float, threads: int, start_at: float,
@@ -171,12 +161,17 @@ def paced(factory_path: str, args: tuple = (), *, rate: float, seconds: float = 
     start_at = time.time() + 3.0
     workers = [ctx.Process(target=_paced_worker, args=(factory_path, args, rate / processes, seconds, threads,
                                                        start_at + i / rate, queue)) for i in range(processes)]
+    return _gather(workers, queue, seconds, wait=seconds + 300)
+
+
+def _gather(workers, queue, seconds: float, wait: float) -> LoadResult:
+    """Starts the caller processes and sums what each reports."""
     for w in workers:
         w.start()
     latencies: list[float] = []
     errors = 0
     for _ in workers:
-        lat, err = queue.get(timeout=seconds + 300)
+        lat, err = queue.get(timeout=wait)
         latencies += lat
         errors += err
     for w in workers:
