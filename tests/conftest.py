@@ -103,6 +103,9 @@ def pytest_collection_modifyitems(session, config, items):
     """Tests that run a command-line tool run last: `make test` installs the tools in the
     background while the rest runs (tests/support/tools.py)."""
     items.sort(key=lambda item: "tool" in getattr(item, "fixturenames", ()))
+    for item in items:  # their wait for the install is bounded there, not by the per-test timeout
+        if "tool" in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(tools.INSTALL_WAIT_SECONDS + 300))
 
 
 @pytest.fixture(scope="session")

@@ -36,17 +36,18 @@ KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
 FERRETDB_BUILD=$(cat "$HERE/ferretdb/main.go" "$HERE/ferretdb/go.sum" "$HERE"/ferretdb/*.patch | sha256sum | cut -c1-10)
 FERRETDB_BIN="$CACHE/bin/ferretdb-sqlite-$FERRETDB_VERSION-$FERRETDB_BUILD"
 # name, Go package, version: built with `go install`, kept as $CACHE/bin/<name>-<version>
-GO_TOOLS="helm helm.sh/helm/v3/cmd/helm v3.21.4
+GO_TOOLS="protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12
 grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4
 ghz github.com/bojand/ghz/cmd/ghz v0.93.0
 buf github.com/bufbuild/buf/cmd/buf v1.75.0
-protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12"
+helm helm.sh/helm/v3/cmd/helm v3.21.4"
 # name, Maven artifact (group:artifact:version[:type:classifier]): kept as $CACHE/bin/<name>-<version>.
 # protoc is the release inside grpcio-tools (libprotoc 35.1 = 4.35.1): the contract is compiled
 # for Java with the same compiler that `make protos` uses for Python.
 MAVEN_TOOLS="protoc com.google.protobuf:protoc:4.35.1:exe:linux-$(uname -m | sed 's/aarch64/aarch_64/')
 protobuf-java com.google.protobuf:protobuf-java:4.35.1"
-TOOLS="$(printf '%s\n%s\n' "$GO_TOOLS" "$MAVEN_TOOLS" | cut -d' ' -f1 | tr '\n' ' ')promtool"
+# quickest first: the tests waiting for a tool start as soon as theirs is in
+TOOLS="promtool $(printf '%s\n%s\n' "$MAVEN_TOOLS" "$GO_TOOLS" | cut -d' ' -f1 | tr '\n' ' ')"
 RUN="$DATA/run"
 LOGS="$DATA/logs"
 

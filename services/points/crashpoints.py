@@ -1,6 +1,7 @@
 """Test-only fault injection: `POINTS_CRASH_AT=<step>` makes the process SIGKILL itself the first
-time a posting or a redemption reaches that step, so tests can prove that recovery ends every
-interrupted posting exactly once (tests/points/test_crash_recovery.py). Never set in production;
+time a posting, a redemption or a ledger batch reaches that step, so tests can prove that recovery
+ends every interrupted posting exactly once (tests/points/test_crash_recovery.py) and that a batch
+killed half-stored is counted once (tests/points/test_reliability.py). Never set in production;
 unset, a step costs one comparison.
 """
 
@@ -18,6 +19,7 @@ STEPS = (
     "redemption.debited",    # the points are debited, the stock not taken
     "redemption.stocked",    # the stock is held, the redemption still PENDING
     "redemption.completed",  # COMPLETED, the item's hold not yet dropped
+    "ledger.entered",        # a consumed batch's entries are written, no balance moved, no offset committed
 )
 ENV = "POINTS_CRASH_AT"
 CRASH_AT = os.environ.get(ENV) or None

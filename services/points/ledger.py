@@ -211,6 +211,7 @@ class Ledger:
         inserted = insert_new(self.entries, list(documents.values()))
         duplicates = [key for key in documents if key not in inserted]
         stored = {d["_id"]: d for d in self.entries.find({"_id": {"$in": duplicates}})} if duplicates else {}
+        crashpoints.reached("ledger.entered")
 
         # an entry belongs in the balances with the record that inserted it: this one now, or
         # this same record in an attempt that crashed before the balances were incremented
