@@ -161,8 +161,8 @@ test: protos web browser infra
 	@( $(STACK) tools $(TEST_DATA)/tools >/dev/null 2>&1 & )
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
 	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TEST_DATA)/tools; \
-	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" $(PYTEST_ARGS); parallel=$$?; \
-	  $(PY) -m pytest -m serial $(PYTEST_ARGS); serial=$$?; \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --junitxml=$(TEST_DATA)/parallel.xml $(PYTEST_ARGS); parallel=$$?; \
+	  $(PY) -m pytest -m serial --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS); serial=$$?; \
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
 	  exit $$(( parallel > serial ? parallel : serial ))
 

@@ -93,16 +93,29 @@ def pytest_xdist_make_scheduler(config, log):
 
     class PackageScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            parts = nodeid.split("/")
-            return parts[1] if len(parts) > 2 and parts[0] == "tests" else nodeid
+            return _package(nodeid) or nodeid
 
+    config.option.loadscopereorder = False  # packages go out in collection order: longest first
     return PackageScheduling(config, log)
 
 
+# Seconds each package's tests took in a full `make test` on 2 cores. The packages go to the
+# workers longest first so that the lanes end together; an unlisted package counts as short.
+PACKAGE_SECONDS = {
+}
+
+
+def _package(nodeid: str) -> str | None:
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else None
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that run a command-line tool run last: `make test` installs the tools in the
-    background while the rest runs (tests/support/tools.py)."""
-    items.sort(key=lambda item: "tool" in getattr(item, "fixturenames", ()))
+    """Longest packages first (see PACKAGE_SECONDS); inside a package the tests that run a
+    command-line tool go last: `make test` installs the tools in the background meanwhile
+    (tests/support/tools.py)."""
+    items.sort(key=lambda item: (-PACKAGE_SECONDS.get(_package(item.nodeid), 0),
+                                 "tool" in getattr(item, "fixturenames", ())))
     for item in items:  # their wait for the install is bounded there, not by the per-test timeout
         if "tool" in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(tools.INSTALL_WAIT_SECONDS + 300))
