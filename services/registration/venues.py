@@ -28,6 +28,7 @@ VENUE_FIELDS = ("name", "kind", "address", "manager_account_ids")
 ROOM_FIELDS = ("name", "kind", "capacity", "opening_hours")
 MAX_MANAGERS = 10
 MAX_CAPACITY = 10_000
+AGGREGATE_TYPES = {Venue: "venue", Room: "room"}
 
 
 @dataclass
@@ -141,9 +142,26 @@ class VenueRegistry:
                 managers.append({"account_id": account.id, "display_name": account.display_name})
         return managers
 
-    def _venue_event(self, payload, venue: Venue, version: int, principal: Principal) -> dict:
-        return self.events.new(payload, district_id=venue.district_id, aggregate_type="venue", aggregate_id=venue.id,
-                               version=version, actor_id=principal.subject)
+    def _event(self, payload, aggregate: Venue | Room, version: int, principal: Principal) -> dict:
+        return self.events.new(payload, district_id=aggregate.district_id, aggregate_type=AGGREGATE_TYPES[type(aggregate)],
+                               aggregate_id=aggregate.id, version=version, actor_id=principal.subject)
+
+    def _change(self, principal: Principal, current, changes: dict, expected_version: int, payload_of, what: str):
+        """One version-guarded write of `changes` (as stored) to `current`, a Venue or a Room, with
+        the event `payload_of(the aggregate as changed)`; `what` names it in refusals (阵地, 功能室)."""
+        model = type(current)
+        if expected_version and expected_version != current.version:
+            raise FailedPrecondition(f"{what}已被他人修改（版本 {current.version}），请刷新后再试")
+        changed = model.from_raw({**current.to_mongo().to_dict(), **changes})
+        changed.version = current.version + 1
+        event = self._event(payload_of(changed), current, changed.version, principal)
+        try:
+            saved = model.change({"_id": current.id, "version": current.version}, {"$set": changes}, [event])
+        except DuplicateKeyError:
+            raise AlreadyExists(f"已有同名的{what}") from None
+        if saved is None:
+            raise FailedPrecondition(f"{what}已被他人修改，请刷新后再试")
+        return saved
 
     def create(self, principal: Principal, req: pb.CreateVenueRequest) -> Place:
         v = Validator()
@@ -160,7 +178,7 @@ class VenueRegistry:
         venue = Venue.from_raw({"_id": new_id("venue"), "district_id": unit.district_id, "unit_id": unit.id,
                                 "name": name, "kind": kind, "address": address, "managers": managers,
                                 "status": ACTIVE, "created_at": utcnow()})
-        event = self._venue_event(events_pb2.VenueCreated(venue=venue_msg(venue, unit, [])), venue, 1, principal)
+        event = self._event(events_pb2.VenueCreated(venue=venue_msg(venue, unit, [])), venue, 1, principal)
         try:
             venue.insert([event])
         except DuplicateKeyError:
@@ -183,38 +201,23 @@ class VenueRegistry:
         if "manager_account_ids" in fields:
             changes["managers"] = self._managers(v, place.unit.id, manager_ids)
             v.check()
-        return self._change_venue(principal, place, changes, req.expected_version,
+        return self._change_place(principal, place, changes, req.expected_version,
                                   lambda msg: events_pb2.VenueUpdated(venue=msg, changed_fields=fields))
 
     def retire(self, principal: Principal, venue_id: str) -> Place:
         place = self._managed_place(principal, venue_id)
         if place.venue.status == RETIRED:
             raise FailedPrecondition("这个阵地已经停用")
-        return self._change_venue(principal, place, {"status": RETIRED}, 0,
+        return self._change_place(principal, place, {"status": RETIRED}, 0,
                                   lambda msg: events_pb2.VenueRetired(venue=msg))
 
-    def _change_venue(self, principal: Principal, place: Place, changes: dict, expected_version: int,
+    def _change_place(self, principal: Principal, place: Place, changes: dict, expected_version: int,
                       payload) -> Place:
-        """One version-guarded write of `changes` (as stored) with the event `payload(the venue as changed)`."""
-        venue = place.venue
-        if expected_version and expected_version != venue.version:
-            raise FailedPrecondition(f"阵地已被他人修改（版本 {venue.version}），请刷新后再试")
-        changed = Venue.from_raw({**venue.to_mongo().to_dict(), **changes})
-        changed.version = venue.version + 1
-        event = self._venue_event(payload(venue_msg(changed, place.unit, [])), venue, changed.version, principal)
-        try:
-            saved = Venue.change({"_id": venue.id, "version": venue.version}, {"$set": changes}, [event])
-        except DuplicateKeyError:
-            raise AlreadyExists(f"这个单位已有名为“{changed.name}”的阵地") from None
-        if saved is None:
-            raise FailedPrecondition("阵地已被他人修改，请刷新后再试")
-        return Place(saved, place.unit)
+        venue = self._change(principal, place.venue, changes, expected_version,
+                             lambda changed: payload(venue_msg(changed, place.unit, [])), "阵地")
+        return Place(venue, place.unit)
 
     # ---- rooms ----
-
-    def _room_event(self, payload, room: Room, version: int, principal: Principal) -> dict:
-        return self.events.new(payload, district_id=room.district_id, aggregate_type="room", aggregate_id=room.id,
-                               version=version, actor_id=principal.subject)
 
     def create_room(self, principal: Principal, req: pb.CreateRoomRequest) -> Room:
         v = Validator()
@@ -227,8 +230,7 @@ class VenueRegistry:
         room = Room.from_raw({"_id": new_id("room"), "district_id": place.venue.district_id,
                               "venue_id": place.venue.id, "unit_id": place.unit.id, "status": ACTIVE,
                               "created_at": utcnow(), **changes})
-        event = self._room_event(events_pb2.RoomCreated(room=room_msg(room), unit=unit_ref(place.unit)), room, 1,
-                                 principal)
+        event = self._event(events_pb2.RoomCreated(room=room_msg(room), unit=unit_ref(place.unit)), room, 1, principal)
         try:
             room.insert([event])
         except DuplicateKeyError:
@@ -241,32 +243,19 @@ class VenueRegistry:
         changes = _room_fields(v, req, fields)
         v.check()
         room, place = self._managed_room(principal, req.room_id)
-        return self._change_room(principal, room, place, changes, req.expected_version,
-                                 lambda msg, unit: events_pb2.RoomUpdated(room=msg, unit=unit, changed_fields=fields))
+        return self._change(principal, room, changes, req.expected_version,
+                            lambda changed: events_pb2.RoomUpdated(room=room_msg(changed), unit=unit_ref(place.unit),
+                                                                   changed_fields=fields), "功能室")
 
     def retire_room(self, principal: Principal, room_id: str) -> Room:
         room, place = self._managed_room(principal, room_id)
         if room.status == RETIRED:
             raise FailedPrecondition("这个功能室已经停用")
-        return self._change_room(principal, room, place, {"status": RETIRED}, 0,
-                                 lambda msg, unit: events_pb2.RoomRetired(room=msg, unit=unit))
+        return self._change(principal, room, {"status": RETIRED}, 0,
+                            lambda changed: events_pb2.RoomRetired(room=room_msg(changed), unit=unit_ref(place.unit)),
+                            "功能室")
 
     def _managed_room(self, principal: Principal, room_id: str) -> tuple[Room, Place]:
         room, place = self.room(principal, room_id)
         require_manages(principal, room.district_id, place.unit.path, "room")
         return room, place
-
-    def _change_room(self, principal: Principal, room: Room, place: Place, changes: dict, expected_version: int,
-                     payload) -> Room:
-        if expected_version and expected_version != room.version:
-            raise FailedPrecondition(f"功能室已被他人修改（版本 {room.version}），请刷新后再试")
-        changed = Room.from_raw({**room.to_mongo().to_dict(), **changes})
-        changed.version = room.version + 1
-        event = self._room_event(payload(room_msg(changed), unit_ref(place.unit)), room, changed.version, principal)
-        try:
-            saved = Room.change({"_id": room.id, "version": room.version}, {"$set": changes}, [event])
-        except DuplicateKeyError:
-            raise AlreadyExists(f"这个阵地已有名为“{changed.name}”的功能室") from None
-        if saved is None:
-            raise FailedPrecondition("功能室已被他人修改，请刷新后再试")
-        return saved

@@ -91,29 +91,34 @@ def test_a_station_books_its_room_sees_the_usage_and_cancels(district, registrat
     assert types.count("RoomBooked") == 3 and types.count("RoomBookingCancelled") == 1
 
 
-def test_overlapping_bookings_made_at_once_leave_exactly_one(district, station_room):
-    _, _, room, token = station_room
-    day = future_day(4)
-    # eight requests that all hold 10:00–11:00, released together
-    overlapping = [(9, 11), (10, 12), (10, 11), (9, 12), (10, 13), (9, 13), (10, 14), (8, 12)]
+def book_at_once(district, token: str, room_id: str, day: dt.date, ranges: list[tuple[int, int]]) -> list[str]:
+    """Books every (hour from, hour to) from its own thread, all released together; the outcomes."""
     outcomes: list[str] = []
-    barrier = threading.Barrier(len(overlapping))
+    barrier = threading.Barrier(len(ranges))
 
     def attempt(start: int, end: int) -> None:
         barrier.wait()
         try:
-            book(district, token, room.room_id, day, start, end)
+            book(district, token, room_id, day, start, end)
             outcomes.append("booked")
         except grpc.RpcError as error:
             outcomes.append(error.code().name)
 
-    threads = [threading.Thread(target=attempt, args=hours) for hours in overlapping]
+    threads = [threading.Thread(target=attempt, args=hours) for hours in ranges]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(outcomes).count("booked") == 1, outcomes
-    assert set(outcomes) <= {"booked", "FAILED_PRECONDITION"}, outcomes
+    return outcomes
+
+
+def test_overlapping_bookings_made_at_once_leave_exactly_one(district, station_room):
+    _, _, room, token = station_room
+    day = future_day(4)
+    # eight requests that all hold 10:00–11:00
+    outcomes = book_at_once(district, token, room.room_id, day,
+                            [(9, 11), (10, 12), (10, 11), (9, 12), (10, 13), (9, 13), (10, 14), (8, 12)])
+    assert sorted(outcomes) == ["FAILED_PRECONDITION"] * 7 + ["booked"], outcomes
     stored = district.stub.ListRoomBookings(reg.ListRoomBookingsRequest(room_id=room.room_id,
                                                                         from_date=day.isoformat(), days=1),
                                             metadata=bearer(token), timeout=10).bookings
@@ -123,25 +128,8 @@ def test_overlapping_bookings_made_at_once_leave_exactly_one(district, station_r
 def test_bookings_that_do_not_overlap_all_succeed_when_made_at_once(district, station_room):
     """Each lost version race reads the day again and succeeds when nothing overlaps."""
     _, _, room, token = station_room
-    day = future_day(5)
     hours = [(h, h + 1) for h in range(8, 16)]
-    outcomes: list[str] = []
-    barrier = threading.Barrier(len(hours))
-
-    def attempt(start: int, end: int) -> None:
-        barrier.wait()
-        try:
-            book(district, token, room.room_id, day, start, end)
-            outcomes.append("booked")
-        except grpc.RpcError as error:
-            outcomes.append(error.code().name)
-
-    threads = [threading.Thread(target=attempt, args=h) for h in hours]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert outcomes == ["booked"] * len(hours)
+    assert book_at_once(district, token, room.room_id, future_day(5), hours) == ["booked"] * len(hours)
 
 
 def test_refusals_name_the_field_or_say_why(district, station_room):
