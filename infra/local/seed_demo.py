@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import seed_venues  # infra/local, beside this file
 
 from services.common.pii import id_check_char
 from wenming.common.v1 import common_pb2 as c
@@ -235,6 +236,7 @@ def seed(procs) -> None:
                           center_id=claims.unit.unit_id, registration=seeder,
                           set_clock=clock_control(Path(clock_file)) if clock_file else None)
         seed_registration(seeder, ctx)
+        seed_venues.seed(ctx)  # registration's too
         try:
             seed_other_services(ctx, [n for n in by_name if n != "registration"])
         finally:

@@ -26,6 +26,16 @@ def ulid(now_ms: int | None = None) -> str:
     return "".join(reversed(chars))
 
 
+def ulid_millis(value: str) -> int | None:
+    """The millisecond time a ULID was made for (its first 10 characters), None if it is not one."""
+    if len(value) != 26 or any(c not in _CROCKFORD for c in value):
+        return None
+    ms = 0
+    for c in value[:10]:
+        ms = ms * 32 + _CROCKFORD.index(c)
+    return ms
+
+
 def new_id(prefix: str) -> str:
     """e.g. new_id("vol") -> "vol_01JD3Q8Y6P4M2T5R7W9X0Z1B3C"."""
     return f"{prefix}_{ulid()}"

@@ -11,6 +11,7 @@ from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
 from .audit import AuditLog
+from .bookings import RoomBookings
 from .import_jobs import ImportJobs
 from .index import VolunteerScopes
 from .models import ALL_MODELS, Volunteer
@@ -20,6 +21,7 @@ from .sessions import Sessions
 from .teams import TeamRoster
 from .throttle import Limits, LoginThrottle
 from .units import UnitDirectory
+from .venues import VenueRegistry
 from .volunteers import VolunteerRegistry
 
 
@@ -52,6 +54,8 @@ class Registration:
     accounts: Accounts
     audit: AuditLog
     imports: ImportJobs
+    venues: VenueRegistry
+    bookings: RoomBookings
 
 
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
@@ -65,6 +69,7 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
     volunteers = VolunteerRegistry(units, vault, events, scopes)
     residents = ResidentBook(units, vault, events)
     teams = TeamRoster(units, events)
+    venues = VenueRegistry(units, events)
     return Registration(
         units=units,
         volunteers=volunteers,
@@ -76,6 +81,8 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
         audit=AuditLog(),
         imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), units, volunteers, residents,
                            teams),
+        venues=venues,
+        bookings=RoomBookings(venues, events),
     )
 
 

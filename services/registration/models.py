@@ -134,6 +134,88 @@ class Resident(Aggregate):
     schema_version = IntField(default=1)
 
 
+class VenueManager(EmbeddedDocument):
+    account_id = StringField(required=True)
+    display_name = StringField(required=True)
+
+
+class Venue(Aggregate):
+    """A unit's place (阵地). It keeps its unit's id, not its path: a unit that moves takes its
+    venues along, and authorization reads the unit's current path (venues.py)."""
+
+    meta = {
+        "collection": "venues",
+        "indexes": [
+            {"fields": ["district_id", "unit_id", "name"], "unique": True},
+        ],
+    }
+    unit_id = StringField(required=True)
+    name = StringField(required=True, max_length=60)
+    kind = IntField(required=True)
+    address = StringField(default="")
+    managers = ListField(EmbeddedDocumentField(VenueManager))
+    status = IntField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class OpeningPeriod(EmbeddedDocument):
+    weekday = IntField(required=True)
+    opens = IntField(required=True)   # minutes after midnight, China time
+    closes = IntField(required=True)
+
+
+class Room(Aggregate):
+    """A function room (功能室) of a venue."""
+
+    meta = {
+        "collection": "rooms",
+        "indexes": [
+            {"fields": ["venue_id"]},
+            {"fields": ["district_id", "venue_id", "name"], "unique": True},
+        ],
+    }
+    venue_id = StringField(required=True)
+    unit_id = StringField(required=True)  # the venue's
+    name = StringField(required=True, max_length=60)
+    kind = IntField(required=True)
+    capacity = IntField(required=True)
+    opening_hours = ListField(EmbeddedDocumentField(OpeningPeriod))
+    status = IntField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+class Booking(EmbeddedDocument):
+    booking_id = StringField(required=True)
+    starts_at = DateTimeField(required=True)
+    ends_at = DateTimeField(required=True)
+    purpose = StringField(required=True)
+    activity_id = StringField(default="")
+    training_session_id = StringField(default="")
+    booked_by = StringField(required=True)
+    booked_by_name = StringField(default="")
+    booked_at = DateTimeField(required=True)
+    status = IntField(required=True)
+    cancelled_at = DateTimeField()
+    cancelled_by = StringField(default="")
+    cancel_reason = StringField(default="")
+
+
+class RoomDay(Aggregate):
+    """One room's bookings of one China day, `_id` "<room id>:<YYYY-MM-DD>": the document that
+    makes double booking impossible (bookings.py)."""
+
+    meta = {
+        "collection": "room_days",
+        "indexes": [{"fields": ["month_key"]}],
+    }
+    room_id = StringField(required=True)
+    venue_id = StringField(required=True)
+    unit_id = StringField(required=True)
+    day = StringField(required=True)        # YYYY-MM-DD
+    month_key = StringField(required=True)  # "<room id>:<YYYY-MM>": a month's usage is one $in
+    bookings = ListField(EmbeddedDocumentField(Booking))
+
+
 class AdminAccount(Aggregate):
     meta = {
         "collection": "admin_accounts",
@@ -246,7 +328,7 @@ class Counter(Document):
 IMPORT_CHUNKS = "import_chunks"
 IMPORT_ROWS_FIELD = "import.rows"
 
-AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session)
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session, Venue, Room, RoomDay)
 ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
 
 

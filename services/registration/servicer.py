@@ -12,13 +12,16 @@ from wenming.registration.v1 import registration_pb2_grpc
 
 from .accounts import Accounts, Tokens
 from .audit import AuditLog, action_msg
+from .bookings import RoomBookings
 from .import_jobs import ImportJobs
 from .residents import ResidentBook
 from .teams import TeamRoster
 from .translate import (
-    admin_msg, claims_msg, import_job_msg, imported_msg, resident_msg, team_msg, unit_msg, volunteer_msg,
+    admin_msg, booking_msg, claims_msg, import_job_msg, imported_msg, resident_msg, room_msg, team_msg, unit_msg,
+    usage_msg, venue_msg, volunteer_msg,
 )
 from .units import UnitDirectory, unit_ref
+from .venues import Place, VenueRegistry
 from .volunteers import VolunteerRegistry
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RegistrationService"].full_name
@@ -46,8 +49,11 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
-                 residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs):
+                 residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs,
+                 venues: VenueRegistry, bookings: RoomBookings):
         self.units = units
+        self.venues = venues
+        self.bookings = bookings
         self.imports = imports
         self.audit = audit
         self.volunteers = volunteers
@@ -221,3 +227,50 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def ExportAuditRecords(self, request, context):
         csv, count, truncated = self.audit.export(current_principal(), request)
         return pb.ExportAuditRecordsResponse(csv=csv, records=count, truncated=truncated)
+
+    # venues (阵地), rooms and bookings
+
+    def _venue_msg(self, place: Place) -> pb.Venue:
+        return venue_msg(place.venue, place.unit, self.venues.rooms_of([place.venue.id])[place.venue.id])
+
+    def CreateVenue(self, request, context):
+        return pb.CreateVenueResponse(venue=self._venue_msg(self.venues.create(current_principal(), request)))
+
+    def UpdateVenue(self, request, context):
+        return pb.UpdateVenueResponse(venue=self._venue_msg(self.venues.update(current_principal(), request)))
+
+    def RetireVenue(self, request, context):
+        return pb.RetireVenueResponse(venue=self._venue_msg(self.venues.retire(current_principal(), request.venue_id)))
+
+    def GetVenue(self, request, context):
+        return pb.GetVenueResponse(venue=self._venue_msg(self.venues.get(current_principal(), request.venue_id)))
+
+    def ListVenues(self, request, context):
+        places, token = self.venues.list(current_principal(), request)
+        rooms = self.venues.rooms_of([p.venue.id for p in places])
+        return pb.ListVenuesResponse(venues=[venue_msg(p.venue, p.unit, rooms[p.venue.id]) for p in places],
+                                     page=_page(token))
+
+    def CreateRoom(self, request, context):
+        return pb.CreateRoomResponse(room=room_msg(self.venues.create_room(current_principal(), request)))
+
+    def UpdateRoom(self, request, context):
+        return pb.UpdateRoomResponse(room=room_msg(self.venues.update_room(current_principal(), request)))
+
+    def RetireRoom(self, request, context):
+        return pb.RetireRoomResponse(room=room_msg(self.venues.retire_room(current_principal(), request.room_id)))
+
+    def BookRoom(self, request, context):
+        booking, room, place = self.bookings.book(current_principal(), request)
+        return pb.BookRoomResponse(booking=booking_msg(booking, room, place.unit))
+
+    def CancelRoomBooking(self, request, context):
+        booking, room, place = self.bookings.cancel(current_principal(), request)
+        return pb.CancelRoomBookingResponse(booking=booking_msg(booking, room, place.unit))
+
+    def ListRoomBookings(self, request, context):
+        bookings, room, place = self.bookings.list(current_principal(), request)
+        return pb.ListRoomBookingsResponse(bookings=[booking_msg(b, room, place.unit) for b in bookings])
+
+    def GetVenueUsage(self, request, context):
+        return usage_msg(self.bookings.usage(current_principal(), request))

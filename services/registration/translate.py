@@ -7,7 +7,7 @@ from services.common.events import to_timestamp
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 
-from .models import AdminAccount, Resident, Team, Unit
+from .models import AdminAccount, Booking, Resident, Room, Team, Unit, Venue
 from .units import unit_ref
 from .volunteers import VolunteerView
 
@@ -87,4 +87,49 @@ def import_job_msg(job: dict, progress: tuple[int, float, int]) -> pb.ImportJob:
         already_registered=job["already_registered"], refused=job["refused"], rows_per_second=round(rate, 1),
         eta_seconds=eta, created_at=to_timestamp(job["created_at"]), finished_at=to_timestamp(job.get("finished_at")),
         issues=[pb.ImportIssue(**issue) for issue in job.get("issues", [])],
+    )
+
+
+def _period_msg(period) -> pb.OpeningPeriod:
+    return pb.OpeningPeriod(weekday=period.weekday, opens_minute=period.opens, closes_minute=period.closes)
+
+
+def room_msg(room: Room) -> pb.Room:
+    return pb.Room(room_id=room.id, venue_id=room.venue_id, name=room.name, kind=room.kind, capacity=room.capacity,
+                   opening_hours=[_period_msg(p) for p in room.opening_hours], status=room.status,
+                   version=room.version)
+
+
+def venue_msg(venue: Venue, unit: Unit, rooms: list[Room]) -> pb.Venue:
+    return pb.Venue(
+        venue_id=venue.id, district_id=venue.district_id, unit=unit_ref(unit), name=venue.name, kind=venue.kind,
+        address=venue.address, status=venue.status, version=venue.version, created_at=to_timestamp(venue.created_at),
+        managers=[pb.VenueManager(account_id=m.account_id, display_name=m.display_name) for m in venue.managers],
+        rooms=[room_msg(r) for r in rooms],
+    )
+
+
+def booking_msg(booking: Booking, room: Room, unit: Unit) -> pb.RoomBooking:
+    return pb.RoomBooking(
+        booking_id=booking.booking_id, room_id=room.id, venue_id=room.venue_id, unit=unit_ref(unit),
+        starts_at=to_timestamp(booking.starts_at), ends_at=to_timestamp(booking.ends_at), purpose=booking.purpose,
+        activity_id=booking.activity_id, training_session_id=booking.training_session_id,
+        booked_by=booking.booked_by, booked_by_name=booking.booked_by_name, booked_at=to_timestamp(booking.booked_at),
+        status=booking.status, cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
+        cancelled_at=to_timestamp(booking.cancelled_at),
+    )
+
+
+def _months_msg(months: list[str], figures: dict) -> list[pb.UsageMonth]:
+    return [pb.UsageMonth(month=m, bookings=figures[m].bookings, booked_minutes=figures[m].minutes) for m in months]
+
+
+def usage_msg(usage) -> pb.GetVenueUsageResponse:
+    """`usage`: bookings.Usage."""
+    months = usage.months
+    return pb.GetVenueUsageResponse(
+        rooms=[pb.RoomUsage(room_id=r.room.id, room_name=r.room.name, venue_id=r.venue.id, venue_name=r.venue.name,
+                            unit=unit_ref(r.unit), months=_months_msg(months, r.months)) for r in usage.rooms],
+        units=[pb.UnitUsage(unit=unit_ref(unit), months=_months_msg(months, figures)) for unit, figures in usage.units],
+        total=_months_msg(months, usage.total),
     )

@@ -41,8 +41,20 @@ def people(world):
         volunteer_capacity=5, resident_capacity=30), metadata=world.as_admin(yard), timeout=10).activity
     world.stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
                                metadata=world.as_admin(yard), timeout=10)
+    # the courtyard's own 阵地, a room open every day and a booking in it
+    venue = world.district.stub.CreateVenue(reg.CreateVenueRequest(
+        unit_id=yard.unit_id, name="幸福小院", kind=reg.VENUE_KIND_COURTYARD), metadata=world.as_admin(yard),
+        timeout=10).venue
+    room = world.district.stub.CreateRoom(reg.CreateRoomRequest(
+        venue_id=venue.venue_id, name="活动室", kind=reg.ROOM_KIND_ACTIVITY, capacity=30,
+        opening_hours=[reg.OpeningPeriod(weekday=d, opens_minute=0, closes_minute=24 * 60) for d in range(1, 8)]),
+        metadata=world.as_admin(yard), timeout=10).room
+    slot = start.replace(minute=0, second=0, microsecond=0)
+    world.district.stub.BookRoom(reg.BookRoomRequest(room_id=room.room_id, starts_at=_ts(slot),
+                                                     ends_at=_ts(slot + dt.timedelta(minutes=30)), purpose="小院议事会"),
+                                 metadata=world.as_admin(yard), timeout=10)
     return {"resident_phone": phone, "volunteer": volunteer, "order_id": order.order_id,
-            "activity_id": activity.activity_id}
+            "activity_id": activity.activity_id, "room_id": room.room_id}
 
 
 def _resident_token(world, phone: str):
@@ -80,6 +92,8 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-center", "/admin/center", "办理漏斗"),
             ("head-center-big-screen", "/admin/center?screen=1", "退出大屏"),
             ("head-me", "/admin/me", "退出登录"),
+            ("head-venues", "/admin/venues", "活动室"),
+            ("head-room", f"/admin/rooms/{people['room_id']}", "小院议事会"),
         ],
     }
 

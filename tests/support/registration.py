@@ -113,3 +113,26 @@ class District:
 
     def close(self) -> None:
         self.channel.close()
+
+
+class SeedLogins:
+    """Stands in for infra/local/seed_demo's Seeder on a test district: its stub, and admin logins."""
+
+    def __init__(self, district: District):
+        self.district = district
+        self.stub = district.stub
+
+    def login(self, kind: int, login: str):
+        reply = self.stub.Login(reg.LoginRequest(district_id=self.district.id, kind=kind, login=login,
+                                                 password=PASSWORD), timeout=10)
+        return bearer(reply.access_token), reply.claims
+
+
+def admin_logins(tree: Tree) -> dict[str, str]:
+    """unit id -> the admin user name District.small_tree gave it."""
+    logins = {tree.center.unit_id: "center-admin", tree.institute.unit_id: "inst-admin"}
+    for i, station in enumerate(tree.stations):
+        logins[station.unit_id] = f"station{i}-admin"
+        for j, yard in enumerate(tree.courtyards[2 * i:2 * i + 2]):
+            logins[yard.unit_id] = f"yard{i}{j}-admin"
+    return logins

@@ -8,7 +8,7 @@ from services.common.auth import Principal, TokenIssuer, TokenVerifier, generate
 from services.common.config import ConfigError, load_settings
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.events import EventSource, PoisonEvent, decode
-from services.common.ids import decode_page_token, encode_page_token, new_id, ulid
+from services.common.ids import decode_page_token, encode_page_token, new_id, ulid, ulid_millis
 from services.common.logs import JsonFormatter, redact
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2 as c
@@ -70,6 +70,7 @@ def test_ulids_sort_by_time_and_page_tokens_round_trip():
     first = ulid(now_ms=1_000)
     second = ulid(now_ms=2_000)
     assert first < second and len(first) == 26
+    assert ulid_millis(second) == 2_000 and ulid_millis("not-a-ulid") is None
     assert new_id("vol").startswith("vol_")
     assert decode_page_token(encode_page_token("vol_01ABC")) == "vol_01ABC"
     assert decode_page_token("") is None

@@ -34,14 +34,15 @@ export class ApiError extends Error {
   }
 }
 
-function errorFrom(body, httpStatus, messages) {
+function errorFrom(body, httpStatus, messages, explained) {
   const error = (body && body.error) || {}
   const status = error.status || (httpStatus >= 500 ? 'UNAVAILABLE' : 'INTERNAL')
   const fields = []
   for (const detail of error.details || []) {
     for (const violation of detail.fieldViolations || []) fields.push(violation)
   }
-  return new ApiError(status, messages[status] || MESSAGES[status] || MESSAGES.INTERNAL, fields)
+  const message = explained.includes(status) && error.message ? error.message : messages[status]
+  return new ApiError(status, message || MESSAGES[status] || MESSAGES.INTERNAL, fields)
 }
 
 async function send(service, method, body, withToken) {
@@ -56,9 +57,11 @@ async function send(service, method, body, withToken) {
 
 /**
  * Calls `service.method` with `body`; resolves to the reply, rejects with an ApiError.
- * `messages` overrides what a status says for this call (e.g. a lost 抢单 race).
+ * `messages` overrides what a status says for this call (e.g. a lost 抢单 race); for the statuses in
+ * `explained` the service's own message is shown (one written in Chinese for people, e.g. which
+ * booking a room's slot is taken by).
  */
-export async function call(service, method, body = {}, { messages = {}, anonymous = false } = {}) {
+export async function call(service, method, body = {}, { messages = {}, anonymous = false, explained = [] } = {}) {
   if (!anonymous) await ensureFresh()
   let reply = await send(service, method, body, !anonymous)
   if (reply && reply.status === 401 && !anonymous) {
@@ -68,7 +71,7 @@ export async function call(service, method, body = {}, { messages = {}, anonymou
   if (!reply) throw new ApiError('NETWORK', MESSAGES.NETWORK)
   const payload = await reply.json().catch(() => null)
   if (reply.ok && payload) return payload
-  const error = errorFrom(payload, reply.status, messages)
+  const error = errorFrom(payload, reply.status, messages, explained)
   if (error.status === 'UNAUTHENTICATED' && !anonymous) leave(MESSAGES.UNAUTHENTICATED)
   throw error
 }

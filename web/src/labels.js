@@ -106,6 +106,22 @@ export const GRADE = {
   SCORECARD_GRADE_BUILDING: '创建级',
 }
 
+export const VENUE_KIND = {
+  VENUE_KIND_PRACTICE_INSTITUTE: '实践所',
+  VENUE_KIND_PRACTICE_STATION: '实践站',
+  VENUE_KIND_SQUARE: '广场',
+  VENUE_KIND_COURTYARD: '小院',
+  VENUE_KIND_OTHER: '其他',
+}
+
+export const ROOM_KIND = {
+  ROOM_KIND_LIBRARY: '图书室',
+  ROOM_KIND_TRAINING: '培训室',
+  ROOM_KIND_ACTIVITY: '活动室',
+  ROOM_KIND_MEETING: '会议室',
+  ROOM_KIND_OTHER: '其他',
+}
+
 export function label(table, value) {
   return table[value] || '—'
 }

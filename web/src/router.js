@@ -78,7 +78,9 @@ const routes = [
     { path: 'orders/:id', component: admin('OrderDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '点单办理' } },
     { path: 'proxy', component: admin('ProxyOrder'), meta: { role: 'ROLE_UNIT_ADMIN', title: '代群众点单' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
-    { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } }],
+    { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
+    { path: 'venues', component: admin('Venues'), meta: { role: 'ROLE_UNIT_ADMIN', title: '阵地与功能室' } },
+    { path: 'rooms/:id', component: admin('Room'), meta: { role: 'ROLE_UNIT_ADMIN', title: '功能室预约' } }],
   },
   { path: '/:rest(.*)*', redirect: () => homePath() },
 ]
