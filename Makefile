@@ -54,7 +54,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down backup restore test test-unit unit-first chaos bench seed-scale lint screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -206,6 +206,12 @@ lint: deps
 	@$(STACK) install buf
 	$(BUF) lint
 	$(BUF) breaking --against $(CONTRACT_BASELINE)
+
+# mypy as pyproject.toml sets it: strict on the kit (services/common), the default checks on the
+# rest; generated code only through its stubs. Not yet part of `make lint`: it still finds 215
+# errors in the kit and 263 elsewhere (issue 15)
+typecheck: protos
+	$(VENV)/bin/mypy
 
 # after a release: make contract-baseline CONTRACT_RELEASE=0.2.0 REF=<the released commit>
 contract-baseline:
