@@ -22,6 +22,7 @@ TEST_ENV  := WENMING_DATA=$(TEST_DATA) \
              MONGO_PORT=$(shell echo $$((27018 + 10 * $(TEST_SLOT)))) \
              WENMING_TEST_LANE=$(shell echo $$((4 * $(TEST_SLOT))))
 PYTEST_ARGS ?=
+UNIT_TESTS := tests/unit
 # test packages run in parallel pytest processes (pytest-xdist), each with its own service processes,
 # ports, databases and consumer groups on the one broker and database; the few tests that stop the
 # broker or the database, or need the machine to themselves (marked serial), run afterwards alone
@@ -53,13 +54,14 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down backup restore test test-unit chaos bench seed-scale lint screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
 	@echo "make up      the same in the background; returns once every service is SERVING"
 	@echo "make down    stop what 'make up' started"
-	@echo "make test    the whole test suite against a real broker and database (own ports, fresh data)"
+	@echo "make test    the whole test suite: first the tests without servers, then against a real broker and database"
+	@echo "make test-unit  only the tests without servers (the domain's rules, the kit's pure parts): seconds"
 	@echo "make bench   benchmarks against the real broker and database"
 	@echo "make chaos   seeded faults (broker down/frozen, database down, kill -9) under traffic, then the invariants"
 	@echo "make seed-scale  a district of Liangzhou's size (179k volunteers, 100k orders…) in .data/scale (hours; resumable)"
@@ -152,7 +154,9 @@ backup restore: deps
 
 # ---- test ----
 
-test: protos web browser infra
+# the tests without servers run first, before anything is built or started: a broken rule fails the
+# run in seconds (prerequisites are made left to right)
+test: unit-first protos web browser infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf $(TEST_DATA)
 	@$(TEST_ENV) $(STACK) start
@@ -161,8 +165,8 @@ test: protos web browser infra
 	@( $(STACK) tools $(TEST_DATA)/tools >/dev/null 2>&1 & )
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
 	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TEST_DATA)/tools; \
-	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --junitxml=$(TEST_DATA)/parallel.xml $(PYTEST_ARGS); parallel=$$?; \
-	  $(PY) -m pytest -m serial --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS); serial=$$?; \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/parallel.xml $(PYTEST_ARGS); parallel=$$?; \
+	  $(PY) -m pytest -m serial --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS); serial=$$?; \
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
 	  exit $$(( parallel > serial ? parallel : serial ))
 
@@ -174,8 +178,13 @@ chaos: protos infra
 	@trap '$(CHAOS_ENV) $(STACK) stop' EXIT; eval "$$($(CHAOS_ENV) $(STACK) env)"; export $(CHAOS_ENV); \
 	  $(PY) -m tests.chaos $(CHAOS_ARGS)
 
+# every test that needs no server (tests/unit/conftest.py): seconds, with the virtualenv alone
 test-unit: protos
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
+
+# make test's first step: all of them, whatever PYTEST_ARGS names for the rest
+unit-first: protos
+	@$(PY) -m pytest -q $(UNIT_TESTS)
 
 bench: protos infra
 	@$(TEST_ENV) $(STACK) start
@@ -197,6 +206,12 @@ lint: deps
 	@$(STACK) install buf
 	$(BUF) lint
 	$(BUF) breaking --against $(CONTRACT_BASELINE)
+
+# mypy as pyproject.toml sets it: strict on the kit (services/common), the default checks on the
+# rest; generated code only through its stubs. Not yet part of `make lint`: it still finds 215
+# errors in the kit and 263 elsewhere (issue 15)
+typecheck: protos
+	$(VENV)/bin/mypy
 
 # after a release: make contract-baseline CONTRACT_RELEASE=0.2.0 REF=<the released commit>
 contract-baseline:

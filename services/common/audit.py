@@ -38,7 +38,8 @@ from wenming.common.v1 import common_pb2
 from . import tracing
 from .auth import Principal, Role
 from .errors import PermissionDenied
-from .events import EventSource, to_timestamp, utcnow
+from .clock import clock
+from .events import EventSource, to_timestamp
 from .ids import new_id
 from .outbox import insert_with_events
 
@@ -158,7 +159,7 @@ class CallPolicy:
                 log.exception("audit record of %s could not be written", call.method)
 
     def _record(self, call: Call, code: grpc.StatusCode) -> None:
-        principal, now = call.principal, utcnow()
+        principal, now = call.principal, clock.now()
         action = audit_pb2.AdminAction(
             action_id=new_id("act"), district_id=principal.district_id, actor_id=principal.subject,
             actor_role=principal.role, actor_unit_id=principal.unit_id, service=self.service, method=call.method,

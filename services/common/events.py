@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from wenming.common.v1 import common_pb2
 
+from .clock import clock
 from .ids import new_id
 from . import tracing
 
@@ -47,10 +48,6 @@ def dlq_topic(topic: str) -> str:
 
 class PoisonEvent(Exception):
     """An event that can never be applied (malformed, unknown type, violates the contract)."""
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def to_timestamp(value: dt.datetime | None) -> Timestamp | None:
@@ -87,7 +84,7 @@ class EventSource:
             aggregate_type=aggregate_type,
             aggregate_id=aggregate_id,
             aggregate_version=version,
-            occurred_at=to_timestamp(occurred_at or utcnow()),
+            occurred_at=to_timestamp(occurred_at or clock.now()),
             trace_id=tracing.current_trace_id(),
             actor_id=actor_id,
         )

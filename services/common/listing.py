@@ -113,7 +113,7 @@ class IndexFollower(EventConsumer):
     queued says so. `repair(aggregate_type, {id: version})` brings the stale ones up to date
     (cheap when nothing is stale: one `$in` read of the entries per batch)."""
 
-    def __init__(self, *, repair: Callable[[str, dict[str, int]], None], aggregate_types: Iterable[str], **options):
+    def __init__(self, *, repair: Callable[[str, dict[str, int]], object], aggregate_types: Iterable[str], **options):
         super().__init__(**options)
         self._repair = repair
         self._types = set(aggregate_types)

@@ -18,16 +18,13 @@ import re
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from google.protobuf import message
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
-from services.common.clock import as_utc, china_day, clock
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.clock import china_day, clock
+from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.documents import back_off
-from services.common.events import EventSource, to_timestamp
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import MAX_WINDOW, key, scan
 from services.common.validation import Validator, valid_id
@@ -35,40 +32,25 @@ from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
-from wenming.registration.v1 import registration_pb2 as reg
 
+from . import activity_rules as rules
 from . import hours as hours_rules
 from . import metrics
 from .index import ACTIVITIES, OrderIndex, today
 from .menu import MenuBook
 from .models import Activity
+from .activity_rules import ActivityMove
 from .readmodels import Registry
-from .translate import activity_snapshot, unit_ref_msg
+from .translate import activity_snapshot
 
 A = types_pb2.ActivityStatus
 P = types_pb2.ParticipantRole
-CHECKIN_PURPOSE = "activity"
-PASS_PURPOSE = "activity-pass"
 PASS_CODE = re.compile(f"^[{UNAMBIGUOUS}]{{{PASS_LENGTH}}}$")
-CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(hours=12)
 MAX_ATTEMPTS = 20  # conflicts here come only from other replicas; backing off settles them
 PUBLIC_STATUSES = [A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED, A.ACTIVITY_STATUS_CANCELLED]
 LOCK_STRIPES = 64
 MAX_CALENDAR_WINDOW = dt.timedelta(days=92)
-
-
-@dataclass
-class ActivityMove:
-    event: type[message.Message]
-    fields: dict = field(default_factory=dict)
-    participant: tuple[str, dict] | None = None  # (participant id, its new entry)
-    event_fields: dict = field(default_factory=dict)
-    after: Callable[[], None] | None = None  # metrics once the move is stored
-
-
-def _label(role: int) -> str:
-    return P.Name(role).removeprefix("PARTICIPANT_ROLE_").lower()
 
 
 def _start_of(sort_key: str) -> dt.datetime:
@@ -97,11 +79,6 @@ class ActivityBoard:
     def load(district_id: str, activity_id: str) -> tuple[Activity, dict]:
         raw = Activity.raw_in_district(district_id, activity_id, "activity")
         return Activity.from_raw(raw), raw
-
-    @staticmethod
-    def require_organizer(principal: Principal, activity: Activity) -> None:
-        require_role(principal, Role.ROLE_UNIT_ADMIN)
-        require_manages(principal, activity.district_id, activity.unit.path, "activity")
 
     def _reach(self, principal: Principal) -> list[str]:
         """The units whose activities the caller may join: everything on their path(s)."""
@@ -146,11 +123,6 @@ class ActivityBoard:
                     return changed
                 back_off(attempt)  # another replica won this round
         raise Aborted("the activity kept changing while this request was applied; retry")
-
-    @staticmethod
-    def _require_status(activity: Activity, allowed: tuple[int, ...], what: str) -> None:
-        if activity.status not in allowed:
-            raise FailedPrecondition(f"an activity that is {A.Name(activity.status)} cannot be {what}")
 
     # ---- the organizer ----
 
@@ -197,170 +169,72 @@ class ActivityBoard:
         return activity
 
     def publish(self, principal: Principal, activity_id: str) -> Activity:
-        activity_id = self.activity_id(activity_id)
-
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            self.require_organizer(principal, activity)
-            self._require_status(activity, (A.ACTIVITY_STATUS_PLANNED,), "published")
-            if as_utc(activity.starts_at) <= now:
-                raise FailedPrecondition("the activity has already started; plan a new one")
-            return ActivityMove(ev.ActivityPublished, fields={"status": A.ACTIVITY_STATUS_PUBLISHED})
-
-        return self._run(principal, activity_id, plan)
+        return self._run(principal, self.activity_id(activity_id),
+                         lambda activity, now: rules.publish(activity, principal, now))
 
     def cancel(self, principal: Principal, activity_id: str, reason: str) -> Activity:
         v = Validator()
         activity_id = v.ident("activity_id", activity_id)
         reason = v.text("reason", reason, max_len=200)
         v.check()
-
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            self.require_organizer(principal, activity)
-            self._require_status(activity, (A.ACTIVITY_STATUS_PLANNED, A.ACTIVITY_STATUS_PUBLISHED), "cancelled")
-            return ActivityMove(ev.ActivityCancelled, fields={"status": A.ACTIVITY_STATUS_CANCELLED,
-                                                              "cancel_reason": reason},
-                                event_fields={"reason": reason})
-
-        return self._run(principal, activity_id, plan)
+        return self._run(principal, activity_id, lambda activity, now: rules.cancel(activity, principal, now, reason))
 
     def issue_code(self, principal: Principal, activity_id: str) -> tuple[str, float]:
-        activity_id = self.activity_id(activity_id)
-        activity, _ = self.load(principal.district_id, activity_id)
-        self.require_organizer(principal, activity)
-        self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "checked in to")
-        self._require_checkin_window(activity, clock.now())
-        return self.codes.issue(CHECKIN_PURPOSE, activity.id)
+        activity, _ = self.load(principal.district_id, self.activity_id(activity_id))
+        rules.may_show_code(activity, principal, clock.now())
+        return self.codes.issue(rules.CHECKIN_PURPOSE, activity.id)
 
     def complete(self, principal: Principal, req: pb.CompleteActivityRequest) -> Activity:
         v = Validator()
         activity_id = v.ident("activity_id", req.activity_id)
         manual = hours_rules.parse_manual(v, req.manual)
         v.check()
-
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            self.require_organizer(principal, activity)
-            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "completed")
-            if now < as_utc(activity.ends_at):
-                raise FailedPrecondition("the activity can be completed once it has ended")
-            planned = int((as_utc(activity.ends_at) - as_utc(activity.starts_at)).total_seconds() // 60)
-
-            def served(pid: str) -> bool:
-                p = activity.participants.get(pid)
-                return p is not None and p.role == P.PARTICIPANT_ROLE_VOLUNTEER
-
-            hours_rules.check_manual(req.manual, served, "did not sign up to serve at this activity", planned,
-                                     self.tolerance)
-            hours = []
-            for pid, p in sorted(activity.participants.items()):
-                if p.role != P.PARTICIPANT_ROLE_VOLUNTEER:
-                    continue
-                if pid in manual:
-                    hours.append(hours_rules.entry(pid, manual[pid], manual=True))
-                elif p.attended_at is not None:  # attendance proven by the QR code: the planned time counts
-                    hours.append(hours_rules.entry(pid, planned, manual=False))
-            residents = sum(1 for p in activity.participants.values()
-                            if p.role == P.PARTICIPANT_ROLE_RESIDENT and p.attended_at is not None)
-            return ActivityMove(ev.ActivityCompleted, fields={"status": A.ACTIVITY_STATUS_COMPLETED, "hours": hours},
-                                event_fields={"hours": [common_pb2.VolunteerHours(**h) for h in hours],
-                                              "recorded_by": unit_ref_msg(activity.unit),
-                                              "residents_attended": residents})
-
-        return self._run(principal, activity_id, plan)
+        return self._run(principal, activity_id,
+                         lambda activity, now: rules.complete(activity, principal, now, manual, self.tolerance))
 
     # ---- participants ----
 
-    def _participant_role(self, principal: Principal) -> int:
-        if principal.role == Role.ROLE_VOLUNTEER:
-            volunteer = self.registry.volunteer(principal.district_id, principal.subject)
-            if volunteer is None:
-                raise FailedPrecondition("your volunteer profile has not reached the ordering service yet; "
-                                         "try again in a moment")
-            if volunteer["status"] != reg.VOLUNTEER_STATUS_ACTIVE:
-                raise FailedPrecondition("only active volunteers may sign up to serve")
-            return P.PARTICIPANT_ROLE_VOLUNTEER
-        if principal.role == Role.ROLE_RESIDENT:
-            return P.PARTICIPANT_ROLE_RESIDENT
-        raise PermissionDenied("volunteers and residents sign up for activities")
-
     def sign_up(self, principal: Principal, activity_id: str) -> Activity:
         activity_id = self.activity_id(activity_id)
-        role = self._participant_role(principal)
+        volunteer = self.registry.volunteer(principal.district_id, principal.subject) \
+            if principal.role == Role.ROLE_VOLUNTEER else None
+        role = rules.participant_role(principal, volunteer)
         reach = self._reach(principal)
-
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            if activity.unit.unit_id not in reach:
-                raise PermissionDenied("that activity is organized outside your units")
-            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "signed up for")
-            if now >= as_utc(activity.starts_at):
-                raise FailedPrecondition("sign-up has closed: the activity has started")
-            if principal.subject in activity.participants:
-                raise FailedPrecondition("you have already signed up for this activity")
-            return self._seat(activity, principal.subject, role, now)
-
-        return self._refusals_counted(role, lambda: self._run(principal, activity_id, plan))
-
-    @staticmethod
-    def _seat(activity: Activity, participant_id: str, role: int, now: dt.datetime) -> ActivityMove:
-        """A place for the participant; the count is checked in the same guarded write, so no
-        burst overbooks."""
-        volunteers = role == P.PARTICIPANT_ROLE_VOLUNTEER
-        count, capacity = ((activity.volunteer_count, activity.volunteer_capacity) if volunteers else
-                           (activity.resident_count, activity.resident_capacity))
-        if count >= capacity:
-            raise FailedPrecondition(f"the activity is full: all {capacity} {_label(role)} places are taken")
-        counter = "volunteer_count" if volunteers else "resident_count"
-        return ActivityMove(ev.ActivitySignedUp, fields={counter: count + 1},
-                            participant=(participant_id, {"role": role, "signed_up_at": now, "rating": 0,
-                                                          "comment": ""}),
-                            event_fields={"participant_id": participant_id, "role": role},
-                            after=metrics.ACTIVITY_SIGNUPS.labels(_label(role), "accepted").inc)
+        return self._refusals_counted(role, lambda: self._run(
+            principal, activity_id, lambda activity, now: rules.sign_up(activity, principal, now, role, reach)))
 
     @staticmethod
     def _refusals_counted(role: int, run: Callable[[], Activity]) -> Activity:
         try:
             return run()
         except FailedPrecondition:
-            metrics.ACTIVITY_SIGNUPS.labels(_label(role), "refused").inc()
+            metrics.ACTIVITY_SIGNUPS.labels(rules.role_label(role), "refused").inc()
             raise
-
-    @staticmethod
-    def _require_checkin_window(activity: Activity, now: dt.datetime) -> None:
-        if not as_utc(activity.starts_at) - CHECKIN_OPENS_BEFORE <= now <= as_utc(activity.ends_at):
-            raise FailedPrecondition("check-in is open from 30 minutes before the start until the end")
 
     def check_in(self, principal: Principal, activity_id: str, code: str) -> Activity:
         v = Validator()
         activity_id = v.ident("activity_id", activity_id)
         code = v.text("code", code, max_len=64)
         v.check()
+        return self._run(principal, activity_id,
+                         lambda activity, now: rules.check_in(activity, principal, now, code, self.codes))
 
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            entry = self._participation(principal, activity)
-            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "checked in to")
-            if entry.attended_at is not None:
-                raise FailedPrecondition("you have already checked in")
-            self._require_checkin_window(activity, now)
-            if not self.codes.verify(CHECKIN_PURPOSE, activity.id, code):
-                raise InvalidArgument.field("code", "is expired or is not a check-in code of this activity; scan "
-                                                    "the current QR code")
-            return self._attendance(principal.subject, entry, now)
-
-        return self._run(principal, activity_id, plan)
-
-    @staticmethod
-    def _attendance(participant_id: str, entry, now: dt.datetime) -> ActivityMove:
-        updated = {**entry.to_mongo().to_dict(), "attended_at": now}
-        return ActivityMove(ev.ActivityAttended, participant=(participant_id, updated),
-                            event_fields={"participant_id": participant_id, "role": entry.role,
-                                          "checked_in_at": to_timestamp(now)})
+    def rate(self, principal: Principal, req: pb.RateActivityRequest) -> Activity:
+        v = Validator()
+        activity_id = v.ident("activity_id", req.activity_id)
+        v.int_range("rating", req.rating, 1, 5)
+        comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
+        v.check()
+        return self._run(principal, activity_id,
+                         lambda activity, now: rules.rate(activity, principal, now, req.rating, comment))
 
     # ---- passes and the organizer's desk ----
 
     def get_pass(self, principal: Principal, activity_id: str) -> tuple[Activity, str]:
         """The caller's own pass (我的签到码) for an activity they signed up for."""
         activity, _ = self.load(principal.district_id, self.activity_id(activity_id))
-        self._participation(principal, activity)
-        return activity, self.codes.pass_code(PASS_PURPOSE, activity.id, principal.subject)
+        rules.participation(principal, activity)
+        return activity, self.codes.pass_code(rules.PASS_PURPOSE, activity.id, principal.subject)
 
     def record_attendance(self, principal: Principal, req: pb.RecordActivityAttendanceRequest) -> tuple[Activity, str]:
         """The organizer records a participant as attending: by the pass they show, or a resident
@@ -378,80 +252,16 @@ class ActivityBoard:
         if pass_code:
             # participants are never removed, so whom the pass names does not change meanwhile
             activity, _ = self.load(principal.district_id, activity_id)
-            self.require_organizer(principal, activity)
-            participant_id = self._pass_holder(activity, pass_code)
+            rules.require_organizer(principal, activity)
+            participant_id = rules.pass_holder(activity, pass_code, self.codes)
         else:
             participant_id = resident_id
-
-            def seat(activity: Activity, now: dt.datetime) -> ActivityMove | None:
-                self.require_organizer(principal, activity)
-                self._require_desk_resident(principal, activity, resident_id)
-                if resident_id in activity.participants:
-                    return None
-                self._require_desk_open(activity, now)
-                return self._seat(activity, resident_id, P.PARTICIPANT_ROLE_RESIDENT, now)
-
-            self._refusals_counted(P.PARTICIPANT_ROLE_RESIDENT, lambda: self._run(principal, activity_id, seat))
-
-        def attend(activity: Activity, now: dt.datetime) -> ActivityMove | None:
-            self.require_organizer(principal, activity)
-            entry = activity.participants[participant_id]
-            if entry.attended_at is not None:
-                return None  # recorded before (or checked in by code)
-            self._require_desk_open(activity, now)
-            return self._attendance(participant_id, entry, now)
-
-        return self._run(principal, activity_id, attend), participant_id
-
-    def _require_desk_open(self, activity: Activity, now: dt.datetime) -> None:
-        self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED,), "attended")
-        self._require_checkin_window(activity, now)
-
-    def _pass_holder(self, activity: Activity, pass_code: str) -> str:
-        holders = [pid for pid in activity.participants
-                   if self.codes.pass_code(PASS_PURPOSE, activity.id, pid) == pass_code]
-        if not holders:
-            raise InvalidArgument.field("pass_code", "is not the pass of anyone signed up for this activity")
-        if len(holders) > 1:  # 8 characters of 31: practically never
-            raise FailedPrecondition("this pass matches two participants; record the resident by id instead")
-        return holders[0]
-
-    def _require_desk_resident(self, principal: Principal, activity: Activity, resident_id: str) -> None:
-        """A resident the organizer manages, living under the organizing unit."""
-        resident = self.registry.resident(activity.district_id, resident_id)
-        if resident is None:
-            raise NotFound("resident", resident_id)
-        path = resident["courtyard"]["path"]
-        require_manages(principal, activity.district_id, path, "resident's courtyard")
-        if activity.unit.unit_id not in path:
-            raise FailedPrecondition("that resident lives outside the units this activity is organized for")
-
-    def rate(self, principal: Principal, req: pb.RateActivityRequest) -> Activity:
-        v = Validator()
-        activity_id = v.ident("activity_id", req.activity_id)
-        v.int_range("rating", req.rating, 1, 5)
-        comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
-        v.check()
-
-        def plan(activity: Activity, now: dt.datetime) -> ActivityMove:
-            entry = self._participation(principal, activity)
-            self._require_status(activity, (A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED), "rated")
-            if entry.attended_at is None:
-                raise FailedPrecondition("only participants who checked in may rate the activity")
-            if entry.rating:
-                raise FailedPrecondition("you have already rated this activity (one rating per participant)")
-            updated = {**entry.to_mongo().to_dict(), "rating": req.rating, "comment": comment}
-            return ActivityMove(ev.ActivityRated, participant=(principal.subject, updated),
-                                event_fields={"participant_id": principal.subject, "rating": req.rating})
-
-        return self._run(principal, activity_id, plan)
-
-    @staticmethod
-    def _participation(principal: Principal, activity: Activity):
-        entry = activity.participants.get(principal.subject)
-        if entry is None:
-            raise PermissionDenied("you have not signed up for this activity")
-        return entry
+            self._refusals_counted(P.PARTICIPANT_ROLE_RESIDENT, lambda: self._run(
+                principal, activity_id,
+                lambda activity, now: rules.seat_at_desk(activity, principal, now, resident_id, self.registry)))
+        attended = self._run(principal, activity_id,
+                             lambda activity, now: rules.attend_at_desk(activity, principal, now, participant_id))
+        return attended, participant_id
 
     # ---- reads ----
 

@@ -21,17 +21,18 @@ def parse_manual(v: Validator, entries: Sequence) -> dict[str, int]:
     return manual
 
 
-def check_manual(entries: Sequence, served: Callable[[str], bool], not_served: str, planned: int,
+def check_manual(manual: dict[str, int], served: Callable[[str], bool], not_served: str, planned: int,
                  tolerance: int) -> None:
-    """INVALID_ARGUMENT for manual hours of someone who did not serve, or beyond the cap."""
+    """INVALID_ARGUMENT for manual hours of someone who did not serve, or beyond the cap. `manual`
+    is parse_manual's answer, in the request's order, so positions name the request's entries."""
     check = Validator()
     cap = planned + tolerance
-    for i, entry in enumerate(entries):
-        if not served(entry.volunteer_id):
+    for i, (volunteer_id, minutes) in enumerate(manual.items()):
+        if not served(volunteer_id):
             check.fail(f"manual[{i}].volunteer_id", not_served)
-        if not 1 <= entry.minutes <= cap:
+        if not 1 <= minutes <= cap:
             check.fail(f"manual[{i}].minutes", f"must be between 1 and {cap} (the planned {planned} min plus "
-                                               f"{tolerance} min tolerance; got {entry.minutes})")
+                                               f"{tolerance} min tolerance; got {minutes})")
     check.check()
 
 

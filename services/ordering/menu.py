@@ -12,8 +12,9 @@ import re
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.cache import ReadCache
+from services.common.clock import clock
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -137,7 +138,7 @@ class MenuBook:
             id=new_id("item"), district_id=principal.district_id, name=name, description=description,
             category=req.category, handling_level=req.handling_level, owner=UnitRefDoc(**owner), required_skills=skills,
             required_certifications=certifications, expected_minutes=req.expected_minutes, points_rule=points_rule,
-            published_by=principal.subject, published_at=utcnow())
+            published_by=principal.subject, published_at=clock.now())
         event = self.events.new(menu_event(item), district_id=item.district_id, aggregate_type="menu_item",
                                 aggregate_id=item.id, version=1, actor_id=principal.subject)
         item.insert([event])
@@ -157,7 +158,7 @@ class MenuBook:
                                 aggregate_type="menu_item", aggregate_id=item.id, version=item.version + 1,
                                 actor_id=principal.subject)
         retired = MenuItem.change({"_id": item.id, "version": item.version, "retired": False},
-                                  {"$set": {"retired": True, "retired_reason": reason, "retired_at": utcnow()}},
+                                  {"$set": {"retired": True, "retired_reason": reason, "retired_at": clock.now()}},
                                   [event])
         if retired is None:
             raise FailedPrecondition("the menu item changed meanwhile; reload and retry")

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from google.protobuf import message
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
 from services.common.clock import as_utc, china_day, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.documents import back_off
-from services.common.events import EventSource, to_timestamp
+from services.common.events import EventSource
 from services.common.ids import new_id
 from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator, valid_id
@@ -35,10 +32,12 @@ from wenming.ordering.v1 import types_pb2
 
 from . import hours as hours_rules
 from . import metrics
+from . import order_rules as rules
 from .metrics import status_name
 from .matching import Matcher
 from .menu import MenuBook
-from .models import Order, UnitRefDoc
+from .models import Order
+from .order_rules import AWAITING_CLOSE, SERVING, WAITING_ACK, Move, ack_deadlines
 from .policy import Policies
 from .readmodels import Registry
 from .translate import order_snapshot, unit_ref_msg
@@ -48,34 +47,20 @@ if TYPE_CHECKING:
 
 S = types_pb2.OrderStatus
 L = common_pb2.UnitLevel
-WAITING_ACK = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED)
 # every status in which some unit or volunteer still has something to do
 OPEN_STATUSES = [S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
                  S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE,
                  S.ORDER_STATUS_COMPLETED, S.ORDER_STATUS_HOURS_CONFIRMED, S.ORDER_STATUS_RATED,
                  S.ORDER_STATUS_DECLINED]
-BEFORE_SERVICE = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
-                  S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_DECLINED)
-# the rating window runs on through the rating: what the unit has not closed by its end closes itself
-AWAITING_CLOSE = (S.ORDER_STATUS_HOURS_CONFIRMED, S.ORDER_STATUS_RATED)
-CHECKIN_PURPOSE = "order"
-# a volunteer sees where to go and whom to call while serving, not before or after
-SERVING = (S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE)
 ADDRESS_FIELD, CONTACT_FIELD = "order.address", "order.contact_phone"  # encryption context
 WISH_PLANNED_MINUTES = 60  # a wish's planned time (the hours cap) until a unit knows better
 MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
-WARN_WHEN_LEFT = 5  # remind a unit when a fifth of its acknowledgement time is left
 SCHEMA_VERSION = 2  # 2: queue keys by placement time, the schedulers' due days (migrations.py)
 # the schedulers find what is due through the China day it falls due (an `$in` of days, which
 # every server answers from an index), at most this many days back
 DUE_LOOKBACK_DAYS = 366
 DUE_DAYS = {"ack_due_at": "ack_due_day", "warn_at": "warn_day", "close_due_at": "close_due_day"}
-
-
-def ack_deadlines(now: dt.datetime, allowed: dt.timedelta) -> dict:
-    """When the unit an order reaches must acknowledge it, and when it is reminded."""
-    return {"ack_due_at": now + allowed, "warn_at": now + allowed - allowed / WARN_WHEN_LEFT}
 
 
 def _stamp(moment: dt.datetime) -> str:
@@ -109,33 +94,22 @@ def recent_days(now: dt.datetime) -> list[int]:
     return list(range(today - DUE_LOOKBACK_DAYS, today + 1))
 
 
-@dataclass
-class Move:
-    """One transition: the new status, the event announcing it and the fields it changes."""
-
-    to: int
-    event: type[message.Message]
-    fields: dict = field(default_factory=dict)
-    event_fields: dict = field(default_factory=dict)
-    reason: str = ""
-    automatic: bool = False
-    after: Callable[[Order], None] | None = None  # metrics once the move is stored
-    step: bool = True  # a step of the trail; a reminder is not one
-
-
 class OrderDesk:
+    """Validates each request, then runs the order's rules (order_rules.py) against the stored
+    order and commits the move they make."""
+
     def __init__(self, registry: Registry, menu: MenuBook, policies: Policies, matcher: Matcher,
                  codes: CheckinCodes, events: EventSource, tolerance_minutes: int, vault: PiiVault,
                  index: OrderIndex):
         self.registry = registry
         self.menu = menu
         self.policies = policies
-        self.matcher = matcher
         self.codes = codes
         self.events = events
-        self.tolerance = tolerance_minutes
         self.vault = vault
         self.index = index
+        self.lookups = rules.OrderLookups(directory=registry, policy=policies.get, eligibility=matcher, codes=codes,
+                                          tolerance_minutes=tolerance_minutes)
 
     # ---- loading and the rules every move shares ----
 
@@ -157,34 +131,8 @@ class OrderDesk:
         raw = Order.raw_in_district(district_id, order_id, "order")
         return Order.from_raw(raw), raw
 
-    @staticmethod
-    def require_holding_admin(principal: Principal, order: Order) -> None:
-        """Must-accept is the holding unit's duty: its own admin acts on the order."""
-        if principal.role != Role.ROLE_UNIT_ADMIN or principal.unit_id != order.current.unit_id:
-            raise PermissionDenied(f"only an admin of {order.current.name or order.current.unit_id}, the unit "
-                                   "holding the order, may do this")
-
     def require_view(self, principal: Principal, order: Order) -> None:
-        role = principal.role
-        if role == Role.ROLE_SERVICE:
-            return
-        if role == Role.ROLE_RESIDENT and principal.subject == order.resident_id:
-            return
-        if role == Role.ROLE_VOLUNTEER and (principal.subject in order.offered_ids or self._claimable_by(principal, order)):
-            return
-        if role == Role.ROLE_UNIT_ADMIN and (principal.manages(order.current.path) or principal.manages(order.origin.path)):
-            return
-        raise PermissionDenied("that order is not yours to see")
-
-    def _claimable_by(self, principal: Principal, order: Order) -> bool:
-        if order.status != S.ORDER_STATUS_OPEN:
-            return False
-        volunteer = self.registry.volunteer(order.district_id, principal.subject)
-        scope = volunteer.get("scope", ()) if volunteer else principal.unit_path
-        return order.current.unit_id in scope
-
-    def cap_minutes(self, order: Order) -> int:
-        return order.planned_minutes + self.tolerance
+        rules.require_view(principal, order, self.lookups)
 
     # ---- committing a move ----
 
@@ -219,13 +167,13 @@ class OrderDesk:
                 move.after(changed)
         return changed
 
-    def _run(self, principal: Principal, order_id: str, plan: Callable[[Order, dt.datetime], Move]) -> Order:
-        """Loads, applies the rules (`plan` authorizes and raises when the move is illegal), and
-        commits; a lost race re-reads and applies the rules again."""
+    def _run(self, principal: Principal, order_id: str, rule: Callable[[Order, dt.datetime], Move]) -> Order:
+        """Loads, applies `rule` (it authorizes and raises when the move is illegal), and commits;
+        a lost race re-reads and applies the rule again."""
         for attempt in range(MAX_ATTEMPTS):
             order, raw = self.load(principal.district_id, order_id)
             now = clock.now()
-            changed = self._commit(order, raw, plan(order, now), principal, now)
+            changed = self._commit(order, raw, rule(order, now), principal, now)
             if changed is not None:
                 return changed
             back_off(attempt)
@@ -352,42 +300,13 @@ class OrderDesk:
     # ---- 四必接: acknowledging and escalating ----
 
     def acknowledge(self, principal: Principal, order_id: str) -> Order:
-        order_id = self.order_id(order_id)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, WAITING_ACK, "acknowledged")
-            waited = int((now - as_utc(order.arrived_at)).total_seconds())
-            level = metrics.level_name(order.current.level)
-            return Move(S.ORDER_STATUS_ACKNOWLEDGED, ev.OrderAcknowledged, fields={"acknowledged_at": now},
-                        event_fields={"unit_id": order.current.unit_id, "seconds_to_acknowledge": waited},
-                        after=lambda _: metrics.TIME_TO_ACKNOWLEDGE.labels(level).observe(waited))
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, self.order_id(order_id),
+                         lambda order, now: rules.acknowledge(order, principal, now))
 
     def escalate(self, principal: Principal, order_id: str, reason: str) -> Order:
         order_id, reason = self.id_and_reason(order_id, reason)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED), "escalated",
-                                 hint="acknowledge it first (四必接), then escalate")
-            return self._escalation(order, now, reason, automatic=False)
-
-        return self._run(principal, order_id, plan)
-
-    def _escalation(self, order: Order, now: dt.datetime, reason: str, automatic: bool) -> Move:
-        if order.current.level == L.UNIT_LEVEL_CENTER:
-            raise FailedPrecondition("the center is the top of the district: it handles the order or rejects it")
-        parent = self.registry.unit_ref(order.district_id, list(order.current.path[:-1]))
-        allowed = self.policies.get(order.district_id).acknowledge_within(parent["level"])
-        fields = {"current": parent, "arrived_at": now, **ack_deadlines(now, allowed), "overdue_flagged": False,
-                  "team_id": "", "offered_ids": [], "volunteer_ids": []}
-        if automatic:
-            fields["sla_breaches"] = order.sla_breaches + 1
-        return Move(S.ORDER_STATUS_ESCALATED, ev.OrderEscalated, fields=fields, reason=reason, automatic=automatic,
-                    event_fields={"from_unit": unit_ref_msg(order.current), "to_unit": unit_ref_msg(UnitRefDoc(**parent)),
-                                  "reason": reason, "automatic": automatic})
+        return self._run(principal, order_id,
+                         lambda order, now: rules.escalate(order, principal, now, reason, self.lookups))
 
     # ---- 派单: dispatching, the claim list, claiming ----
 
@@ -401,176 +320,49 @@ class OrderDesk:
         elif not team_id and not volunteer_ids:
             v.fail("volunteer_ids", "name the volunteers, or give a team_id")
         v.check()
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED, S.ORDER_STATUS_OPEN),
-                                 "dispatched", hint="acknowledge it first (四必接)")
-            offered = self._team_offer(order, team_id) if team_id else \
-                [self.matcher.require_eligible(order, vid)["_id"] for vid in volunteer_ids]
-            return Move(S.ORDER_STATUS_DISPATCHED, ev.OrderDispatched,
-                        fields={"team_id": team_id, "offered_ids": offered, "volunteer_ids": [],
-                                "dispatched_at": order.dispatched_at or now},
-                        event_fields={"team_id": team_id, "volunteer_ids": offered},
-                        after=self._dispatch_metrics(order, now))
-
-        return self._run(principal, order_id, plan)
-
-    def _team_offer(self, order: Order, team_id: str) -> list[str]:
-        team = self.registry.team(order.district_id, team_id)
-        if team is None:
-            raise NotFound("team", team_id)
-        # a team of the holding unit, of a unit above it (e.g. the center's 法律服务队), or below it
-        if team["unit_id"] not in order.current.path and order.current.unit_id not in team["unit_path"]:
-            raise FailedPrecondition(f"team {team['name']!r} belongs to a unit outside this order's line")
-        offered = self.matcher.eligible_members(order, list(team["member_ids"]))
-        if not offered:
-            raise FailedPrecondition(f"no member of team {team['name']!r} is active with the skills and "
-                                     "certifications this order needs")
-        return offered
-
-    @staticmethod
-    def _dispatch_metrics(order: Order, now: dt.datetime) -> Callable[[Order], None] | None:
-        if order.dispatched_at is not None:
-            return None  # re-dispatch: the first one was counted
-        waited = (now - as_utc(order.placed_at)).total_seconds()
-        level = metrics.level_name(order.current.level)
-        return lambda _: metrics.TIME_TO_DISPATCH.labels(level).observe(waited)
+        return self._run(principal, order_id, lambda order, now: rules.dispatch(order, principal, now, team_id,
+                                                                                volunteer_ids, self.lookups))
 
     def open(self, principal: Principal, order_id: str) -> Order:
-        order_id = self.order_id(order_id)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED),
-                                 "put on the claim list", hint="acknowledge it first (四必接)")
-            return Move(S.ORDER_STATUS_OPEN, ev.OrderOpened,
-                        fields={"team_id": "", "offered_ids": [], "volunteer_ids": [],
-                                "dispatched_at": order.dispatched_at or now},
-                        after=self._dispatch_metrics(order, now))
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, self.order_id(order_id),
+                         lambda order, now: rules.open_for_claims(order, principal, now))
 
     def claim(self, principal: Principal, order_id: str) -> Order:
         order_id = self.order_id(order_id)
-        require_role(principal, Role.ROLE_VOLUNTEER)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            volunteer = self._volunteer_profile(principal)
-            if order.current.unit_id not in volunteer.get("scope", ()):
-                raise PermissionDenied("that order is not open to you: it is handled outside the units you serve")
-            if order.status != S.ORDER_STATUS_OPEN:
-                metrics.CLAIMS.labels("lost").inc()  # someone else's claim (or the unit) came first
-                raise FailedPrecondition(f"the order is no longer open for claiming (it is {status_name(order.status)})")
-            self.matcher.require_eligible(order, principal.subject, volunteer=volunteer)
-            return Move(S.ORDER_STATUS_ACCEPTED, ev.OrderClaimed,
-                        fields={"offered_ids": [principal.subject], "volunteer_ids": [principal.subject],
-                                "accepted_at": now},
-                        event_fields={"volunteer_id": principal.subject},
-                        after=self._accept_metrics(order, now))
-
-        claimed = self._run(principal, order_id, plan)
+        require_role(principal, Role.ROLE_VOLUNTEER)  # refused before the order is read
+        try:
+            claimed = self._run(principal, order_id, lambda order, now: rules.claim(order, principal, now,
+                                                                                    self.lookups))
+        except rules.ClaimLost:
+            metrics.CLAIMS.labels("lost").inc()
+            raise
         metrics.CLAIMS.labels("won").inc()
         return claimed
-
-    def _volunteer_profile(self, principal: Principal) -> dict:
-        volunteer = self.registry.volunteer(principal.district_id, principal.subject)
-        if volunteer is None:
-            raise FailedPrecondition("your volunteer profile has not reached the ordering service yet; "
-                                     "try again in a moment")
-        return volunteer
-
-    @staticmethod
-    def _accept_metrics(order: Order, now: dt.datetime) -> Callable[[Order], None] | None:
-        if order.accepted_at is not None or order.dispatched_at is None:
-            return None
-        waited = (now - as_utc(order.dispatched_at)).total_seconds()
-        level = metrics.level_name(order.current.level)
-        return lambda _: metrics.TIME_TO_ACCEPT.labels(level).observe(waited)
 
     # ---- 接单: accepting and declining ----
 
     def accept(self, principal: Principal, order_id: str) -> Order:
-        order_id = self.order_id(order_id)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self._require_offered(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_ACCEPTED), "accepted")
-            if principal.subject in order.volunteer_ids:
-                raise FailedPrecondition("you have already accepted this order")
-            self.matcher.require_eligible(order, principal.subject, volunteer=self._volunteer_profile(principal),
-                                          check_scope=False)
-            return Move(S.ORDER_STATUS_ACCEPTED, ev.OrderAccepted,
-                        fields={"volunteer_ids": [*order.volunteer_ids, principal.subject],
-                                "accepted_at": order.accepted_at or now},
-                        event_fields={"volunteer_id": principal.subject}, after=self._accept_metrics(order, now))
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, self.order_id(order_id),
+                         lambda order, now: rules.accept(order, principal, now, self.lookups))
 
     def decline(self, principal: Principal, order_id: str, reason: str) -> Order:
         order_id, reason = self.id_and_reason(order_id, reason)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self._require_offered(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_ACCEPTED), "given back",
-                                 hint="after check-in the service is under way")
-            offered = [i for i in order.offered_ids if i != principal.subject]
-            accepted = [i for i in order.volunteer_ids if i != principal.subject]
-            # others who accepted carry on; others still offered may accept; nobody left: re-dispatch
-            to = S.ORDER_STATUS_ACCEPTED if accepted else S.ORDER_STATUS_DISPATCHED if offered else \
-                S.ORDER_STATUS_DECLINED
-            fields = {"offered_ids": offered, "volunteer_ids": accepted}
-            if to == S.ORDER_STATUS_DECLINED:
-                fields["team_id"] = ""
-            return Move(to, ev.OrderDeclined, fields=fields, reason=reason,
-                        event_fields={"volunteer_id": principal.subject, "reason": reason})
-
-        return self._run(principal, order_id, plan)
-
-    @staticmethod
-    def _require_offered(principal: Principal, order: Order) -> None:
-        if principal.role != Role.ROLE_VOLUNTEER or principal.subject not in order.offered_ids:
-            raise PermissionDenied("that order was not dispatched to you")
-
-    @staticmethod
-    def _require_status(order: Order, allowed: tuple[int, ...], what: str, hint: str = "") -> None:
-        if order.status not in allowed:
-            names = ", ".join(status_name(s) for s in allowed)
-            raise FailedPrecondition(f"an order that is {status_name(order.status)} cannot be {what} (only "
-                                     f"{names}){'; ' + hint if hint else ''}")
+        return self._run(principal, order_id, lambda order, now: rules.decline(order, principal, now, reason))
 
     # ---- 签到/签退: service on site ----
 
     def issue_code(self, principal: Principal, order_id: str) -> tuple[str, float]:
-        order_id = self.order_id(order_id)
-        order, _ = self.load(principal.district_id, order_id)
-        self.require_holding_admin(principal, order)
-        self._require_status(order, (S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE), "checked in to")
-        return self.codes.issue(CHECKIN_PURPOSE, order.id)
-
-    def _require_code(self, order: Order, code: str) -> None:
-        if not self.codes.verify(CHECKIN_PURPOSE, order.id, code):
-            raise InvalidArgument.field("code", "is expired or is not a check-in code of this order; scan the "
-                                                "current QR code")
+        order, _ = self.load(principal.district_id, self.order_id(order_id))
+        rules.may_check_in(principal, order)
+        return self.codes.issue(rules.CHECKIN_PURPOSE, order.id)
 
     def check_in(self, principal: Principal, order_id: str, code: str) -> Order:
         v = Validator()
         order_id = v.ident("order_id", order_id)
         code = v.text("code", code, max_len=64)
         v.check()
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self._require_serving(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_IN_SERVICE), "checked in to")
-            if principal.subject in order.sessions:
-                raise FailedPrecondition("you have already checked in to this order")
-            self._require_code(order, code)
-            sessions = {vid: s.to_mongo().to_dict() for vid, s in order.sessions.items()}
-            sessions[principal.subject] = {"checked_in_at": now, "measured_minutes": 0}
-            return Move(S.ORDER_STATUS_IN_SERVICE, ev.OrderCheckedIn, fields={"sessions": sessions},
-                        event_fields={"volunteer_id": principal.subject, "at": to_timestamp(now)})
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, order_id,
+                         lambda order, now: rules.check_in(order, principal, now, code, self.lookups))
 
     def check_out(self, principal: Principal, req: pb.CheckOutOrderRequest) -> Order:
         v = Validator()
@@ -579,35 +371,8 @@ class OrderDesk:
         report = v.text("report", req.report, max_len=2000, multiline=True)
         photos = v.ids("photo_asset_ids", list(req.photo_asset_ids), max_count=9)
         v.check()
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self._require_serving(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_IN_SERVICE,), "checked out of")
-            if principal.subject not in order.sessions:
-                raise FailedPrecondition("check in first: you have no check-in on this order")
-            self._require_code(order, code)
-            # the report closes the service for everyone on site: the volunteers served together
-            cap = self.cap_minutes(order)
-            sessions, measured = {}, []
-            for vid, session in sorted(order.sessions.items()):
-                raw = session.to_mongo().to_dict()
-                if session.checked_out_at is None:
-                    on_site = int((now - as_utc(session.checked_in_at)).total_seconds() // 60)
-                    raw.update(checked_out_at=now, measured_minutes=max(0, min(cap, on_site)))
-                sessions[vid] = raw
-                measured.append(common_pb2.VolunteerHours(volunteer_id=vid, minutes=raw["measured_minutes"],
-                                                          source=common_pb2.HOURS_SOURCE_VERIFIED))
-            return Move(S.ORDER_STATUS_COMPLETED, ev.OrderCompleted,
-                        fields={"sessions": sessions, "report": report, "photo_asset_ids": photos,
-                                "completed_at": now},
-                        event_fields={"report": report, "photo_asset_ids": photos, "measured": measured})
-
-        return self._run(principal, order_id, plan)
-
-    @staticmethod
-    def _require_serving(principal: Principal, order: Order) -> None:
-        if principal.role != Role.ROLE_VOLUNTEER or principal.subject not in order.volunteer_ids:
-            raise PermissionDenied("only a volunteer who accepted this order may check in or out")
+        return self._run(principal, order_id, lambda order, now: rules.check_out(order, principal, now, code, report,
+                                                                                 photos, self.lookups))
 
     # ---- 时长审核, 评单, closing ----
 
@@ -616,33 +381,8 @@ class OrderDesk:
         order_id = v.ident("order_id", req.order_id)
         manual = hours_rules.parse_manual(v, req.manual)
         v.check()
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_COMPLETED,), "given confirmed hours")
-            hours_rules.check_manual(req.manual, lambda vid: vid in order.volunteer_ids, "did not serve this order",
-                                     order.planned_minutes, self.tolerance)
-            # a visit shorter than a minute measures 0: confirming would credit nothing without a
-            # word, so the unit enters those hours itself (docs/ordering.md, 时长审核)
-            unmeasured = sorted(vid for vid in order.volunteer_ids if vid not in manual and vid in order.sessions
-                                and order.sessions[vid].measured_minutes == 0)
-            if unmeasured:
-                raise FailedPrecondition(f"check-in and check-out measured less than a minute for {', '.join(unmeasured)}: "
-                                         "enter their hours as manual hours (manual[].minutes) to confirm")
-            hours = []
-            for vid in order.volunteer_ids:
-                if vid in manual:
-                    hours.append(hours_rules.entry(vid, manual[vid], manual=True))
-                elif vid in order.sessions:
-                    hours.append(hours_rules.entry(vid, order.sessions[vid].measured_minutes, manual=False))
-            window = self.policies.get(order.district_id).rating_window
-            return Move(S.ORDER_STATUS_HOURS_CONFIRMED, ev.OrderHoursConfirmed,
-                        fields={"hours": hours, "hours_recorded_by": order.current.to_mongo().to_dict(),
-                                "hours_confirmed_at": now, "close_due_at": now + window},
-                        event_fields={"hours": [common_pb2.VolunteerHours(**h) for h in hours],
-                                      "recorded_by": unit_ref_msg(order.current)})
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, order_id,
+                         lambda order, now: rules.confirm_hours(order, principal, now, manual, self.lookups))
 
     def rate(self, principal: Principal, req: pb.RateOrderRequest) -> Order:
         v = Validator()
@@ -650,114 +390,53 @@ class OrderDesk:
         v.int_range("rating", req.rating, 1, 5)
         comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
         v.check()
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            if principal.role != Role.ROLE_RESIDENT or principal.subject != order.resident_id:
-                raise PermissionDenied("only the resident who ordered the service may rate it")
-            if order.status == S.ORDER_STATUS_RATED or order.rating:
-                raise FailedPrecondition("this order has already been rated (one rating per order)")
-            self._require_status(order, (S.ORDER_STATUS_HOURS_CONFIRMED,), "rated",
-                                 hint="it can be rated once the unit has confirmed the service")
-            if order.close_due_at is not None and now >= as_utc(order.close_due_at):
-                raise FailedPrecondition("the rating window of this order has ended (评价期已过)")
-            return Move(S.ORDER_STATUS_RATED, ev.OrderRated, fields={"rating": req.rating, "comment": comment,
-                                                                     "rated_at": now},
-                        event_fields={"rating": req.rating, "comment": comment})
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, order_id,
+                         lambda order, now: rules.rate(order, principal, now, req.rating, comment))
 
     def close(self, principal: Principal, order_id: str) -> Order:
-        order_id = self.order_id(order_id)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (S.ORDER_STATUS_RATED,), "closed",
-                                 hint="an unrated order closes by itself when its rating window ends")
-            return Move(S.ORDER_STATUS_CLOSED, ev.OrderClosed, fields={"closed_at": now},
-                        event_fields={"automatic": False})
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, self.order_id(order_id), lambda order, now: rules.close(order, principal, now))
 
     # ---- ends before service ----
 
     def cancel(self, principal: Principal, order_id: str, reason: str) -> Order:
         order_id, reason = self.id_and_reason(order_id, reason, required=False)
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            own = principal.role == Role.ROLE_RESIDENT and principal.subject == order.resident_id
-            if not own and principal.subject != order.placed_by:
-                raise PermissionDenied("only the resident (or the staff member who placed it for them) may cancel")
-            self._require_status(order, BEFORE_SERVICE, "cancelled", hint="the service has already started")
-            return Move(S.ORDER_STATUS_CANCELLED, ev.OrderCancelled, fields={"closing_reason": reason,
-                                                                             "closed_at": now},
-                        reason=reason, event_fields={"reason": reason})
-
-        return self._run(principal, order_id, plan)
+        return self._run(principal, order_id, lambda order, now: rules.cancel(order, principal, now, reason))
 
     def reject(self, principal: Principal, order_id: str, reason: str) -> Order:
         order_id, reason = self.id_and_reason(order_id, reason)
-        if not principal.is_center_admin:
-            raise PermissionDenied("only the center may reject an order")
-
-        def plan(order: Order, now: dt.datetime) -> Move:
-            if order.current.level != L.UNIT_LEVEL_CENTER:
-                self.require_view(principal, order)
-                raise FailedPrecondition("only an order that has reached the center can be rejected "
-                                         f"(it is at {order.current.name or order.current.unit_id})")
-            self.require_holding_admin(principal, order)
-            self._require_status(order, (*WAITING_ACK, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED),
-                                 "rejected")
-            return Move(S.ORDER_STATUS_REJECTED, ev.OrderRejected, fields={"closing_reason": reason,
-                                                                           "closed_at": now},
-                        reason=reason, event_fields={"reason": reason})
-
-        return self._run(principal, order_id, plan)
+        rules.require_center_admin(principal)  # refused before the order is read
+        return self._run(principal, order_id,
+                         lambda order, now: rules.reject(order, principal, now, reason, self.lookups))
 
     # ---- schedulers (run by one replica at a time; each move is still guarded) ----
 
-    def escalate_overdue(self) -> int:
-        """四必接: orders whose unit let the acknowledgement deadline pass move up by themselves;
-        at the center (nothing above) the breach is counted once and the order stays overdue."""
-        now = clock.now()
-        changed = 0
-        for raw in Order.collection().find({"ack_due_day": {"$in": recent_days(now)}, "ack_due_at": {"$lt": now},
-                                            "overdue_flagged": False},
-                                           {"outbox": 0}).limit(SCHEDULER_BATCH):
+    def _sweep(self, now: dt.datetime, query: dict, rule: Callable[[Order, dt.datetime], Move | None],
+               stored: Callable[[Order], None] | None = None) -> int:
+        """Applies `rule` to the due orders `query` finds (a batch at a time); how many moved."""
+        moved = 0
+        for raw in Order.collection().find(query, {"outbox": 0}).limit(SCHEDULER_BATCH):
             order = Order.from_raw(raw)
-            if order.status not in WAITING_ACK:
-                continue
-            level = metrics.level_name(order.current.level)
-            # the deadline this order was given when it reached the unit, not today's policy
-            minutes = round((as_utc(order.ack_due_at) - as_utc(order.arrived_at)).total_seconds() / 60)
-            if order.current.level == L.UNIT_LEVEL_CENTER:
-                move = Move(order.status, ev.OrderOverdue, fields={"overdue_flagged": True, "warn_at": None,
-                                                                   "sla_breaches": order.sla_breaches + 1},
-                            reason=f"{order.current.name or '中心'}未在{minutes}分钟内受理，已超时", automatic=True,
-                            event_fields={"unit": unit_ref_msg(order.current), "allowed_minutes": minutes})
-            else:
-                reason = f"{order.current.name or '本级'}未在{minutes}分钟内受理，按四必接自动上报"
-                move = self._escalation(order, now, reason, automatic=True)
-            if self._commit(order, raw, move, None, now) is not None:
-                metrics.SLA_BREACHES.labels(level).inc()
-                changed += 1
-        return changed
+            move = rule(order, now)
+            if move is not None and self._commit(order, raw, move, None, now) is not None:
+                if stored:
+                    stored(order)
+                moved += 1
+        return moved
+
+    def escalate_overdue(self) -> int:
+        """四必接: orders whose unit let the acknowledgement deadline pass (order_rules.overdue)."""
+        now = clock.now()
+        return self._sweep(now, {"ack_due_day": {"$in": recent_days(now)}, "ack_due_at": {"$lt": now},
+                            "overdue_flagged": False},
+                           lambda order, at: rules.overdue(order, at, self.lookups),
+                           lambda order: metrics.SLA_BREACHES.labels(metrics.level_name(order.current.level)).inc())
 
     def announce_deadlines(self) -> int:
         """Once per unit an order waits at: its deadline is near (a fifth of its time or less is
-        left), so its heads can act before the order climbs. An order already overdue is left to
-        escalate_overdue, which sets the next unit's reminder."""
+        left), so its heads can act before the order climbs."""
         now = clock.now()
-        announced = 0
-        for raw in Order.collection().find({"warn_day": {"$in": recent_days(now)}, "warn_at": {"$lt": now}},
-                                           {"outbox": 0}).limit(SCHEDULER_BATCH):
-            order = Order.from_raw(raw)
-            if order.status not in WAITING_ACK or order.ack_due_at is None or as_utc(order.ack_due_at) <= now:
-                continue
-            move = Move(order.status, ev.OrderDeadlineApproaching, fields={"warn_at": None}, step=False,
-                        event_fields={"unit": unit_ref_msg(order.current), "due_at": to_timestamp(order.ack_due_at)})
-            if self._commit(order, raw, move, None, now) is not None:
-                announced += 1
-        return announced
+        return self._sweep(now, {"warn_day": {"$in": recent_days(now)}, "warn_at": {"$lt": now}},
+                           rules.deadline_reminder)
 
     def run_sla(self) -> int:
         """The SLA job: escalate what is overdue, then remind the units whose deadline is near."""
@@ -767,15 +446,5 @@ class OrderDesk:
         """Orders whose rating window passed close by themselves: unrated ones, and rated ones
         the unit has not closed."""
         now = clock.now()
-        changed = 0
-        for raw in Order.collection().find({"close_due_day": {"$in": recent_days(now)},
-                                            "close_due_at": {"$lt": now}}, {"outbox": 0}).limit(SCHEDULER_BATCH):
-            order = Order.from_raw(raw)
-            if order.status not in AWAITING_CLOSE:
-                continue
-            reason = "已评价，评价期满自动办结" if order.status == S.ORDER_STATUS_RATED else "评价期内未评价，自动办结"
-            move = Move(S.ORDER_STATUS_CLOSED, ev.OrderClosed, fields={"closed_at": now},
-                        reason=reason, automatic=True, event_fields={"automatic": True})
-            if self._commit(order, raw, move, None, now) is not None:
-                changed += 1
-        return changed
+        return self._sweep(now, {"close_due_day": {"$in": recent_days(now)}, "close_due_at": {"$lt": now}},
+                           rules.close_expired)

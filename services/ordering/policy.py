@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from services.common.auth import Principal
 from services.common.cache import ReadCache
+from services.common.clock import clock
 from services.common.errors import PermissionDenied
-from services.common.events import utcnow
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -88,7 +88,7 @@ class Policies:
         minutes = {**current.ack_minutes, **changes}
         window = req.rating_window_days or current.rating_window_days
         OrderPolicy(id=principal.district_id, acknowledge_minutes={L.Name(k): m for k, m in minutes.items()},
-                    rating_window_days=window, updated_by=principal.subject, updated_at=utcnow()).save()
+                    rating_window_days=window, updated_by=principal.subject, updated_at=clock.now()).save()
         self._cache.forget(principal.district_id)
         return Policy(principal.district_id, minutes, window, defaults=False)
 

@@ -22,10 +22,11 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.audit import client_address
 from services.common.auth import Principal, Role, TokenIssuer, TokenVerifier, require_manages, require_role
+from services.common.clock import clock
 from services.common.errors import (
     Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, PermissionDenied, Unauthenticated,
 )
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.ids import new_id
 from services.common.pii import PiiVault, validate_mobile
 from services.common.validation import Validator
@@ -244,7 +245,7 @@ class Accounts:
             require_manages(principal, district_id, unit.path)
         account = AdminAccount(id=new_id("adm"), district_id=district_id, username=username,
                                display_name=display_name, unit_id=unit.id, password_hash=hash_password(password),
-                               created_at=utcnow())
+                               created_at=clock.now())
         event = self.events.new(events_pb2.AdminAccountCreated(account_id=account.id, username=username,
                                                                unit=unit_ref(unit)),
                                 district_id=district_id, aggregate_type="admin_account", aggregate_id=account.id,
@@ -266,7 +267,7 @@ class Accounts:
             raise PermissionDenied("only an admin of the district's center may create inspector accounts")
         account = InspectorAccount(id=new_id("ins"), district_id=principal.district_id, username=username,
                                    display_name=display_name, password_hash=hash_password(password),
-                                   created_at=utcnow())
+                                   created_at=clock.now())
         try:
             account.save(force_insert=True)
         except NotUniqueError:
@@ -281,7 +282,7 @@ class Accounts:
         if not principal.is_center_admin:
             raise PermissionDenied("only an admin of the district's center may create service accounts")
         account = ServiceAccount(id=new_id("svc"), district_id=principal.district_id, service_name=name,
-                                 password_hash=hash_password(password), created_at=utcnow())
+                                 password_hash=hash_password(password), created_at=clock.now())
         try:
             account.save(force_insert=True)
         except NotUniqueError:

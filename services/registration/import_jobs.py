@@ -30,8 +30,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.clock import clock
 from services.common.errors import AlreadyExists, DomainError, NotFound
-from services.common.events import utcnow
 from services.common.ids import new_id
 from services.common.pii import PiiVault
 from services.common.validation import valid_id
@@ -178,7 +178,7 @@ class ImportJobs:
         checked = self.onboarding.check(principal, req.kind, req.file, against_district=False)
         district = principal.district_id
         digest = hashlib.sha256(req.file.content).hexdigest()
-        job_id, now = new_id("imp"), utcnow()
+        job_id, now = new_id("imp"), clock.now()
         size = FORMATS[req.kind].rows
         chunks = [checked.valid[at:at + size] for at in range(0, len(checked.valid), size)]
         if chunks:
@@ -225,7 +225,7 @@ class ImportJobs:
         """(rows done, rows per second, seconds left): the rate of the current run, since the
         process working on it began."""
         done = job["registered"] + job["already_registered"] + job["refused"]
-        started, end = job.get("run_started_at"), job.get("finished_at") or utcnow().replace(tzinfo=None)
+        started, end = job.get("run_started_at"), job.get("finished_at") or clock.now().replace(tzinfo=None)
         if started is None:
             return done, 0.0, 0
         elapsed = (end.replace(tzinfo=None) - started.replace(tzinfo=None)).total_seconds()
@@ -275,13 +275,13 @@ class ImportJobs:
         if counted is None or counted["failures"] < MAX_FAILURES:
             return
         self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": {
-            "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": utcnow(), "active": job["_id"]}})
+            "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": clock.now(), "active": job["_id"]}})
         self.chunks.delete_many({"job_id": job["_id"]})
         self._running.discard(job["_id"])
 
     def _begin_run(self, job: dict) -> dict | None:
         """This process takes the job on: the rate is measured from here."""
-        fields = {"state": S.IMPORT_JOB_STATE_RUNNING, "run_started_at": utcnow(),
+        fields = {"state": S.IMPORT_JOB_STATE_RUNNING, "run_started_at": clock.now(),
                   "run_rows": job["registered"] + job["already_registered"] + job["refused"]}
         if not self.jobs.update_one({"_id": job["_id"], "next_chunk": job["next_chunk"]}, {"$set": fields}).matched_count:
             return None
@@ -311,7 +311,7 @@ class ImportJobs:
         stored = self.jobs.find_one({"_id": job["_id"]}, {"issues": 1}) or {"issues": []}
         fields: dict = {"next_chunk": n + 1, "issues": (stored["issues"] + issues)[:MAX_ISSUES], "failures": 0}
         if last:
-            fields.update(state=S.IMPORT_JOB_STATE_DONE, finished_at=utcnow(), active=job["_id"])
+            fields.update(state=S.IMPORT_JOB_STATE_DONE, finished_at=clock.now(), active=job["_id"])
         if not self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": fields, "$inc": counts}).matched_count:
             return None  # another runner recorded this chunk
         for outcome, count in counts.items():

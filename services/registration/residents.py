@@ -13,8 +13,9 @@ import re
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.clock import clock
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.pii import PiiVault, mask_phone, phone_masks_ending, validate_mobile
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import MAX_WINDOW, key, scan
@@ -119,7 +120,7 @@ class ResidentBook:
             id=new_id("res"), district_id=district_id, name=name,
             phone_cipher=self.vault.encrypt(phone, district_id=district_id, field="resident.phone"),
             phone_index=phone_index, phone_masked=masked, courtyard_id=courtyard.id, password_hash=password_hash,
-            registered_at=utcnow(), seq=seq, schema_version=index.SCHEMA_VERSION,
+            registered_at=clock.now(), seq=seq, schema_version=index.SCHEMA_VERSION,
             **index.resident_keys(district_id, list(courtyard.path), seq, name, phone_index, masked, courtyard.id))
 
     def get(self, principal: Principal, resident_id: str) -> tuple[Resident, Unit]:

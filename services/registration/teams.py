@@ -9,8 +9,9 @@ from __future__ import annotations
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_manages
+from services.common.clock import clock
 from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -73,7 +74,7 @@ class TeamRoster:
         self._eligible_member(unit, leader_id, "leader_volunteer_id")
         team = Team(id=new_id("team"), district_id=unit.district_id, name=name, level=TEAM_LEVEL_FOR_UNIT[unit.level],
                     unit_id=unit.id, unit_path=list(unit.path), specialty=req.specialty, leader_id=leader_id,
-                    member_ids=[leader_id], created_at=utcnow())
+                    member_ids=[leader_id], created_at=clock.now())
         event = self.events.new(
             events_pb2.TeamCreated(team_id=team.id, name=name, level=team.level, unit=unit_ref(unit),
                                    specialty=req.specialty, leader_volunteer_id=leader_id),

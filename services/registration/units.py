@@ -16,8 +16,9 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, require_manages
 from services.common.cache import ReadCache
+from services.common.clock import clock
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key, scan
 from services.common.pii import PiiVault, mask_phone
@@ -183,7 +184,7 @@ class UnitDirectory:
         seq = index.reserve(district_id, index.UNITS)
         unit = Unit(
             id=unit_id, district_id=district_id, name=spec.name, level=spec.level,
-            parent_id=parent.id if parent else "", path=path, head_name=spec.head_name, created_at=utcnow(),
+            parent_id=parent.id if parent else "", path=path, head_name=spec.head_name, created_at=clock.now(),
             seq=seq, schema_version=index.SCHEMA_VERSION, **index.unit_keys(district_id, path, seq),
         )
         if spec.head_phone:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_manages_any, require_role
+from services.common.clock import clock
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.common.events import EventSource, utcnow
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key, scan
 from services.common.pii import NationalId, PiiVault, mask_national_id, mask_phone
@@ -171,7 +172,7 @@ class VolunteerRegistry:
     def _new(self, district_id: str, applicant: Applicant, seq: int, password_hash: str,
              admin: Principal | None) -> Volunteer:
         """A volunteer as registration stores it; vouched for (ACTIVE) when an admin registers it."""
-        number, now = applicant.national_id.number, utcnow()
+        number, now = applicant.national_id.number, clock.now()
         return Volunteer(
             id=new_id("vol"), district_id=district_id, volunteer_number=self._number(seq), name=applicant.name,
             id_cipher=self.vault.encrypt(number, district_id=district_id, field="volunteer.national_id"),
@@ -298,7 +299,7 @@ class VolunteerRegistry:
     def approve(self, principal: Principal, volunteer_id: str) -> VolunteerView:
         return self._transition(principal, volunteer_id, S.VOLUNTEER_STATUS_PENDING, S.VOLUNTEER_STATUS_ACTIVE,
                                 lambda p: events_pb2.VolunteerApproved(profile=p),
-                                {"approved_at": utcnow(), "approved_by": principal.subject, "status_reason": ""})
+                                {"approved_at": clock.now(), "approved_by": principal.subject, "status_reason": ""})
 
     def suspend(self, principal: Principal, volunteer_id: str, reason: str) -> VolunteerView:
         v = Validator()
