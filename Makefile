@@ -23,6 +23,7 @@ TEST_ENV  := WENMING_DATA=$(TEST_DATA) \
              WENMING_TEST_LANE=$(shell echo $$((4 * $(TEST_SLOT))))
 PYTEST_ARGS ?=
 UNIT_TESTS := tests/unit
+TOOLS_STATUS := $(TEST_DATA)-tools
 # test packages run in parallel pytest processes (pytest-xdist), each with its own service processes,
 # ports, databases and consumer groups on the one broker and database; the few tests that stop the
 # broker or the database, or need the machine to themselves (marked serial), run afterwards alone
@@ -54,7 +55,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down backup restore test test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
+.PHONY: help deps protos web browser infra images run up down backup restore test test-tools test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -156,15 +157,12 @@ backup restore: deps
 
 # the tests without servers run first, before anything is built or started: a broken rule fails the
 # run in seconds (prerequisites are made left to right)
-test: unit-first protos web browser infra
+test: test-tools unit-first protos web browser infra
 	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf $(TEST_DATA)
 	@$(TEST_ENV) $(STACK) start
-	@# the command-line checkers (helm, grpcurl, ghz, buf, protoc-gen-go, promtool) are needed only
-	@# by the tests that run last: installed meanwhile, each one's outcome in $(TEST_DATA)/tools
-	@( $(STACK) tools $(TEST_DATA)/tools >/dev/null 2>&1 & )
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
-	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TEST_DATA)/tools; \
+	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TOOLS_STATUS); \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/parallel.xml $(PYTEST_ARGS); parallel=$$?; \
 	  $(PY) -m pytest -m serial --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS); serial=$$?; \
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
@@ -179,6 +177,13 @@ chaos: protos infra
 	  $(PY) -m tests.chaos $(CHAOS_ARGS)
 
 # every test that needs no server (tests/unit/conftest.py): seconds, with the virtualenv alone
+# The command-line checkers (helm, grpcurl, ghz, buf, protoc-gen-go, promtool) are needed only by
+# the tests that run last, and most are Go builds of minutes: they start before anything else, in
+# the background at a lower priority than the setup and the tests, each one's outcome in
+# $(TOOLS_STATUS) (tests/support/tools.py waits for it).
+test-tools:
+	@mkdir -p $(TOOLS_STATUS) && ( nice -n 10 $(STACK) tools $(TOOLS_STATUS) >/dev/null 2>&1 & )
+
 test-unit: protos
 	$(PY) -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 

@@ -13,7 +13,8 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_district, require_manages, require_role
 from services.common.errors import AlreadyExists, FailedPrecondition, PermissionDenied
-from services.common.events import EventSource, utcnow
+from services.common.clock import clock
+from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator, valid_id
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
@@ -177,7 +178,7 @@ class VenueRegistry:
         v.check()
         venue = Venue.from_raw({"_id": new_id("venue"), "district_id": unit.district_id, "unit_id": unit.id,
                                 "name": name, "kind": kind, "address": address, "managers": managers,
-                                "status": ACTIVE, "created_at": utcnow()})
+                                "status": ACTIVE, "created_at": clock.now()})
         event = self._event(events_pb2.VenueCreated(venue=venue_msg(venue, unit, [])), venue, 1, principal)
         try:
             venue.insert([event])
@@ -229,7 +230,7 @@ class VenueRegistry:
             raise FailedPrecondition("这个阵地已经停用，不能再添加功能室")
         room = Room.from_raw({"_id": new_id("room"), "district_id": place.venue.district_id,
                               "venue_id": place.venue.id, "unit_id": place.unit.id, "status": ACTIVE,
-                              "created_at": utcnow(), **changes})
+                              "created_at": clock.now(), **changes})
         event = self._event(events_pb2.RoomCreated(room=room_msg(room), unit=unit_ref(place.unit)), room, 1, principal)
         try:
             room.insert([event])
