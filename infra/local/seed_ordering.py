@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import grpc
+import seed_projects  # infra/local, beside this file
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.clock import CHINA
@@ -314,6 +315,7 @@ def seed(ctx) -> None:
     orders += _demo_queues(ctx, desk, items)
     activities = _seed_activities(ctx, stub, desk, active)
     desk.at(None)
+    seed_projects.seed(ctx, stub, desk.admin, orders, activities)
     channel.close()
     states = {o.status for o in orders}
     confirmed = sum(1 for o in orders if o.hours)

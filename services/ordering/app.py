@@ -17,6 +17,7 @@ from .menu import MenuBook
 from .models import ALL_MODELS
 from .orders import OrderDesk
 from .policy import Policies
+from .projects import CompetitionDesk, ProjectDesk
 from .queries import OrderQueries
 from .readmodels import Certifications, Registry
 from .trends import OrderTrends
@@ -47,6 +48,8 @@ class Ordering:
     queries: OrderQueries
     trends: OrderTrends
     activities: ActivityBoard
+    projects: ProjectDesk
+    competitions: CompetitionDesk
 
 
 def build(settings, db: Database) -> Ordering:
@@ -64,7 +67,8 @@ def build(settings, db: Database) -> Ordering:
     trends = OrderTrends(menu, index)
     return Ordering(index=index, registry=registry, certifications=certifications, menu=menu, policies=policies,
                     orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
-                    activities=ActivityBoard(registry, menu, codes, events, tolerance, index))
+                    activities=ActivityBoard(registry, menu, codes, events, tolerance, index),
+                    projects=ProjectDesk(registry, menu, events), competitions=CompetitionDesk(registry, menu, events))
 
 
 def ensure_indexes(domain: Ordering) -> None:

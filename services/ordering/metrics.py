@@ -23,6 +23,9 @@ TIME_TO_DISPATCH = Histogram("ordering_time_to_dispatch_seconds", "From placemen
 TIME_TO_ACCEPT = Histogram("ordering_time_to_accept_seconds", "From dispatch or the claim list to the first "
                            "volunteer accepting or claiming", ["level"], buckets=_WAIT_BUCKETS)
 CLAIMS = Counter("ordering_claims_total", "Claims of open orders (认领/抢单) by result", ["result"])
+PROJECTS = Counter("ordering_projects_total", "Volunteer service projects entering a status (申报, 立项, 品牌, …)",
+                   ["status"])
+COMPETITION_SCORES = Counter("ordering_competition_scores_total", "Scores given in project competitions (项目大赛)")
 ACTIVITY_SIGNUPS = Counter("ordering_activity_signups_total", "Activity sign-ups by role and result", ["role", "result"])
 
 
@@ -37,3 +40,7 @@ def level_name(level: int) -> str:
 
 def status_name(status: int) -> str:
     return types_pb2.OrderStatus.Name(status)
+
+
+def project_status_name(status: int) -> str:
+    return types_pb2.ProjectStatus.Name(status)

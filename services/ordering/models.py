@@ -1,4 +1,4 @@
-"""What ordering stores: the menu, orders and activities (aggregates with an in-document outbox),
+"""What ordering stores: the menu, orders, activities, projects and competitions (aggregates with an in-document outbox),
 the district order policies, and read models of other services' data (readmodels.py). The lists
 read index entries kept beside the orders and activities (index.py), not these documents.
 
@@ -180,5 +180,89 @@ class OrderPolicy(Document):
     updated_at = DateTimeField(required=True)
 
 
-AGGREGATES = (MenuItem, Order, Activity)
-ALL_MODELS = AGGREGATES + (OrderPolicy,)
+class ProjectReviewDoc(EmbeddedDocument):
+    from_status = IntField(required=True)
+    to_status = IntField(required=True)
+    reviewer_id = StringField(required=True)
+    reviewer_unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    comment = StringField(default="")
+    at = DateTimeField(required=True)
+
+
+class ProjectProgressDoc(EmbeddedDocument):
+    period = StringField(required=True)  # YYYY-MM
+    summary = StringField(required=True)
+    reported_by = StringField(required=True)
+    reported_at = DateTimeField(required=True)
+
+
+class Project(Aggregate):
+    """A volunteer service project (志愿服务项目). `in0`…`in3` are listing keys of the units on its
+    path (`in<depth>` = district|unit), so a unit's subtree is one indexed key (projects.py)."""
+
+    meta = {
+        "collection": "projects",
+        "indexes": [{"fields": [f"in{depth}"]} for depth in range(4)]
+        + [{"fields": ["name_key"], "unique": True}],
+    }
+    name = StringField(required=True, max_length=40)
+    name_key = StringField(required=True)  # district|unit|name: a unit names each project once
+    category = IntField(required=True)
+    target_group = StringField(required=True)
+    plan = StringField(required=True)
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    team_id = StringField(default="")
+    team_name = StringField(default="")
+    budget_source = StringField(required=True)
+    status = IntField(required=True)
+    proposed_by = StringField(required=True)
+    proposed_at = DateTimeField(required=True)
+    reviews = ListField(EmbeddedDocumentField(ProjectReviewDoc))
+    progress = ListField(EmbeddedDocumentField(ProjectProgressDoc))
+    activity_ids = ListField(StringField())
+    order_ids = ListField(StringField())
+    in0 = StringField()
+    in1 = StringField()
+    in2 = StringField()
+    in3 = StringField()
+
+
+class BrandSlot(Document):
+    """The one brand project (品牌项目) a unit may have: `_id` is the unit's listing key, so two
+    designations racing for one unit collide on the unique `_id` (projects.BrandSlots)."""
+
+    meta = {"collection": "project_brand_slots"}
+    id = StringField(primary_key=True)
+    project_id = StringField(required=True)
+
+
+class CompetitionScoreDoc(EmbeddedDocument):
+    project_id = StringField(required=True)
+    reviewer_id = StringField(required=True)
+    score = IntField(required=True)
+    comment = StringField(default="")
+
+
+class CompetitionEntryDoc(EmbeddedDocument):
+    project_id = StringField(required=True)
+    project_name = StringField(required=True)
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    proposed_by = StringField(required=True)  # a proposer never scores their own project
+
+
+class Competition(Aggregate):
+    """A project competition (项目大赛) round; scores are keyed `<reviewer>:<project>`, so the
+    guarded write that adds one refuses a second by the same reviewer for the same project."""
+
+    meta = {"collection": "competitions"}
+    name = StringField(required=True, max_length=60)
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    status = IntField(required=True)
+    entries = ListField(EmbeddedDocumentField(CompetitionEntryDoc))
+    scores = MapField(EmbeddedDocumentField(CompetitionScoreDoc))
+    created_by = StringField(required=True)
+    created_at = DateTimeField(required=True)
+
+
+AGGREGATES = (MenuItem, Order, Activity, Project, Competition)
+ALL_MODELS = AGGREGATES + (OrderPolicy, BrandSlot)

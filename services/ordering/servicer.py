@@ -12,7 +12,8 @@ from wenming.ordering.v1 import ordering_pb2_grpc
 
 from .app import Ordering
 from .policy import policy_msg
-from .translate import activity_msg, menu_item_msg, order_msg, participant_msg
+from .project_rules import ranking
+from .translate import activity_msg, competition_msg, menu_item_msg, order_msg, participant_msg, project_msg
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
 
@@ -35,6 +36,8 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.queries = domain.queries
         self.trends = domain.trends
         self.activities = domain.activities
+        self.projects = domain.projects
+        self.competitions = domain.competitions
 
     def _order(self, order, with_trail: bool = False) -> pb.Order:
         return order_msg(order, self.orders.contact_view(current_principal(), order), with_trail=with_trail)
@@ -231,3 +234,45 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         principal = current_principal()
         activity = self.activities.complete(principal, request)
         return pb.CompleteActivityResponse(activity=self._activity(activity, principal))
+
+    # projects (志愿服务项目库) and competitions (项目大赛)
+
+    def ProposeProject(self, request, context):
+        return pb.ProposeProjectResponse(project=project_msg(self.projects.propose(current_principal(), request)))
+
+    def MoveProject(self, request, context):
+        return pb.MoveProjectResponse(project=project_msg(self.projects.move(current_principal(), request)))
+
+    def ReportProjectProgress(self, request, context):
+        project = self.projects.report_progress(current_principal(), request)
+        return pb.ReportProjectProgressResponse(project=project_msg(project))
+
+    def LinkProjectWork(self, request, context):
+        return pb.LinkProjectWorkResponse(project=project_msg(self.projects.link_work(current_principal(), request)))
+
+    def GetProject(self, request, context):
+        project, outcome = self.projects.get(current_principal(), request.project_id)
+        return pb.GetProjectResponse(project=project_msg(project, outcome))
+
+    def ListProjects(self, request, context):
+        projects, token = self.projects.list(current_principal(), request)
+        return pb.ListProjectsResponse(projects=[project_msg(p) for p in projects], page=_page(token))
+
+    def _competition(self, competition) -> pb.Competition:
+        return competition_msg(competition, ranking(competition))
+
+    def CreateCompetition(self, request, context):
+        competition = self.competitions.create(current_principal(), request)
+        return pb.CreateCompetitionResponse(competition=self._competition(competition))
+
+    def ScoreCompetitionProject(self, request, context):
+        competition = self.competitions.score(current_principal(), request)
+        return pb.ScoreCompetitionProjectResponse(competition=self._competition(competition))
+
+    def CloseCompetition(self, request, context):
+        competition = self.competitions.close(current_principal(), request.competition_id)
+        return pb.CloseCompetitionResponse(competition=self._competition(competition))
+
+    def GetCompetition(self, request, context):
+        competition = self.competitions.get(current_principal(), request.competition_id)
+        return pb.GetCompetitionResponse(competition=self._competition(competition))

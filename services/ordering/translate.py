@@ -10,7 +10,7 @@ from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
-from .models import Activity, HoursEntry, MenuItem, Order, ParticipantDoc, UnitRefDoc
+from .models import Activity, Competition, HoursEntry, MenuItem, Order, ParticipantDoc, Project, UnitRefDoc
 
 
 def _times(**values: dt.datetime | None) -> dict:
@@ -115,3 +115,41 @@ def activity_msg(activity: Activity, visible_participants: list[str] | None) -> 
         hours=hours_msg(activity.hours), version=activity.version,
         participants=[participant_msg(pid, p) for pid, p in shown],
         **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))
+
+
+# ---- projects and competitions ----
+
+def project_snapshot(project: Project) -> types_pb2.ProjectSnapshot:
+    return types_pb2.ProjectSnapshot(project_id=project.id, name=project.name, category=project.category,
+                                     unit=unit_ref_msg(project.unit), team_id=project.team_id, status=project.status,
+                                     proposed_by=project.proposed_by)
+
+
+def project_msg(project: Project, outcome=None) -> pb.Project:
+    """`outcome`: project_rules.Outcome, computed for one project at a time (GetProject)."""
+    return pb.Project(
+        project_id=project.id, district_id=project.district_id, name=project.name, category=project.category,
+        target_group=project.target_group, plan=project.plan, unit=unit_ref_msg(project.unit),
+        team_id=project.team_id, team_name=project.team_name, budget_source=project.budget_source,
+        status=project.status, proposed_by=project.proposed_by, proposed_at=to_timestamp(project.proposed_at),
+        reviews=[pb.ProjectReview(from_status=r.from_status, to_status=r.to_status, reviewer_id=r.reviewer_id,
+                                  reviewer_unit=unit_ref_msg(r.reviewer_unit), comment=r.comment,
+                                  at=to_timestamp(r.at)) for r in project.reviews],
+        progress=[pb.ProjectProgress(period=p.period, summary=p.summary, reported_by=p.reported_by,
+                                     reported_at=to_timestamp(p.reported_at)) for p in project.progress],
+        activity_ids=list(project.activity_ids), order_ids=list(project.order_ids), version=project.version,
+        outcome=pb.ProjectOutcome(**vars(outcome)) if outcome is not None else None)
+
+
+def competition_msg(competition: Competition, ranked) -> pb.Competition:
+    """`ranked`: project_rules.ranking(competition)."""
+    entries = {e.project_id: e for e in competition.entries}
+    return pb.Competition(
+        competition_id=competition.id, district_id=competition.district_id, name=competition.name,
+        unit=unit_ref_msg(competition.unit), status=competition.status, created_by=competition.created_by,
+        version=competition.version,
+        entries=[pb.CompetitionEntry(project_id=r.project_id, project_name=entries[r.project_id].project_name,
+                                     unit=unit_ref_msg(entries[r.project_id].unit), scores=r.scores,
+                                     average_score=r.average, rank=r.rank) for r in ranked],
+        scores=[pb.CompetitionScore(project_id=s.project_id, reviewer_id=s.reviewer_id, score=s.score,
+                                    comment=s.comment) for _, s in sorted(competition.scores.items())])

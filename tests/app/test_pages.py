@@ -14,6 +14,7 @@ from tests.support.grpc_helpers import bearer
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import types_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
 
@@ -53,8 +54,16 @@ def people(world):
     world.district.stub.BookRoom(reg.BookRoomRequest(room_id=room.room_id, starts_at=_ts(slot),
                                                      ends_at=_ts(slot + dt.timedelta(minutes=30)), purpose="小院议事会"),
                                  metadata=world.as_admin(yard), timeout=10)
+    # the courtyard's project, approved by its station
+    project = world.stub.ProposeProject(pb.ProposeProjectRequest(
+        unit_id=yard.unit_id, name="银龄互助·结对帮扶", category=c.SERVICE_CATEGORY_CARE_FOR_OTHERS, target_group="独居老人",
+        plan="每月两次入户探访", budget_source="街道专项经费"), metadata=world.as_admin(yard), timeout=10).project
+    station = world.as_admin(world.stations[0])
+    for to in (types_pb2.PROJECT_STATUS_UNDER_REVIEW, types_pb2.PROJECT_STATUS_APPROVED):
+        world.stub.MoveProject(pb.MoveProjectRequest(project_id=project.project_id, to_status=to, comment="同意"),
+                               metadata=station, timeout=10)
     return {"resident_phone": phone, "volunteer": volunteer, "order_id": order.order_id,
-            "activity_id": activity.activity_id, "room_id": room.room_id}
+            "activity_id": activity.activity_id, "room_id": room.room_id, "project_id": project.project_id}
 
 
 def _resident_token(world, phone: str):
@@ -94,6 +103,9 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-me", "/admin/me", "退出登录"),
             ("head-venues", "/admin/venues", "活动室"),
             ("head-room", f"/admin/rooms/{people['room_id']}", "小院议事会"),
+            ("head-projects", "/admin/projects", "银龄互助"),
+            ("head-propose-project", "/admin/projects/new", "经费来源"),
+            ("head-project", f"/admin/projects/{people['project_id']}", "服务成效"),
         ],
     }
 

@@ -123,5 +123,15 @@ def test_the_seed_builds_a_menu_orders_in_every_state_verified_hours_and_a_month
                                                timeout=10).certificates
         assert len(certificates) == 1 and certificates[0].verified_minutes > 0
         assert float(clock.path.read_text()) == 0  # the seed left ordering on the real time
+
+        # projects in several states; the first station's brand shows what its linked work achieved
+        projects = ordering.stub.ListProjects(pb.ListProjectsRequest(), metadata=center, timeout=10).projects
+        assert {p.status for p in projects} == {types_pb2.PROJECT_STATUS_BRANDED, types_pb2.PROJECT_STATUS_APPROVED,
+                                                types_pb2.PROJECT_STATUS_UNDER_REVIEW,
+                                                types_pb2.PROJECT_STATUS_REJECTED, types_pb2.PROJECT_STATUS_DECLARED}
+        (brand,) = [p for p in projects if p.status == types_pb2.PROJECT_STATUS_BRANDED]
+        outcome = ordering.stub.GetProject(pb.GetProjectRequest(project_id=brand.project_id), metadata=center,
+                                           timeout=10).project.outcome
+        assert outcome.people_served > 0 and outcome.volunteer_minutes > 0 and outcome.orders_served > 0
     finally:
         district.close()

@@ -122,6 +122,33 @@ export const ROOM_KIND = {
   ROOM_KIND_OTHER: '其他',
 }
 
+export const PROJECT_STATUS = {
+  PROJECT_STATUS_DECLARED: '已申报',
+  PROJECT_STATUS_UNDER_REVIEW: '评审中',
+  PROJECT_STATUS_APPROVED: '已立项',
+  PROJECT_STATUS_INCUBATING: '孵化中',
+  PROJECT_STATUS_BRANDED: '品牌项目',
+  PROJECT_STATUS_CONCLUDED: '已结项',
+  PROJECT_STATUS_REJECTED: '已驳回',
+}
+
+export const PROJECT_STATUS_TAG = {
+  PROJECT_STATUS_DECLARED: 'warning',
+  PROJECT_STATUS_UNDER_REVIEW: 'warning',
+  PROJECT_STATUS_BRANDED: 'danger',
+  PROJECT_STATUS_INCUBATING: 'success',
+  PROJECT_STATUS_APPROVED: 'success',
+}
+
+// what a reviewer above the project's unit may decide next (services/ordering/project_rules.NEXT)
+export const PROJECT_NEXT = {
+  PROJECT_STATUS_DECLARED: [['PROJECT_STATUS_UNDER_REVIEW', '进入评审'], ['PROJECT_STATUS_REJECTED', '驳回']],
+  PROJECT_STATUS_UNDER_REVIEW: [['PROJECT_STATUS_APPROVED', '立项'], ['PROJECT_STATUS_REJECTED', '驳回']],
+  PROJECT_STATUS_APPROVED: [['PROJECT_STATUS_INCUBATING', '转入孵化'], ['PROJECT_STATUS_CONCLUDED', '结项']],
+  PROJECT_STATUS_INCUBATING: [['PROJECT_STATUS_BRANDED', '评为品牌项目'], ['PROJECT_STATUS_CONCLUDED', '结项']],
+  PROJECT_STATUS_BRANDED: [['PROJECT_STATUS_CONCLUDED', '结项']],
+}
+
 export function label(table, value) {
   return table[value] || '—'
 }

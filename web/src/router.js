@@ -80,7 +80,10 @@ const routes = [
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
     { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
     { path: 'venues', component: admin('Venues'), meta: { role: 'ROLE_UNIT_ADMIN', title: '阵地与功能室' } },
-    { path: 'rooms/:id', component: admin('Room'), meta: { role: 'ROLE_UNIT_ADMIN', title: '功能室预约' } }],
+    { path: 'rooms/:id', component: admin('Room'), meta: { role: 'ROLE_UNIT_ADMIN', title: '功能室预约' } },
+    { path: 'projects', component: admin('Projects'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿服务项目' } },
+    { path: 'projects/new', component: admin('ProposeProject'), meta: { role: 'ROLE_UNIT_ADMIN', title: '申报项目' } },
+    { path: 'projects/:id', component: admin('ProjectDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '项目详情' } }],
   },
   { path: '/:rest(.*)*', redirect: () => homePath() },
 ]
