@@ -123,6 +123,11 @@ class Validator:
             self.fail(field, f"must be between {lo} and {hi} (got {value})")
         return value
 
+    def rating(self, rating: int, comment: str = "") -> str:
+        """A rating (评价) of 1 to 5 stars and its optional comment, as every rating here takes them."""
+        self.int_range("rating", rating, 1, 5)
+        return self.text("comment", comment, max_len=500, required=False, multiline=True)
+
     def page_size(self, field: str, value: int) -> int:
         if value == 0:
             return DEFAULT_PAGE_SIZE

@@ -222,8 +222,7 @@ class ActivityBoard:
     def rate(self, principal: Principal, req: pb.RateActivityRequest) -> Activity:
         v = Validator()
         activity_id = v.ident("activity_id", req.activity_id)
-        v.int_range("rating", req.rating, 1, 5)
-        comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
+        comment = v.rating(req.rating, req.comment)
         v.check()
         return self._run(principal, activity_id,
                          lambda activity, now: rules.rate(activity, principal, now, req.rating, comment))

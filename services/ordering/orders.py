@@ -387,8 +387,7 @@ class OrderDesk:
     def rate(self, principal: Principal, req: pb.RateOrderRequest) -> Order:
         v = Validator()
         order_id = v.ident("order_id", req.order_id)
-        v.int_range("rating", req.rating, 1, 5)
-        comment = v.text("comment", req.comment, max_len=500, required=False, multiline=True)
+        comment = v.rating(req.rating, req.comment)
         v.check()
         return self._run(principal, order_id,
                          lambda order, now: rules.rate(order, principal, now, req.rating, comment))

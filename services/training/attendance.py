@@ -113,7 +113,7 @@ class Attendance:
     def rate_trainer(self, principal: Principal, session_id: str, rating: int) -> SessionDoc:
         v = Validator()
         session_id = v.ident("session_id", session_id)
-        v.int_range("rating", rating, 1, 5)
+        v.rating(rating)
         v.check()
         require_role(principal, Role.ROLE_VOLUNTEER)
         session = self.sessions.load(principal.district_id, session_id)

@@ -44,6 +44,15 @@ def test_validator_collects_all_violations():
     assert [f for f, _ in err.value.violations] == ["name", "title", "page.page_size", "level", "unit_ids[1]"]
 
 
+def test_a_rating_takes_one_to_five_stars_and_a_short_comment():
+    assert Validator().rating(5, "  很好  ") == "很好"
+    v = Validator()
+    v.rating(0, "x" * 501)
+    with pytest.raises(InvalidArgument) as err:
+        v.check()
+    assert [f for f, _ in err.value.violations] == ["rating", "comment"]
+
+
 def test_validator_reads_timestamps_and_refuses_impossible_ones():
     request = c.EventEnvelope()
     request.occurred_at.FromSeconds(1_767_225_600)  # 2026-01-01T00:00:00Z
