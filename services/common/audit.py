@@ -123,6 +123,10 @@ class Call:
     response: object = None
     context_token: contextvars.Token | None = field(default=None, repr=False)
 
+    def record_response(self, response: object) -> None:
+        """A unary call's answer: the record names the ids it created too."""
+        self.response = response
+
 
 class CallPolicy:
     """`begin` before the service's handler, `end` with the status code once it has answered."""
