@@ -36,6 +36,7 @@ from .events import PoisonEvent, decode, dlq_topic, kafka_name
 from .kafka_clients import connection_options
 from .logs import access_log
 from .producers import Record
+from .retry import OUTAGE, Backoff, Retry
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to the DLQ", 
 LAG = Gauge("consumer_lag", "Records behind the end of the topic", ["topic", "group"])
 
 TRANSIENT = (ConnectionFailure, NetworkTimeout, ExecutionTimeout, KafkaError)
+# a handler that failed unexpectedly is tried again a few times, soon
+HANDLER_GLITCH = Backoff(first_seconds=0.2, max_seconds=1.0)
 
 
 class Outcome(enum.Enum):
@@ -134,21 +137,21 @@ class EventConsumer(threading.Thread):
         return consumer
 
     def run(self) -> None:
-        backoff = 0.5
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if self._consumer is None:
                     self._consumer = self._connect()
                 self._poll_once()
-                backoff = 0.5
+                failures = 0
                 self.healthy = True
             except Exception:
-                self.healthy = False
-                log.warning("consumer %s: pass failed, retrying in %.1fs", self.group_id, backoff, exc_info=True)
+                self.healthy, failures = False, failures + 1
+                pause = OUTAGE.delay(failures)
+                log.warning("consumer %s: pass failed, retrying in %.1fs", self.group_id, pause, exc_info=True)
                 # start again from the committed offsets: the position may be past unstored records
                 self._close()
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
+                self._stopping.wait(pause)
         self._close()
 
     def _close(self) -> None:
@@ -241,7 +244,7 @@ class EventConsumer(threading.Thread):
             return self._run_handler(handler, event)
 
     def _run_handler(self, handler, event: ConsumedEvent) -> Outcome | Exception:
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in Retry(self.max_attempts, HANDLER_GLITCH).attempts():
             try:
                 return handler(event)
             except TRANSIENT:
@@ -251,10 +254,9 @@ class EventConsumer(threading.Thread):
             except PyMongoError as exc:  # a write the database refuses for good (not an outage)
                 return exc
             except Exception as exc:  # a bug or a passing glitch: retry, then give up on this event
-                if attempt == self.max_attempts:
+                if attempt + 1 == self.max_attempts:
                     return exc
-                log.warning("consumer %s: handler failed (attempt %d)", self.group_id, attempt, exc_info=True)
-                time.sleep(0.2 * attempt)
+                log.warning("consumer %s: handler failed (attempt %d)", self.group_id, attempt + 1, exc_info=True)
         raise AssertionError("unreachable")
 
     # ---- dead letters ----

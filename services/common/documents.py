@@ -8,8 +8,6 @@ are one write (see outbox.py).
 from __future__ import annotations
 
 import copy
-import random
-import time
 
 from mongoengine import BooleanField, DictField, Document, IntField, ListField, StringField
 from pymongo.collection import Collection
@@ -112,8 +110,3 @@ class Aggregate(Document):
         raw = update_with_events(cls.collection(), filter, update, events)
         return None if raw is None else cls.from_raw(raw)
 
-
-def back_off(attempt: int) -> None:
-    """After losing a version-guarded update to another writer: wait a random, growing while
-    (at most ~0.13 s) so writers racing for one aggregate spread out instead of colliding again."""
-    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))

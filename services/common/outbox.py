@@ -24,6 +24,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
 from .producers import HealingProducer, outbox_record
+from .retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Events the broker d
 PENDING = Gauge("outbox_events_pending", "Events found pending in the last relay pass", ["collection"])
 
 OUTBOX_INDEX = [("outbox_pending", 1)]
+# events wait behind a failed pass: the relay goes back sooner than a consumer does (retry.OUTAGE)
+RELAY_OUTAGE = Backoff(first_seconds=0.5, max_seconds=5.0)
 
 def init_metrics(topic: str) -> None:
     """Counters visible from zero, so rate() and increase() see the first publish or failure."""
@@ -89,7 +92,7 @@ class OutboxRelay(threading.Thread):
         self._batch = batch_size
         self._send_timeout = send_timeout_seconds
         self._stopping = threading.Event()
-        self._backoff = 0.0
+        self._failures = 0
         # collection name -> since when its pending events have not moved (readiness)
         self._waiting_since: dict[str, float] = {}
 
@@ -103,11 +106,12 @@ class OutboxRelay(threading.Thread):
             _wakeup.clear()
             try:
                 busy = any([self.relay_once(c) for c in self._collections])
-                self._backoff = 0.0
+                self._failures = 0
             except Exception:  # database or broker away: keep the events, try again later
-                self._backoff = min(5.0, max(0.5, self._backoff * 2))
-                log.warning("outbox relay pass failed; retrying in %.1fs", self._backoff, exc_info=True)
-                self._stopping.wait(self._backoff)
+                self._failures += 1
+                pause = RELAY_OUTAGE.delay(self._failures)
+                log.warning("outbox relay pass failed; retrying in %.1fs", pause, exc_info=True)
+                self._stopping.wait(pause)
                 continue
             if not busy:
                 _wakeup.wait(self._poll)

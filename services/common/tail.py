@@ -24,6 +24,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from .events import PoisonEvent, decode
 from .kafka_clients import connection_options
+from .retry import OUTAGE
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ class TopicTail(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        consumer, backoff = None, 0.5
+        consumer, failures = None, 0
         while not self._stopping.is_set():
             try:
                 if consumer is None:
@@ -67,16 +68,17 @@ class TopicTail(threading.Thread):
                 if not self.caught_up:
                     self.caught_up = all(consumer.position(tp) >= end for tp, end in self._caught_up_at.items())
                 self._after_poll()
-                backoff = 0.5
+                failures = 0
             except Exception:
-                log.warning("%s: reading %s failed; retrying in %.1fs", self.name, self.topic, backoff, exc_info=True)
+                failures += 1
+                pause = OUTAGE.delay(failures)
+                log.warning("%s: reading %s failed; retrying in %.1fs", self.name, self.topic, pause, exc_info=True)
                 if consumer is not None:
                     with contextlib.suppress(Exception):
                         consumer.close()
                 consumer = None
                 self._on_lost()
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
+                self._stopping.wait(pause)
         if consumer is not None:
             consumer.close()
 
