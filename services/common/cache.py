@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -95,7 +95,7 @@ class ChangeListener(TopicTail):
     the cached copies the events are about. One per process that serves calls
     (runtime.ServiceApp starts it with the first cache it is given)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, caches: list[ReadCache]):
+    def __init__(self, bootstrap_servers: str, topic: str, caches: list[ReadCache[Any]]):
         # changes made before it reads, or while it could not: unknown, so everything is read again
         super().__init__("cache-listener", bootstrap_servers, topic, lambda record: self._apply(record.value),
                          on_connect=self._forget_all, on_lost=self._forget_all)

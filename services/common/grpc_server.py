@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from concurrent import futures
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -36,7 +37,8 @@ class HealthServicer(health.HealthServicer):
         super().__init__(experimental_non_blocking=True)
         self._statuses = statuses
 
-    def List(self, request, context):
+    def List(self, request: health_pb2.HealthListRequest,
+             context: grpc.ServicerContext) -> health_pb2.HealthListResponse:
         return health_pb2.HealthListResponse(statuses={
             name: health_pb2.HealthCheckResponse(status=status) for name, status in self._statuses().items()})
 
@@ -66,7 +68,7 @@ class GrpcServer:
         self._tls = tls
         self.set_serving(False)
 
-    def add(self, add_to_server: Callable, servicer, full_service_name: str) -> None:
+    def add(self, add_to_server: Callable[[Any, grpc.Server], None], servicer: object, full_service_name: str) -> None:
         add_to_server(servicer, self.server)
         self._service_names.append(full_service_name)
         self._set(full_service_name, health_pb2.HealthCheckResponse.NOT_SERVING)

@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import grpc
 from google.protobuf import any_pb2
@@ -55,6 +55,7 @@ _UNCHECKED_SERVICES = (HEALTH_SERVICE, *reflection.SERVICE_NAMES)
 
 # what wants to see a unary call's response (the audit record names the ids a call created)
 ResponseSink = Callable[[Any], None]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # generic in the stubs only
 Around = Callable[[Any, grpc.ServicerContext], AbstractContextManager[ResponseSink | None]]
 
 
@@ -68,9 +69,15 @@ def text_headers(details: grpc.HandlerCallDetails) -> dict[str, str]:
     return {key: value for key, value in details.invocation_metadata or () if isinstance(value, str)}
 
 
+def code_so_far(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """The code the handler set or aborted with, if any."""
+    code: grpc.StatusCode | None = context.code()  # type: ignore[attr-defined]  # grpc has it since 1.38, types-grpcio not
+    return code
+
+
 def is_abort(error: BaseException, context: grpc.ServicerContext) -> bool:
     # context.abort() records the code and raises a bare Exception(); that one must pass through
-    return type(error) is Exception and not error.args and context.code() not in (None, grpc.StatusCode.OK)
+    return type(error) is Exception and not error.args and code_so_far(context) not in (None, grpc.StatusCode.OK)
 
 
 def status_code(context: grpc.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
@@ -78,11 +85,11 @@ def status_code(context: grpc.ServicerContext, error: BaseException | None) -> g
     one), CANCELLED when the client went away mid-stream, the code of an abort, or the code
     ErrorInterceptor maps a raised error to."""
     if error is None:
-        return context.code() or grpc.StatusCode.OK
+        return code_so_far(context) or grpc.StatusCode.OK
     if isinstance(error, GeneratorExit):
         return grpc.StatusCode.CANCELLED
     if is_abort(error, context):
-        return context.code()
+        return code_so_far(context) or grpc.StatusCode.UNKNOWN
     if isinstance(error, DATABASE_AWAY):
         return grpc.StatusCode.UNAVAILABLE
     return error.code if isinstance(error, DomainError) else grpc.StatusCode.INTERNAL
@@ -109,15 +116,15 @@ class CallInterceptor(grpc.ServerInterceptor):
         raise NotImplementedError
 
     def intercept_service(
-            self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
-            details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+            self, continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+            details: grpc.HandlerCallDetails) -> Handler | None:
         handler = continuation(details)
         if handler is None or service_and_method(details.method)[0] in _UNCHECKED_SERVICES:
             return handler
         return wrapped(handler, functools.partial(self.around, details))
 
 
-def wrapped(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+def wrapped(handler: Handler, around: Around) -> Handler:
     """`handler` with its behaviour run inside `around`, whichever of the four kinds it is."""
     kinds = (
         (handler.unary_unary, grpc.unary_unary_rpc_method_handler, _unary),
@@ -127,10 +134,8 @@ def wrapped(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHan
     )
     for behavior, make_handler, wrap in kinds:
         if behavior is not None:
-            new_handler: grpc.RpcMethodHandler = make_handler(
-                wrap(behavior, around), request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-            return new_handler
+            return make_handler(wrap(behavior, around), request_deserializer=handler.request_deserializer,
+                                response_serializer=handler.response_serializer)
     return handler
 
 
@@ -211,7 +216,8 @@ def status_for(error: DomainError) -> grpc.Status:
         detail = any_pb2.Any()
         detail.Pack(error_details_pb2.RetryInfo(retry_delay={"seconds": error.retry_after_seconds}))
         status.details.append(detail)
-    return rpc_status.to_status(status)
+    grpc_status: grpc.Status = rpc_status.to_status(status)
+    return grpc_status
 
 
 class AuthInterceptor(CallInterceptor):

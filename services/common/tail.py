@@ -18,13 +18,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
+from google.protobuf import message
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+
+from wenming.common.v1 import common_pb2
 
 from .events import PoisonEvent, decode
 from .kafka_clients import connection_options
 from .retry import OUTAGE
+
+M = TypeVar("M", bound=message.Message)
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +118,17 @@ class TopicTail(threading.Thread):
         return consumer
 
 
-def decode_of_type(record: ConsumerRecord, event_type: str, reader: str):
-    """(envelope, payload) of a record whose header names `event_type`; None for any other type
-    (skipped without decoding) or an undecodable record (logged, skipped)."""
-    if dict(record.headers or ()).get("event_type", b"").decode() != event_type:
+def decode_of_type(record: ConsumerRecord, kind: type[M], reader: str) -> tuple[common_pb2.EventEnvelope, M] | None:
+    """(envelope, payload) of a record whose header names the event type `kind`; None for any
+    other type (skipped without decoding) or an undecodable record (logged, skipped)."""
+    if dict(record.headers or ()).get("event_type", b"").decode() != kind.DESCRIPTOR.full_name:
         return None
     try:
-        return decode(record.value)
+        envelope, payload = decode(record.value)
     except PoisonEvent as exc:
         log.warning("%s: skipping an undecodable record at %s@%d: %s", reader, record.partition, record.offset, exc)
         return None
+    if not isinstance(payload, kind):  # the header named one type, the envelope another
+        log.warning("%s: skipping a mislabelled record at %s@%d", reader, record.partition, record.offset)
+        return None
+    return envelope, payload
