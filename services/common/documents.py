@@ -8,7 +8,7 @@ are one write (see outbox.py).
 from __future__ import annotations
 
 import copy
-from typing import Self
+from typing import Any, Self
 
 from mongoengine import BooleanField, DictField, Document, IntField, ListField, StringField
 from pymongo.collection import Collection
@@ -20,7 +20,7 @@ from .mongo import RawDoc
 
 
 class Aggregate(Document):
-    meta = {"abstract": True}
+    meta: dict[str, Any] = {"abstract": True}  # each model adds its own collection and indexes
 
     id = StringField(primary_key=True)
     district_id = StringField(required=True)

@@ -17,6 +17,7 @@ until the close; an organizer closes a session once it started, the service clos
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -262,7 +263,7 @@ class SessionBook:
         token = encode_page_token(found[size - 1].id) if len(found) > size else ""
         return found[:size], token
 
-    def roster(self, principal: Principal, req: pb.ListRosterRequest) -> tuple[SessionDoc, list[str], str]:
+    def roster(self, principal: Principal, req: pb.ListRosterRequest) -> tuple[SessionDoc, builtins.list[str], str]:
         """The session and one page of its trainees' volunteer ids, ordered by id."""
         v = Validator()
         session_id = v.ident("session_id", req.session_id)
