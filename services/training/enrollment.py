@@ -97,7 +97,7 @@ class Enrollment:
         elif volunteer_id and volunteer_id != principal.subject:
             raise PermissionDenied("volunteers cancel their own enrollment only")
         vid = volunteer_id or principal.subject
-        promoted = []
+        promoted: list[str] = []  # the waitlisted trainee the cancellation moved up, if any
 
         def attempt(s: SessionDoc) -> SessionDoc | None:
             self._require_enrollment_open(s)
