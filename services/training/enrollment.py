@@ -83,6 +83,8 @@ class Enrollment:
         metrics.ENROLLMENTS.labels("waitlisted" if waitlisted else "enrolled").inc()
         return enrolled
 
+    # over 60 lines: most of it is `attempt`, the guarded move with the waitlist's promotion, which reads
+    # the validated request from this closure
     def cancel(self, principal: Principal, session_id: str, volunteer_id: str, reason: str) -> tuple[SessionDoc, str]:
         """Gives the place back; returns the session and the cancelled volunteer's id."""
         by_organizer = principal.role != Role.ROLE_VOLUNTEER
