@@ -26,6 +26,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from collections.abc import Iterable
+from typing import cast
 
 import grpc
 from google.protobuf import descriptor_pool, message
@@ -42,6 +43,8 @@ from .clock import clock
 from .events import EventSource, to_timestamp
 from .ids import new_id
 from .outbox import insert_with_events
+from .service_config import method_effect_of
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +75,17 @@ def method_effect(full_method: str) -> int:
     effect = _effects.get(full_method)
     if effect is None:
         try:
-            method = descriptor_pool.Default().FindMethodByName(full_method.lstrip("/").replace("/", "."))
-            effect = method.GetOptions().Extensions[common_pb2.method_effect]
+            effect = method_effect_of(
+                descriptor_pool.Default().FindMethodByName(full_method.lstrip("/").replace("/", ".")))
         except KeyError:
             effect = common_pb2.METHOD_EFFECT_UNSPECIFIED
         _effects[full_method] = effect
     return effect
 
 
-def object_ids(*messages: message.Message | None) -> list[str]:
+def object_ids(*messages: object) -> list[str]:
     """The object ids in the top-level fields (`*_id`, `*_ids`) of each message and of the
-    messages directly inside it, in order, without repeats."""
+    messages directly inside it, in order, without repeats; what is not a message (a stream) is passed over."""
     found: list[str] = []
 
     def visit(msg: message.Message, depth: int) -> None:
@@ -121,13 +124,17 @@ class Call:
     request: object
     audited: bool
     response: object = None
-    context_token: contextvars.Token | None = field(default=None, repr=False)
+    context_token: contextvars.Token[str] | None = field(default=None, repr=False)
+
+    def record_response(self, response: object) -> None:
+        """A unary call's answer: the record names the ids it created too."""
+        self.response = response
 
 
 class CallPolicy:
     """`begin` before the service's handler, `end` with the status code once it has answered."""
 
-    def __init__(self, service: str, audit: Collection | None):
+    def __init__(self, service: str, audit: Collection[RawDoc] | None):
         self.service = service
         self._audit = audit
 
@@ -149,7 +156,8 @@ class CallPolicy:
     def end(self, call: Call | None, code: grpc.StatusCode) -> None:
         if call is None:
             return
-        client_address_var.reset(call.context_token)
+        if call.context_token is not None:
+            client_address_var.reset(call.context_token)
         if call.audited:
             try:
                 self._record(call, code)
@@ -160,10 +168,13 @@ class CallPolicy:
 
     def _record(self, call: Call, code: grpc.StatusCode) -> None:
         principal, now = call.principal, clock.now()
+        # begin() audits only an admin's (or inspector's) call, and only with a collection to record in
+        assert principal is not None and self._audit is not None
         action = audit_pb2.AdminAction(
             action_id=new_id("act"), district_id=principal.district_id, actor_id=principal.subject,
-            actor_role=principal.role, actor_unit_id=principal.unit_id, service=self.service, method=call.method,
-            object_ids=object_ids(call.request, call.response), occurred_at=to_timestamp(now),
+            actor_role=cast(Role, principal.role), actor_unit_id=principal.unit_id, service=self.service,
+            method=call.method, object_ids=object_ids(call.request, call.response),
+            occurred_at=to_timestamp(now),
             client_address=call.client_address, peer=call.peer, trace_id=tracing.current_trace_id(), code=code.name)
         event = AUDIT.new(events_pb2.AdminActionRecorded(action=action), district_id=principal.district_id,
                           aggregate_type="admin_action", aggregate_id=action.action_id, version=1,

@@ -18,7 +18,7 @@ from collections.abc import Container, Iterable, Sequence
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from wenming.common.v1 import common_pb2
 
@@ -127,9 +127,12 @@ class TokenVerifier:
     def __init__(self, public_key_pem: str, leeway_seconds: int = 30, cache_size: int = 10_000,
                  revoked_sessions: Container[str] = frozenset()):
         try:
-            self._key = serialization.load_pem_public_key(public_key_pem.encode())
+            key = serialization.load_pem_public_key(public_key_pem.encode())
         except ValueError as exc:
             raise ValueError(f"JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
+        if not isinstance(key, Ed25519PublicKey):  # tokens are signed with EdDSA (ALGORITHM)
+            raise ValueError("JWT_PUBLIC_KEY is not an Ed25519 key")
+        self._key = key
         self._leeway = leeway_seconds
         self._cache: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
         self._cache_size = cache_size
@@ -190,9 +193,12 @@ class TokenVerifier:
 class TokenIssuer:
     def __init__(self, private_key_pem: str, ttl_seconds: int = 3600):
         try:
-            self._key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+            key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"JWT_PRIVATE_KEY is not a PEM private key: {exc}") from None
+        if not isinstance(key, Ed25519PrivateKey):  # tokens are signed with EdDSA (ALGORITHM)
+            raise ValueError("JWT_PRIVATE_KEY is not an Ed25519 key")
+        self._key = key
         self.ttl_seconds = ttl_seconds
 
     def issue(self, principal: Principal, ttl_seconds: int | None = None, now: float | None = None) -> tuple[str, int]:

@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 
 class ReadCache(Generic[T]):
-    def __init__(self, name: str, load: Callable[[Hashable], T], *, max_age_seconds: float,
+    def __init__(self, name: str, load: Callable[[str], T], *, max_age_seconds: float,
                  aggregate_type: str = "", forget_all_on: Iterable[str] = (), max_entries: int = 10_000):
         """`aggregate_type`: the service's events about this aggregate drop the copy whose key is
         their aggregate id; `forget_all_on`: event types after which every copy is read again
@@ -49,12 +49,12 @@ class ReadCache(Generic[T]):
         self._load = load
         self._max_age = max_age_seconds
         self._max_entries = max_entries
-        self._entries: dict[Hashable, tuple[float, T]] = {}
+        self._entries: dict[str, tuple[float, T]] = {}
         # bumped by every forget: a load that began before it must not store what it read
-        self._generation: dict[Hashable, int] = {}
+        self._generation: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> T:
+    def get(self, key: str) -> T:
         now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
@@ -69,7 +69,7 @@ class ReadCache(Generic[T]):
                 self._entries[key] = (now, value)
         return value
 
-    def forget(self, key: Hashable) -> None:
+    def forget(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
             self._generation[key] = self._generation.get(key, 0) + 1
@@ -95,7 +95,7 @@ class ChangeListener(TopicTail):
     the cached copies the events are about. One per process that serves calls
     (runtime.ServiceApp starts it with the first cache it is given)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str, caches: list[ReadCache]):
+    def __init__(self, bootstrap_servers: str, topic: str, caches: list[ReadCache[Any]]):
         # changes made before it reads, or while it could not: unknown, so everything is read again
         super().__init__("cache-listener", bootstrap_servers, topic, lambda record: self._apply(record.value),
                          on_connect=self._forget_all, on_lost=self._forget_all)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import binascii
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .kafka_clients import FOREVER, TopicSettings
 from .pii import Keyring, PiiVault
@@ -48,7 +50,8 @@ class Env:
             return default
         return value
 
-    def int(self, name: str, default: int | None = None, minimum: int | None = None) -> int:
+    # below, `str`, `int`, `float` and `bool` in the class are these methods: the types are builtins.*
+    def int(self, name: builtins.str, default: builtins.int | None = None, minimum: builtins.int | None = None) -> builtins.int:
         raw = self._raw(name)
         if raw is None:
             if default is None:
@@ -64,7 +67,7 @@ class Env:
             self.problems.append(f"{name}={value} must be at least {minimum}")
         return value
 
-    def float(self, name: str, default: float) -> float:
+    def float(self, name: builtins.str, default: builtins.float) -> builtins.float:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -74,7 +77,7 @@ class Env:
             self.problems.append(f"{name}={raw!r} is not a number")
             return default
 
-    def bool(self, name: str, default: bool) -> bool:
+    def bool(self, name: builtins.str, default: builtins.bool) -> builtins.bool:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -85,7 +88,7 @@ class Env:
         self.problems.append(f"{name}={raw!r} is not a boolean (true/false)")
         return default
 
-    def key_bytes(self, name: str, length: int = 32) -> bytes:
+    def key_bytes(self, name: builtins.str, length: builtins.int = 32) -> bytes:
         """A base64-encoded secret key of exactly `length` bytes (required)."""
         raw = self.str(name)
         if not raw:
@@ -99,7 +102,7 @@ class Env:
             self.problems.append(f"{name} must decode to {length} bytes, got {len(key)}")
         return key
 
-    def check(self, service: str) -> None:
+    def check(self, service: builtins.str) -> None:
         if self.problems:
             raise ConfigError(
                 f"{service}: cannot start, fix the environment:\n  - " + "\n  - ".join(self.problems)
@@ -119,7 +122,7 @@ def pii_vault(env: Env) -> PiiVault | None:
     """The personal-data keys: PII_ENCRYPTION_KEYS and PII_BLIND_INDEX_KEYS, keyrings such as
     "v2:<base64>,v1:<base64>" (newest first is customary; the highest version is the newest), or
     the single keys PII_ENCRYPTION_KEY and PII_BLIND_INDEX_KEY of earlier releases as version 1."""
-    rings = []
+    rings: list[Keyring | None] = []
     for name in ("PII_ENCRYPTION", "PII_BLIND_INDEX"):
         text = env.str(f"{name}_KEYS", "")
         if not text:
@@ -135,10 +138,11 @@ def pii_vault(env: Env) -> PiiVault | None:
         except ValueError as exc:
             env.problems.append(f"{name}_KEYS: {exc}")
             rings.append(None)
-    if None in rings:
+    keyrings = [ring for ring in rings if ring is not None]
+    if len(keyrings) < len(rings):
         return None
     try:
-        return PiiVault(*rings)
+        return PiiVault(*keyrings)
     except ValueError as exc:
         env.problems.append(str(exc))
         return None
@@ -165,10 +169,10 @@ class Settings:
     outbox_poll_seconds: float = 0.2
     # a relay with events pending or a consumer behind that has not moved for this long is not ready
     stall_seconds: float = 60.0
-    kafka_connection: dict = field(default_factory=dict)  # TLS/SASL options of every Kafka client
-    mongodb_tls: dict = field(default_factory=dict)       # TLS options of the MongoDB client
+    kafka_connection: dict[str, Any] = field(default_factory=dict)  # TLS/SASL options of every Kafka client
+    mongodb_tls: dict[str, Any] = field(default_factory=dict)       # TLS options of the MongoDB client
     grpc_tls: GrpcTls | None = None                       # None: plaintext gRPC
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,7 @@ def grpc_tls(env: Env) -> GrpcTls | None:
     return GrpcTls(cert, key, ca, client_auth, server_name)
 
 
-def kafka_connection(env: Env) -> dict:
+def kafka_connection(env: Env) -> dict[str, Any]:
     """KAFKA_SECURITY_PROTOCOL (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), KAFKA_SSL_CA_FILE,
     KAFKA_SSL_CERT_FILE + KAFKA_SSL_KEY_FILE (mTLS), KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256,
     SCRAM-SHA-512), KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD -> kafka-python client options."""
@@ -226,7 +230,7 @@ def kafka_connection(env: Env) -> dict:
     if protocol not in KAFKA_PROTOCOLS:
         env.problems.append(f"KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of {', '.join(KAFKA_PROTOCOLS)}")
         return {}
-    options: dict = {} if protocol == "PLAINTEXT" else {"security_protocol": protocol}
+    options: dict[str, Any] = {} if protocol == "PLAINTEXT" else {"security_protocol": protocol}
     if protocol.endswith("SSL"):
         options["ssl_check_hostname"] = True
         ca = _readable(env, "KAFKA_SSL_CA_FILE")
@@ -244,7 +248,7 @@ def kafka_connection(env: Env) -> dict:
     return options
 
 
-def mongodb_tls(env: Env) -> dict:
+def mongodb_tls(env: Env) -> dict[str, Any]:
     """MONGODB_TLS=true (or a MONGODB_TLS_CA_FILE) turns TLS on; MONGODB_TLS_CA_FILE verifies the
     server, MONGODB_TLS_CERT_KEY_FILE (certificate and key in one PEM) is the client's for x.509
     or mutual TLS. (tls=true&tlsCAFile=… in MONGODB_URI works as well.)"""
@@ -272,7 +276,8 @@ def topic_settings(env: Env) -> TopicSettings:
     return settings
 
 
-def load_settings(service_name: str, environ: Mapping[str, str] | None = None, extra=None) -> Settings:
+def load_settings(service_name: str, environ: Mapping[str, str] | None = None,
+                  extra: Callable[[Env], dict[str, Any]] | None = None) -> Settings:
     """Builds Settings from the environment; `extra(env)` reads service-specific values.
 
     Raises ConfigError naming every missing or malformed variable.

@@ -20,10 +20,12 @@ import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
+from typing import TypeVar
 
 from google.protobuf import message
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import Counter, Gauge
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, NetworkTimeout, PyMongoError
@@ -35,7 +37,8 @@ from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic, kafka_name
 from .kafka_clients import connection_options
 from .logs import access_log
-from .producers import Record
+from .producers import HealingProducer, Record
+from .retry import OUTAGE, Backoff, Retry
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +50,16 @@ DEAD_LETTERED = Counter("events_dead_lettered_total", "Events sent to the DLQ", 
 LAG = Gauge("consumer_lag", "Records behind the end of the topic", ["topic", "group"])
 
 TRANSIENT = (ConnectionFailure, NetworkTimeout, ExecutionTimeout, KafkaError)
+# a handler that failed unexpectedly is tried again a few times, soon
+HANDLER_GLITCH = Backoff(first_seconds=0.2, max_seconds=1.0)
 
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     SKIPPED = "skipped"
+
+M = TypeVar("M", bound=message.Message)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ class ConsumedEvent:
     def event_id(self) -> str:
         return self.envelope.event_id
 
+    def payload_as(self, kind: type[M]) -> M:
+        """The payload as the message type its handler is registered for (a mismatch is refused)."""
+        if not isinstance(self.payload, kind):
+            raise TypeError(f"{self.envelope.event_type} is not {kind.DESCRIPTOR.full_name}")
+        return self.payload
+
 
 Handler = Callable[[ConsumedEvent], Outcome]
 
@@ -79,7 +92,7 @@ class EventConsumer(threading.Thread):
     max_attempts = 3  # for errors that are neither transient nor declared poison
 
     def __init__(self, *, bootstrap_servers: str, group_id: str, topics: list[str],
-                 handlers: dict[str, Handler] | None = None, dlq_producer=None,
+                 handlers: dict[str, Handler] | None = None, dlq_producer: HealingProducer | None = None,
                  max_records: int = 500, client_id: str = ""):
         super().__init__(name=f"consumer-{group_id}", daemon=True)
         self.group_id = group_id
@@ -134,21 +147,21 @@ class EventConsumer(threading.Thread):
         return consumer
 
     def run(self) -> None:
-        backoff = 0.5
+        failures = 0
         while not self._stopping.is_set():
             try:
                 if self._consumer is None:
                     self._consumer = self._connect()
-                self._poll_once()
-                backoff = 0.5
+                self._poll_once(self._consumer)
+                failures = 0
                 self.healthy = True
             except Exception:
-                self.healthy = False
-                log.warning("consumer %s: pass failed, retrying in %.1fs", self.group_id, backoff, exc_info=True)
+                self.healthy, failures = False, failures + 1
+                pause = OUTAGE.delay(failures)
+                log.warning("consumer %s: pass failed, retrying in %.1fs", self.group_id, pause, exc_info=True)
                 # start again from the committed offsets: the position may be past unstored records
                 self._close()
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
+                self._stopping.wait(pause)
         self._close()
 
     def _close(self) -> None:
@@ -161,11 +174,10 @@ class EventConsumer(threading.Thread):
 
     # ---- one poll ----
 
-    def _poll_once(self) -> None:
+    def _poll_once(self, consumer: KafkaConsumer) -> None:
         """One poll, every partition's records stored as ONE batch (one `apply_batch`), then one
         commit. A transient failure stores nothing for good: every partition is read again from
         the poll's first record (effects are keyed, so what did get stored is a duplicate then)."""
-        consumer = self._consumer
         polled = consumer.poll(timeout_ms=500, max_records=self._max_records)
         if polled and not self._stopping.is_set():
             if self._process([record for records in polled.values() for record in records]):
@@ -178,7 +190,7 @@ class EventConsumer(threading.Thread):
                 self._stopping.wait(1.0)
         self._update_lag(consumer)
 
-    def _process(self, records: list) -> bool:
+    def _process(self, records: list[ConsumerRecord]) -> bool:
         """Stores the records' effects (in order within each partition); dead-letters the
         undecodable ones after the rest are stored. False when the poll must be read again."""
         events: list[ConsumedEvent] = []
@@ -240,8 +252,8 @@ class EventConsumer(threading.Thread):
         with tracing.active(tracing.from_trace_id(event.envelope.trace_id)):
             return self._run_handler(handler, event)
 
-    def _run_handler(self, handler, event: ConsumedEvent) -> Outcome | Exception:
-        for attempt in range(1, self.max_attempts + 1):
+    def _run_handler(self, handler: Handler, event: ConsumedEvent) -> Outcome | Exception:
+        for attempt in Retry(self.max_attempts, HANDLER_GLITCH).attempts():
             try:
                 return handler(event)
             except TRANSIENT:
@@ -251,10 +263,9 @@ class EventConsumer(threading.Thread):
             except PyMongoError as exc:  # a write the database refuses for good (not an outage)
                 return exc
             except Exception as exc:  # a bug or a passing glitch: retry, then give up on this event
-                if attempt == self.max_attempts:
+                if attempt + 1 == self.max_attempts:
                     return exc
-                log.warning("consumer %s: handler failed (attempt %d)", self.group_id, attempt, exc_info=True)
-                time.sleep(0.2 * attempt)
+                log.warning("consumer %s: handler failed (attempt %d)", self.group_id, attempt + 1, exc_info=True)
         raise AssertionError("unreachable")
 
     # ---- dead letters ----
@@ -263,10 +274,11 @@ class EventConsumer(threading.Thread):
         self._send_dlq(event.topic, event.partition, event.offset, event.envelope.aggregate_id.encode(),
                        event.envelope.SerializeToString(), error)
 
-    def _dead_letter(self, record, reason: str) -> None:
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         self._send_dlq(record.topic, record.partition, record.offset, record.key, record.value, PoisonEvent(reason))
 
-    def _send_dlq(self, topic: str, partition: int, offset: int, key, value, error: Exception) -> None:
+    def _send_dlq(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes,
+                  error: Exception) -> None:
         DEAD_LETTERED.labels(topic, self.group_id).inc()
         log.error("consumer %s: dead-lettering %s[%d]@%d: %s", self.group_id, topic, partition, offset,
                   f"{type(error).__name__}: {error}")
@@ -277,6 +289,8 @@ class EventConsumer(threading.Thread):
             ("source_offset", str(offset).encode()),
             ("consumer_group", self.group_id.encode()),
         ]
+        if self._dlq is None:
+            raise RuntimeError(f"consumer {self.group_id} has no producer for its dead letters")
         # waits for the ack: the offset is committed right after, so the dead letter must be durable
         self._dlq.send_and_wait([Record(dlq_topic(topic), key, value, headers)], timeout=15)
 

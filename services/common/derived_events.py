@@ -13,11 +13,15 @@ consumers deduplicate the repeat as they deduplicate any re-published event.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable
 
+from google.protobuf import message
+
 from .events import EventSource
 from .producers import HealingProducer, outbox_record
+from .mongo import RawDoc
 
 
 def derived_event_id(district_id: str, key: str) -> str:
@@ -26,15 +30,16 @@ def derived_event_id(district_id: str, key: str) -> str:
     return f"evt_d{digest[:25].upper()}"
 
 
-def derived_event(source: EventSource, key: str, payload, *, district_id: str, aggregate_type: str,
-                  aggregate_id: str, version: int, occurred_at=None, actor_id: str = "") -> dict:
+def derived_event(source: EventSource, key: str, payload: message.Message, *, district_id: str, aggregate_type: str,
+                  aggregate_id: str, version: int, occurred_at: dt.datetime | None = None,
+                  actor_id: str = "") -> RawDoc:
     """Like `EventSource.new`, with the event id derived from `key` instead of random."""
     return source.new(payload, district_id=district_id, aggregate_type=aggregate_type, aggregate_id=aggregate_id,
                       version=version, occurred_at=occurred_at, actor_id=actor_id,
                       event_id=derived_event_id(district_id, key))
 
 
-def publish_and_wait(producer: HealingProducer, entries: Iterable[dict], timeout: float = 30.0) -> int:
+def publish_and_wait(producer: HealingProducer, entries: Iterable[RawDoc], timeout: float = 30.0) -> int:
     """Sends every entry and waits until the broker acknowledged all of them (raises otherwise:
     the consumer reads its batch again, by then on a new producer if this one was stuck)."""
     records = [outbox_record(e) for e in entries]

@@ -20,6 +20,7 @@ from wenming.common.v1 import common_pb2
 from .clock import clock
 from .ids import new_id
 from . import tracing
+from .mongo import RawDoc
 
 
 # put before every topic and consumer group name of this release (KAFKA_PREFIX): several
@@ -74,7 +75,7 @@ class EventSource:
 
     def new(self, payload: message.Message, *, district_id: str, aggregate_type: str, aggregate_id: str,
             version: int, actor_id: str = "", occurred_at: dt.datetime | None = None,
-            event_id: str | None = None) -> dict:
+            event_id: str | None = None) -> RawDoc:
         """An outbox entry (a plain dict, stored inside the aggregate document). `event_id` is
         random unless the caller derives a stable one (see derived_events.py)."""
         envelope = common_pb2.EventEnvelope(
@@ -100,7 +101,7 @@ class EventSource:
         }
 
 
-def record_headers(entry: dict) -> list[tuple[str, bytes]]:
+def record_headers(entry: RawDoc) -> list[tuple[str, bytes]]:
     return [
         ("event_id", entry["id"].encode()),
         ("event_type", entry["type"].encode()),
@@ -123,7 +124,7 @@ def _load_contract() -> None:
 _load_contract()
 
 
-def payload_class(full_name: str):
+def payload_class(full_name: str) -> type[message.Message]:
     """The generated class for a message of the contract; PoisonEvent if it is not in it."""
     try:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)

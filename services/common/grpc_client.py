@@ -10,6 +10,8 @@ drains or restarts costs them a short wait, not an error.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
@@ -17,6 +19,9 @@ from . import tracing
 from .auth import optional_principal
 from .config import GrpcTls
 from .service_config import service_config_json
+
+# what a client interceptor hands the call on to (its answer is a call future or a response iterator)
+Continuation = Callable[[grpc.ClientCallDetails, Any], Any]
 
 
 class _CallDetails(
@@ -44,16 +49,16 @@ class _Defaults(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercep
         return _CallDetails(details.method, timeout, metadata, details.credentials,
                             details.wait_for_ready, details.compression)
 
-    def intercept_unary_unary(self, continuation, details, request):
+    def intercept_unary_unary(self, continuation: Continuation, details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._details(details), request)
 
-    def intercept_unary_stream(self, continuation, details, request):
+    def intercept_unary_stream(self, continuation: Continuation, details: grpc.ClientCallDetails, request: Any) -> Any:
         return continuation(self._details(details), request)
 
-    def intercept_stream_unary(self, continuation, details, request_iterator):
+    def intercept_stream_unary(self, continuation: Continuation, details: grpc.ClientCallDetails, request_iterator: Any) -> Any:
         return continuation(self._details(details), request_iterator)
 
-    def intercept_stream_stream(self, continuation, details, request_iterator):
+    def intercept_stream_stream(self, continuation: Continuation, details: grpc.ClientCallDetails, request_iterator: Any) -> Any:
         return continuation(self._details(details), request_iterator)
 
 

@@ -23,6 +23,7 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -59,7 +60,7 @@ def parse_target(text: str) -> Target:
 
 
 def check_grpc(address: str, timeout: float, tls: GrpcTls | None = None) -> tuple[bool, str]:
-    options = [("grpc.enable_http_proxy", 0)]
+    options: list[tuple[str, int | str]] = [("grpc.enable_http_proxy", 0)]
     if tls is not None and tls.server_name:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
     opened = grpc.insecure_channel(address, options=options) if tls is None else \
@@ -103,7 +104,7 @@ def check(target: Target, timeout: float, tls: GrpcTls | None = None) -> tuple[b
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors fail the check too: exit 1, not argparse's 2
+    def error(self, message: str) -> NoReturn:  # usage errors fail the check too: exit 1, not argparse's 2
         self.print_usage(sys.stderr)
         self.exit(1, f"{self.prog}: error: {message}\n")
 

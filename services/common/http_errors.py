@@ -12,6 +12,8 @@ name, and a form marks the fields the BadRequest names.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from flask import Flask, Response
@@ -40,19 +42,19 @@ _HTTP_ONLY = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWE
               416: "OUT_OF_RANGE", 500: "INTERNAL"}
 
 
-def json_response(http_status: int, body: dict, headers: dict | None = None) -> Response:
+def json_response(http_status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), status=http_status, mimetype="application/json",
                     headers=headers)
 
 
-def json_error(http_status: int, status: str, message: str, details: list[dict] | None = None) -> Response:
-    error = {"code": http_status, "status": status, "message": message}
+def json_error(http_status: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+    error: dict[str, Any] = {"code": http_status, "status": status, "message": message}
     if details:
         error["details"] = details
     return json_response(http_status, {"error": error})
 
 
-def bad_request(violations) -> list[dict]:
+def bad_request(violations: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """BadRequest details for (field, description) pairs."""
     if not violations:
         return []
@@ -68,7 +70,7 @@ def from_domain_error(error: DomainError, http_status: int | None = None) -> Res
 
 def register_json_errors(app: Flask) -> None:
     for http_status, status in _HTTP_ONLY.items():
-        def handler(error, http_status=http_status, status=status):
+        def handler(error: Exception, http_status: int = http_status, status: str = status) -> Response:
             message = getattr(error, "description", None) if http_status != 500 else "internal error"
             return json_error(http_status, status, message or status)
         app.register_error_handler(http_status, handler)

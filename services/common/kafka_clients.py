@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
@@ -75,7 +76,7 @@ def connection_options() -> dict[str, object]:
     return dict(_connection)
 
 
-def make_producer(bootstrap_servers: str, client_id: str, **overrides) -> KafkaProducer:
+def make_producer(bootstrap_servers: str, client_id: str, **overrides: Any) -> KafkaProducer:
     """Idempotent producer waiting for all in-sync replicas: a send that reports success is durable."""
     config = dict(
         bootstrap_servers=bootstrap_servers.split(","),

@@ -32,6 +32,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from .consumer import ConsumedEvent, EventConsumer, Outcome
+from .mongo import RawDoc
 
 SEPARATOR = "|"
 MAX_WINDOW = 1024  # buckets in one query: keeps the `$in` list (and SQLite's lookups) bounded
@@ -46,13 +47,13 @@ def key(*parts: object) -> str:
 
 @dataclass(frozen=True)
 class Page:
-    entries: list[dict]
+    entries: list[RawDoc]
     more: bool  # another page follows the last entry
 
 
-def scan(fetch: Callable[[list[int]], Iterable[dict]], buckets: Sequence[int], *, sort_key: Callable[[dict], Any],
+def scan(fetch: Callable[[list[int]], Iterable[RawDoc]], buckets: Sequence[int], *, sort_key: Callable[[RawDoc], Any],
          size: int, after: Any = None, bucket_of: Callable[[Any], int] | None = None,
-         accept: Callable[[dict], bool] = lambda _: True, window: int = 1, descending: bool = False) -> Page:
+         accept: Callable[[RawDoc], bool] = lambda _: True, window: int = 1, descending: bool = False) -> Page:
     """The first `size` accepted entries after the cursor `after`, in `sort_key` order.
 
     `buckets` lists every bucket the list may hold, in the list's order (ascending integers, or
@@ -68,7 +69,7 @@ def scan(fetch: Callable[[list[int]], Iterable[dict]], buckets: Sequence[int], *
         # the first bucket that is not wholly before the cursor's
         cursor = bucket_of(after)
         start = bisect.bisect_left([-b for b in buckets], -cursor) if descending else bisect.bisect_left(buckets, cursor)
-    found: list[dict] = []
+    found: list[RawDoc] = []
     width = max(1, window)
     while start < len(buckets):
         chunk = list(buckets[start:start + width])
@@ -89,7 +90,7 @@ def scan(fetch: Callable[[list[int]], Iterable[dict]], buckets: Sequence[int], *
     return Page(found[:size], len(found) > size)
 
 
-def put_if_newer(collection: Collection, _id: str, version: int, entry: dict) -> bool:
+def put_if_newer(collection: Collection[RawDoc], _id: str, version: int, entry: RawDoc) -> bool:
     """Stores (replaces) the index entry of an aggregate at its `version`, unless a newer one is
     there already: two writers of one aggregate may finish in either order. True if stored."""
     try:
@@ -99,7 +100,7 @@ def put_if_newer(collection: Collection, _id: str, version: int, entry: dict) ->
         return False
 
 
-def stale_ids(collection: Collection, versions: dict[str, int]) -> list[str]:
+def stale_ids(collection: Collection[RawDoc], versions: dict[str, int]) -> list[str]:
     """The aggregates (id -> version) whose index entry is missing or older."""
     if not versions:
         return []
@@ -113,12 +114,13 @@ class IndexFollower(EventConsumer):
     queued says so. `repair(aggregate_type, {id: version})` brings the stale ones up to date
     (cheap when nothing is stale: one `$in` read of the entries per batch)."""
 
-    def __init__(self, *, repair: Callable[[str, dict[str, int]], object], aggregate_types: Iterable[str], **options):
+    def __init__(self, *, repair: Callable[[str, dict[str, int]], object], aggregate_types: Iterable[str],
+                 **options: Any):
         super().__init__(**options)
         self._repair = repair
         self._types = set(aggregate_types)
 
-    def apply_batch(self, events: list[ConsumedEvent]) -> list[Outcome]:
+    def apply_batch(self, events: list[ConsumedEvent]) -> list[Outcome | Exception]:
         latest: dict[str, dict[str, int]] = {}
         for event in events:
             envelope = event.envelope

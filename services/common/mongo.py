@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mongoengine
 from pymongo.database import Database
+
+# a document as pymongo reads and writes it: the kit's raw documents, filters, updates and outbox entries
+RawDoc = dict[str, Any]
 
 
 def path_as_auth_source(uri: str) -> str:
@@ -24,7 +29,7 @@ def path_as_auth_source(uri: str) -> str:
     return f"{scheme}{sep}{hosts}/?{'&'.join(options)}"
 
 
-def connect(uri: str, database: str, app_name: str, tls: dict | None = None) -> Database:
+def connect(uri: str, database: str, app_name: str, tls: dict[str, Any] | None = None) -> Database[RawDoc]:
     """Connects the default mongoengine alias to `database` and returns the raw pymongo database.
 
     Short server-selection timeouts turn an unreachable database into a quick UNAVAILABLE
@@ -36,17 +41,18 @@ def connect(uri: str, database: str, app_name: str, tls: dict | None = None) -> 
         uuidRepresentation="standard", serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
         socketTimeoutMS=30000, maxPoolSize=64, **(tls or {}),
     )
-    return mongoengine.get_db()
+    db: Database[RawDoc] = mongoengine.get_db()
+    return db
 
 
-def ping(db: Database) -> bool:
+def ping(db: Database[RawDoc]) -> bool:
     try:
         return db.client.admin.command("ping").get("ok") == 1
     except Exception:  # any failure means "not reachable now"
         return False
 
 
-def drop_indexes_by_keys(db: Database, obsolete: dict[str, list[list[tuple[str, int]]]]) -> list[str]:
+def drop_indexes_by_keys(db: Database[RawDoc], obsolete: dict[str, list[list[tuple[str, int]]]]) -> list[str]:
     """Drops every index whose key is one of `obsolete[collection]` (a migration's indexes that
     a new data shape replaced); returns "collection.name" of each dropped."""
     dropped = []

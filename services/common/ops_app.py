@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, disable_created_metrics, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from waitress.server import create_server
 
 from . import tracing
@@ -21,7 +25,7 @@ from .logs import access_log
 
 # <name>_created series double every counter and histogram for a timestamp nobody graphs; the
 # conventions are in docs/architecture.md (Metrics)
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 
 def trace_requests(routes: Flask | Blueprint) -> None:
@@ -29,7 +33,7 @@ def trace_requests(routes: Flask | Blueprint) -> None:
     its own, and with ACCESS_LOG writes one line — as gRPC calls do in the interceptor."""
 
     @routes.before_request
-    def start_trace():
+    def start_trace() -> None:
         g.trace_token = tracing.enter(tracing.continue_from(request.headers.get(tracing.TRACEPARENT)))
         g.trace_started = time.perf_counter()
 
@@ -45,13 +49,13 @@ def trace_requests(routes: Flask | Blueprint) -> None:
         return response
 
     @routes.teardown_request
-    def end_trace(_error):
+    def end_trace(_error: BaseException | None) -> None:
         token = g.pop("trace_token", None)
         if token is not None:
             tracing.leave(token)
 
 
-class PodMetrics:
+class PodMetrics(Collector):
     """What /metrics shows when a pod serves gRPC from several processes (runtime.ServiceApp,
     GRPC_PROCESSES): this process's own registry (it runs the background work and serves gRPC
     too) plus every worker process's, which prometheus_client's multiprocess mode keeps in files
@@ -59,12 +63,13 @@ class PodMetrics:
     process had served every call; a worker that exits keeps its counts in the sums."""
 
     def __init__(self, worker_dir: str):
-        self._workers = MultiProcessCollector(None, path=worker_dir)
+        self._workers = MultiProcessCollector(None, path=worker_dir)  # type: ignore[no-untyped-call]  # unannotated
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         families: dict[str, Metric] = {}
-        samples: dict[str, dict] = {}
-        for metric in (*REGISTRY.collect(), *self._workers.collect()):
+        samples: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], Sample]] = {}
+        workers: Iterator[Metric] = self._workers.collect()  # type: ignore[no-untyped-call]  # unannotated
+        for metric in (*REGISTRY.collect(), *workers):
             family = families.setdefault(metric.name, Metric(metric.name, metric.documentation, metric.type,
                                                              metric.unit))
             into = samples.setdefault(metric.name, {})
@@ -79,27 +84,28 @@ class PodMetrics:
 
 def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
                    warnings: Callable[[], dict[str, list[str]]] = dict,
-                   reasons: Callable[[], dict[str, str]] = dict, exposed=REGISTRY) -> Flask:
+                   reasons: Callable[[], dict[str, str]] = dict, exposed: Collector = REGISTRY) -> Flask:
     """`readiness()` names the checks that must pass; `warnings()` what /readyz reports without
     failing (e.g. a Kafka topic keeping records for less time than configured); `reasons()` why
     a failing check fails, where more can be said than its name; `exposed` is
     what /metrics shows (a PodMetrics when the pod has gRPC worker processes)."""
     app = Flask(service)
+    assert isinstance(app.json, DefaultJSONProvider)  # Flask's own, unless a service replaces it
     app.json.ensure_ascii = False  # Chinese text stays readable in JSON bodies
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> Response:
         return jsonify(status="ok", service=service)
 
     @app.get("/readyz")
-    def readyz():
+    def readyz() -> tuple[Response, int]:
         checks = readiness()
         ready = all(checks.values())
         return jsonify(ready=ready, checks=checks, reasons=reasons(), warnings=warnings(),
                        service=service), 200 if ready else 503
 
     @app.get("/metrics")
-    def metrics():
+    def metrics() -> Response:
         # content_type, not mimetype: Flask would add a second "; charset=utf-8"
         return Response(generate_latest(exposed), content_type=CONTENT_TYPE_LATEST)
 
@@ -109,7 +115,7 @@ def create_ops_app(service: str, readiness: Callable[[], dict[str, bool]],
 class HttpServer:
     """Waitress serving a Flask app on its own thread."""
 
-    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", threads: int = 8, **adjustments):
+    def __init__(self, app: Flask, port: int, host: str = "0.0.0.0", threads: int = 8, **adjustments: Any):
         """`adjustments` are further waitress settings (connection_limit for many long responses)."""
         try:
             self._server = create_server(app, host=host, port=port, threads=threads, ident=app.name, **adjustments)

@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
 from .producers import HealingProducer, outbox_record
+from .retry import Backoff
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Events the broker d
 PENDING = Gauge("outbox_events_pending", "Events found pending in the last relay pass", ["collection"])
 
 OUTBOX_INDEX = [("outbox_pending", 1)]
+# (document id, its outbox as read, the entries of it the broker acknowledged)
+Published = tuple[Any, list[RawDoc], list[RawDoc]]
+# events wait behind a failed pass: the relay goes back sooner than a consumer does (retry.OUTAGE)
+RELAY_OUTAGE = Backoff(first_seconds=0.5, max_seconds=5.0)
 
 def init_metrics(topic: str) -> None:
     """Counters visible from zero, so rate() and increase() see the first publish or failure."""
@@ -43,7 +50,7 @@ def init_metrics(topic: str) -> None:
 _wakeup = threading.Event()
 
 
-def with_events(update: dict, events: list[dict]) -> dict:
+def with_events(update: RawDoc, events: list[RawDoc]) -> RawDoc:
     """`update` that also queues `events` and bumps `version`: for a bulk write of several
     conditional updates (call `wake_relay()` after it when any carried events)."""
     update = {op: dict(fields) for op, fields in update.items()}
@@ -54,7 +61,7 @@ def with_events(update: dict, events: list[dict]) -> dict:
     return update
 
 
-def insert_with_events(collection: Collection, document: dict, events: list[dict]) -> dict:
+def insert_with_events(collection: Collection[RawDoc], document: RawDoc, events: list[RawDoc]) -> RawDoc:
     """Inserts a new aggregate (version 1) together with its first events."""
     document = dict(document, version=1, outbox=list(events), outbox_pending=bool(events))
     collection.insert_one(document)
@@ -62,8 +69,8 @@ def insert_with_events(collection: Collection, document: dict, events: list[dict
     return document
 
 
-def update_with_events(collection: Collection, filter: dict, update: dict, events: list[dict],
-                       projection: dict | None = None) -> dict | None:
+def update_with_events(collection: Collection[RawDoc], filter: RawDoc, update: RawDoc, events: list[RawDoc],
+                       projection: RawDoc | None = None) -> RawDoc | None:
     """Applies `update` and queues `events` in one conditional update; bumps `version`.
 
     Returns the document after the change, or None when `filter` matched nothing (the caller
@@ -80,7 +87,7 @@ def update_with_events(collection: Collection, filter: dict, update: dict, event
 class OutboxRelay(threading.Thread):
     """Publishes pending events of the registered collections; one thread per process."""
 
-    def __init__(self, producer: HealingProducer, collections: list[Collection], poll_seconds: float = 0.2,
+    def __init__(self, producer: HealingProducer, collections: list[Collection[RawDoc]], poll_seconds: float = 0.2,
                  batch_size: int = 500, send_timeout_seconds: float = 15.0):
         super().__init__(name="outbox-relay", daemon=True)
         self._producer = producer
@@ -89,7 +96,7 @@ class OutboxRelay(threading.Thread):
         self._batch = batch_size
         self._send_timeout = send_timeout_seconds
         self._stopping = threading.Event()
-        self._backoff = 0.0
+        self._failures = 0
         # collection name -> since when its pending events have not moved (readiness)
         self._waiting_since: dict[str, float] = {}
 
@@ -103,11 +110,12 @@ class OutboxRelay(threading.Thread):
             _wakeup.clear()
             try:
                 busy = any([self.relay_once(c) for c in self._collections])
-                self._backoff = 0.0
+                self._failures = 0
             except Exception:  # database or broker away: keep the events, try again later
-                self._backoff = min(5.0, max(0.5, self._backoff * 2))
-                log.warning("outbox relay pass failed; retrying in %.1fs", self._backoff, exc_info=True)
-                self._stopping.wait(self._backoff)
+                self._failures += 1
+                pause = RELAY_OUTAGE.delay(self._failures)
+                log.warning("outbox relay pass failed; retrying in %.1fs", pause, exc_info=True)
+                self._stopping.wait(pause)
                 continue
             if not busy:
                 _wakeup.wait(self._poll)
@@ -118,7 +126,7 @@ class OutboxRelay(threading.Thread):
         except Exception:
             log.warning("final outbox pass failed; events stay pending for the next start", exc_info=True)
 
-    def relay_once(self, collection: Collection) -> bool:
+    def relay_once(self, collection: Collection[RawDoc]) -> bool:
         """Publishes one batch of pending events; True when there may be more."""
         docs = list(collection.find({"outbox_pending": True}, {"outbox": 1}).limit(self._batch))
         PENDING.labels(collection.name).set(sum(len(d.get("outbox") or ()) for d in docs))
@@ -130,7 +138,9 @@ class OutboxRelay(threading.Thread):
         records = [outbox_record(entry) for doc in docs for entry in doc.get("outbox") or ()]
         results = iter(self._producer.deliver(records, timeout=self._send_timeout))
 
-        cleared, partial, failed = [], [], 0
+        cleared: list[Published] = []
+        partial: list[Published] = []
+        failed = 0
         for doc in docs:
             outbox = doc.get("outbox") or []
             errors = [next(results) for _ in outbox]
@@ -156,7 +166,7 @@ class OutboxRelay(threading.Thread):
         return max((time.monotonic() - since for since in list(self._waiting_since.values())), default=0.0)
 
     @staticmethod
-    def _remove_published(collection: Collection, cleared: list, partial: list) -> None:
+    def _remove_published(collection: Collection[RawDoc], cleared: list[Published], partial: list[Published]) -> None:
         if cleared:
             # common case, one write per document: nothing new arrived since we read the outbox,
             # so empty it and drop the flag together

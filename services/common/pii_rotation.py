@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .listing import key
 from .pii import PiiVault
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,12 @@ class Sealed:
 
 @dataclass(frozen=True)
 class Target:
-    collection: Collection
+    collection: Collection[RawDoc]
     fields: Sequence[Sealed]
 
 
 class PiiRotation:
-    def __init__(self, vault: PiiVault, state: Collection, targets: Sequence[Target], batch: int = 500,
+    def __init__(self, vault: PiiVault, state: Collection[RawDoc], targets: Sequence[Target], batch: int = 500,
                  budget_seconds: float = 8.0):
         self._vault = vault
         self._state = state
@@ -118,9 +119,10 @@ class PiiRotation:
                  if docs else "pass ended", extra={"collection": name, "keys": self._keys, "rotated": changed})
         return changed, state["done"]
 
-    def _rotate(self, target: Target, doc: dict) -> int:
+    def _rotate(self, target: Target, doc: RawDoc) -> int:
         """Rewrites the document's personal data with the newest keys if needed; 1 when it did."""
-        vault, district_id, update = self._vault, doc.get("district_id", ""), {}
+        vault, district_id = self._vault, doc.get("district_id", "")
+        update: RawDoc = {}
         try:
             for field in target.fields:
                 blob = bytes(doc.get(field.cipher) or b"")

@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 from kafka.errors import (InvalidProducerEpochError, KafkaError, KafkaTimeoutError, OutOfOrderSequenceNumberError,
                           ProducerFencedError, UnknownProducerIdError)
 from prometheus_client import Counter
 
 from .events import record_headers
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class Record:
     headers: list[tuple[str, bytes]] | None = None
 
 
-def outbox_record(entry: dict) -> Record:
+def outbox_record(entry: RawDoc) -> Record:
     """The Kafka record of an outbox or derived event entry (events.EventSource.new)."""
     return Record(entry["topic"], entry["key"].encode(), bytes(entry["value"]), record_headers(entry))
 
@@ -116,10 +118,12 @@ class HealingProducer:
         _discard(stuck)
 
 
-def _result(future) -> Exception | None:
+def _result(future: FutureRecordMetadata) -> Exception | None:
     if not future.is_done:
-        return KafkaTimeoutError("no acknowledgement within the bound")
-    return future.exception if future.failed() else None
+        timeout: Exception = KafkaTimeoutError("no acknowledgement within the bound")
+        return timeout
+    error: Exception | None = future.exception if future.failed() else None
+    return error
 
 
 def _discard(producer: KafkaProducer) -> None:

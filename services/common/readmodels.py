@@ -11,16 +11,21 @@ Every handler is idempotent: snapshots are applied only when newer than what is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pymongo import ASCENDING
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2 as reg_events
 
 from .consumer import ConsumedEvent, Outcome
+from .mongo import RawDoc
 
 
-def upsert_if_newer(collection, _id: str, version: int, fields: dict) -> Outcome:
+def upsert_if_newer(collection: Collection[RawDoc], _id: str, version: int, fields: RawDoc) -> Outcome:
     """Stores `fields` at `version` unless the stored copy is as new or newer."""
     try:
         collection.update_one({"_id": _id, "version": {"$lt": version}}, {"$set": {**fields, "version": version}},
@@ -30,12 +35,16 @@ def upsert_if_newer(collection, _id: str, version: int, fields: dict) -> Outcome
         return Outcome.DUPLICATE
 
 
-def _unit_ref(ref) -> dict:
+def _unit_ref(ref: common_pb2.UnitRef) -> RawDoc:
     return {"unit_id": ref.unit_id, "level": ref.level, "name": ref.name, "path": list(ref.path)}
 
 
+VOLUNTEER_PROFILE_EVENTS = (reg_events.VolunteerRegistered, reg_events.VolunteerApproved,
+                            reg_events.VolunteerSuspended, reg_events.VolunteerReinstated, reg_events.VolunteerUpdated)
+
+
 class RegistrationReadModels:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database[RawDoc]):
         self.units = db["registry_units"]
         self.volunteers = db["registry_volunteers"]
         self.teams = db["registry_teams"]
@@ -49,15 +58,13 @@ class RegistrationReadModels:
         self.teams.create_index([("district_id", ASCENDING), ("unit_path", ASCENDING)])
         self.residents.create_index([("district_id", ASCENDING), ("courtyard.path", ASCENDING)])
 
-    def handlers(self) -> dict:
+    def handlers(self) -> RawDoc:
         e = reg_events
         return {
             e.UnitCreated.DESCRIPTOR.full_name: self._unit_created,
             e.UnitRenamed.DESCRIPTOR.full_name: self._unit_renamed,
             e.UnitMoved.DESCRIPTOR.full_name: self._unit_moved,
-            **{m.DESCRIPTOR.full_name: self._volunteer_profile for m in (
-                e.VolunteerRegistered, e.VolunteerApproved, e.VolunteerSuspended, e.VolunteerReinstated,
-                e.VolunteerUpdated)},
+            **{m.DESCRIPTOR.full_name: self._volunteer_profile for m in VOLUNTEER_PROFILE_EVENTS},
             e.TeamCreated.DESCRIPTOR.full_name: self._team_created,
             e.TeamMemberAdded.DESCRIPTOR.full_name: self._team_member_added,
             e.TeamMemberRemoved.DESCRIPTOR.full_name: self._team_member_removed,
@@ -66,16 +73,16 @@ class RegistrationReadModels:
 
     # ---- queries ----
 
-    def unit(self, district_id: str, unit_id: str) -> dict | None:
+    def unit(self, district_id: str, unit_id: str) -> RawDoc | None:
         return self.units.find_one({"_id": unit_id, "district_id": district_id})
 
-    def volunteer(self, district_id: str, volunteer_id: str) -> dict | None:
+    def volunteer(self, district_id: str, volunteer_id: str) -> RawDoc | None:
         return self.volunteers.find_one({"_id": volunteer_id, "district_id": district_id})
 
-    def team(self, district_id: str, team_id: str) -> dict | None:
+    def team(self, district_id: str, team_id: str) -> RawDoc | None:
         return self.teams.find_one({"_id": team_id, "district_id": district_id})
 
-    def resident(self, district_id: str, resident_id: str) -> dict | None:
+    def resident(self, district_id: str, resident_id: str) -> RawDoc | None:
         """{courtyard: {unit_id, level, name, path}} of a resident (群众), for orders placed on
         their behalf and for their points account."""
         return self.residents.find_one({"_id": resident_id, "district_id": district_id})
@@ -90,7 +97,7 @@ class RegistrationReadModels:
     # copies converge on registration's tree.
 
     def _unit_created(self, event: ConsumedEvent) -> Outcome:
-        u = event.payload.unit
+        u = event.payload_as(reg_events.UnitCreated).unit
         outcome = upsert_if_newer(self.units, u.unit_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "name": u.name, "level": u.level,
             "parent_id": u.parent_unit_id,
@@ -99,13 +106,14 @@ class RegistrationReadModels:
         return outcome
 
     def _unit_renamed(self, event: ConsumedEvent) -> Outcome:
-        result = self.units.update_one({"_id": event.payload.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
-                                       {"$set": {"name": event.payload.new_name,
+        renamed = event.payload_as(reg_events.UnitRenamed)
+        result = self.units.update_one({"_id": renamed.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
+                                       {"$set": {"name": renamed.new_name,
                                                  "version": event.envelope.aggregate_version}})
         return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
 
     def _unit_moved(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload
+        p = event.payload_as(reg_events.UnitMoved)
         district = event.envelope.district_id
         result = self.units.update_one(
             {"_id": p.unit_id, "version": {"$lt": event.envelope.aggregate_version}},
@@ -115,7 +123,7 @@ class RegistrationReadModels:
         self._repair_below(district, p.unit_id)
         return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
 
-    def _path_under_parent(self, district_id: str, parent_id: str, unit_id: str, event_path) -> list[str]:
+    def _path_under_parent(self, district_id: str, parent_id: str, unit_id: str, event_path: Iterable[str]) -> list[str]:
         parent = self.unit(district_id, parent_id) if parent_id else None
         return list(parent["path"]) + [unit_id] if parent else list(event_path)
 
@@ -144,17 +152,18 @@ class RegistrationReadModels:
             if courtyard != doc["courtyard"]:
                 self.residents.update_one({"_id": doc["_id"]}, {"$set": {"courtyard": courtyard}})
 
-    def _current_path(self, district_id: str, unit_id: str, fallback) -> list[str]:
+    def _current_path(self, district_id: str, unit_id: str, fallback: Iterable[str]) -> list[str]:
         unit = self.unit(district_id, unit_id)
         return list(unit["path"]) if unit else list(fallback)
 
-    def _current_refs(self, district_id: str, refs: list[dict]) -> list[dict]:
+    def _current_refs(self, district_id: str, refs: list[RawDoc]) -> list[RawDoc]:
         return [{**ref, "path": self._current_path(district_id, ref["unit_id"], ref["path"])} for ref in refs]
 
     # ---- volunteers ----
 
     def _volunteer_profile(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload.profile
+        # every event of VOLUNTEER_PROFILE_EVENTS carries the whole profile
+        p = event.payload.profile  # type: ignore[attr-defined]
         units = self._current_refs(event.envelope.district_id, [_unit_ref(u) for u in p.service_units])
         return upsert_if_newer(self.volunteers, p.volunteer_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "number": p.volunteer_number, "name": p.name,
@@ -166,7 +175,7 @@ class RegistrationReadModels:
     # ---- residents ----
 
     def _resident_registered(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload
+        p = event.payload_as(reg_events.ResidentRegistered)
         courtyard = self._current_refs(event.envelope.district_id, [_unit_ref(p.courtyard)])[0]
         return upsert_if_newer(self.residents, p.resident_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "courtyard": courtyard})
@@ -174,7 +183,7 @@ class RegistrationReadModels:
     # ---- teams ----
 
     def _team_created(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload
+        p = event.payload_as(reg_events.TeamCreated)
         district = event.envelope.district_id
         return upsert_if_newer(self.teams, p.team_id, event.envelope.aggregate_version, {
             "district_id": district, "name": p.name, "level": p.level, "unit_id": p.unit.unit_id,
@@ -182,21 +191,23 @@ class RegistrationReadModels:
             "member_ids": [p.leader_volunteer_id]})
 
     def _team_member_added(self, event: ConsumedEvent) -> Outcome:
-        return self._team_delta(event, {"$addToSet": {"member_ids": event.payload.volunteer_id}})
+        added = event.payload_as(reg_events.TeamMemberAdded)
+        return self._team_delta(event, added.team_id, {"$addToSet": {"member_ids": added.volunteer_id}})
 
     def _team_member_removed(self, event: ConsumedEvent) -> Outcome:
-        return self._team_delta(event, {"$pullAll": {"member_ids": [event.payload.volunteer_id]}})
+        removed = event.payload_as(reg_events.TeamMemberRemoved)
+        return self._team_delta(event, removed.team_id, {"$pullAll": {"member_ids": [removed.volunteer_id]}})
 
-    def _team_delta(self, event: ConsumedEvent, update: dict) -> Outcome:
+    def _team_delta(self, event: ConsumedEvent, team_id: str, update: RawDoc) -> Outcome:
         # events of one team arrive in order (same key, same partition); a version at or below
         # the stored one is a replay
         result = self.teams.update_one(
-            {"_id": event.payload.team_id, "version": {"$lt": event.envelope.aggregate_version}},
+            {"_id": team_id, "version": {"$lt": event.envelope.aggregate_version}},
             {**update, "$set": {"version": event.envelope.aggregate_version}})
         return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
 
 
-def _scope(units: list[dict]) -> list[str]:
+def _scope(units: list[RawDoc]) -> list[str]:
     """Every unit id on the paths of the volunteer's service units: `scope: X` finds the
     volunteers serving anywhere in X's subtree."""
     return sorted({unit_id for u in units for unit_id in u["path"]})

@@ -48,7 +48,8 @@ def _add_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
 
 
 class FullNameReflectionServicer(ReflectionServicer):
-    def _file_containing_symbol(self, request, fully_qualified_name):
+    def _file_containing_symbol(self, request: reflection_pb2.ServerReflectionRequest,
+                                fully_qualified_name: str) -> reflection_pb2.ServerReflectionResponse:
         parent, _, member = fully_qualified_name.rpartition(".")
         try:
             self._pool.FindFileContainingSymbol(fully_qualified_name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
+from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import Gauge
 
 from wenming.registration.v1 import events_pb2
@@ -28,12 +29,11 @@ log = logging.getLogger(__name__)
 
 LOOKBACK_SECONDS = 24 * 3600  # the longest an access token may live
 KEEP_AFTER_EXPIRY_SECONDS = 60  # beyond the verifier's 30 s leeway
-REVOKED_TYPE = events_pb2.SessionRevoked.DESCRIPTOR.full_name
 
 REVOKED_GAUGE = Gauge("auth_revoked_sessions", "Ended sessions whose access tokens could still be unexpired")
 
 
-class RevokedSessions(dict):
+class RevokedSessions(dict[str, float]):
     """Session id -> unix time after which its tokens are expired anyway. A dict, so the token
     check is the interpreter's own membership test (~70 ns, measured beside 10,000 entries)."""
 
@@ -58,8 +58,8 @@ class RevocationFeed(TopicTail):
     def ready(self) -> bool:
         return self.caught_up
 
-    def _apply(self, record) -> None:
-        decoded = decode_of_type(record, REVOKED_TYPE, "revocation feed")
+    def _apply(self, record: ConsumerRecord) -> None:
+        decoded = decode_of_type(record, events_pb2.SessionRevoked, "revocation feed")
         if decoded is None:
             return
         _, revoked = decoded

@@ -31,7 +31,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
+import grpc
 from flask import Blueprint
 from prometheus_client import multiprocess
 from pymongo.collection import Collection
@@ -40,15 +42,17 @@ from . import mongo
 from .audit import AUDIT, CallPolicy
 from .auth import TokenVerifier
 from .cache import ChangeListener, ReadCache
-from .config import ConfigError, Settings, load_settings
-from .consumer import EventConsumer
+from .config import ConfigError, Env, Settings, load_settings
+from .consumer import EventConsumer, Handler
 from .events import dlq_topic, events_topic, set_kafka_prefix
 from .grpc_server import GrpcServer
 from .kafka_clients import configure_connection, ensure_topics, make_admin, make_producer
 from .logs import configure_logging
+from .mongo import RawDoc
 from .ops_app import HttpServer, PodMetrics, create_ops_app
 from .outbox import OUTBOX_INDEX, OutboxRelay, init_metrics
 from .producers import HealingProducer
+from .retry import OUTAGE
 from .revocations import RevocationFeed, RevokedSessions
 from .scheduler import LeasedJob
 
@@ -60,6 +64,14 @@ WORKER_ENV = "WENMING_GRPC_WORKER"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+class Background(Protocol):
+    """What runs beside the calls (jobs, listeners, feeds): started with the app, stopped with it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def stop_on_signals(stopping: threading.Event) -> None:
     """SIGTERM (Kubernetes) and SIGINT (Ctrl-C) start a graceful shutdown."""
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,7 +79,7 @@ def stop_on_signals(stopping: threading.Event) -> None:
 
 
 class ServiceApp:
-    def __init__(self, name: str, extra_settings: Callable | None = None):
+    def __init__(self, name: str, extra_settings: Callable[[Env], dict[str, Any]] | None = None):
         try:
             self.settings: Settings = load_settings(name, extra=extra_settings)
         except ConfigError as exc:
@@ -84,19 +96,18 @@ class ServiceApp:
         self.revoked_sessions = RevokedSessions()
         self.verifier = TokenVerifier(self.settings.jwt_public_key_pem, revoked_sessions=self.revoked_sessions)
         self._revocations = RevocationFeed(self.settings.kafka_bootstrap_servers, self.revoked_sessions)
-        self._grpc_services: list[tuple] = []
+        self._grpc_services: list[tuple[Callable[[Any, grpc.Server], None], object, str]] = []
         self._public_methods: set[str] = set()
-        self.grpc: GrpcServer | None = None
         self._relay: OutboxRelay | None = None
-        self._producer = None
-        self._outbox_collections: list[Collection] = []
-        self._consumer_factories: list[Callable[[object], EventConsumer]] = []
+        self._producer: HealingProducer | None = None
+        self._outbox_collections: list[Collection[RawDoc]] = []
+        self._consumer_factories: list[Callable[[HealingProducer], EventConsumer]] = []
         self._consumed_topics: set[str] = set()
         self._consumers: list[EventConsumer] = []
         self._blueprints: list[Blueprint] = []
-        self._background: list[threading.Thread] = []
-        self._process_background: list[threading.Thread] = []
-        self._caches: list[ReadCache] = []
+        self._background: list[Background] = []
+        self._process_background: list[Background] = []
+        self._caches: list[ReadCache[Any]] = []
         self._shutdown_hooks: list[Callable[[], None]] = []
         # outbox_relay and consumers: failing once one stalls (_check_progress)
         self._checks = {"mongodb": False, "kafka": False, "token_revocations": False,
@@ -112,21 +123,22 @@ class ServiceApp:
 
     # ---- composition ----
 
-    def add_grpc(self, add_to_server, servicer, full_service_name: str, public_methods: Iterable[str] = ()) -> None:
+    def add_grpc(self, add_to_server: Callable[[Any, grpc.Server], None], servicer: object, full_service_name: str,
+                 public_methods: Iterable[str] = ()) -> None:
         self._grpc_services.append((add_to_server, servicer, full_service_name))
         self._public_methods.update(f"/{full_service_name}/{m}" for m in public_methods)
 
-    def add_outbox(self, collection: Collection) -> None:
+    def add_outbox(self, collection: Collection[RawDoc]) -> None:
         """Registers an aggregate collection whose in-document outbox the relay publishes."""
         collection.create_index(OUTBOX_INDEX)
         self._outbox_collections.append(collection)
 
-    def add_consumer(self, factory: Callable[[object], EventConsumer], topics: list[str]) -> None:
+    def add_consumer(self, factory: Callable[[HealingProducer], EventConsumer], topics: list[str]) -> None:
         """`factory(dlq_producer)` builds the consumer (of `topics`) once Kafka is reachable."""
         self._consumer_factories.append(factory)
         self._consumed_topics.update(topics)
 
-    def add_event_consumer(self, name: str, topics: list[str], handlers: dict) -> None:
+    def add_event_consumer(self, name: str, topics: list[str], handlers: dict[str, Handler]) -> None:
         """An EventConsumer in consumer group `<service>-<name>` with per-type handlers."""
         self.add_consumer(lambda dlq: EventConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=f"{self.name}-{name}",
@@ -143,13 +155,13 @@ class ServiceApp:
     def add_blueprint(self, blueprint: Blueprint) -> None:
         self._blueprints.append(blueprint)
 
-    def add_background(self, thread: threading.Thread, every_process: bool = False) -> None:
+    def add_background(self, thread: Background, every_process: bool = False) -> None:
         """A thread with start() and stop(timeout) (schedulers and the like), run once per pod;
         `every_process`: in each process that serves gRPC (what serves that process's own calls,
         e.g. the listener that wakes its live streams)."""
         (self._process_background if every_process else self._background).append(thread)
 
-    def add_cache(self, cache: ReadCache) -> None:
+    def add_cache(self, cache: ReadCache[Any]) -> None:
         """A cache whose copies the service's own events drop (cache.py): every process that
         serves calls reads its topic for them."""
         if not self._caches:
@@ -195,7 +207,7 @@ class ServiceApp:
         """A gRPC worker process started by the pod's main process (GRPC_PROCESSES > 1)."""
         return bool(os.environ.get(WORKER_ENV))
 
-    def _monitor(self) -> None:
+    def _monitor(self, grpc_server: GrpcServer) -> None:
         """Keeps the health status honest: SERVING only while MongoDB and Kafka answer. In a
         worker, also notices that the main process is gone (then the worker stops)."""
         admin = None
@@ -218,7 +230,7 @@ class ServiceApp:
             if not self.is_worker:
                 self._check_progress()
             if not self._stopping.is_set():
-                self.grpc.set_serving(all(self._checks.values()))
+                grpc_server.set_serving(all(self._checks.values()))
             self._stopping.wait(2.0)
         if admin is not None:
             admin.close()
@@ -226,7 +238,7 @@ class ServiceApp:
     def _start_kafka_side(self) -> None:
         """Topics, relay and consumers; retried until the broker answers, so a service started
         before Kafka still comes up (NOT_SERVING meanwhile)."""
-        delay = 1.0
+        failures = 0
         while not self._stopping.is_set():
             try:
                 admin = make_admin(self.settings.kafka_bootstrap_servers, f"{self.name}-setup")
@@ -243,9 +255,10 @@ class ServiceApp:
                                                                  f"{self.name}-relay"))
                 break
             except Exception as exc:
-                log.warning("Kafka not reachable yet (%s); retrying in %.0fs", exc, delay)
-                self._stopping.wait(delay)
-                delay = min(10.0, delay * 2)
+                failures += 1
+                pause = OUTAGE.delay(failures)
+                log.warning("Kafka not reachable yet (%s); retrying in %.1fs", exc, pause)
+                self._stopping.wait(pause)
         else:
             return
         self._producer = producer
@@ -261,44 +274,45 @@ class ServiceApp:
         stop_on_signals(self._stopping)
         workers = None
         if self.is_worker:
-            self._start_grpc(reuse_port=True)
+            grpc_server = self._start_grpc(reuse_port=True)
         elif self.settings.grpc_processes > 1:
             free_or_exit(self.settings.grpc_port)
-            self._start_grpc(reuse_port=True)
+            grpc_server = self._start_grpc(reuse_port=True)
             workers = GrpcWorkers(self.settings.grpc_processes - 1, self._stopping)
             workers.start()
         else:
-            self._start_grpc(reuse_port=False)
-        monitor = threading.Thread(target=self._monitor, name="health-monitor", daemon=True)
+            grpc_server = self._start_grpc(reuse_port=False)
+        monitor = threading.Thread(target=self._monitor, args=(grpc_server,), name="health-monitor", daemon=True)
         monitor.start()
         for thread in self._process_background:
             thread.start()
         if self.is_worker:
             log.info("serving", extra={"grpc_port": self.settings.grpc_port, "grpc_worker": os.getpid()})
             self._stopping.wait()
-            self._stop_grpc()
+            self._stop_grpc(grpc_server)
         else:
-            self._run_main(workers)
+            self._run_main(grpc_server, workers)
         for thread in self._process_background:
             thread.stop()
         monitor.join(3)
         log.info("stopped")
 
-    def _start_grpc(self, reuse_port: bool) -> None:
-        self.grpc = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
-                               workers=self.settings.grpc_workers, public_methods=self._public_methods,
-                               calls=self.calls, tls=self.settings.grpc_tls, reuse_port=reuse_port)
+    def _start_grpc(self, reuse_port: bool) -> GrpcServer:
+        server = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
+                            workers=self.settings.grpc_workers, public_methods=self._public_methods,
+                            calls=self.calls, tls=self.settings.grpc_tls, reuse_port=reuse_port)
         for add_to_server, servicer, full_name in self._grpc_services:
-            self.grpc.add(add_to_server, servicer, full_name)
-        self.grpc.start()
+            server.add(add_to_server, servicer, full_name)
+        server.start()
+        return server
 
-    def _stop_grpc(self) -> None:
+    def _stop_grpc(self, grpc_server: GrpcServer) -> None:
         log.info("shutting down: health NOT_SERVING, finishing in-flight calls")
         for hook in self._shutdown_hooks:
             hook()
-        self.grpc.stop(self.settings.shutdown_grace_seconds)
+        grpc_server.stop(self.settings.shutdown_grace_seconds)
 
-    def _run_main(self, workers: GrpcWorkers | None) -> None:
+    def _run_main(self, grpc_server: GrpcServer, workers: GrpcWorkers | None) -> None:
         """The pod's main process: gRPC, and everything that runs once per pod."""
         app = create_ops_app(self.name, self.readiness, self.warnings, self.not_ready_reasons,
                              **({"exposed": PodMetrics(workers.metrics_dir)} if workers else {}))
@@ -316,7 +330,7 @@ class ServiceApp:
         self._stopping.wait()
         if workers:
             workers.stop_all()  # they drain while this process does
-        self._stop_grpc()
+        self._stop_grpc(grpc_server)
         if workers:
             workers.join(self.settings.shutdown_grace_seconds + 5)
         for thread in self._background:
@@ -326,6 +340,7 @@ class ServiceApp:
             consumer.stop()
         if self._relay is not None:
             self._relay.stop()
+        if self._producer is not None:
             self._producer.close(timeout=5)
         http.stop()
 
@@ -353,7 +368,7 @@ class GrpcWorkers:
         self.metrics_dir = tempfile.mkdtemp(prefix="wenming-grpc-metrics-")
         self._env = {**os.environ, WORKER_ENV: "1", METRICS_DIR_ENV: self.metrics_dir}
         self._command = [sys.executable, *sys.orig_argv[1:]]  # python -m services.<name>, as this one
-        self._procs: list[subprocess.Popen] = []
+        self._procs: list[subprocess.Popen[bytes]] = []
         self._lock = threading.Lock()
         self._watcher = threading.Thread(target=self._watch, name="grpc-workers", daemon=True)
 
@@ -362,7 +377,7 @@ class GrpcWorkers:
             self._procs = [self._spawn() for _ in range(self.count)]
         self._watcher.start()
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self) -> subprocess.Popen[bytes]:
         # stdout and stderr are this process's: the workers' logs go where the pod's go
         proc = subprocess.Popen(self._command, env=self._env)
         log.info("started gRPC worker", extra={"grpc_worker": proc.pid})
@@ -398,4 +413,4 @@ class GrpcWorkers:
 
 def _forget(pid: int, metrics_dir: str) -> None:
     """A dead worker's live gauges leave the sums (its counters stay: they were counted)."""
-    multiprocess.mark_process_dead(pid, metrics_dir)
+    multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]  # unannotated

@@ -21,6 +21,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .clock import clock
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ JOB_RUNS = Counter("scheduler_job_runs_total", "Periodic job passes", ["job_name
 
 
 class LeasedJob(threading.Thread):
-    def __init__(self, name: str, leases: Collection, work: Callable[[], int], interval_seconds: float,
+    def __init__(self, name: str, leases: Collection[RawDoc], work: Callable[[], int], interval_seconds: float,
                  lease_seconds: float = 30.0):
         super().__init__(name=f"job-{name}", daemon=True)
         self.job = name

@@ -29,6 +29,9 @@ from __future__ import annotations
 import importlib
 import json
 from functools import cache
+from typing import Any
+
+from google.protobuf.descriptor import MethodDescriptor
 
 from wenming.common.v1 import common_pb2
 
@@ -53,13 +56,19 @@ RETRY_POLICY = {
 }
 
 
-def retryable(method) -> bool:
+def method_effect_of(method: MethodDescriptor) -> int:
+    """The contract's method_effect of a method (0 when unmarked)."""
+    # protoc's .pyi types the extension as a plain FieldDescriptor, types-protobuf wants an extension's
+    effect: int = method.GetOptions().Extensions[common_pb2.method_effect]  # type: ignore[index]
+    return effect
+
+
+def retryable(method: MethodDescriptor) -> bool:
     """A read, or a write the server deduplicates by the request's idempotency key."""
-    effect = method.GetOptions().Extensions[common_pb2.method_effect]
-    return effect == common_pb2.METHOD_EFFECT_READ or IDEMPOTENCY_FIELD in method.input_type.fields_by_name
+    return method_effect_of(method) == common_pb2.METHOD_EFFECT_READ or IDEMPOTENCY_FIELD in method.input_type.fields_by_name
 
 
-def service_config() -> dict:
+def service_config() -> dict[str, Any]:
     names = []
     for module, service in CONTRACT_SERVICES:
         descriptor = importlib.import_module(module).DESCRIPTOR.services_by_name[service]

@@ -18,12 +18,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
+from google.protobuf import message
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
+from wenming.common.v1 import common_pb2
+
 from .events import PoisonEvent, decode
 from .kafka_clients import connection_options
+from .retry import OUTAGE
+
+M = TypeVar("M", bound=message.Message)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,7 @@ class TopicTail(threading.Thread):
         self.join(timeout)
 
     def run(self) -> None:
-        consumer, backoff = None, 0.5
+        consumer, failures = None, 0
         while not self._stopping.is_set():
             try:
                 if consumer is None:
@@ -67,16 +74,17 @@ class TopicTail(threading.Thread):
                 if not self.caught_up:
                     self.caught_up = all(consumer.position(tp) >= end for tp, end in self._caught_up_at.items())
                 self._after_poll()
-                backoff = 0.5
+                failures = 0
             except Exception:
-                log.warning("%s: reading %s failed; retrying in %.1fs", self.name, self.topic, backoff, exc_info=True)
+                failures += 1
+                pause = OUTAGE.delay(failures)
+                log.warning("%s: reading %s failed; retrying in %.1fs", self.name, self.topic, pause, exc_info=True)
                 if consumer is not None:
                     with contextlib.suppress(Exception):
                         consumer.close()
                 consumer = None
                 self._on_lost()
-                self._stopping.wait(backoff)
-                backoff = min(10.0, backoff * 2)
+                self._stopping.wait(pause)
         if consumer is not None:
             consumer.close()
 
@@ -110,13 +118,17 @@ class TopicTail(threading.Thread):
         return consumer
 
 
-def decode_of_type(record: ConsumerRecord, event_type: str, reader: str):
-    """(envelope, payload) of a record whose header names `event_type`; None for any other type
-    (skipped without decoding) or an undecodable record (logged, skipped)."""
-    if dict(record.headers or ()).get("event_type", b"").decode() != event_type:
+def decode_of_type(record: ConsumerRecord, kind: type[M], reader: str) -> tuple[common_pb2.EventEnvelope, M] | None:
+    """(envelope, payload) of a record whose header names the event type `kind`; None for any
+    other type (skipped without decoding) or an undecodable record (logged, skipped)."""
+    if dict(record.headers or ()).get("event_type", b"").decode() != kind.DESCRIPTOR.full_name:
         return None
     try:
-        return decode(record.value)
+        envelope, payload = decode(record.value)
     except PoisonEvent as exc:
         log.warning("%s: skipping an undecodable record at %s@%d: %s", reader, record.partition, record.offset, exc)
         return None
+    if not isinstance(payload, kind):  # the header named one type, the envelope another
+        log.warning("%s: skipping a mislabelled record at %s@%d", reader, record.partition, record.offset)
+        return None
+    return envelope, payload

@@ -84,12 +84,12 @@ def current_trace_id() -> str:
     return context.trace_id if context else ""
 
 
-def enter(context: TraceContext) -> contextvars.Token:
+def enter(context: TraceContext) -> contextvars.Token[TraceContext | None]:
     """Makes `context` current; `leave(token)` restores what was current before."""
     return _current.set(context)
 
 
-def leave(token: contextvars.Token) -> None:
+def leave(token: contextvars.Token[TraceContext | None]) -> None:
     _current.reset(token)
 
 

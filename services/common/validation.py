@@ -11,6 +11,10 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
+from google.protobuf import message
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from .errors import InvalidArgument, excerpt
 from .pii import NationalId, parse_national_id, validate_mobile
 
@@ -49,7 +53,8 @@ class Validator:
             self.fail(field, "contains control characters")
         return value
 
-    def timestamp(self, field: str, request, name: str | None = None, *, required: bool = True) -> dt.datetime | None:
+    def timestamp(self, field: str, request: message.Message, name: str | None = None, *,
+                  required: bool = True) -> dt.datetime | None:
         """The Timestamp field `name` (default: `field`) of `request` as an aware UTC datetime;
         None when unset. Seconds or nanos out of the Timestamp range are refused, not a crash."""
         if not request.HasField(name or field):
@@ -57,7 +62,8 @@ class Validator:
                 self.fail(field, "must be set")
             return None
         try:
-            return getattr(request, name or field).ToDatetime(dt.UTC)
+            timestamp: Timestamp = getattr(request, name or field)
+            return timestamp.ToDatetime(dt.UTC)
         except (ValueError, OverflowError):
             self.fail(field, "is not a valid point in time")
             return None
@@ -95,7 +101,7 @@ class Validator:
             out.append(ident)
         return out
 
-    def enum(self, field: str, value: int, enum_type, *, required: bool = True,
+    def enum(self, field: str, value: int, enum_type: EnumTypeWrapper, *, required: bool = True,
              allowed: Iterable[int] | None = None) -> int:
         """A proto enum value: known, non-zero when required, and in `allowed` if given."""
         names = enum_type.DESCRIPTOR.values_by_number
@@ -108,7 +114,8 @@ class Validator:
             self.fail(field, f"{names[value].name} is not allowed here")
         return value
 
-    def enums(self, field: str, values: Sequence[int], enum_type, *, max_count: int = 50) -> list[int]:
+    def enums(self, field: str, values: Sequence[int], enum_type: EnumTypeWrapper, *,
+              max_count: int = 50) -> list[int]:
         if len(values) > max_count:
             self.fail(field, f"allows at most {max_count} items (got {len(values)})")
         out: list[int] = []
@@ -136,7 +143,7 @@ class Validator:
             return DEFAULT_PAGE_SIZE
         return value
 
-    def regex(self, field: str, value: str, pattern: re.Pattern, description: str, *, required: bool = True) -> str:
+    def regex(self, field: str, value: str, pattern: re.Pattern[str], description: str, *, required: bool = True) -> str:
         value = (value or "").strip()
         if not value:
             if required:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from typing import Any
 from pathlib import Path
 
 import grpc
@@ -77,7 +78,7 @@ def main() -> int:
     # proxies of the deployment in front of the gateway (an ingress: 1): the client's address is the
     # X-Forwarded-For entry that many from the right (entries left of it are whatever the client sent)
     trusted_proxy_hops = env.int("TRUSTED_PROXY_HOPS", 0, minimum=0)
-    proxies = {"trusted_proxy": "*", "trusted_proxy_count": trusted_proxy_hops,
+    proxies: dict[str, Any] = {"trusted_proxy": "*", "trusted_proxy_count": trusted_proxy_hops,
                "trusted_proxy_headers": "x-forwarded-for"} if trusted_proxy_hops else {}
     upstreams = load_upstreams(env)
     try:

@@ -30,6 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from flask import Blueprint, Response, request
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 RETRY_MILLISECONDS = 5000
 REAP_SECONDS = 1.0
 # for the server: keep reading a connection while its response runs, so a closed page is noticed
-WAITRESS_ADJUSTMENTS = {"channel_request_lookahead": 1}
+WAITRESS_ADJUSTMENTS: dict[str, Any] = {"channel_request_lookahead": 1}
 BUSY = "实时消息连接已满，请稍后重试"
 AWAY = "实时消息服务暂不可用，请稍后重试"
 

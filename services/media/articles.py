@@ -12,6 +12,7 @@ author and the unit's admins; the feed shows them newest first.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import asdict, dataclass
 
 from services.common.auth import Principal, Role, require_district
@@ -260,7 +261,7 @@ class Publishing:
         next_token = encode_page_token(found[size - 1].id) if len(found) > size else ""
         return found[:size], next_token
 
-    def feed(self, principal: Principal, req: pb.ListPublishedRequest) -> tuple[list[Article], str]:
+    def feed(self, principal: Principal, req: pb.ListPublishedRequest) -> tuple[builtins.list[Article], str]:
         v = Validator()
         unit_id = v.ident("unit_id", req.unit_id, required=False)
         v.enum("kind", req.kind, pb.ArticleKind, required=False)

@@ -11,6 +11,7 @@ Who may change it (link, delete): its uploader and those admins.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -229,7 +230,7 @@ class AssetLibrary:
             raise PermissionDenied("only the uploader or an admin of its unit may link this asset")
         return self._link(asset, order_id, activity_id, principal.subject)
 
-    def link_completion_photos(self, district_id: str, order_id: str, asset_ids: list[str], actor_id: str) -> None:
+    def link_completion_photos(self, district_id: str, order_id: str, asset_ids: builtins.list[str], actor_id: str) -> None:
         """From ordering's OrderCompleted: the report's photos become proof of service of the order."""
         for asset in Asset.objects(id__in=asset_ids, district_id=district_id, status=S.ASSET_STATUS_STORED):
             self._link(asset, order_id, "", actor_id)

@@ -31,6 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.clock import clock
 from services.common.errors import Aborted
 from services.common.ids import new_id
+from services.common.retry import Backoff
 
 from .models import Asset
 from .storage import BlobWriter, Storage
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 PENDING, STORED, DELETING = "PENDING", "STORED", "DELETING"
 TOUCH_EVERY_SECONDS = 30.0  # a live upload refreshes `touched_at` this often
 COMMIT_ATTEMPTS = 6
+# waiting for a concurrent upload of the same bytes to finish committing
+COMMITTING = Backoff(first_seconds=0.05, max_seconds=0.4)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class BlobStore:
                     self.discard(pending.blob_id)
                     return StoredBlob(existing["_id"], sha256, existing["size"]), True
             elif status == PENDING:
-                time.sleep(0.05 * (attempt + 1))  # its upload is committing right now
+                time.sleep(COMMITTING.delay(attempt + 1))  # its upload is committing right now
             elif self.contents.update_one({"_id": key, "blob_id": entry["blob_id"]},
                                           {"$set": {"blob_id": pending.blob_id}}).modified_count:
                 return self._mark_stored(pending, sha256, key), False  # took over from a removed blob

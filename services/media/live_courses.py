@@ -15,6 +15,7 @@ from services.common.clock import as_utc, clock
 from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator, valid_id
 from wenming.media.v1 import events_pb2, media_pb2 as pb
 
@@ -26,7 +27,7 @@ L = pb.LiveCourseStatus
 MAX_DURATION = dt.timedelta(hours=12)
 MAX_CAPACITY = 100_000
 MAX_URL = 500
-ATTEMPTS = 30  # concurrent sign-ups each bump the version; a loser re-reads and tries again
+CONFLICTS = Retry(max_attempts=30, backoff=LOST_RACE)  # concurrent sign-ups each bump the version; a loser re-reads and tries again
 
 
 def status_of(course: LiveCourse, now: dt.datetime) -> int:
@@ -128,7 +129,7 @@ class LiveCourses:
         if principal.role == Role.ROLE_SERVICE:
             raise PermissionDenied("services do not sign up for courses")
         who = principal.subject
-        for _ in range(ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             now = clock.now()
             self._check_open(course, who, now)
             filter = {"cancelled": False, "ends_at": {"$gt": now}, "signed_up": {"$ne": who}}
@@ -156,7 +157,7 @@ class LiveCourses:
     def cancel_sign_up(self, principal: Principal, course_id: str) -> LiveCourse:
         course = self._load(principal, course_id)
         who = principal.subject
-        for _ in range(ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             if who not in course.signed_up:
                 raise FailedPrecondition("你没有报名这门直播课")
             if course.cancelled or clock.now() >= as_utc(course.starts_at):

@@ -24,11 +24,15 @@ from typing import Protocol
 
 from google.protobuf import json_format
 
+from services.common.retry import Backoff, Retry
+
 from . import metrics
 from .messages import Message, Recipient
 from .translate import created_msg
 
 log = logging.getLogger(__name__)
+# between deliveries of one message: 0.5 s, 1 s, then 2 s at most
+WEBHOOK_BACKOFF = Backoff(first_seconds=0.5, max_seconds=2.0)
 
 
 class Channel(Protocol):
@@ -99,10 +103,10 @@ class WebhookChannel:
         request = urllib.request.Request(self._url, data=body, method="POST", headers={
             "Content-Type": "application/json; charset=utf-8", "Idempotency-Key": message_id,
             "User-Agent": "wenming-notification"})
-        why = ""
-        for attempt in range(self._retries + 1):
-            if attempt and self._stopping.wait(min(2.0, 0.25 * 2 ** attempt)):
-                break  # shutting down: no more waiting between attempts
+        why, tries = "", 0
+        # the stopping event ends the waits: no more attempts once shutting down
+        for _ in Retry(self._retries + 1, WEBHOOK_BACKOFF).attempts(wait=self._stopping.wait):
+            tries += 1
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as reply:
                     reply.read()
@@ -114,5 +118,5 @@ class WebhookChannel:
             except OSError as error:  # refused, unreachable, timed out
                 why = type(error).__name__
         # the URL is not logged: it may carry the receiver's key
-        log.warning("webhook delivery of %s failed after %d attempt(s): %s", message_id, attempt + 1, why)
+        log.warning("webhook delivery of %s failed after %d attempt(s): %s", message_id, tries, why)
         return False

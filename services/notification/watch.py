@@ -32,7 +32,6 @@ from . import metrics
 
 log = logging.getLogger(__name__)
 
-CREATED = events_pb2.InboxMessageCreated.DESCRIPTOR.full_name
 BACKLOG = 100  # updates a stream may fall behind before it is ended
 READY_WAIT_SECONDS = 5.0
 # message ids recently passed on: the same event published twice (two replicas' relays racing for
@@ -170,7 +169,7 @@ class BroadcastListener(TopicTail):
         self._recent: OrderedDict[str, None] = OrderedDict()
 
     def _wake(self, record) -> None:
-        decoded = decode_of_type(record, CREATED, "watch listener")
+        decoded = decode_of_type(record, events_pb2.InboxMessageCreated, "watch listener")
         if decoded is None:
             return
         envelope, payload = decoded

@@ -23,10 +23,10 @@ from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
 from services.common.clock import china_day, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
-from services.common.documents import back_off
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import MAX_WINDOW, key, scan
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -47,7 +47,7 @@ A = types_pb2.ActivityStatus
 P = types_pb2.ParticipantRole
 PASS_CODE = re.compile(f"^[{UNAMBIGUOUS}]{{{PASS_LENGTH}}}$")
 MAX_DURATION = dt.timedelta(hours=12)
-MAX_ATTEMPTS = 20  # conflicts here come only from other replicas; backing off settles them
+CONFLICTS = Retry(max_attempts=20, backoff=LOST_RACE)  # conflicts here come only from other replicas; backing off settles them
 PUBLIC_STATUSES = [A.ACTIVITY_STATUS_PUBLISHED, A.ACTIVITY_STATUS_COMPLETED, A.ACTIVITY_STATUS_CANCELLED]
 LOCK_STRIPES = 64
 MAX_CALENDAR_WINDOW = dt.timedelta(days=92)
@@ -110,7 +110,7 @@ class ActivityBoard:
              plan: Callable[[Activity, dt.datetime], ActivityMove | None]) -> Activity:
         """Applies `plan`'s move; a plan that finds nothing to change (None) writes nothing."""
         with self._locks[zlib.crc32(activity_id.encode()) % LOCK_STRIPES]:
-            for attempt in range(MAX_ATTEMPTS):
+            for _ in CONFLICTS.attempts():  # another replica may win a round
                 activity, raw = self.load(principal.district_id, activity_id)
                 now = clock.now()
                 move = plan(activity, now)
@@ -121,7 +121,6 @@ class ActivityBoard:
                     if move.after:
                         move.after()
                     return changed
-                back_off(attempt)  # another replica won this round
         raise Aborted("the activity kept changing while this request was applied; retry")
 
     # ---- the organizer ----

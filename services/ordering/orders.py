@@ -20,10 +20,10 @@ from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
 from services.common.clock import as_utc, china_day, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.common.documents import back_off
 from services.common.events import EventSource
 from services.common.ids import new_id
 from services.common.pii import PiiVault, mask_phone
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -54,7 +54,7 @@ OPEN_STATUSES = [S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STA
                  S.ORDER_STATUS_DECLINED]
 ADDRESS_FIELD, CONTACT_FIELD = "order.address", "order.contact_phone"  # encryption context
 WISH_PLANNED_MINUTES = 60  # a wish's planned time (the hours cap) until a unit knows better
-MAX_ATTEMPTS = 10  # a team accepting or checking in together collides; backing off settles it
+CONFLICTS = Retry(max_attempts=10, backoff=LOST_RACE)  # a team accepting or checking in together collides; backing off settles it
 SCHEDULER_BATCH = 500
 SCHEMA_VERSION = 2  # 2: queue keys by placement time, the schedulers' due days (migrations.py)
 # the schedulers find what is due through the China day it falls due (an `$in` of days, which
@@ -170,13 +170,12 @@ class OrderDesk:
     def _run(self, principal: Principal, order_id: str, rule: Callable[[Order, dt.datetime], Move]) -> Order:
         """Loads, applies `rule` (it authorizes and raises when the move is illegal), and commits;
         a lost race re-reads and applies the rule again."""
-        for attempt in range(MAX_ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             order, raw = self.load(principal.district_id, order_id)
             now = clock.now()
             changed = self._commit(order, raw, rule(order, now), principal, now)
             if changed is not None:
                 return changed
-            back_off(attempt)
         raise Aborted("the order kept changing while this request was applied; reload and retry")
 
     # ---- 点单: placing ----

@@ -84,6 +84,8 @@ class Certificates:
         self.entries = LedgerEntry._get_collection()
         self.counters = Sequence._get_collection()
 
+    # over 60 lines: validate, replay by key, tally the unit's entries, insert under a fresh number; each
+    # step uses what the ones before found (the tally is the part that could move to a function)
     def issue(self, principal: Principal, req: pb.IssueCertificateRequest) -> dict:
         v = Validator()
         volunteer_id = v.ident("volunteer_id", req.volunteer_id)

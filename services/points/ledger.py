@@ -43,6 +43,7 @@ from services.common.errors import (
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, ulid
 from services.common.outbox import update_with_events, with_events
+from services.common.retry import LOST_RACE, Backoff, Retry
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -65,6 +66,10 @@ OWNER_DEADLINE_SECONDS = 30.0
 # a retry finding its posting in progress waits this long for the owner to finish it or to be
 # known dead (its lease run out)
 SETTLE_SECONDS = LEASE_SECONDS + RENEW_SECONDS
+SETTLING = Retry(max_attempts=None, backoff=Backoff(first_seconds=0.05, max_seconds=0.4),
+                 deadline_seconds=SETTLE_SECONDS)
+# each round of version-guarded writes to one account has one winner: room for a hundred at once
+CONFLICTS = Retry(max_attempts=100, backoff=LOST_RACE)
 _KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 ENTRIES_POSTED = Counter("points_ledger_entries_total", "Ledger entries in the balances", ["book", "kind"])
@@ -239,7 +244,9 @@ class Ledger:
         """Adds each account's owned entries not yet in its balances (the marks say which) and
         moves the marks past them: one version-guarded update per account, all in one bulk
         write. An account changed meanwhile (an RPC posting) is read again and tried again."""
-        while accounts:
+        for _ in CONFLICTS.attempts():
+            if not accounts:
+                return
             plans: dict[str, tuple[list, dict]] = {}
             for account_id, account in accounts.items():
                 marks = account.get("marks", {})
@@ -270,6 +277,8 @@ class Ledger:
                     self._check_stars(account)
                 else:
                     accounts[account_id] = account
+        # the consumer reads the batch again after a back-off: every effect is keyed
+        raise Aborted("the batch's accounts kept changing while their balances were updated")
 
     # ---- stars ----
 
@@ -278,7 +287,7 @@ class Ledger:
         if account["kind"] != K.ACCOUNT_KIND_VOLUNTEER:
             return account
         rules = self.rules.for_district(account["district_id"])
-        while True:
+        for _ in CONFLICTS.attempts():
             counted = rules.counted_minutes(account["verified_minutes"], account["manual_minutes"],
                                             account["training_minutes"])
             level = rules.star_level(counted)
@@ -300,6 +309,7 @@ class Ledger:
                 STAR_CHANGES.labels(str(level)).inc()
                 return after
             account = self.accounts.find_one({"_id": account["_id"]}, {"outbox": 0})
+        raise Aborted("the account kept changing while its star level was granted; retry")
 
     # ---- postings from RPCs ----
 
@@ -326,33 +336,39 @@ class Ledger:
             raise Aborted("this change is being retried concurrently; retry shortly")
         crashpoints.reached("posting.journaled")
         self._ensure_account(entry["district_id"], entry["account_id"], entry["account_kind"])
-        field = BOOK_FIELD[entry["book"]]
         account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
         if account["district_id"] != entry["district_id"]:
             self.postings.delete_one({"_id": key})
             raise NotFound("account", entry["account_id"])
-        while True:
+        if not self._apply_posting(entry, account, guard=guard, started=started):
+            self._give_up(key)
+            raise Unavailable("the ledger is slow to answer; nothing was changed, retry")
+        crashpoints.reached("posting.applied")
+        self._materialize(entry)
+        self._count([entry])
+        after = self._check_stars(self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0}))
+        return entry, after
+
+    def _apply_posting(self, entry: dict, account: dict, *, guard: bool, started: float) -> bool:
+        """Adds a journaled posting to its account's balance (version-guarded, read again after a
+        lost race). False when it must be given up untouched: past the owner's deadline, its
+        lease in doubt, or out of attempts."""
+        key, field = entry["_id"], BOOK_FIELD[entry["book"]]
+        for _ in CONFLICTS.attempts():
             if guard and entry["amount"] < 0 and account[field] + entry["amount"] < 0:
                 failure = (f"not enough {B.Name(entry['book'])[5:].lower().replace('_', ' ')}: "
                            f"{account[field]} available, {-entry['amount']} needed")
                 self.postings.update_one({"_id": key}, {"$set": {"state": "FAILED", "failure": failure}})
                 raise FailedPrecondition(failure)
             if time.monotonic() - started > OWNER_DEADLINE_SECONDS or not self.owners.fresh():
-                # past this point recovery may take the posting for abandoned: give it up untouched
-                self._give_up(key)
-                raise Unavailable("the ledger is slow to answer; nothing was changed, retry")
+                return False  # past this point recovery may take the posting for abandoned
             update = self._balance_update([entry])
             update["$push"] = {"postings": key}
-            after = update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]}, update,
-                                       [self._credited(entry, account["version"] + 1)])
-            if after is not None:
-                break
+            if update_with_events(self.accounts, {"_id": account["_id"], "version": account["version"]}, update,
+                                  [self._credited(entry, account["version"] + 1)]) is not None:
+                return True
             account = self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0})
-        crashpoints.reached("posting.applied")
-        self._materialize(entry)
-        self._count([entry])
-        after = self._check_stars(self.accounts.find_one({"_id": entry["account_id"]}, {"outbox": 0}))
-        return entry, after
+        return False
 
     def _materialize(self, entry: dict) -> None:
         """The steps after the balance changed: store the entry, drop the key, close the journal."""
@@ -376,8 +392,7 @@ class Ledger:
         """The outcome of the earlier attempt with this key, once there is one: a posting in
         progress is waited for, or finished here when its owner died. None when that attempt
         was forgotten (it changed nothing): the key is free again."""
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
+        for _ in SETTLING.attempts():
             journal = self.postings.find_one({"_id": key})
             if journal is None:
                 return None
@@ -391,10 +406,7 @@ class Ledger:
                 return stored, self.accounts.find_one({"_id": stored["account_id"]}, {"outbox": 0})
             if self.owners.dead([journal.get("owner", "")]):
                 self._recover(journal)
-                continue
-            if time.monotonic() > deadline:
-                raise Aborted("this change is still being applied; retry shortly")
-            time.sleep(0.1)
+        raise Aborted("this change is still being applied; retry shortly")
 
     def _recover(self, journal: dict) -> None:
         """Ends a posting whose owner is gone: rolled forward when the balance already changed,

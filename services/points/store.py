@@ -42,7 +42,7 @@ from wenming.points.v1 import points_pb2 as pb
 from . import crashpoints
 from .directory import Directory
 from .earning import Cause, EntrySpec
-from .ledger import OWNER_DEADLINE_SECONDS, SETTLE_SECONDS, Ledger, entry_document
+from .ledger import OWNER_DEADLINE_SECONDS, SETTLING, Ledger, entry_document
 from .models import Redemption, StoreItem
 
 S, K, B, E = pb.RedemptionStatus, pb.AccountKind, pb.Book, pb.EntryKind
@@ -194,8 +194,7 @@ class Store:
         """The outcome of the earlier redemption with this key, once there is one: one in
         progress is waited for, or carried on here when its owner died. None when there is none
         (or recovery forgot it: nothing was debited)."""
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
+        for _ in SETTLING.attempts():
             existing = self.redemptions.find_one({"district_id": district_id, "account_id": account_id,
                                                   "idempotency_key": key}, {"outbox": 0})
             if existing is None:
@@ -208,9 +207,7 @@ class Store:
                 return existing
             if self.ledger.owners.dead([existing.get("owner", "")]) and self._take_over(existing):
                 return self._pay(existing, time.monotonic())
-            if time.monotonic() > deadline:
-                raise Aborted("this redemption is still being processed; retry shortly")
-            time.sleep(0.1)
+        raise Aborted("this redemption is still being processed; retry shortly")
 
     def _take_over(self, redemption: dict) -> bool:
         """Makes this process the owner of a PENDING redemption whose owner is gone (one taker wins)."""

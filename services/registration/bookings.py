@@ -26,10 +26,10 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import as_utc, clock
-from services.common.documents import back_off
 from services.common.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource
 from services.common.ids import ulid, ulid_millis
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
@@ -43,7 +43,7 @@ from .venues import ACTIVE, Place, VenueRegistry, require_use
 
 BOOKED, CANCELLED = pb.ROOM_BOOKING_STATUS_BOOKED, pb.ROOM_BOOKING_STATUS_CANCELLED
 BOOKING_PREFIX = "bkg_"
-MAX_ATTEMPTS = 8          # version races lost in a row before ABORTED
+CONFLICTS = Retry(max_attempts=8, backoff=LOST_RACE)  # version races lost in a row before ABORTED
 MAX_DAYS_AHEAD = 366
 MAX_LISTED_DAYS = 31
 MAX_USAGE_MONTHS = 12
@@ -156,7 +156,7 @@ class RoomBookings:
         or changed; it raises a refusal) and writes the list guarded by the version read: a lost
         race reads again and checks again. Returns the booking, as stored."""
         day_id = f"{room.id}:{day}"
-        for attempt in range(MAX_ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             raw = RoomDay.collection().find_one({"_id": day_id}, {"outbox": 0})
             stored = [Booking._from_son(b) for b in raw["bookings"]] if raw else []
             bookings, booking = change(stored)
@@ -177,7 +177,6 @@ class RoomBookings:
                                 [event]) is not None:
                 return booking
             BOOKING_RACES.inc()
-            back_off(attempt)
         raise Aborted("预约的人较多，请稍后再试")
 
     def list(self, principal: Principal, req: pb.ListRoomBookingsRequest) -> tuple[list[Booking], Room, Place]:

@@ -70,7 +70,7 @@ def unit_keys(district_id: str, path: list[str], seq: int) -> dict:
 
 def resident_keys(district_id: str, courtyard_path: list[str], seq: int, name: str, phone_index: str,
                   phone_masked: str, courtyard_id: str) -> dict:
-    keys = {"pm": key(district_id, phone_masked), "ph": key(district_id, phone_index),
+    keys: dict[str, str | None] = {"pm": key(district_id, phone_masked), "ph": key(district_id, phone_index),
             "cy": key(district_id, courtyard_id)}
     for i in DEPTHS:
         within = i < len(courtyard_path)

@@ -7,6 +7,7 @@ them too (bookings.py): the station's 活动室 serves its courtyards. Admins el
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 from pymongo.errors import DuplicateKeyError
@@ -131,7 +132,7 @@ class VenueRegistry:
 
     # ---- venues ----
 
-    def _managers(self, v: Validator, unit_id: str, account_ids: list[str]) -> list[dict]:
+    def _managers(self, v: Validator, unit_id: str, account_ids: builtins.list[str]) -> builtins.list[dict]:
         """The named admin accounts as stored managers; each must be an admin of the venue's own unit."""
         accounts = {a.id: a for a in AdminAccount.objects(id__in=account_ids)}
         managers = []

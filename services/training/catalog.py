@@ -7,6 +7,7 @@ session, a quiz attempt or a completion always points at the exact content it us
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from services.common.auth import Principal
@@ -161,7 +162,7 @@ class CourseCatalog:
         token = encode_page_token(found[size - 1].id) if len(found) > size else ""
         return found[:size], token
 
-    def required_for(self, district_id: str, core: bool, skills: list[int]) -> list[Course]:
+    def required_for(self, district_id: str, core: bool, skills: builtins.list[int]) -> builtins.list[Course]:
         """Active courses required for a volunteer of this tier offering these skills."""
         tiers = {types_pb2.VOLUNTEER_TIER_ALL} | ({types_pb2.VOLUNTEER_TIER_CORE} if core else set())
         required = []

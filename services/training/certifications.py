@@ -9,6 +9,7 @@ certification. Revocable, with a reason, by admins of the granting unit.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 
 from pymongo.errors import DuplicateKeyError
@@ -156,7 +157,7 @@ class CertificationRegistry:
         token = encode_page_token(found[size - 1].id) if len(found) > size else ""
         return found[:size], token
 
-    def of_volunteer(self, district_id: str, volunteer_id: str) -> list[Certification]:
+    def of_volunteer(self, district_id: str, volunteer_id: str) -> builtins.list[Certification]:
         return list(Certification.objects(district_id=district_id, volunteer_id=volunteer_id).exclude("outbox")
                     .order_by("-granted_at"))
 

@@ -83,6 +83,8 @@ class Enrollment:
         metrics.ENROLLMENTS.labels("waitlisted" if waitlisted else "enrolled").inc()
         return enrolled
 
+    # over 60 lines: most of it is `attempt`, the guarded move with the waitlist's promotion, which reads
+    # the validated request from this closure
     def cancel(self, principal: Principal, session_id: str, volunteer_id: str, reason: str) -> tuple[SessionDoc, str]:
         """Gives the place back; returns the session and the cancelled volunteer's id."""
         by_organizer = principal.role != Role.ROLE_VOLUNTEER
@@ -97,7 +99,7 @@ class Enrollment:
         elif volunteer_id and volunteer_id != principal.subject:
             raise PermissionDenied("volunteers cancel their own enrollment only")
         vid = volunteer_id or principal.subject
-        promoted = []
+        promoted: list[str] = []  # the waitlisted trainee the cancellation moved up, if any
 
         def attempt(s: SessionDoc) -> SessionDoc | None:
             self._require_enrollment_open(s)

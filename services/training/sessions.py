@@ -17,6 +17,7 @@ until the close; an organizer closes a session once it started, the service clos
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from services.common.errors import Aborted, FailedPrecondition, InvalidArgument,
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.outbox import update_with_events
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator
 from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
@@ -46,7 +48,7 @@ CHECKIN_OPENS_BEFORE = dt.timedelta(minutes=30)
 MAX_LENGTH = dt.timedelta(days=7)
 MAX_CAPACITY = 5000
 HTTPS_URL = re.compile(r"^https://[^\s]{4,290}$")
-WRITE_ATTEMPTS = 64  # concurrent cancellations all promote the same head: one wins per round
+CONFLICTS = Retry(max_attempts=64, backoff=LOST_RACE)  # concurrent cancellations all promote the same head: one wins per round
 
 
 class SessionDoc:
@@ -169,7 +171,7 @@ class SessionBook:
     def retrying(self, session: SessionDoc, attempt: Callable[[SessionDoc], SessionDoc | None]) -> SessionDoc:
         """Runs `attempt` (which checks the rules on the session it gets, then writes guarded by
         what it read) until its guard holds, re-reading the session between tries."""
-        for _ in range(WRITE_ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             result = attempt(session)
             if result is not None:
                 return result
@@ -261,7 +263,7 @@ class SessionBook:
         token = encode_page_token(found[size - 1].id) if len(found) > size else ""
         return found[:size], token
 
-    def roster(self, principal: Principal, req: pb.ListRosterRequest) -> tuple[SessionDoc, list[str], str]:
+    def roster(self, principal: Principal, req: pb.ListRosterRequest) -> tuple[SessionDoc, builtins.list[str], str]:
         """The session and one page of its trainees' volunteer ids, ordered by id."""
         v = Validator()
         session_id = v.ident("session_id", req.session_id)

@@ -7,6 +7,7 @@ trainees rated (one per trainee and session) and are summed here on read.
 
 from __future__ import annotations
 
+import builtins
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import clock
 from services.common.errors import AlreadyExists, FailedPrecondition, PermissionDenied
@@ -107,7 +108,7 @@ class TrainerPool:
 
     # ---- writes ----
 
-    def _served_units(self, principal: Principal, unit_ids: list[str]) -> list[dict]:
+    def _served_units(self, principal: Principal, unit_ids: builtins.list[str]) -> builtins.list[dict]:
         units = [self.directory.unit(principal.district_id, unit_id) for unit_id in unit_ids]
         for unit in units:
             if not principal.manages(unit["path"]):
@@ -115,7 +116,7 @@ class TrainerPool:
         return units
 
     @staticmethod
-    def _served_fields(units: list[dict]) -> dict:
+    def _served_fields(units: builtins.list[dict]) -> dict:
         return {"served_unit_ids": [u["_id"] for u in units], "served_units": [unit_ref(u) for u in units],
                 "served_scope": sorted({i for u in units for i in u["path"]})}
 
