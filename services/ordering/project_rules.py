@@ -46,7 +46,7 @@ RUNNING = (P.PROJECT_STATUS_APPROVED, P.PROJECT_STATUS_INCUBATING, P.PROJECT_STA
 ESTABLISHED = RUNNING + (P.PROJECT_STATUS_CONCLUDED,)
 # 一所一品、一站一特色: brands are the institutes' and stations'
 BRAND_LEVELS = (L.UNIT_LEVEL_INSTITUTE, L.UNIT_LEVEL_STATION)
-STATUS_NAMES = {
+STATUS_NAMES: dict[int, str] = {
     P.PROJECT_STATUS_DECLARED: "申报", P.PROJECT_STATUS_UNDER_REVIEW: "评审", P.PROJECT_STATUS_APPROVED: "立项",
     P.PROJECT_STATUS_INCUBATING: "孵化", P.PROJECT_STATUS_BRANDED: "品牌", P.PROJECT_STATUS_CONCLUDED: "结项",
     P.PROJECT_STATUS_REJECTED: "驳回",
@@ -60,7 +60,7 @@ MIN_SCORE, MAX_SCORE = 0, 100
 class ProjectMove:
     """A change of a project or competition: its event, the fields it sets and what it appends."""
 
-    event: type[message.Message]
+    event: Callable[..., message.Message]  # the event's message class
     fields: dict = field(default_factory=dict)
     appended: dict = field(default_factory=dict)  # list field -> entries appended ($push $each)
     event_fields: dict = field(default_factory=dict)
@@ -237,7 +237,8 @@ def ranking(competition: Competition) -> list[Ranked]:
     order = sorted(by_project, key=lambda pid: (-bool(by_project[pid]), -averages[pid]))
     ranked: list[Ranked] = []
     for position, pid in enumerate(order, start=1):
-        previous = ranked[-1] if ranked else None
-        tied = previous is not None and previous.average == averages[pid] and bool(by_project[pid]) == bool(previous.scores)
-        ranked.append(Ranked(pid, len(by_project[pid]), averages[pid], previous.rank if tied else position))
+        rank = position
+        if ranked and ranked[-1].average == averages[pid] and bool(by_project[pid]) == bool(ranked[-1].scores):
+            rank = ranked[-1].rank  # equal averages share a place
+        ranked.append(Ranked(pid, len(by_project[pid]), averages[pid], rank))
     return ranked

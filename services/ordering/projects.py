@@ -12,15 +12,17 @@ import datetime as dt
 import re
 from collections.abc import Callable
 
+from google.protobuf.message import Message
 from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal
 from services.common.clock import as_utc, clock
-from services.common.documents import Aggregate, back_off
+from services.common.documents import Aggregate
 from services.common.errors import Aborted, AlreadyExists, InvalidArgument
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key
+from services.common.retry import LOST_RACE, Retry
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -36,7 +38,7 @@ from .readmodels import Registry
 from .translate import project_snapshot, unit_ref_msg
 
 P = types_pb2.ProjectStatus
-MAX_ATTEMPTS = 10
+CONFLICTS = Retry(max_attempts=10, backoff=LOST_RACE)  # writers of one project or one brand slot
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_LINKS_PER_REQUEST = 50
 # a brand slot whose project is not branded is one a designation claimed and then did not
@@ -46,11 +48,11 @@ BRAND_CLAIM_GRACE = dt.timedelta(minutes=1)
 
 def apply(model: type[Aggregate], principal: Principal, ident: str, what: str, events: EventSource,
           plan: Callable[[Aggregate, dt.datetime], ProjectMove | None],
-          payload: Callable[[dict, ProjectMove], object]) -> Aggregate:
+          payload: Callable[[dict, ProjectMove], Message]) -> Aggregate:
     """Loads `ident`, applies `plan`'s move and commits it with the event `payload(the stored
     document after the move, the move)`; a lost race re-reads and plans again, a plan that finds
     nothing to change (None) writes nothing."""
-    for attempt in range(MAX_ATTEMPTS):
+    for _ in CONFLICTS.attempts():
         raw = model.raw_in_district(principal.district_id, ident, what)
         now = clock.now()
         move = plan(model.from_raw(raw), now)
@@ -69,7 +71,6 @@ def apply(model: type[Aggregate], principal: Principal, ident: str, what: str, e
             if move.after:
                 move.after()
             return changed
-        back_off(attempt)
     raise Aborted(f"the {what} kept changing while this request was applied; retry")
 
 
@@ -102,7 +103,7 @@ class BrandSlots:
     def claim(self, project: Project, now: dt.datetime) -> str | None:
         """Takes the unit's slot for `project`; the project holding it instead, if another does."""
         slot_id = key(project.district_id, project.unit.unit_id)
-        for attempt in range(MAX_ATTEMPTS):
+        for _ in CONFLICTS.attempts():
             slot = self.collection.find_one({"_id": slot_id})
             if slot is not None and (slot["project_id"] == project.id or self._held(slot, now)):
                 return None if slot["project_id"] == project.id else slot["project_id"]
@@ -117,7 +118,6 @@ class BrandSlots:
                     return None
             except DuplicateKeyError:
                 pass
-            back_off(attempt)
         raise Aborted("the unit's brand kept changing while this request was applied; retry")
 
     def release(self, project: Project) -> None:
@@ -133,7 +133,7 @@ class ProjectDesk:
 
     def _apply(self, principal: Principal, project_id: str,
                plan: Callable[[Project, dt.datetime], ProjectMove | None]) -> Project:
-        def payload(after: dict, move: ProjectMove):
+        def payload(after: dict, move: ProjectMove) -> Message:
             return move.event(project=project_snapshot(Project.from_raw(after)), **move.event_fields)
         return apply(Project, principal, project_id, "project", self.events, plan, payload)
 
@@ -273,7 +273,7 @@ class CompetitionDesk:
             id=new_id("cmp"), district_id=district, name=name, unit=self.registry.unit_ref(district, path),
             status=types_pb2.COMPETITION_STATUS_OPEN, created_by=principal.subject, created_at=now,
             entries=[{"project_id": p["_id"], "project_name": p["name"], "unit": p["unit"],
-                      "proposed_by": p["proposed_by"]} for p in found.values()])
+                      "proposed_by": p["proposed_by"]} for p in found.values() if p is not None])
         event = self.events.new(ev.CompetitionCreated(competition_id=competition.id, name=name,
                                                       unit=unit_ref_msg(competition.unit), project_ids=project_ids),
                                 district_id=district, aggregate_type="competition", aggregate_id=competition.id,
