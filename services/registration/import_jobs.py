@@ -19,7 +19,6 @@ import base64
 import hashlib
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.errors import AlreadyExists, DomainError, NotFound
 from services.common.events import utcnow
 from services.common.ids import new_id
+from services.common.jobs import actor_fields, actor_principal, progress
 from services.common.pii import PiiVault
 from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
@@ -78,20 +78,6 @@ FORMATS = {pb.IMPORT_KIND_VOLUNTEERS: _proto_rows(pb.ImportVolunteersRequest),
            # written one by one (OneByOne): fewer to a chunk, so a chunk stays well inside a pass
            **{kind: ChunkFormat(json.dumps, json.loads, 100)
               for kind in (pb.IMPORT_KIND_UNITS, pb.IMPORT_KIND_TEAMS, pb.IMPORT_KIND_TEAM_MEMBERS)}}
-
-
-def _actor(principal: Principal) -> dict:
-    return {"subject": principal.subject, "role": principal.role, "unit_id": principal.unit_id,
-            "unit_level": principal.unit_level, "unit_path": list(principal.unit_path),
-            "unit_name": principal.unit_name, "display_name": principal.display_name}
-
-
-def _principal(job: dict) -> Principal:
-    """The admin who started the job: its rows are registered with their rights."""
-    actor = job["actor"]
-    return Principal(subject=actor["subject"], district_id=job["district_id"], role=actor["role"],
-                     unit_id=actor["unit_id"], unit_level=actor["unit_level"], unit_path=tuple(actor["unit_path"]),
-                     unit_name=actor["unit_name"], display_name=actor["display_name"])
 
 
 def _issue(row: int, column: str, reason: str, already: bool = False) -> dict:
@@ -188,7 +174,7 @@ class ImportJobs:
         already = len({m.row.number for m in checked.marked} & {number for number, _ in checked.registered})
         job = {"_id": job_id, "district_id": district, "kind": req.kind, "file_name": req.file.file_name.strip(),
                "active": f"{district}|{req.kind}|{digest}", "unit_id": principal.unit_id,
-               "unit_path": list(principal.unit_path), "actor": _actor(principal),
+               "unit_path": list(principal.unit_path), "actor": actor_fields(principal),
                "state": S.IMPORT_JOB_STATE_QUEUED if chunks else S.IMPORT_JOB_STATE_DONE,
                "total_rows": checked.rows, "chunks": len(chunks), "next_chunk": 0, "registered": 0,
                "already_registered": already, "refused": len(checked.marked) - already,
@@ -222,17 +208,10 @@ class ImportJobs:
 
     @staticmethod
     def progress(job: dict) -> tuple[int, float, int]:
-        """(rows done, rows per second, seconds left): the rate of the current run, since the
-        process working on it began."""
-        done = job["registered"] + job["already_registered"] + job["refused"]
-        started, end = job.get("run_started_at"), job.get("finished_at") or utcnow().replace(tzinfo=None)
-        if started is None:
-            return done, 0.0, 0
-        elapsed = (end.replace(tzinfo=None) - started.replace(tzinfo=None)).total_seconds()
-        rate = (done - job["run_rows"]) / elapsed if elapsed > 0 else 0.0
-        left = job["total_rows"] - done
+        """(rows done, rows per second, seconds left) of the current run (services/common/jobs.py)."""
         running = job["state"] in (S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING)
-        return done, rate, math.ceil(left / rate) if rate > 0 and running else 0
+        return progress(job["registered"] + job["already_registered"] + job["refused"], job["total_rows"],
+                        job.get("run_started_at"), job["run_rows"], job.get("finished_at"), running)
 
     # ---- the runner ----
 
@@ -298,7 +277,7 @@ class ImportJobs:
         n = job["next_chunk"]
         chunk = self.chunks.find_one({"_id": f"{job['_id']}:{n:05d}"})
         rows = self._opened(job, chunk)
-        results = self.imports[job["kind"]](_principal(job), rows)
+        results = self.imports[job["kind"]](actor_principal(job), rows)
         counts = {"registered": 0, "already_registered": 0, "refused": 0}
         issues = []
         for number, result in zip(chunk["row_numbers"], results, strict=True):
