@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from services.common.auth import TokenIssuer, TokenVerifier
 from services.common.config import Env, pii_vault
 from services.common.events import EventSource
+from services.common.exports import ExportJobs
 from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
+from .exports import START_ROSTER_EXPORT, RosterSource
 from .audit import AuditLog
 from .import_jobs import ImportJobs
 from .index import VolunteerScopes
@@ -52,6 +54,7 @@ class Registration:
     accounts: Accounts
     audit: AuditLog
     imports: ImportJobs
+    exports: ExportJobs
 
 
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
@@ -76,6 +79,8 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
         audit=AuditLog(),
         imports=ImportJobs(Volunteer._get_db(), vault, Onboarding(vault), units, volunteers, residents,
                            teams),
+        exports=ExportJobs(Volunteer._get_db(), "registration", [RosterSource(units, volunteers)],
+                           {RosterSource.kind: START_ROSTER_EXPORT}),
     )
 
 
@@ -84,3 +89,4 @@ def ensure_indexes() -> None:
         model.ensure_indexes()
     VolunteerScopes(Volunteer._get_db()).ensure_indexes()
     ImportJobs.ensure_indexes(Volunteer._get_db())
+    ExportJobs.ensure_indexes(Volunteer._get_db())

@@ -6,11 +6,13 @@ import datetime as dt
 
 from services.common.auth import current_principal, optional_principal
 from services.common.events import to_timestamp
+from services.common.exports import ExportJobs, job_msg
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
 from .accounts import Accounts, Tokens
+from .exports import start_roster
 from .audit import AuditLog, action_msg
 from .import_jobs import ImportJobs
 from .residents import ResidentBook
@@ -46,8 +48,10 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
-                 residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs):
+                 residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs,
+                 exports: ExportJobs):
         self.units = units
+        self.exports = exports
         self.imports = imports
         self.audit = audit
         self.volunteers = volunteers
@@ -211,6 +215,19 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def GetImportJob(self, request, context):
         job = self.imports.get(current_principal(), request.job_id)
         return pb.GetImportJobResponse(job=import_job_msg(job, self.imports.progress(job)))
+
+    # exports
+
+    def StartRosterExport(self, request, context):
+        job = start_roster(self.exports, self.units, current_principal(), request)
+        return pb.StartRosterExportResponse(job=job_msg(job))
+
+    def GetExportJob(self, request, context):
+        return pb.GetExportJobResponse(job=job_msg(self.exports.get(current_principal(), request.job_id)))
+
+    def DownloadExport(self, request, context):
+        for part in self.exports.download(current_principal(), request.job_id):
+            yield pb.DownloadExportResponse(part=part)
 
     # the audit record
 
