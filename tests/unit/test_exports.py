@@ -13,6 +13,7 @@ from services.common.errors import InvalidArgument
 from services.common.exports import Sheet, file_name, workbook
 from services.common.jobs import progress
 from services.common.validation import Validator
+from services.gateway.downloads import content_disposition
 from services.points.exports import BOOKS, TOTAL, date_range, home_unit, sums_by_account, unit_totals
 from services.registration.exports import HEADERS, roster_row
 from wenming.common.v1 import common_pb2 as c
@@ -89,3 +90,9 @@ def test_roster_row_carries_what_the_api_shows_masked():
     assert len(row) == len(HEADERS)
     assert row[:7] == ["ZY00000001", "张三", "女", "1990-01-02", "1101**********1234", "139****0000", "群众"]
     assert row[7:10] == ["一院（小院）", "助老服务", "在册"]
+
+
+def test_content_disposition_names_the_file_in_utf8_with_an_ascii_stand_in():
+    assert content_disposition("志愿者花名册-东关站-20261207.xlsx", 'exp_1"\\;.xlsx') == (
+        "attachment; filename=\"exp_1.xlsx\"; filename*=UTF-8''"
+        "%E5%BF%97%E6%84%BF%E8%80%85%E8%8A%B1%E5%90%8D%E5%86%8C-%E4%B8%9C%E5%85%B3%E7%AB%99-20261207.xlsx")
