@@ -4,6 +4,9 @@ refused, bad input names its field, and the finished file is in the audit record
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import grpc
 import pytest
 
@@ -80,3 +83,22 @@ def test_bad_input_names_the_field(district, roster):
         district.stub.StartRosterExport(reg.StartRosterExportRequest(status=99), metadata=admin, timeout=10)
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="job_id"):
         district.stub.GetExportJob(reg.GetExportJobRequest(job_id=""), metadata=admin, timeout=10)
+
+
+def test_the_command_line_starts_follows_and_saves_the_roster(district, roster, registration, tmp_path):
+    tree, mine = roster
+    station = tree.stations[0]
+    done = subprocess.run([sys.executable, "-m", "services.common.export_cli", "roster", "--status", "active"],
+                          env={**registration.env, "WENMING_TOKEN": tree.admins[station.unit_id],
+                               "REGISTRATION_GRPC_TARGET": registration.grpc_target},
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "导出任务 exp_" in done.stdout and "3/3 行 (100%)" in done.stdout
+    [saved] = tmp_path.glob(f"志愿者花名册-{station.name}-*.xlsx")
+    _, rows = sheet_rows(saved.read_bytes())
+    assert {r[0] for r in rows} == {v.volunteer_number for v in mine}
+    refused = subprocess.run([sys.executable, "-m", "services.common.export_cli", "roster", "--unit",
+                              tree.stations[1].unit_id], env={**registration.env, "WENMING_TOKEN":
+                              tree.admins[station.unit_id], "REGISTRATION_GRPC_TARGET": registration.grpc_target},
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stderr
