@@ -17,7 +17,6 @@ import datetime as dt
 import io
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,18 +27,17 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
 
 from wenming.common.v1 import common_pb2
 
 from . import tracing
 from .audit import client_address, record_action
-from .clock import CHINA, clock
 from .auth import Principal, Role, require_manages, require_role
+from .clock import CHINA, clock
 from .errors import FailedPrecondition, NotFound
 from .events import to_timestamp, utcnow
 from .ids import new_id
-from .jobs import actor_fields, actor_principal, progress
+from .jobs import actor_fields, actor_principal, count_failure, progress, run_pass
 from .validation import valid_id
 
 log = logging.getLogger(__name__)
@@ -48,10 +46,7 @@ S = common_pb2.ExportJobState
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPIRES_AFTER = dt.timedelta(hours=24)
 PART_BYTES = 1024 * 1024  # a part of the file per document; also what DownloadExport sends at a time
-# as the import runner (registration/import_jobs.py): a pass stays well inside its 30-second lease
-PASS_SECONDS = 20.0
 INTERVAL_SECONDS = 1.0
-MAX_FAILURES = 3
 JOB_NAME = "exports"
 HEADER_FILL = PatternFill("solid", start_color="FFDDEBF7", end_color="FFDDEBF7")
 RUNNING = (S.EXPORT_JOB_STATE_QUEUED, S.EXPORT_JOB_STATE_RUNNING)
@@ -188,22 +183,9 @@ class ExportJobs:
     # ---- the runner ----
 
     def run_pass(self) -> int:
-        """Steps of unfinished jobs, oldest first, for at most PASS_SECONDS; how many."""
-        deadline = time.monotonic() + PASS_SECONDS
-        done = 0
+        """Steps of unfinished jobs, oldest first, for one pass (jobs.py); how many."""
         pending = sorted(self.jobs.find({"state": {"$in": list(RUNNING)}}), key=lambda j: j["_id"])
-        for job in pending:
-            try:
-                while job is not None and time.monotonic() < deadline:
-                    job = self._step(job)
-                    done += 1
-            except PyMongoError:
-                raise  # the database is away: the pass is tried again (scheduler.py)
-            except Exception as exc:
-                # the type only: a row may hold personal data
-                log.error("export job %s: page %d failed (%s)", job["_id"], job["next_page"], type(exc).__name__)
-                self._failed(job)
-        return done
+        return run_pass("export", pending, "next_page", self._step, self._failed)
 
     def _step(self, job: dict) -> dict | None:
         """The job's next page, or its file once every page is in; the job as it is then, or None
@@ -264,16 +246,10 @@ class ExportJobs:
                                            "rows": len(rows), "bytes": len(content)})
 
     def _failed(self, job: dict) -> None:
-        """Counts a step's failure; the third in a row gives the job up."""
-        n = job["next_page"]
-        counted = self.jobs.find_one_and_update({"_id": job["_id"], "next_page": n}, {"$inc": {"failures": 1}},
-                                                return_document=ReturnDocument.AFTER)
-        if counted is None or counted["failures"] < MAX_FAILURES:
-            return
-        self.jobs.update_one({"_id": job["_id"], "next_page": n},
-                             {"$set": {"state": S.EXPORT_JOB_STATE_FAILED, "finished_at": utcnow()}})
-        self.pages.delete_many({"job_id": job["_id"]})
-        self._running.discard(job["_id"])
+        """A step that keeps failing gives the job up; its pages are dropped."""
+        if count_failure(self.jobs, job, "next_page", {"state": S.EXPORT_JOB_STATE_FAILED, "finished_at": utcnow()}):
+            self.pages.delete_many({"job_id": job["_id"]})
+            self._running.discard(job["_id"])
 
     def purge_expired(self) -> int:
         """Deletes the files past their time; how many."""

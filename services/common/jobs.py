@@ -1,13 +1,29 @@
-"""What every background job started by a person keeps (imports, exports): who started it, so
-its runner acts with that person's rights, and how fast it goes."""
+"""What every background job started by a person shares (imports, exports): who started it, so
+its runner acts with that person's rights; how fast it goes; and the runner's pass — steps of the
+unfinished jobs, oldest first, each step recorded with a write guarded by its position, a step
+that keeps failing giving its job up."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import time
+from collections.abc import Callable
+
+from pymongo import ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import PyMongoError
 
 from .auth import Principal
 from .events import utcnow
+
+log = logging.getLogger(__name__)
+
+# a pass of a runner stays well inside its job's 30-second lease (scheduler.py), so no second
+# replica takes the jobs over; long, since the runner waits its interval between passes
+PASS_SECONDS = 20.0
+MAX_FAILURES = 3  # passes in a row a step may fail before its job is given up
 
 
 def actor_fields(principal: Principal) -> dict:
@@ -37,3 +53,37 @@ def progress(done: int, total: int, run_started_at: dt.datetime | None, run_rows
     rate = (done - run_rows) / elapsed if elapsed > 0 else 0.0
     left = max(total - done, 0)
     return done, rate, math.ceil(left / rate) if rate > 0 and running else 0
+
+
+def run_pass(kind: str, pending: list[dict], position: str, step: Callable[[dict], dict | None],
+             failed: Callable[[dict], None]) -> int:
+    """Steps of `pending` jobs in order for at most PASS_SECONDS; how many. `step` does the job's
+    next step and returns the job as it is then, or None when it is done (or another runner moved
+    it on); a step that raises is `failed`, except for the database being away: then the whole
+    pass is tried again (scheduler.py)."""
+    deadline = time.monotonic() + PASS_SECONDS
+    done = 0
+    for job in pending:
+        try:
+            while job is not None and time.monotonic() < deadline:
+                job = step(job)
+                done += 1
+        except PyMongoError:
+            raise
+        except Exception as exc:
+            # the type only: what a row held must not reach the log
+            log.error("%s job %s: step %d failed (%s)", kind, job["_id"], job[position], type(exc).__name__)
+            failed(job)
+    return done
+
+
+def count_failure(jobs: Collection, job: dict, position: str, given_up: dict) -> bool:
+    """Counts a failure of the job's step at `position`; the MAX_FAILURES-th in a row sets the job
+    to `given_up`, so it does not hold up every job after it. True when it was given up."""
+    n = job[position]
+    # no projection: FerretDB does not take one with findAndModify
+    counted = jobs.find_one_and_update({"_id": job["_id"], position: n}, {"$inc": {"failures": 1}},
+                                       return_document=ReturnDocument.AFTER)
+    if counted is None or counted["failures"] < MAX_FAILURES:
+        return False
+    return bool(jobs.update_one({"_id": job["_id"], position: n}, {"$set": given_up}).matched_count)

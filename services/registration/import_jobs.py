@@ -19,20 +19,19 @@ import base64
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.errors import AlreadyExists, DomainError, NotFound
 from services.common.events import utcnow
 from services.common.ids import new_id
-from services.common.jobs import actor_fields, actor_principal, progress
+from services.common.jobs import actor_fields, actor_principal, count_failure, progress, run_pass
 from services.common.pii import PiiVault
 from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
@@ -47,11 +46,7 @@ from .volunteers import VolunteerRegistry
 
 log = logging.getLogger(__name__)
 
-# a pass of the runner stays well inside its 30-second lease, so no second replica takes the job;
-# long, since the job waits INTERVAL_SECONDS between passes
-PASS_SECONDS = 20.0
 INTERVAL_SECONDS = 1.0
-MAX_FAILURES = 3  # passes in a row a chunk may fail before its job is given up
 JOB_NAME = "import-jobs"
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
                ["outcome"])
@@ -226,37 +221,17 @@ class ImportJobs:
         return FORMATS[job["kind"]].unpack(text)
 
     def run_pass(self) -> int:
-        """Chunks of unfinished jobs, oldest job first, for at most PASS_SECONDS; how many."""
-        deadline = time.monotonic() + PASS_SECONDS
-        done = 0
+        """Chunks of unfinished jobs, oldest job first, for one pass (services/common/jobs.py); how many."""
         pending = sorted(self.jobs.find({"state": {"$in": [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]}},
                                         {"issues": 0}), key=lambda j: j["_id"])
-        for job in pending:
-            try:
-                while job is not None and time.monotonic() < deadline:
-                    job = self._next_chunk(job)
-                    done += 1
-            except PyMongoError:
-                raise  # the database is away: the pass is tried again (scheduler.py)
-            except Exception as exc:
-                # the type only: what a row held must not reach the log
-                log.error("import job %s: chunk %d failed (%s)", job["_id"], job["next_chunk"], type(exc).__name__)
-                self._failed(job)
-        return done
+        return run_pass("import", pending, "next_chunk", self._next_chunk, self._failed)
 
     def _failed(self, job: dict) -> None:
-        """Counts a chunk's failure; the third in a row gives the job up, so it does not hold up every
-        import after it."""
-        n = job["next_chunk"]
-        # no projection: FerretDB does not take one with findAndModify
-        counted = self.jobs.find_one_and_update({"_id": job["_id"], "next_chunk": n}, {"$inc": {"failures": 1}},
-                                                return_document=ReturnDocument.AFTER)
-        if counted is None or counted["failures"] < MAX_FAILURES:
-            return
-        self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": {
-            "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": utcnow(), "active": job["_id"]}})
-        self.chunks.delete_many({"job_id": job["_id"]})
-        self._running.discard(job["_id"])
+        """A chunk that keeps failing gives the job up; its waiting rows are dropped."""
+        if count_failure(self.jobs, job, "next_chunk", {
+                "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": utcnow(), "active": job["_id"]}):
+            self.chunks.delete_many({"job_id": job["_id"]})
+            self._running.discard(job["_id"])
 
     def _begin_run(self, job: dict) -> dict | None:
         """This process takes the job on: the rate is measured from here."""
