@@ -32,13 +32,12 @@ from wenming.common.v1 import common_pb2
 
 from . import tracing
 from .audit import client_address, record_action
-from .auth import Principal, Role, require_manages, require_role
+from .auth import Principal
 from .clock import CHINA, clock
-from .errors import FailedPrecondition, NotFound
+from .errors import FailedPrecondition
 from .events import to_timestamp, utcnow
 from .ids import new_id
-from .jobs import actor_fields, actor_principal, count_failure, progress, run_pass
-from .validation import valid_id
+from .jobs import actor_fields, actor_principal, count_failure, progress, readable, run_pass
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +156,7 @@ class ExportJobs:
         return job
 
     def get(self, principal: Principal, job_id: str) -> dict:
-        """A job of the caller's district that they may see: admins of its unit and those above."""
-        job_id = valid_id("job_id", job_id)
-        require_role(principal, Role.ROLE_UNIT_ADMIN)
-        job = self.jobs.find_one({"_id": job_id, "district_id": principal.district_id}, {"actor": 0})
-        if job is None:
-            raise NotFound("export job", job_id)
-        require_manages(principal, job["district_id"], job["unit_path"], "export job")
-        return job
+        return readable(self.jobs, principal, job_id, "export job")
 
     def download(self, principal: Principal, job_id: str) -> Iterator[common_pb2.ExportFilePart]:
         """The file in parts; FAILED_PRECONDITION while it is not ready or after it expired."""

@@ -15,8 +15,10 @@ from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
-from .auth import Principal
+from .auth import Principal, Role, require_manages, require_role
+from .errors import NotFound
 from .events import utcnow
+from .validation import valid_id
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,18 @@ def actor_principal(job: dict) -> Principal:
     return Principal(subject=actor["subject"], district_id=job["district_id"], role=actor["role"],
                      unit_id=actor["unit_id"], unit_level=actor["unit_level"], unit_path=tuple(actor["unit_path"]),
                      unit_name=actor["unit_name"], display_name=actor["display_name"])
+
+
+def readable(jobs: Collection, principal: Principal, job_id: str, what: str) -> dict:
+    """A job of the caller's district that they may see: admins of the unit it was started for
+    and of the units above (without the starter's details)."""
+    job_id = valid_id("job_id", job_id)
+    require_role(principal, Role.ROLE_UNIT_ADMIN)
+    job = jobs.find_one({"_id": job_id, "district_id": principal.district_id}, {"actor": 0})
+    if job is None:
+        raise NotFound(what, job_id)
+    require_manages(principal, job["district_id"], job["unit_path"], what)
+    return job
 
 
 def progress(done: int, total: int, run_started_at: dt.datetime | None, run_rows: int,

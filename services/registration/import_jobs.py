@@ -27,13 +27,12 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.auth import Principal
 from services.common.errors import AlreadyExists, DomainError, NotFound
 from services.common.events import utcnow
 from services.common.ids import new_id
-from services.common.jobs import actor_fields, actor_principal, count_failure, progress, run_pass
+from services.common.jobs import actor_fields, actor_principal, count_failure, progress, readable, run_pass
 from services.common.pii import PiiVault
-from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
 
 from .models import IMPORT_CHUNKS, IMPORT_ROWS_FIELD
@@ -193,13 +192,7 @@ class ImportJobs:
         return self.onboarding.check(principal, req.kind, req.file, against_district=True)
 
     def get(self, principal: Principal, job_id: str) -> dict:
-        job_id = valid_id("job_id", job_id)
-        require_role(principal, Role.ROLE_UNIT_ADMIN)
-        job = self.jobs.find_one({"_id": job_id, "district_id": principal.district_id}, {"actor": 0})
-        if job is None:
-            raise NotFound("import job", job_id)
-        require_manages(principal, job["district_id"], job["unit_path"], "import job")
-        return job
+        return readable(self.jobs, principal, job_id, "import job")
 
     @staticmethod
     def progress(job: dict) -> tuple[int, float, int]:
