@@ -33,7 +33,7 @@ from wenming.common.v1 import common_pb2
 from . import tracing
 from .audit import client_address, record_action
 from .auth import Principal
-from .clock import CHINA, clock
+from .clock import CHINA, as_utc, clock
 from .errors import FailedPrecondition
 from .events import to_timestamp, utcnow
 from .ids import new_id
@@ -156,7 +156,12 @@ class ExportJobs:
         return job
 
     def get(self, principal: Principal, job_id: str) -> dict:
-        return readable(self.jobs, principal, job_id, "export job")
+        """The job as it stands now: a file past its time is expired at once, even before
+        `purge_expired` has deleted it."""
+        job = readable(self.jobs, principal, job_id, "export job")
+        if job["state"] == S.EXPORT_JOB_STATE_DONE and as_utc(job["expires_at"]) <= clock.now():
+            job["state"] = S.EXPORT_JOB_STATE_EXPIRED
+        return job
 
     def download(self, principal: Principal, job_id: str) -> Iterator[common_pb2.ExportFilePart]:
         """The file in parts; FAILED_PRECONDITION while it is not ready or after it expired."""

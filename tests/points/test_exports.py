@@ -22,6 +22,25 @@ VERIFIED, MANUAL = c.HOURS_SOURCE_VERIFIED, c.HOURS_SOURCE_MANUAL
 
 
 @pytest.fixture(scope="module")
+def clock_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clock") / "offset"
+    path.write_text("0")
+    return path
+
+
+@pytest.fixture(scope="module")
+def points(stack, registration, feed, clock_file):
+    """This module's points process runs on a clock the tests can move (a file's expiry)."""
+    proc = stack.service("points", extra_env={"CLOCK_OFFSET_FILE": str(clock_file)})
+    proc.start()
+    try:
+        proc.wait_serving(90)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
 def tree(module_district, points):
     return module_district.small_tree()
 
@@ -97,3 +116,22 @@ def test_another_stations_hours_are_refused_and_bad_dates_named(module_district,
         with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field=field):
             stub.StartHoursExport(pb.StartHoursExportRequest(from_date=first, to_date=last), metadata=admin,
                                   timeout=10)
+
+
+def test_a_file_past_its_day_is_expired_and_no_longer_served(tree, stub, clock_file):
+    admin = bearer(tree.admins[tree.stations[1].unit_id])
+    today = dt.date.today().isoformat()
+    started = stub.StartHoursExport(pb.StartHoursExportRequest(from_date=today, to_date=today), metadata=admin,
+                                    timeout=10).job
+    job = finished(stub, pb.GetExportJobRequest, started.job_id, admin)
+    assert job.state == c.EXPORT_JOB_STATE_DONE
+    assert job.expires_at.seconds - job.finished_at.seconds == 24 * 3600
+    try:
+        clock_file.write_text(str(24 * 3600 + 60))
+        # the clock file is read again within a few seconds
+        assert wait_for(lambda: stub.GetExportJob(pb.GetExportJobRequest(job_id=job.job_id), metadata=admin,
+                                                  timeout=5).job.state == c.EXPORT_JOB_STATE_EXPIRED, 10)
+        with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="过期"):
+            download(stub, pb.DownloadExportRequest, job.job_id, admin)
+    finally:
+        clock_file.write_text("0")
