@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from services.common.clock import CHINA
-from tests.points.support import wait_for
+from tests.points.support import run_points, wait_for
 from tests.support.exports import download, finished, sheet_rows
 from tests.support.grpc_helpers import bearer, expect_error
 from wenming.common.v1 import common_pb2 as c
@@ -22,22 +22,9 @@ VERIFIED, MANUAL = c.HOURS_SOURCE_VERIFIED, c.HOURS_SOURCE_MANUAL
 
 
 @pytest.fixture(scope="module")
-def clock_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clock") / "offset"
-    path.write_text("0")
-    return path
-
-
-@pytest.fixture(scope="module")
 def points(stack, registration, feed, clock_file):
     """This module's points process runs on a clock the tests can move (a file's expiry)."""
-    proc = stack.service("points", extra_env={"CLOCK_OFFSET_FILE": str(clock_file)})
-    proc.start()
-    try:
-        proc.wait_serving(90)
-        yield proc
-    finally:
-        proc.stop()
+    yield from run_points(stack, CLOCK_OFFSET_FILE=str(clock_file))
 
 
 @pytest.fixture(scope="module")
