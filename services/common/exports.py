@@ -168,14 +168,13 @@ class ExportJobs:
         job = self.get(principal, job_id)
         if job["state"] != S.EXPORT_JOB_STATE_DONE:
             raise FailedPrecondition("导出文件尚未生成完毕" if job["state"] in RUNNING else "导出文件已过期或生成失败，请重新导出")
-        first = True
         for n in range(job["parts"]):
             part = self.parts.find_one({"_id": f"{job['_id']}:{n:05d}"})
             if part is None:  # expired between the check and this part
                 raise FailedPrecondition("导出文件已过期，请重新导出")
-            yield common_pb2.ExportFilePart(file_name=job["file_name"] if first else "",
-                                            content_type=XLSX if first else "", data=bytes(part["data"]))
-            first = False
+            # the name and type travel once, with the first part
+            yield common_pb2.ExportFilePart(file_name=job["file_name"] if n == 0 else "",
+                                            content_type=XLSX if n == 0 else "", data=bytes(part["data"]))
 
     # ---- the runner ----
 
