@@ -167,19 +167,25 @@ class CallPolicy:
                 log.exception("audit record of %s could not be written", call.method)
 
     def _record(self, call: Call, code: grpc.StatusCode) -> None:
-        principal, now = call.principal, clock.now()
-        # begin() audits only an admin's (or inspector's) call, and only with a collection to record in
-        assert principal is not None and self._audit is not None
-        action = audit_pb2.AdminAction(
-            action_id=new_id("act"), district_id=principal.district_id, actor_id=principal.subject,
-            actor_role=cast(Role, principal.role), actor_unit_id=principal.unit_id, service=self.service,
-            method=call.method, object_ids=object_ids(call.request, call.response),
-            occurred_at=to_timestamp(now),
-            client_address=call.client_address, peer=call.peer, trace_id=tracing.current_trace_id(), code=code.name)
-        event = AUDIT.new(events_pb2.AdminActionRecorded(action=action), district_id=principal.district_id,
-                          aggregate_type="admin_action", aggregate_id=action.action_id, version=1,
-                          actor_id=principal.subject)
-        document = {"_id": action.action_id, "district_id": action.district_id, "occurred_at": now,
-                    "actor_id": action.actor_id, "method": action.method, "object_ids": list(action.object_ids),
-                    "code": action.code, "trace_id": action.trace_id}
-        insert_with_events(self._audit, document, [event])
+        record_action(self._audit, self.service, call.principal, call.method,
+                      object_ids(call.request, call.response), code=code.name, client_address=call.client_address,
+                      peer=call.peer, trace_id=tracing.current_trace_id())
+
+
+def record_action(audit: Collection, service: str, principal: Principal, method: str, ids: list[str], *,
+                  code: str, client_address: str, peer: str, trace_id: str, rows: int = 0) -> None:
+    """One admin action into the service's `audit` collection with its event: a call once it has
+    ended (CallPolicy), or what a job started by a call did later (an export's rows, exports.py)."""
+    now = clock.now()
+    action = audit_pb2.AdminAction(
+        action_id=new_id("act"), district_id=principal.district_id, actor_id=principal.subject,
+        actor_role=cast(Role, principal.role), actor_unit_id=principal.unit_id, service=service, method=method,
+        object_ids=ids, occurred_at=to_timestamp(now), client_address=client_address, peer=peer,
+        trace_id=trace_id, code=code, rows=rows)
+    event = AUDIT.new(events_pb2.AdminActionRecorded(action=action), district_id=principal.district_id,
+                      aggregate_type="admin_action", aggregate_id=action.action_id, version=1,
+                      actor_id=principal.subject)
+    document = {"_id": action.action_id, "district_id": action.district_id, "occurred_at": now,
+                "actor_id": action.actor_id, "method": action.method, "object_ids": list(action.object_ids),
+                "code": action.code, "trace_id": action.trace_id, "rows": rows}
+    insert_with_events(audit, document, [event])

@@ -18,6 +18,7 @@ from services.common.ops_app import HttpServer, create_ops_app, trace_requests
 from services.common.runtime import stop_on_signals
 
 from .api import api_blueprint
+from .downloads import downloads_blueprint
 from .streams import WAITRESS_ADJUSTMENTS, InboxStreams
 from .upstreams import KNOWN_SERVICES, Upstream
 from .web import web_blueprint
@@ -92,6 +93,7 @@ def main() -> int:
     register_json_errors(app)
     trace_requests(app)
     app.register_blueprint(api_blueprint(upstreams))
+    app.register_blueprint(downloads_blueprint(upstreams))
     app.register_blueprint(web_blueprint(web_root, district_id, district_name))
     streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)
     app.register_blueprint(streams.blueprint())

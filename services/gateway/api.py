@@ -80,6 +80,18 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     return bp
 
 
+def call_metadata() -> list[tuple[str, str]]:
+    """What an upstream call carries of the HTTP request: the person's address and their token.
+    The trace (traceparent) travels with the call through the kit's client channel; the address is
+    the peer, or behind TRUSTED_PROXY_HOPS proxies what the outermost saw (waitress takes it from
+    X-Forwarded-For, __main__.py)."""
+    metadata = [(CLIENT_ADDRESS_HEADER, request.remote_addr or "")]
+    auth = request.headers.get("Authorization", "")
+    if auth:
+        metadata.append(("authorization", auth))
+    return metadata
+
+
 def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     if upstream is None:
         return json_error(404, "NOT_FOUND", f"no service {service[:40]!r} behind this gateway")
@@ -102,15 +114,8 @@ def _call(upstream: Upstream | None, service: str, method: str) -> Response:
     except json_format.ParseError as exc:
         return json_error(400, "INVALID_ARGUMENT", f"body does not match {spec.request_class.DESCRIPTOR.name}: {str(exc)[:160]}")
 
-    # the trace (traceparent) travels with the call through the kit's client channel; the person's
-    # address is the peer, or behind TRUSTED_PROXY_HOPS proxies what the outermost saw (waitress
-    # takes it from X-Forwarded-For, __main__.py)
-    metadata = [(CLIENT_ADDRESS_HEADER, request.remote_addr or "")]
-    auth = request.headers.get("Authorization", "")
-    if auth:
-        metadata.append(("authorization", auth))
     try:
-        reply = upstream.call(method, message, metadata)
+        reply = upstream.call(method, message, call_metadata())
     except grpc.RpcError as error:
         return _from_rpc_error(error)
     return reply_json(reply)

@@ -4,7 +4,8 @@ Every unary RPC of every upstream service is reachable as `POST /api/v1/<service
 the request message as JSON (proto3 JSON mapping) — the services validate and authorize, the
 gateway only translates. Streaming RPCs are not proxied here: browsers use the media service's
 own HTTP endpoints for uploads and downloads, and notification's WatchInbox is served as
-Server-Sent Events by streams.py.
+Server-Sent Events by streams.py. DownloadExport, where a service has it, is served as a file
+by downloads.py.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ class Upstream:
                                              response_deserializer=m.response_class.FromString)
             for m in self.methods.values()
         }
+
+        # the export files of the service, if it has any (downloads.py)
+        download = descriptor.methods_by_name.get("DownloadExport")
+        self.download_request = self.download_export = None
+        if download is not None:
+            self.download_request = message_factory.GetMessageClass(download.input_type)
+            self.download_export: grpc.UnaryStreamMultiCallable | None = self.channel.unary_stream(
+                f"/{descriptor.full_name}/DownloadExport", request_serializer=self.download_request.SerializeToString,
+                response_deserializer=message_factory.GetMessageClass(download.output_type).FromString)
 
     def call(self, method: str, request, metadata: list[tuple[str, str]]):
         return self._callables[method](request, metadata=metadata)

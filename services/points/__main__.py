@@ -1,5 +1,6 @@
 """python -m services.points: the points gRPC server (+ ops HTTP), its consumers and jobs."""
 
+from services.common import exports
 from services.common.events import events_topic
 from services.common.runtime import ServiceApp
 from wenming.points.v1 import points_pb2_grpc
@@ -15,9 +16,10 @@ def main() -> None:
     app = ServiceApp("points", extra_settings)
     extra = app.settings.extra
     domain = build(app.db)
-    ensure_indexes(domain.directory)
+    ensure_indexes(app.db, domain.directory)
     app.add_grpc(points_pb2_grpc.add_PointsServiceServicer_to_server,
-                 PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates),
+                 PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates,
+                                domain.exports),
                  SERVICE_NAME, public_methods=PUBLIC_METHODS)
     for model in (Account, Redemption, Certificate):
         app.add_outbox(model.collection())
@@ -40,6 +42,9 @@ def main() -> None:
     app.add_job("points-holds", domain.store.drop_stale_holds, interval)
     app.add_job("points-expiry", domain.ledger.expire_due, interval)
     app.add_job("points-balance-totals", publish_balance_totals, interval)
+    # exports page by page, and their files deleted when they expire (services/common/exports.py)
+    for name, work, interval in exports.scheduled(domain.exports):
+        app.add_job(name, work, interval)
     app.add_blueprint(blueprint(domain.certificates))
     app.run()
 

@@ -8,10 +8,12 @@ from prometheus_client import Gauge
 
 from services.common.config import Env
 from services.common.events import EventSource
+from services.common.exports import ExportJobs
 
 from . import crashpoints
 from .certificates import Certificates
 from .directory import Directory
+from .exports import START_HOURS_EXPORT, HoursSource
 from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .owners import Owners
@@ -51,6 +53,7 @@ class Points:
     facts: Facts
     boards: Boards
     certificates: Certificates
+    exports: ExportJobs
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -69,13 +72,15 @@ def build(db) -> Points:
     facts = Facts(directory)
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
                   facts=facts, boards=Boards(directory, rules, facts),
-                  certificates=Certificates(directory, events))
+                  certificates=Certificates(directory, events),
+                  exports=ExportJobs(db, "points", [HoursSource(directory)], {HoursSource.kind: START_HOURS_EXPORT}))
 
 
-def ensure_indexes(directory: Directory) -> None:
+def ensure_indexes(db, directory: Directory) -> None:
     for model in ALL_MODELS:
         model.ensure_indexes()
     directory.ensure_indexes()
+    ExportJobs.ensure_indexes(db)
 
 
 def publish_balance_totals() -> int:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from services.common.auth import current_principal
+from services.common.exports import ExportJobs, job_msg
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 from wenming.points.v1 import points_pb2_grpc
 
+from .exports import start_hours
 from .certificates import Certificates, certificate_msg, facts_msg, render_html
 from .ledger import Ledger
 from .rulebook import RuleBook
@@ -23,8 +25,10 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
-    def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates):
+    def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates,
+                 exports: ExportJobs):
         self.ledger = ledger
+        self.exports = exports
         self.rules = rules
         self.store = store
         self.boards = boards
@@ -130,3 +134,16 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     def VerifyCertificate(self, request, context):
         return pb.VerifyCertificateResponse(facts=facts_msg(self.certificates.verify(request.number)))
+
+    # exports
+
+    def StartHoursExport(self, request, context):
+        job = start_hours(self.exports, self.ledger.directory, current_principal(), request)
+        return pb.StartHoursExportResponse(job=job_msg(job))
+
+    def GetExportJob(self, request, context):
+        return pb.GetExportJobResponse(job=job_msg(self.exports.get(current_principal(), request.job_id)))
+
+    def DownloadExport(self, request, context):
+        for part in self.exports.download(current_principal(), request.job_id):
+            yield pb.DownloadExportResponse(part=part)

@@ -2,7 +2,7 @@
 
 from services.common.events import events_topic
 from services.common.listing import IndexFollower
-from services.common import pii_rotation
+from services.common import exports, pii_rotation
 from services.common.audit import AUDIT
 from services.common.runtime import ServiceApp
 from wenming.registration.v1 import registration_pb2_grpc
@@ -26,7 +26,7 @@ def main() -> None:
         domain.units.resume_interrupted_moves()
     app.add_cache(domain.units.cache)
     servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts,
-                                    domain.audit, domain.imports, domain.venues, domain.bookings)
+                                    domain.audit, domain.imports, domain.venues, domain.bookings, domain.exports)
     app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
                  public_methods=PUBLIC_METHODS)
     for model in AGGREGATES:
@@ -45,6 +45,9 @@ def main() -> None:
     app.add_job("purge-login-failures", domain.accounts.throttle.purge, PURGE_INTERVAL_SECONDS)
     # spreadsheet imports, chunk by chunk; a job left by a stopped replica is resumed where it was
     app.add_job(import_jobs.JOB_NAME, domain.imports.run_pass, import_jobs.INTERVAL_SECONDS)
+    # exports page by page, and their files deleted when they expire (services/common/exports.py)
+    for name, work, interval in exports.scheduled(domain.exports):
+        app.add_job(name, work, interval)
     # after a personal-data key rotation, everything is re-encrypted and re-indexed in the background
     rotation = pii_rotation.PiiRotation(app.settings.extra["pii_vault"], app.db["pii_rotation"], personal_data())
     app.add_job("pii-rotation", rotation.run, pii_rotation.INTERVAL_SECONDS)

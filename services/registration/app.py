@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from services.common.auth import TokenIssuer, TokenVerifier
 from services.common.config import Env, pii_vault
 from services.common.events import EventSource
+from services.common.exports import ExportJobs
 from services.common.revocations import LOOKBACK_SECONDS
 
 from .accounts import Accounts
+from .exports import START_ROSTER_EXPORT, RosterSource
 from .audit import AuditLog
 from .bookings import RoomBookings
 from .import_jobs import ImportJobs
@@ -56,6 +58,7 @@ class Registration:
     imports: ImportJobs
     venues: VenueRegistry
     bookings: RoomBookings
+    exports: ExportJobs
 
 
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
@@ -83,6 +86,8 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
                            teams),
         venues=venues,
         bookings=RoomBookings(venues, events),
+        exports=ExportJobs(Volunteer._get_db(), "registration", [RosterSource(units, volunteers)],
+                           {RosterSource.kind: START_ROSTER_EXPORT}),
     )
 
 
@@ -91,3 +96,4 @@ def ensure_indexes() -> None:
         model.ensure_indexes()
     VolunteerScopes(Volunteer._get_db()).ensure_indexes()
     ImportJobs.ensure_indexes(Volunteer._get_db())
+    ExportJobs.ensure_indexes(Volunteer._get_db())

@@ -30,7 +30,7 @@ from .models import AuditRecord
 RECORDED_TYPE = events_pb2.AdminActionRecorded.DESCRIPTOR.full_name
 EXPORT_LIMIT = 10_000
 CSV_COLUMNS = ("occurred_at", "district_id", "actor_id", "actor_role", "actor_unit_id", "service", "method",
-               "object_ids", "code", "client_address", "peer", "trace_id", "action_id")
+               "object_ids", "code", "rows", "client_address", "peer", "trace_id", "action_id")
 
 
 def store(event: ConsumedEvent) -> Outcome:
@@ -42,7 +42,8 @@ def store(event: ConsumedEvent) -> Outcome:
         id=action.action_id, district_id=action.district_id, actor_id=action.actor_id, actor_role=action.actor_role,
         actor_unit_id=action.actor_unit_id, service=action.service, method=action.method,
         object_ids=list(action.object_ids), occurred_at=action.occurred_at.ToDatetime(dt.UTC),
-        client_address=action.client_address, peer=action.peer, trace_id=action.trace_id, code=action.code)
+        client_address=action.client_address, peer=action.peer, trace_id=action.trace_id, code=action.code,
+        rows=action.rows)
     try:
         record.save(force_insert=True)
     except NotUniqueError:
@@ -55,7 +56,8 @@ def action_msg(record: AuditRecord) -> audit_pb2.AdminAction:
         action_id=record.id, district_id=record.district_id, actor_id=record.actor_id, actor_role=record.actor_role,
         actor_unit_id=record.actor_unit_id, service=record.service, method=record.method,
         object_ids=list(record.object_ids), occurred_at=to_timestamp(as_utc(record.occurred_at)),
-        client_address=record.client_address, peer=record.peer, trace_id=record.trace_id, code=record.code)
+        client_address=record.client_address, peer=record.peer, trace_id=record.trace_id, code=record.code,
+        rows=record.rows)
 
 
 class AuditLog:

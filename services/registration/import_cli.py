@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-import grpc
 
 from services.common.config import Env, grpc_tls
 from services.common.grpc_client import client_channel
+from services.common.job_cli import add_token_argument, follow, run_command
 from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
@@ -31,7 +30,6 @@ KINDS = {"units": pb.IMPORT_KIND_UNITS, "volunteers": pb.IMPORT_KIND_VOLUNTEERS,
          "teams": pb.IMPORT_KIND_TEAMS, "members": pb.IMPORT_KIND_TEAM_MEMBERS}
 FORMATS = {"xlsx": pb.IMPORT_FORMAT_XLSX, "csv": pb.IMPORT_FORMAT_CSV}
 DONE, FAILED = pb.IMPORT_JOB_STATE_DONE, pb.IMPORT_JOB_STATE_FAILED
-POLL_SECONDS = 1.0
 SHOWN_ISSUES = 20
 
 
@@ -101,26 +99,14 @@ class Client:
         return self.stub.GetImportJob(pb.GetImportJobRequest(job_id=job_id), metadata=self.metadata, timeout=30).job
 
     def _follow(self, job: pb.ImportJob) -> int:
-        shown = ""
-        while True:
-            line = _progress(job)
-            if line != shown:
-                print(line, flush=True)
-                shown = line
-            if job.state == DONE:
-                _issues(job.issues)
-                return 0
-            if job.state == FAILED:
-                print(f"导入中止：{job.total_rows - job.rows_done:,} 行未导入，请稍后重新导入同一文件（已导入的不会重复）",
-                      file=sys.stderr)
-                return 2
-            time.sleep(POLL_SECONDS)
-            try:
-                job = self._job(job.job_id)
-            except grpc.RpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                print("服务暂不可用，稍后继续查询（任务在服务端继续执行）", flush=True)
+        job = follow(job, lambda j: self._job(j.job_id), _progress,
+                     lambda j: j.state not in (DONE, FAILED))
+        if job.state == FAILED:
+            print(f"导入中止：{job.total_rows - job.rows_done:,} 行未导入，请稍后重新导入同一文件（已导入的不会重复）",
+                  file=sys.stderr)
+            return 2
+        _issues(job.issues)
+        return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -128,9 +114,7 @@ def parser() -> argparse.ArgumentParser:
                                   description="District onboarding from spreadsheets (docs/onboarding.md)")
     cli.add_argument("--target", default=os.environ.get("REGISTRATION_GRPC_TARGET", "127.0.0.1:50051"),
                      help="registration's gRPC address (default: $REGISTRATION_GRPC_TARGET or 127.0.0.1:50051)")
-    cli.add_argument("--token", default=os.environ.get("WENMING_TOKEN", ""),
-                     help="a unit admin's access token (default: $WENMING_TOKEN; the environment keeps it out of "
-                          "the process list)")
+    add_token_argument(cli)
     commands = cli.add_subparsers(dest="command", required=True)
     template = commands.add_parser("template", help="download the template of a kind")
     template.add_argument("kind", choices=KINDS)
@@ -152,20 +136,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if not args.token:
-        print("an access token is needed: set WENMING_TOKEN (or pass --token)", file=sys.stderr)
-        return 2
     client = Client(args.target, args.token)
-    try:
-        return getattr(client, args.command)(args)
-    except grpc.RpcError as error:
-        print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"{error.filename}: {error.strerror}", file=sys.stderr)
-        return 2
-    finally:
-        client.channel.close()
+    return run_command(args.token, lambda: getattr(client, args.command)(args), client.channel.close)
 
 
 if __name__ == "__main__":

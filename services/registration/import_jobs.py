@@ -19,22 +19,20 @@ import base64
 import hashlib
 import json
 import logging
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
-from services.common.auth import Principal, Role, require_manages, require_role
+from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import AlreadyExists, DomainError, NotFound
 from services.common.ids import new_id
+from services.common.jobs import actor_fields, actor_principal, count_failure, progress, readable, run_pass
 from services.common.pii import PiiVault
-from services.common.validation import valid_id
 from wenming.registration.v1 import registration_pb2 as pb
 
 from .models import IMPORT_CHUNKS, IMPORT_ROWS_FIELD
@@ -47,11 +45,7 @@ from .volunteers import VolunteerRegistry
 
 log = logging.getLogger(__name__)
 
-# a pass of the runner stays well inside its 30-second lease, so no second replica takes the job;
-# long, since the job waits INTERVAL_SECONDS between passes
-PASS_SECONDS = 20.0
 INTERVAL_SECONDS = 1.0
-MAX_FAILURES = 3  # passes in a row a chunk may fail before its job is given up
 JOB_NAME = "import-jobs"
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
                ["outcome"])
@@ -78,20 +72,6 @@ FORMATS = {pb.IMPORT_KIND_VOLUNTEERS: _proto_rows(pb.ImportVolunteersRequest),
            # written one by one (OneByOne): fewer to a chunk, so a chunk stays well inside a pass
            **{kind: ChunkFormat(json.dumps, json.loads, 100)
               for kind in (pb.IMPORT_KIND_UNITS, pb.IMPORT_KIND_TEAMS, pb.IMPORT_KIND_TEAM_MEMBERS)}}
-
-
-def _actor(principal: Principal) -> dict:
-    return {"subject": principal.subject, "role": principal.role, "unit_id": principal.unit_id,
-            "unit_level": principal.unit_level, "unit_path": list(principal.unit_path),
-            "unit_name": principal.unit_name, "display_name": principal.display_name}
-
-
-def _principal(job: dict) -> Principal:
-    """The admin who started the job: its rows are registered with their rights."""
-    actor = job["actor"]
-    return Principal(subject=actor["subject"], district_id=job["district_id"], role=actor["role"],
-                     unit_id=actor["unit_id"], unit_level=actor["unit_level"], unit_path=tuple(actor["unit_path"]),
-                     unit_name=actor["unit_name"], display_name=actor["display_name"])
 
 
 def _issue(row: int, column: str, reason: str, already: bool = False) -> dict:
@@ -188,7 +168,7 @@ class ImportJobs:
         already = len({m.row.number for m in checked.marked} & {number for number, _ in checked.registered})
         job = {"_id": job_id, "district_id": district, "kind": req.kind, "file_name": req.file.file_name.strip(),
                "active": f"{district}|{req.kind}|{digest}", "unit_id": principal.unit_id,
-               "unit_path": list(principal.unit_path), "actor": _actor(principal),
+               "unit_path": list(principal.unit_path), "actor": actor_fields(principal),
                "state": S.IMPORT_JOB_STATE_QUEUED if chunks else S.IMPORT_JOB_STATE_DONE,
                "total_rows": checked.rows, "chunks": len(chunks), "next_chunk": 0, "registered": 0,
                "already_registered": already, "refused": len(checked.marked) - already,
@@ -212,27 +192,14 @@ class ImportJobs:
         return self.onboarding.check(principal, req.kind, req.file, against_district=True)
 
     def get(self, principal: Principal, job_id: str) -> dict:
-        job_id = valid_id("job_id", job_id)
-        require_role(principal, Role.ROLE_UNIT_ADMIN)
-        job = self.jobs.find_one({"_id": job_id, "district_id": principal.district_id}, {"actor": 0})
-        if job is None:
-            raise NotFound("import job", job_id)
-        require_manages(principal, job["district_id"], job["unit_path"], "import job")
-        return job
+        return readable(self.jobs, principal, job_id, "import job")
 
     @staticmethod
     def progress(job: dict) -> tuple[int, float, int]:
-        """(rows done, rows per second, seconds left): the rate of the current run, since the
-        process working on it began."""
-        done = job["registered"] + job["already_registered"] + job["refused"]
-        started, end = job.get("run_started_at"), job.get("finished_at") or clock.now().replace(tzinfo=None)
-        if started is None:
-            return done, 0.0, 0
-        elapsed = (end.replace(tzinfo=None) - started.replace(tzinfo=None)).total_seconds()
-        rate = (done - job["run_rows"]) / elapsed if elapsed > 0 else 0.0
-        left = job["total_rows"] - done
+        """(rows done, rows per second, seconds left) of the current run (services/common/jobs.py)."""
         running = job["state"] in (S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING)
-        return done, rate, math.ceil(left / rate) if rate > 0 and running else 0
+        return progress(job["registered"] + job["already_registered"] + job["refused"], job["total_rows"],
+                        job.get("run_started_at"), job["run_rows"], job.get("finished_at"), running)
 
     # ---- the runner ----
 
@@ -247,37 +214,17 @@ class ImportJobs:
         return FORMATS[job["kind"]].unpack(text)
 
     def run_pass(self) -> int:
-        """Chunks of unfinished jobs, oldest job first, for at most PASS_SECONDS; how many."""
-        deadline = time.monotonic() + PASS_SECONDS
-        done = 0
+        """Chunks of unfinished jobs, oldest job first, for one pass (services/common/jobs.py); how many."""
         pending = sorted(self.jobs.find({"state": {"$in": [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]}},
                                         {"issues": 0}), key=lambda j: j["_id"])
-        for job in pending:
-            try:
-                while job is not None and time.monotonic() < deadline:
-                    job = self._next_chunk(job)
-                    done += 1
-            except PyMongoError:
-                raise  # the database is away: the pass is tried again (scheduler.py)
-            except Exception as exc:
-                # the type only: what a row held must not reach the log
-                log.error("import job %s: chunk %d failed (%s)", job["_id"], job["next_chunk"], type(exc).__name__)
-                self._failed(job)
-        return done
+        return run_pass("import", pending, "next_chunk", self._next_chunk, self._failed)
 
     def _failed(self, job: dict) -> None:
-        """Counts a chunk's failure; the third in a row gives the job up, so it does not hold up every
-        import after it."""
-        n = job["next_chunk"]
-        # no projection: FerretDB does not take one with findAndModify
-        counted = self.jobs.find_one_and_update({"_id": job["_id"], "next_chunk": n}, {"$inc": {"failures": 1}},
-                                                return_document=ReturnDocument.AFTER)
-        if counted is None or counted["failures"] < MAX_FAILURES:
-            return
-        self.jobs.update_one({"_id": job["_id"], "next_chunk": n}, {"$set": {
-            "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": clock.now(), "active": job["_id"]}})
-        self.chunks.delete_many({"job_id": job["_id"]})
-        self._running.discard(job["_id"])
+        """A chunk that keeps failing gives the job up; its waiting rows are dropped."""
+        if count_failure(self.jobs, job, "next_chunk", {
+                "state": S.IMPORT_JOB_STATE_FAILED, "finished_at": clock.now(), "active": job["_id"]}):
+            self.chunks.delete_many({"job_id": job["_id"]})
+            self._running.discard(job["_id"])
 
     def _begin_run(self, job: dict) -> dict | None:
         """This process takes the job on: the rate is measured from here."""
@@ -298,7 +245,7 @@ class ImportJobs:
         n = job["next_chunk"]
         chunk = self.chunks.find_one({"_id": f"{job['_id']}:{n:05d}"})
         rows = self._opened(job, chunk)
-        results = self.imports[job["kind"]](_principal(job), rows)
+        results = self.imports[job["kind"]](actor_principal(job), rows)
         counts = {"registered": 0, "already_registered": 0, "refused": 0}
         issues = []
         for number, result in zip(chunk["row_numbers"], results, strict=True):

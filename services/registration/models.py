@@ -314,6 +314,7 @@ class AuditRecord(Document):
     peer = StringField(default="")
     trace_id = StringField(default="")
     code = StringField(required=True)
+    rows = IntField(default=0)  # an export's rows, once its file was written
 
 
 class Counter(Document):

@@ -6,11 +6,13 @@ import datetime as dt
 
 from services.common.auth import current_principal, optional_principal
 from services.common.events import to_timestamp
+from services.common.exports import ExportJobs, job_msg
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 from wenming.registration.v1 import registration_pb2_grpc
 
 from .accounts import Accounts, Tokens
+from .exports import start_roster
 from .audit import AuditLog, action_msg
 from .bookings import RoomBookings
 from .import_jobs import ImportJobs
@@ -50,10 +52,11 @@ def _page(token: str) -> common_pb2.PageResponse:
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
                  residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs,
-                 venues: VenueRegistry, bookings: RoomBookings):
+                 venues: VenueRegistry, bookings: RoomBookings, exports: ExportJobs):
         self.units = units
         self.venues = venues
         self.bookings = bookings
+        self.exports = exports
         self.imports = imports
         self.audit = audit
         self.volunteers = volunteers
@@ -217,6 +220,19 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def GetImportJob(self, request, context):
         job = self.imports.get(current_principal(), request.job_id)
         return pb.GetImportJobResponse(job=import_job_msg(job, self.imports.progress(job)))
+
+    # exports
+
+    def StartRosterExport(self, request, context):
+        job = start_roster(self.exports, self.units, current_principal(), request)
+        return pb.StartRosterExportResponse(job=job_msg(job))
+
+    def GetExportJob(self, request, context):
+        return pb.GetExportJobResponse(job=job_msg(self.exports.get(current_principal(), request.job_id)))
+
+    def DownloadExport(self, request, context):
+        for part in self.exports.download(current_principal(), request.job_id):
+            yield pb.DownloadExportResponse(part=part)
 
     # the audit record
 

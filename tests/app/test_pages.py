@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import openpyxl
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
@@ -100,6 +101,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-activity", f"/admin/activities/{activity}", "出示签到码"),
             ("head-center", "/admin/center", "办理漏斗"),
             ("head-center-big-screen", "/admin/center?screen=1", "退出大屏"),
+            ("head-exports", "/admin/exports", "开始导出"),
             ("head-me", "/admin/me", "退出登录"),
             ("head-venues", "/admin/venues", "活动室"),
             ("head-room", f"/admin/rooms/{people['room_id']}", "小院议事会"),
@@ -153,3 +155,22 @@ def test_login_and_public_pages_are_accessible_and_fast(device, gateway):
     page.get_by_role("heading", name="ordering").click()
     expect(page.get_by_text("/api/v1/ordering/PlaceOrder")).to_be_visible()
     screen.shot("api-docs")
+
+
+def test_an_admin_exports_the_roster_and_downloads_the_workbook(world, people, device, tmp_path):
+    """数据导出: the page starts the job, shows its progress and downloads the named file."""
+    screen = device("exports")
+    screen.login("管理员", "yard00-admin", PASSWORD)
+    page = screen.open("/admin/exports")
+    page.get_by_role("radio", name="志愿者花名册").click()
+    page.get_by_role("button", name="开始导出").click()
+    button = page.get_by_role("button", name="下载")
+    expect(button).to_be_visible(timeout=60_000)
+    with page.expect_download() as caught:
+        button.click()
+    download = caught.value
+    assert download.suggested_filename.startswith("志愿者花名册-") and download.suggested_filename.endswith(".xlsx")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    names = [row[1] for row in openpyxl.load_workbook(saved).worksheets[0].iter_rows(min_row=2, values_only=True)]
+    assert any(name.startswith("周志愿") for name in names)  # the courtyard's volunteer (people)

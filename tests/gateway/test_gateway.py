@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+
+import openpyxl
 
 import pytest
 
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 OTHER_UPSTREAMS_OFF = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media",
                                                                        "notification")}
 
@@ -136,6 +141,45 @@ def test_a_sheet_is_checked_and_imported_through_rest(gateway, module_district):
         time.sleep(0.3)
         status, body, _ = call(gateway, "/api/v1/registration/GetImportJob", {"jobId": body["job"]["jobId"]}, token)
     assert (body["job"]["registered"], body["job"]["refused"]) == (1, 1)
+
+
+def test_an_export_is_downloaded_as_a_named_xlsx_file(gateway, module_district):
+    """The roster's file streams through GET …/exports/<job>/file with its type and Chinese name;
+    another station's admin gets 403, an unready or unknown job the JSON errors."""
+    district = module_district
+    institute = district.unit(district.center_id, "导出所", c.UNIT_LEVEL_INSTITUTE)
+    stations = [district.unit(institute.unit_id, f"导出站{i}", c.UNIT_LEVEL_STATION) for i in range(2)]
+    yard = district.unit(stations[0].unit_id, "导出小院", c.UNIT_LEVEL_COURTYARD)
+    district.volunteer(yard.unit_id, name="导出志愿者")
+    mine, theirs = (district.admin(s, f"export-admin{i}") for i, s in enumerate(stations))
+    status, body, _ = call(gateway, "/api/v1/registration/StartRosterExport", {}, mine)
+    assert status == 200 and body["job"]["unit"]["unitId"] == stations[0].unit_id
+    job_id = body["job"]["jobId"]
+    deadline = time.monotonic() + 60
+    while body["job"]["state"] != "EXPORT_JOB_STATE_DONE" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status, body, _ = call(gateway, "/api/v1/registration/GetExportJob", {"jobId": job_id}, mine)
+    assert body["job"]["rowsDone"] == 1
+
+    def fetch(token: str | None, job: str = job_id):
+        req = urllib.request.Request(f"{gateway.http_base}/api/v1/registration/exports/{job}/file",
+                                     headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as reply:
+                return reply.status, reply.read(), dict(reply.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read()), dict(err.headers)
+
+    status, content, headers = fetch(mine)
+    assert status == 200 and headers["Content-Type"] == XLSX and headers["Cache-Control"] == "no-store"
+    assert headers["Content-Disposition"] == (
+        f"attachment; filename=\"{job_id}.xlsx\"; filename*=UTF-8''"
+        f"{urllib.parse.quote(body['job']['fileName'], safe='')}")
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).worksheets[0]
+    assert sheet["B2"].value == "导出志愿者"
+    assert fetch(theirs)[0] == 403 and fetch(None)[0] == 401
+    status, error, _ = fetch(mine, "exp_unknown")
+    assert status == 404 and error["error"]["status"] == "NOT_FOUND"
 
 
 def test_the_app_is_served_with_its_routes_and_cache_rules(gateway, module_district):

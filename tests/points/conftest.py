@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.points.support import Feed, points_stub
+from tests.points.support import Feed, points_stub, run_points
 
 
 @pytest.fixture(scope="package")
@@ -17,13 +17,15 @@ def feed(stack):
 @pytest.fixture(scope="module")
 def points(stack, registration, feed):
     """A points process on the test database (job passes every second)."""
-    proc = stack.service("points", extra_env={"POINTS_JOB_INTERVAL_SECONDS": "1"})
-    proc.start()
-    try:
-        proc.wait_serving(90)
-        yield proc
-    finally:
-        proc.stop()
+    yield from run_points(stack, POINTS_JOB_INTERVAL_SECONDS="1")
+
+
+@pytest.fixture(scope="module")
+def clock_file(tmp_path_factory):
+    """An offset (seconds) for the clock of a module's own points process (CLOCK_OFFSET_FILE)."""
+    path = tmp_path_factory.mktemp("clock") / "offset"
+    path.write_text("0")
+    return path
 
 
 @pytest.fixture(scope="module")

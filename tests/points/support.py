@@ -135,3 +135,14 @@ def token_for(stack, principal: Principal) -> list[tuple[str, str]]:
 def volunteer_principal(district_id: str, volunteer_id: str, unit) -> Principal:
     return Principal(subject=volunteer_id, district_id=district_id, role=c.ROLE_VOLUNTEER, unit_id=unit.unit_id,
                      unit_level=unit.level, unit_path=tuple(unit.path))
+
+
+def run_points(stack, **extra_env: str):
+    """A points process on the test database, stopped when its fixture ends."""
+    proc = stack.service("points", extra_env=extra_env)
+    proc.start()
+    try:
+        proc.wait_serving(90)
+        yield proc
+    finally:
+        proc.stop()

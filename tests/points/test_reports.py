@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.points.support import wait_for
+from tests.points.support import run_points, wait_for
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
@@ -20,22 +20,9 @@ OS = ot.OrderStatus
 
 
 @pytest.fixture(scope="module")
-def clock_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("clock") / "offset"
-    path.write_text("0")
-    return path
-
-
-@pytest.fixture(scope="module")
 def points(stack, registration, feed, clock_file):
     """This module's points process runs on a clock the tests can move."""
-    proc = stack.service("points", extra_env={"POINTS_JOB_INTERVAL_SECONDS": "1", "CLOCK_OFFSET_FILE": str(clock_file)})
-    proc.start()
-    try:
-        proc.wait_serving(90)
-        yield proc
-    finally:
-        proc.stop()
+    yield from run_points(stack, POINTS_JOB_INTERVAL_SECONDS="1", CLOCK_OFFSET_FILE=str(clock_file))
 
 
 @pytest.fixture(scope="module")

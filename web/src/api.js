@@ -92,3 +92,25 @@ export async function callAll(service, method, body, key, limit = 500) {
 export function idempotencyKey() {
   return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(36).slice(2)}`
 }
+
+/**
+ * Saves an export's file (GET /api/v1/<service>/exports/<jobId>/file, the token in the header,
+ * never in a URL) under `fileName`; rejects with an ApiError.
+ */
+export async function download(service, jobId, fileName) {
+  await ensureFresh()
+  let reply = null
+  try {
+    reply = await fetch(`/api/v1/${service}/exports/${encodeURIComponent(jobId)}/file`,
+      { headers: { Authorization: `Bearer ${session.accessToken}` } })
+  } catch {
+    throw new ApiError('NETWORK', MESSAGES.NETWORK)
+  }
+  if (!reply.ok) throw errorFrom(await reply.json().catch(() => null), reply.status, {})
+  const url = URL.createObjectURL(await reply.blob())
+  const link = Object.assign(document.createElement('a'), { href: url, download: fileName })
+  document.body.append(link)
+  link.click()
+  link.remove()
+  setTimeout(() => URL.revokeObjectURL(url), 60_000)
+}

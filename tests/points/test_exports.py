@@ -1,0 +1,124 @@
+"""The hours and points export (docs/reporting.md) on the real stack: the workbook's figures for
+each volunteer equal their account (GetAccount) over a range holding all their history, an older
+entry falls outside a shorter range, the unit totals add up, another station's is refused and a bad
+date names its field."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import grpc
+import pytest
+
+from services.common.clock import CHINA
+from tests.points.support import run_points, wait_for
+from tests.support.exports import download, finished, sheet_rows
+from tests.support.grpc_helpers import bearer, expect_error
+from wenming.common.v1 import common_pb2 as c
+from wenming.points.v1 import points_pb2 as pb
+
+VERIFIED, MANUAL = c.HOURS_SOURCE_VERIFIED, c.HOURS_SOURCE_MANUAL
+
+
+@pytest.fixture(scope="module")
+def points(stack, registration, feed, clock_file):
+    """This module's points process runs on a clock the tests can move (a file's expiry)."""
+    yield from run_points(stack, CLOCK_OFFSET_FILE=str(clock_file))
+
+
+@pytest.fixture(scope="module")
+def tree(module_district, points):
+    return module_district.small_tree()
+
+
+def _export(stub, admin, unit, first: dt.date, last: dt.date) -> tuple[list, list, str]:
+    """(detail rows, unit rows, job id) of the workbook of a finished export."""
+    started = stub.StartHoursExport(pb.StartHoursExportRequest(unit_id=unit.unit_id, from_date=first.isoformat(),
+                                                               to_date=last.isoformat()), metadata=admin, timeout=10).job
+    job = finished(stub, pb.GetExportJobRequest, started.job_id, admin)
+    assert job.state == c.EXPORT_JOB_STATE_DONE, c.ExportJobState.Name(job.state)
+    name, _, content = download(stub, pb.DownloadExportRequest, job.job_id, admin)
+    assert name.startswith(f"时长积分统计-{unit.name}-")
+    _, rows = sheet_rows(content, 0)
+    _, units = sheet_rows(content, 1)
+    return rows, units, job.job_id
+
+
+def test_hours_workbook_equals_the_accounts_and_adds_up_per_unit(module_district, tree, stub, feed, registration_db):
+    d, station = module_district.id, tree.stations[0]
+    admin = bearer(tree.admins[station.unit_id])
+    people = [module_district.volunteer(tree.courtyards[i].unit_id, name=f"统计{i}") for i in (0, 1, 1)]
+    ids = [p.volunteer_id for p in people]
+    today = dt.datetime.now(CHINA).date()
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    events = []
+    for i, volunteer in enumerate(ids):
+        order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[i % 2], handling=station)
+        events.append(feed.hours_confirmed(d, order, [(volunteer, 60 * (i + 1), VERIFIED), (volunteer, 15, MANUAL)],
+                                           station))
+        events.append(feed.training_hours(d, f"ses_{uuid.uuid4().hex[:12]}", volunteer, 30 + i, station))
+    old = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[0], handling=station)
+    events.append(feed.hours_confirmed(d, old, [(ids[0], 600, VERIFIED)], station, occurred_at=long_ago))
+    feed.send(*events)
+
+    def account(volunteer_id: str) -> pb.Account:
+        return stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin, timeout=5).account
+
+    def credited() -> list[pb.Account] | None:
+        found = [account(v) for v in ids]
+        return found if all(a.verified_minutes and a.training_minutes for a in found) else None
+
+    accounts = wait_for(credited, 60)
+    assert accounts[0].verified_minutes == 660
+
+    rows, units, job_id = _export(stub, admin, station, today - dt.timedelta(days=500), today)
+    by_number = {r[0]: r for r in rows[:-1]}
+    assert set(by_number) == {p.volunteer_number for p in people}
+    for person, a in zip(people, accounts, strict=True):
+        assert by_number[person.volunteer_number][1:] == [
+            person.name, tree.courtyards[0 if person is people[0] else 1].name,
+            a.verified_minutes, a.manual_minutes, a.training_minutes, a.points]
+    totals = [sum(getattr(a, f) for a in accounts)
+              for f in ("verified_minutes", "manual_minutes", "training_minutes", "points")]
+    assert rows[-1][0] == "合计" and rows[-1][3:] == totals
+    assert units[-1] == ["合计", 3, *totals]
+    assert {u[0]: u[1] for u in units[:-1]} == {tree.courtyards[0].name: 1, tree.courtyards[1].name: 2}
+    # points' record of the file reaches the district's audit record in registration
+    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job_id, "rows": 3}), 30)
+    assert record["service"] == "points" and record["method"].endswith("/StartHoursExport")
+
+    recent, _, _ = _export(stub, admin, station, today - dt.timedelta(days=30), today)
+    assert {r[0]: r[3] for r in recent[:-1]}[people[0].volunteer_number] == 60  # the 400-day-old 600 min are out
+
+
+def test_another_stations_hours_are_refused_and_bad_dates_named(module_district, tree, stub):
+    admin = bearer(tree.admins[tree.stations[0].unit_id])
+    today = dt.date.today().isoformat()
+    with expect_error(grpc.StatusCode.PERMISSION_DENIED):
+        stub.StartHoursExport(pb.StartHoursExportRequest(unit_id=tree.stations[1].unit_id, from_date=today,
+                                                         to_date=today), metadata=admin, timeout=10)
+    for first, last, field in (("2026/11/01", today, "from_date"), (today, "", "to_date"),
+                               ("2026-11-02", "2026-11-01", "to_date"), ("2010-01-01", "2026-01-01", "to_date")):
+        with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field=field):
+            stub.StartHoursExport(pb.StartHoursExportRequest(from_date=first, to_date=last), metadata=admin,
+                                  timeout=10)
+
+
+def test_a_file_past_its_day_is_expired_and_no_longer_served(tree, stub, clock_file):
+    admin = bearer(tree.admins[tree.stations[1].unit_id])
+    today = dt.date.today().isoformat()
+    started = stub.StartHoursExport(pb.StartHoursExportRequest(from_date=today, to_date=today), metadata=admin,
+                                    timeout=10).job
+    job = finished(stub, pb.GetExportJobRequest, started.job_id, admin)
+    assert job.state == c.EXPORT_JOB_STATE_DONE
+    assert job.expires_at.seconds - job.finished_at.seconds == 24 * 3600
+    try:
+        clock_file.write_text(str(24 * 3600 + 60))
+        # the clock file is read again within a few seconds
+        assert wait_for(lambda: stub.GetExportJob(pb.GetExportJobRequest(job_id=job.job_id), metadata=admin,
+                                                  timeout=5).job.state == c.EXPORT_JOB_STATE_EXPIRED, 10)
+        with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="过期"):
+            download(stub, pb.DownloadExportRequest, job.job_id, admin)
+    finally:
+        clock_file.write_text("0")
