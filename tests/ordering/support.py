@@ -23,6 +23,10 @@ S = types_pb2.OrderStatus
 Metadata = list[tuple[str, str]]
 
 
+# how long a service just started may take to catch up with the registration topic's history
+CATCH_UP_SECONDS = 120
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -89,9 +93,10 @@ class World:
         self.institute = self.tree.institute
         self.stations = self.tree.stations
         self.courtyards = self.tree.courtyards
-        # the read model must know the units before orders name them
+        # the read model must know the units before orders name them; a process new to the topic
+        # first replays everything earlier packages of this worker published (imports included)
         wait_until(lambda: self.db.registry_units.count_documents({"district_id": self.district.id}) == 8,
-                   what="the unit tree in ordering's read model")
+                   timeout=CATCH_UP_SECONDS, what="the unit tree in ordering's read model")
         for key, name, category, level, skills, certs, minutes in [
             ("haircut", "助老理发", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, c.UNIT_LEVEL_COURTYARD, [c.SKILL_HAIRCUT], [], 60),
             ("repair", "家电维修", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, c.UNIT_LEVEL_STATION,

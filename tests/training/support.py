@@ -22,8 +22,9 @@ def ts(moment: dt.datetime) -> Timestamp:
     return stamp
 
 
-def eventually(call, timeout: float = 20.0, retry_on=(grpc.StatusCode.NOT_FOUND,)):
-    """Calls until it stops failing with `retry_on` (registration's events still on their way)."""
+def eventually(call, timeout: float = 120.0, retry_on=(grpc.StatusCode.NOT_FOUND,)):
+    """Calls until it stops failing with `retry_on`: registration's events still on their way, or a
+    training process new to the topic still replaying what earlier packages of this worker published."""
     deadline = time.monotonic() + timeout
     while True:
         try:
