@@ -12,6 +12,7 @@ from services.common.events import EventSource
 from . import crashpoints
 from .certificates import Certificates
 from .directory import Directory
+from .grading import Grading, GradingFacts
 from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .owners import Owners
@@ -51,6 +52,8 @@ class Points:
     facts: Facts
     boards: Boards
     certificates: Certificates
+    grading_facts: GradingFacts
+    grading: Grading
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -67,9 +70,11 @@ def build(db) -> Points:
     rules = RuleBook()
     ledger = Ledger(rules, directory, events, Owners(db["ledger_owners"]))
     facts = Facts(directory)
+    boards = Boards(directory, rules, facts)
+    grading_facts = GradingFacts()
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
-                  facts=facts, boards=Boards(directory, rules, facts),
-                  certificates=Certificates(directory, events))
+                  facts=facts, boards=boards, certificates=Certificates(directory, events),
+                  grading_facts=grading_facts, grading=Grading(directory, rules, boards, grading_facts, events))
 
 
 def ensure_indexes(directory: Directory) -> None:

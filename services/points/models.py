@@ -167,5 +167,62 @@ class ActivityFact(Document):
     version = IntField(default=0)
 
 
+# ---- 三级创建: facts from registration's venue and ordering's project events, and what admins record ----
+
+class VenueFact(Document):
+    """A venue (阵地) as its latest event left it; `_id` is the venue id."""
+
+    meta = {"collection": "venue_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    name = StringField()
+    active = BooleanField()
+    version = IntField(default=0)
+
+
+class RoomFact(Document):
+    """A function room (功能室) as its latest event left it; `_id` is the room id."""
+
+    meta = {"collection": "room_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    venue_id = StringField()
+    unit_path = ListField(StringField())
+    active = BooleanField()
+    version = IntField(default=0)
+
+
+class ProjectFact(Document):
+    """A volunteer service project as its latest event left it; `_id` is the project id."""
+
+    meta = {"collection": "project_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    name = StringField()
+    status = IntField()
+    version = IntField(default=0)
+
+
+class GradeEvidence(Aggregate):
+    """Evidence an admin recorded for a unit (有机制: a rule document), with who and when."""
+
+    meta = {"collection": "grade_evidence", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_path", "criterion"]}]}
+    unit_path = ListField(StringField())
+    criterion = IntField(required=True)
+    recorded_at = DateTimeField()
+
+
+class GradeAssessment(Aggregate):
+    """A grade a reviewer recorded for a unit and period (评定): the unit's grade history."""
+
+    meta = {"collection": "grade_assessments", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_id", "assessed_at"]}]}
+    unit_id = StringField(required=True)
+    assessed_at = DateTimeField()
+
+
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
-              OrderFact, AckFact, ActivityFact)
+              OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment)
