@@ -169,40 +169,38 @@ class ActivityFact(Document):
 
 # ---- 三级创建: facts from registration's venue and ordering's project events, and what admins record ----
 
-class VenueFact(Document):
-    """A venue (阵地) as its latest event left it; `_id` is the venue id."""
+class UnitFact(Document):
+    """Another service's record as its latest event left it (`_id` its id), placed in the unit tree."""
 
-    meta = {"collection": "venue_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
+    meta = {"abstract": True, "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
     id = StringField(primary_key=True)
     district_id = StringField(required=True)
     unit_path = ListField(StringField())
+    version = IntField(default=0)
+
+
+class VenueFact(UnitFact):
+    """A venue (阵地)."""
+
+    meta = {"collection": "venue_facts"}
     name = StringField()
     active = BooleanField()
-    version = IntField(default=0)
 
 
-class RoomFact(Document):
-    """A function room (功能室) as its latest event left it; `_id` is the room id."""
+class RoomFact(UnitFact):
+    """A function room (功能室); `unit_path` is its venue's unit."""
 
-    meta = {"collection": "room_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
-    id = StringField(primary_key=True)
-    district_id = StringField(required=True)
+    meta = {"collection": "room_facts"}
     venue_id = StringField()
-    unit_path = ListField(StringField())
     active = BooleanField()
-    version = IntField(default=0)
 
 
-class ProjectFact(Document):
-    """A volunteer service project as its latest event left it; `_id` is the project id."""
+class ProjectFact(UnitFact):
+    """A volunteer service project."""
 
-    meta = {"collection": "project_facts", "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
-    id = StringField(primary_key=True)
-    district_id = StringField(required=True)
-    unit_path = ListField(StringField())
+    meta = {"collection": "project_facts"}
     name = StringField()
     status = IntField()
-    version = IntField(default=0)
 
 
 class GradeEvidence(Aggregate):
