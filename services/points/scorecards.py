@@ -34,10 +34,10 @@ M = pb.LeaderboardMetric
 METRIC_FILTER = {M.LEADERBOARD_METRIC_VERIFIED_HOURS: (pb.BOOK_VERIFIED_MINUTES, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_VOLUNTEER_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_RESIDENT_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_RESIDENT)}
-ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderDispatched,
-                ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted, ordering.OrderDeclined,
-                ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed, ordering.OrderRated,
-                ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
+ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderHandedOver,
+                ordering.OrderDispatched, ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted,
+                ordering.OrderDeclined, ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed,
+                ordering.OrderRated, ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
 ACTIVITY_EVENTS = (ordering.ActivityPlanned, ordering.ActivityPublished, ordering.ActivityCancelled,
                    ordering.ActivitySignedUp, ordering.ActivityAttended, ordering.ActivityRated,
                    ordering.ActivityCompleted)
