@@ -1,9 +1,11 @@
 """Seeds points for the demo district through its public API: the district's point rules, a
 points store (积分超市) at every station, and a service record certificate (志愿服务记录证明) for the
 demo volunteer, issued by the unit that recorded most of their verified hours once those have
-arrived. The ledgers fill by themselves from the orders and activities the ordering seed
-publishes. Idempotent: stations that already have items are skipped, the certificate has an
-idempotency key."""
+arrived; the first station's rule documents (有机制), so its 三级创建 card shows a grade made of this
+month's venues, teams, volunteers, activities, brand project and rules. The
+ledgers fill by themselves from the orders and activities the ordering seed publishes.
+Idempotent: stations that already have items are skipped, the certificate has an idempotency key,
+a station with rule documents gets none again."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import time
 
 import grpc
 
+from services.common.clock import CHINA, clock
+from services.points.grading_rules import DEFAULT_SCHEME, scheme_msg
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 from wenming.points.v1 import points_pb2_grpc
@@ -38,6 +42,7 @@ def _rules() -> pb.PointRules:
                                pb.CategoryCoefficient(category=c.SERVICE_CATEGORY_CARE_FOR_NATURE, percent=110)],
         attendance_points=5, rating_given_points=2, rating_received_points=[0, 0, 1, 3, 5],
         training_points_per_hour=5, points_validity_years=2, star_threshold_hours=[100, 300, 600, 1000, 1500],
+        grading=scheme_msg(DEFAULT_SCHEME),
         exemplary=pb.ScorecardThresholds(**thresholds),
         standard=pb.ScorecardThresholds(max_avg_completion_hours=168, min_completion_rate_percent=85,
                                         min_satisfaction_centi=400, min_activity_coverage_percent=80,
@@ -62,9 +67,31 @@ def seed(ctx) -> None:
                                  metadata=admin, timeout=10)
             created += 1
     certificate = _demo_certificate(ctx, stub)
+    documents = _first_station_rules(ctx, stub)
     print(f"  points: district rules set (1★ 100 h … 5★ 1500 h, 10 points/h), {created} store items "
           f"at {len(ctx.stations)} stations' 积分超市"
-          + (f", certificate {certificate} for the demo volunteer" if certificate else ""), flush=True)
+          + (f", certificate {certificate} for the demo volunteer" if certificate else "")
+          + (f", {documents} rule documents at the first station" if documents else ""), flush=True)
+
+
+RULE_DOCUMENTS = ("《新时代文明实践站志愿服务管理制度》", "《“群众点单—中心派单—志愿者接单—群众评单”工作流程》")
+
+
+def _first_station_rules(ctx, stub) -> int:
+    """The first station's rule documents (有机制), recorded by its admin; none when it has some
+    already (seeded before). Reviewers' 评定 is left to people: the card grades live."""
+    station = ctx.stations[0]
+    admin = ctx.login_admin(station.unit_id)
+    now = clock.now().astimezone(CHINA)
+    grade = stub.GetUnitGrade(pb.GetUnitGradeRequest(unit_id=station.unit_id, period=pb.Period(
+        year=now.year, month=now.month)), metadata=admin, timeout=10).grade
+    if any(line.records_total for line in grade.lines if line.criterion == pb.GRADING_CRITERION_RULES):
+        return 0
+    for title in RULE_DOCUMENTS:
+        stub.RecordGradeEvidence(pb.RecordGradeEvidenceRequest(
+            unit_id=station.unit_id, criterion=pb.GRADING_CRITERION_RULES, title=title,
+            note="经站务会审议通过，上墙公示"), metadata=admin, timeout=10)
+    return len(RULE_DOCUMENTS)
 
 
 def _demo_certificate(ctx, stub, timeout: float = 120.0) -> str:

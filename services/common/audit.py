@@ -167,12 +167,14 @@ class CallPolicy:
                 log.exception("audit record of %s could not be written", call.method)
 
     def _record(self, call: Call, code: grpc.StatusCode) -> None:
+        # begin() audits only an admin's (or inspector's) call, and only with a collection to record in
+        assert call.principal is not None and self._audit is not None
         record_action(self._audit, self.service, call.principal, call.method,
                       object_ids(call.request, call.response), code=code.name, client_address=call.client_address,
                       peer=call.peer, trace_id=tracing.current_trace_id())
 
 
-def record_action(audit: Collection, service: str, principal: Principal, method: str, ids: list[str], *,
+def record_action(audit: Collection[RawDoc], service: str, principal: Principal, method: str, ids: list[str], *,
                   code: str, client_address: str, peer: str, trace_id: str, rows: int = 0) -> None:
     """One admin action into the service's `audit` collection with its event: a call once it has
     ended (CallPolicy), or what a job started by a call did later (an export's rows, exports.py)."""

@@ -17,6 +17,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2, points_pb2_grpc
@@ -37,8 +38,8 @@ class Service:
 
     target_variable: str
     default_target: str
-    stub: type
-    pb: object
+    stub: type  # the generated stub class (protoc's _grpc modules are untyped: its calls answer Any)
+    pb: ModuleType  # the service's messages (registration_pb2, points_pb2), each with its own export requests
 
 
 SERVICES = {"roster": Service("REGISTRATION_GRPC_TARGET", "127.0.0.1:50051",
@@ -62,7 +63,7 @@ class Client:
         self.stub = self.service.stub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")]
 
-    def start(self, args) -> int:
+    def start(self, args: argparse.Namespace) -> int:
         pb = self.service.pb
         if args.command == "roster":
             reply = self.stub.StartRosterExport(pb.StartRosterExportRequest(
@@ -73,7 +74,7 @@ class Client:
         print(f"导出任务 {reply.job.job_id}：{reply.job.file_name}（{reply.job.unit.name}）", flush=True)
         return self.save(reply.job, args.output)
 
-    def fetch(self, args) -> int:
+    def fetch(self, args: argparse.Namespace) -> int:
         return self.save(self._job(args.job_id), args.output)
 
     def save(self, job: c.ExportJob, output: str | None) -> int:
@@ -90,8 +91,9 @@ class Client:
         return 0
 
     def _job(self, job_id: str) -> c.ExportJob:
-        return self.stub.GetExportJob(self.service.pb.GetExportJobRequest(job_id=job_id), metadata=self.metadata,
-                                      timeout=30).job
+        job: c.ExportJob = self.stub.GetExportJob(self.service.pb.GetExportJobRequest(job_id=job_id),
+                                                  metadata=self.metadata, timeout=30).job
+        return job
 
 
 def parser() -> argparse.ArgumentParser:

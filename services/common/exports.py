@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -38,6 +38,7 @@ from .errors import FailedPrecondition
 from .events import to_timestamp
 from .ids import new_id
 from .jobs import actor_fields, actor_principal, count_failure, progress, readable, run_pass
+from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ JOB_NAME = "exports"
 HEADER_FILL = PatternFill("solid", start_color="FFDDEBF7", end_color="FFDDEBF7")
 RUNNING = (S.EXPORT_JOB_STATE_QUEUED, S.EXPORT_JOB_STATE_RUNNING)
 
+# a row of a sheet: its cells in header order, as the pages keep them between passes (JSON: text and numbers)
+Row = list[str | int]
+
 
 @dataclass(frozen=True)
 class Sheet:
@@ -57,23 +61,23 @@ class Sheet:
 
     title: str
     headers: tuple[str, ...]
-    rows: list[list]
+    rows: list[Row]
 
 
 class ExportSource(Protocol):
     """One kind of export of a service."""
 
-    kind: int
+    kind: common_pb2.ExportKind
     title: str  # the file's name before the unit and date, e.g. 志愿者花名册
 
-    def count(self, principal: Principal, job: dict) -> int:
+    def count(self, principal: Principal, job: RawDoc) -> int:
         """How many rows the export will have (for progress; the pages decide)."""
 
-    def page(self, principal: Principal, job: dict, cursor: str) -> tuple[list[list], str]:
+    def page(self, principal: Principal, job: RawDoc, cursor: str) -> tuple[list[Row], str]:
         """The rows after `cursor` ("" for the first page) and the cursor of the next page, "" after
         the last. Read with the starter's rights: a refusal ends the job as failed."""
 
-    def sheets(self, job: dict, rows: list[list]) -> list[Sheet]:
+    def sheets(self, job: RawDoc, rows: list[Row]) -> list[Sheet]:
         """The workbook from every row read: the main sheet first, then any totals."""
 
 
@@ -99,14 +103,14 @@ def workbook(sheets: list[Sheet]) -> bytes:
     return data.getvalue()
 
 
-def _header_cell(sheet, text: str) -> WriteOnlyCell:
+def _header_cell(sheet: Any, text: str) -> WriteOnlyCell:  # a write-only worksheet (openpyxl has no stubs here)
     cell = WriteOnlyCell(sheet, value=text)
     cell.font = Font(bold=True)
     cell.fill = HEADER_FILL
     return cell
 
 
-def job_msg(job: dict) -> common_pb2.ExportJob:
+def job_msg(job: RawDoc) -> common_pb2.ExportJob:
     done, rate, eta = progress(job["rows_done"], job["total_rows"], job.get("run_started_at"), job["run_rows"],
                                job.get("finished_at"), job["state"] in RUNNING)
     return common_pb2.ExportJob(
@@ -123,7 +127,8 @@ class ExportJobs:
     """The export jobs of one service; `start_method` names, per kind, the RPC that starts it (the
     audit record of the finished file is filed under it)."""
 
-    def __init__(self, db: Database, service: str, sources: list[ExportSource], start_methods: dict[int, str]):
+    def __init__(self, db: Database[RawDoc], service: str, sources: list[ExportSource],
+                 start_methods: dict[common_pb2.ExportKind, str]):
         self.jobs = db["export_jobs"]
         self.pages = db["export_pages"]
         self.parts = db["export_parts"]
@@ -134,14 +139,14 @@ class ExportJobs:
         self._running: set[str] = set()  # jobs this process has worked on since it started
 
     @staticmethod
-    def ensure_indexes(db: Database) -> None:
+    def ensure_indexes(db: Database[RawDoc]) -> None:
         db["export_jobs"].create_index([("state", ASCENDING)])
         for collection in ("export_pages", "export_parts"):
             db[collection].create_index([("job_id", ASCENDING)])
 
     # ---- the API ----
 
-    def start(self, principal: Principal, kind: int, unit: dict, params: dict) -> dict:
+    def start(self, principal: Principal, kind: common_pb2.ExportKind, unit: RawDoc, params: RawDoc) -> RawDoc:
         """A new job over `unit` (a dict with _id, name, path), already authorized by the caller."""
         now = clock.now()
         job = {"_id": new_id("exp"), "district_id": principal.district_id, "kind": kind, "params": params,
@@ -155,7 +160,7 @@ class ExportJobs:
         self.jobs.insert_one(job)
         return job
 
-    def get(self, principal: Principal, job_id: str) -> dict:
+    def get(self, principal: Principal, job_id: str) -> RawDoc:
         """The job as it stands now: a file past its time is expired at once, even before
         `purge_expired` has deleted it."""
         job = readable(self.jobs, principal, job_id, "export job")
@@ -183,13 +188,14 @@ class ExportJobs:
         pending = sorted(self.jobs.find({"state": {"$in": list(RUNNING)}}), key=lambda j: j["_id"])
         return run_pass("export", pending, "next_page", self._step, self._failed)
 
-    def _step(self, job: dict) -> dict | None:
+    def _step(self, job: RawDoc) -> RawDoc | None:
         """The job's next page, or its file once every page is in; the job as it is then, or None
         when it is done (or another runner moved it on)."""
         if job["_id"] not in self._running:
-            job = self._begin_run(job)
-            if job is None:
+            begun = self._begin_run(job)
+            if begun is None:
                 return None
+            job = begun
         if job["pages_read"]:
             self._finish(job)
             return None
@@ -206,7 +212,7 @@ class ExportJobs:
             return None
         return {**job, **fields}
 
-    def _begin_run(self, job: dict) -> dict | None:
+    def _begin_run(self, job: RawDoc) -> RawDoc | None:
         """This process takes the job on: the rate is measured from here; the first run counts the rows."""
         fields = {"state": S.EXPORT_JOB_STATE_RUNNING, "run_started_at": clock.now(), "run_rows": job["rows_done"]}
         if job["state"] == S.EXPORT_JOB_STATE_QUEUED:
@@ -216,7 +222,7 @@ class ExportJobs:
         self._running.add(job["_id"])
         return {**job, **fields}
 
-    def _finish(self, job: dict) -> None:
+    def _finish(self, job: RawDoc) -> None:
         """The workbook from the stored pages, kept in parts; the job done; the export recorded."""
         rows = [row for page in self.pages.find({"job_id": job["_id"]}).sort("n", ASCENDING)
                 for row in json.loads(page["rows"])]
@@ -241,7 +247,7 @@ class ExportJobs:
         log.info("export job done", extra={"job_id": job["_id"], "district_id": job["district_id"],
                                            "rows": len(rows), "bytes": len(content)})
 
-    def _failed(self, job: dict) -> None:
+    def _failed(self, job: RawDoc) -> None:
         """A step that keeps failing gives the job up; its pages are dropped."""
         if count_failure(self.jobs, job, "next_page", {"state": S.EXPORT_JOB_STATE_FAILED, "finished_at": clock.now()}):
             self.pages.delete_many({"job_id": job["_id"]})

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from .auth import Principal, Role, require_manages, require_role
 from .errors import NotFound
 from .clock import clock
+from .mongo import RawDoc
 from .validation import valid_id
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,14 @@ PASS_SECONDS = 20.0
 MAX_FAILURES = 3  # passes in a row a step may fail before its job is given up
 
 
-def actor_fields(principal: Principal) -> dict:
+def actor_fields(principal: Principal) -> RawDoc:
     """The starter as stored in the job document."""
     return {"subject": principal.subject, "role": principal.role, "unit_id": principal.unit_id,
             "unit_level": principal.unit_level, "unit_path": list(principal.unit_path),
             "unit_name": principal.unit_name, "display_name": principal.display_name}
 
 
-def actor_principal(job: dict) -> Principal:
+def actor_principal(job: RawDoc) -> Principal:
     """The person who started the job: its runner reads and writes with their rights."""
     actor = job["actor"]
     return Principal(subject=actor["subject"], district_id=job["district_id"], role=actor["role"],
@@ -43,7 +44,7 @@ def actor_principal(job: dict) -> Principal:
                      unit_name=actor["unit_name"], display_name=actor["display_name"])
 
 
-def readable(jobs: Collection, principal: Principal, job_id: str, what: str) -> dict:
+def readable(jobs: Collection[RawDoc], principal: Principal, job_id: str, what: str) -> RawDoc:
     """A job of the caller's district that they may see: admins of the unit it was started for
     and of the units above (without the starter's details)."""
     job_id = valid_id("job_id", job_id)
@@ -69,8 +70,8 @@ def progress(done: int, total: int, run_started_at: dt.datetime | None, run_rows
     return done, rate, math.ceil(left / rate) if rate > 0 and running else 0
 
 
-def run_pass(kind: str, pending: list[dict], position: str, step: Callable[[dict], dict | None],
-             failed: Callable[[dict], None]) -> int:
+def run_pass(kind: str, pending: list[RawDoc], position: str, step: Callable[[RawDoc], RawDoc | None],
+             failed: Callable[[RawDoc], None]) -> int:
     """Steps of `pending` jobs in order for at most PASS_SECONDS; how many. `step` does the job's
     next step and returns the job as it is then, or None when it is done (or another runner moved
     it on); a step that raises is `failed`, except for the database being away: then the whole
@@ -78,9 +79,11 @@ def run_pass(kind: str, pending: list[dict], position: str, step: Callable[[dict
     deadline = time.monotonic() + PASS_SECONDS
     done = 0
     for job in pending:
+        current: RawDoc | None = job
         try:
-            while job is not None and time.monotonic() < deadline:
-                job = step(job)
+            while current is not None and time.monotonic() < deadline:
+                job = current  # the job as the step gets it: what a failure is counted against
+                current = step(job)
                 done += 1
         except PyMongoError:
             raise
@@ -91,7 +94,7 @@ def run_pass(kind: str, pending: list[dict], position: str, step: Callable[[dict
     return done
 
 
-def count_failure(jobs: Collection, job: dict, position: str, given_up: dict) -> bool:
+def count_failure(jobs: Collection[RawDoc], job: RawDoc, position: str, given_up: RawDoc) -> bool:
     """Counts a failure of the job's step at `position`; the MAX_FAILURES-th in a row sets the job
     to `given_up`, so it does not hold up every job after it. True when it was given up."""
     n = job[position]

@@ -11,13 +11,17 @@ by downloads.py.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 import grpc
 from google.protobuf import message_factory
+from google.protobuf.message import Message
 
 from services.common.config import GrpcTls
 from services.common.grpc_client import client_channel
+from wenming.common.v1 import common_pb2
 
 # upstream name -> (proto module, service name)
 KNOWN_SERVICES = {
@@ -28,6 +32,13 @@ KNOWN_SERVICES = {
     "media": ("wenming.media.v1.media_pb2", "MediaService"),
     "notification": ("wenming.notification.v1.notification_pb2", "NotificationService"),
 }
+
+
+class ExportFileReply(Protocol):
+    """Any service's DownloadExportResponse: one part of an export's file (downloads.py)."""
+
+    @property
+    def part(self) -> common_pb2.ExportFilePart: ...
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,19 @@ class Upstream:
 
         # the export files of the service, if it has any (downloads.py)
         download = descriptor.methods_by_name.get("DownloadExport")
-        self.download_request = self.download_export = None
+        # the service's DownloadExportRequest class, called with job_id=...; both None without exports
+        self.download_request: Callable[..., Message] | None = None
+        self.download_export: grpc.UnaryStreamMultiCallable[Message, ExportFileReply] | None = None
         if download is not None:
-            self.download_request = message_factory.GetMessageClass(download.input_type)
-            self.download_export: grpc.UnaryStreamMultiCallable | None = self.channel.unary_stream(
-                f"/{descriptor.full_name}/DownloadExport", request_serializer=self.download_request.SerializeToString,
-                response_deserializer=message_factory.GetMessageClass(download.output_type).FromString)
+            request_class = message_factory.GetMessageClass(download.input_type)
+            # built from the descriptor, so typed as a bare Message: every service's DownloadExportResponse
+            # holds the file's part as `part` (the contract's common ExportFilePart)
+            read_reply = cast(Callable[[bytes], ExportFileReply],
+                              message_factory.GetMessageClass(download.output_type).FromString)
+            self.download_request = request_class
+            self.download_export = self.channel.unary_stream(
+                f"/{descriptor.full_name}/DownloadExport", request_serializer=request_class.SerializeToString,
+                response_deserializer=read_reply)
 
     def call(self, method: str, request, metadata: list[tuple[str, str]]):
         return self._callables[method](request, metadata=metadata)

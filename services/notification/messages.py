@@ -83,6 +83,7 @@ class OrderMessages:
         return {
             ev.OrderPlaced.DESCRIPTOR.full_name: self.placed,
             ev.OrderEscalated.DESCRIPTOR.full_name: self.escalated,
+            ev.OrderHandedOver.DESCRIPTOR.full_name: self.handed_over,
             ev.OrderOverdue.DESCRIPTOR.full_name: self.overdue,
             ev.OrderDeadlineApproaching.DESCRIPTOR.full_name: self.deadline_approaching,
             ev.OrderAcknowledged.DESCRIPTOR.full_name: self.acknowledged,
@@ -118,6 +119,12 @@ class OrderMessages:
             *self._admins(event, p.from_unit.unit_id, K.MESSAGE_KIND_ORDER_OVERDUE, "点单已超时上报",
                           f"群众点单“{service}”未在时限内受理，已按四必接自动上报至{p.to_unit.name}。"),
         ]
+
+    def handed_over(self, event: ConsumedEvent) -> list[Delivery]:
+        p = event.payload
+        return self._admins(event, p.to_unit.unit_id, K.MESSAGE_KIND_ORDER_ARRIVED, "分派的群众点单",
+                            f"{p.from_unit.name}将群众点单“{service_name(p.order)}”分派给{p.to_unit.name}，"
+                            "请及时受理。")
 
     def overdue(self, event: ConsumedEvent) -> list[Delivery]:
         p = event.payload

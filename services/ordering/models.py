@@ -56,7 +56,8 @@ class Transition(EmbeddedDocument):
     event_type = StringField(required=True)
     actor_id = StringField(default="")
     actor_role = IntField(default=0)
-    unit_id = StringField(default="")
+    unit_id = StringField(default="")      # where the order was
+    to_unit_id = StringField()             # where the step sent it (报单, 分单); absent when it stayed
     reason = StringField(default="")
     automatic = BooleanField(default=False)
     at = DateTimeField(required=True)

@@ -35,6 +35,8 @@ from .translate import unit_ref_msg
 S = types_pb2.OrderStatus
 L = common_pb2.UnitLevel
 WAITING_ACK = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED)
+# the holding unit has the order and has sent nobody yet: it may still pass it on (报单, 分单)
+UNDISPATCHED = (*WAITING_ACK, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED)
 BEFORE_SERVICE = (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_ESCALATED,
                   S.ORDER_STATUS_DISPATCHED, S.ORDER_STATUS_OPEN, S.ORDER_STATUS_ACCEPTED, S.ORDER_STATUS_DECLINED)
 # the rating window runs on through the rating: what the unit has not closed by its end closes itself
@@ -65,6 +67,8 @@ class Directory(Protocol):
     def volunteer(self, district_id: str, volunteer_id: str) -> dict | None: ...
 
     def team(self, district_id: str, team_id: str) -> dict | None: ...
+
+    def unit(self, district_id: str, unit_id: str) -> dict | None: ...
 
     def unit_ref(self, district_id: str, path: list[str]) -> dict: ...
 
@@ -189,14 +193,42 @@ def _escalation(order: Order, now: dt.datetime, reason: str, *, automatic: bool,
     if order.current.level == L.UNIT_LEVEL_CENTER:
         raise FailedPrecondition("the center is the top of the district: it handles the order or rejects it")
     parent = lookups.directory.unit_ref(order.district_id, list(order.current.path[:-1]))
-    allowed = lookups.policy(order.district_id).acknowledge_within(parent["level"])
-    fields = {"current": parent, "arrived_at": now, **ack_deadlines(now, allowed), "overdue_flagged": False,
-              "team_id": "", "offered_ids": [], "volunteer_ids": []}
+    fields = _arrival(order, parent, now, lookups)
     if automatic:
         fields["sla_breaches"] = order.sla_breaches + 1
     return Move(S.ORDER_STATUS_ESCALATED, ev.OrderEscalated, fields=fields, reason=reason, automatic=automatic,
                 event_fields={"from_unit": unit_ref_msg(order.current), "to_unit": unit_ref_msg(UnitRefDoc(**parent)),
                               "reason": reason, "automatic": automatic})
+
+
+def _arrival(order: Order, unit: dict, now: dt.datetime, lookups: OrderLookups) -> dict:
+    """The fields of an order reaching `unit` (报单 or 分单): it becomes the holder, its level's
+    acknowledgement deadline starts now, and nobody is offered the order any more."""
+    allowed = lookups.policy(order.district_id).acknowledge_within(unit["level"])
+    return {"current": unit, "arrived_at": now, **ack_deadlines(now, allowed), "overdue_flagged": False,
+            "team_id": "", "offered_ids": [], "volunteer_ids": []}
+
+
+def hand_over(order: Order, principal: Principal, now: dt.datetime, to_unit_id: str, reason: str,
+              lookups: OrderLookups) -> Move:
+    """分单: the holding unit passes an order it has not sent anyone to down its subtree (any unit
+    below it) or sideways (a sibling: the same parent, never the sibling's own units, which
+    are the sibling's to hand down). The new holder acknowledges it like any arrival."""
+    require_holding_admin(principal, order)
+    target = lookups.directory.unit(order.district_id, to_unit_id)
+    if target is None:
+        raise NotFound("unit", to_unit_id)
+    holder, path = list(order.current.path), list(target["path"])
+    below = order.current.unit_id in path[:-1]
+    sibling = len(holder) > 1 and path[:-1] == holder[:-1] and path != holder
+    if not (below or sibling):
+        raise PermissionDenied(f"{order.current.name or order.current.unit_id} may hand an order only to a unit "
+                               "below it or to a sibling under the same parent")
+    require_status(order, UNDISPATCHED, "handed over")
+    to = lookups.directory.unit_ref(order.district_id, path)
+    return Move(S.ORDER_STATUS_PLACED, ev.OrderHandedOver, fields=_arrival(order, to, now, lookups), reason=reason,
+                event_fields={"from_unit": unit_ref_msg(order.current), "to_unit": unit_ref_msg(UnitRefDoc(**to)),
+                              "reason": reason})
 
 
 def overdue(order: Order, now: dt.datetime, lookups: OrderLookups) -> Move | None:
@@ -447,6 +479,6 @@ def reject(order: Order, principal: Principal, now: dt.datetime, reason: str, lo
         raise FailedPrecondition("only an order that has reached the center can be rejected "
                                  f"(it is at {order.current.name or order.current.unit_id})")
     require_holding_admin(principal, order)
-    require_status(order, (*WAITING_ACK, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED), "rejected")
+    require_status(order, UNDISPATCHED, "rejected")
     return Move(S.ORDER_STATUS_REJECTED, ev.OrderRejected, fields={"closing_reason": reason, "closed_at": now},
                 reason=reason, event_fields={"reason": reason})

@@ -142,6 +142,8 @@ class OrderDesk:
             "actor_id": actor.subject if actor else "", "actor_role": actor.role if actor else 0,
             "unit_id": order.current.unit_id, "reason": move.reason, "automatic": move.automatic, "at": now,
         }
+        if "current" in move.fields:  # 报单, 分单: the step sent the order to another unit
+            transition["to_unit_id"] = move.fields["current"]["unit_id"]
         fields = {**move.fields, "status": move.to}
         # deadlines exist only while they apply (the schedulers find orders by them)
         if move.to not in WAITING_ACK:
@@ -306,6 +308,15 @@ class OrderDesk:
         order_id, reason = self.id_and_reason(order_id, reason)
         return self._run(principal, order_id,
                          lambda order, now: rules.escalate(order, principal, now, reason, self.lookups))
+
+    def hand_over(self, principal: Principal, req: pb.HandOverOrderRequest) -> Order:
+        v = Validator()
+        order_id = v.ident("order_id", req.order_id)
+        to_unit_id = v.ident("to_unit_id", req.to_unit_id)
+        reason = v.text("reason", req.reason, max_len=200)
+        v.check()
+        return self._run(principal, order_id, lambda order, now: rules.hand_over(order, principal, now, to_unit_id,
+                                                                                 reason, self.lookups))
 
     # ---- 派单: dispatching, the claim list, claiming ----
 

@@ -79,6 +79,9 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         order = self.orders.escalate(current_principal(), request.order_id, request.reason)
         return pb.EscalateOrderResponse(order=self._order(order))
 
+    def HandOverOrder(self, request, context):
+        return pb.HandOverOrderResponse(order=self._order(self.orders.hand_over(current_principal(), request)))
+
     def DispatchOrder(self, request, context):
         return pb.DispatchOrderResponse(order=self._order(self.orders.dispatch(current_principal(), request)))
 

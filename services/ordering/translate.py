@@ -80,8 +80,8 @@ def order_msg(order: Order, contact: tuple[str, str], with_trail: bool = False) 
     if with_trail:
         message.trail.extend(
             pb.OrderTransition(from_status=t.from_status, to_status=t.to_status, event_type=t.event_type,
-                               actor_id=t.actor_id, actor_role=t.actor_role, unit_id=t.unit_id, reason=t.reason,
-                               automatic=t.automatic, **_times(at=t.at))
+                               actor_id=t.actor_id, actor_role=t.actor_role, unit_id=t.unit_id,
+                               to_unit_id=t.to_unit_id or "", reason=t.reason, automatic=t.automatic, **_times(at=t.at))
             for t in order.trail)
     return message
 

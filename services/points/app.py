@@ -14,6 +14,7 @@ from . import crashpoints
 from .certificates import Certificates
 from .directory import Directory
 from .exports import START_HOURS_EXPORT, HoursSource
+from .grading import Grading, GradingFacts
 from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .owners import Owners
@@ -54,6 +55,8 @@ class Points:
     boards: Boards
     certificates: Certificates
     exports: ExportJobs
+    grading_facts: GradingFacts
+    grading: Grading
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -70,10 +73,12 @@ def build(db) -> Points:
     rules = RuleBook()
     ledger = Ledger(rules, directory, events, Owners(db["ledger_owners"]))
     facts = Facts(directory)
+    boards = Boards(directory, rules, facts)
+    grading_facts = GradingFacts()
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
-                  facts=facts, boards=Boards(directory, rules, facts),
-                  certificates=Certificates(directory, events),
-                  exports=ExportJobs(db, "points", [HoursSource(directory)], {HoursSource.kind: START_HOURS_EXPORT}))
+                  facts=facts, boards=boards, certificates=Certificates(directory, events),
+                  exports=ExportJobs(db, "points", [HoursSource(directory)], {HoursSource.kind: START_HOURS_EXPORT}),
+                  grading_facts=grading_facts, grading=Grading(directory, rules, boards, grading_facts, events))
 
 
 def ensure_indexes(db, directory: Directory) -> None:

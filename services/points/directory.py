@@ -28,6 +28,11 @@ class Holder:
     name: str = ""
 
 
+def unit_ref_of(unit: dict) -> common_pb2.UnitRef:
+    """A unit of the read model as messages carry it."""
+    return common_pb2.UnitRef(unit_id=unit["_id"], level=unit["level"], name=unit["name"], path=unit["path"])
+
+
 class Directory:
     def __init__(self, db: Database):
         self.registry = RegistrationReadModels(db)
@@ -47,8 +52,7 @@ class Directory:
         return unit
 
     def unit_ref(self, district_id: str, unit_id: str) -> common_pb2.UnitRef:
-        unit = self.unit(district_id, unit_id)
-        return common_pb2.UnitRef(unit_id=unit["_id"], level=unit["level"], name=unit["name"], path=unit["path"])
+        return unit_ref_of(self.unit(district_id, unit_id))
 
     def holder(self, district_id: str, account_id: str) -> Holder | None:
         volunteer = self.registry.volunteer(district_id, account_id)

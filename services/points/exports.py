@@ -52,6 +52,8 @@ def date_range(v: Validator, from_text: str, to_text: str) -> tuple[dt.datetime,
         elif (last - first).days >= MAX_DAYS:
             v.fail("to_date", f"统计区间最长 {MAX_DAYS} 天")
     v.check()
+    # check() has raised unless both dates were read (an unreadable one is failed above)
+    assert first is not None and last is not None
     start = dt.datetime.combine(first, dt.time(), CHINA)
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=(last - first).days + 1)).astimezone(dt.UTC)
 

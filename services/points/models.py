@@ -167,5 +167,60 @@ class ActivityFact(Document):
     version = IntField(default=0)
 
 
+# ---- 三级创建: facts from registration's venue and ordering's project events, and what admins record ----
+
+class UnitFact(Document):
+    """Another service's record as its latest event left it (`_id` its id), placed in the unit tree."""
+
+    meta = {"abstract": True, "strict": False, "indexes": [{"fields": ["district_id", "unit_path"]}]}
+    id = StringField(primary_key=True)
+    district_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    version = IntField(default=0)
+
+
+class VenueFact(UnitFact):
+    """A venue (阵地)."""
+
+    meta = {"collection": "venue_facts"}
+    name = StringField()
+    active = BooleanField()
+
+
+class RoomFact(UnitFact):
+    """A function room (功能室); `unit_path` is its venue's unit."""
+
+    meta = {"collection": "room_facts"}
+    venue_id = StringField()
+    active = BooleanField()
+
+
+class ProjectFact(UnitFact):
+    """A volunteer service project."""
+
+    meta = {"collection": "project_facts"}
+    name = StringField()
+    status = IntField()
+
+
+class GradeEvidence(Aggregate):
+    """Evidence an admin recorded for a unit (有机制: a rule document), with who and when."""
+
+    meta = {"collection": "grade_evidence", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_path", "criterion"]}]}
+    unit_path = ListField(StringField())
+    criterion = IntField(required=True)
+    recorded_at = DateTimeField()
+
+
+class GradeAssessment(Aggregate):
+    """A grade a reviewer recorded for a unit and period (评定): the unit's grade history."""
+
+    meta = {"collection": "grade_assessments", "strict": False,
+            "indexes": [{"fields": ["district_id", "unit_id", "assessed_at"]}]}
+    unit_id = StringField(required=True)
+    assessed_at = DateTimeField()
+
+
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
-              OrderFact, AckFact, ActivityFact)
+              OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment)

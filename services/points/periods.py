@@ -11,21 +11,30 @@ from wenming.points.v1 import points_pb2 as pb
 
 
 def validate_period(v: Validator, field: str, period: pb.Period) -> pb.Period:
-    """The period asked for; year 0 means the current year (China time)."""
+    """The period asked for (a month, a quarter or a year); year 0 means the current year (China
+    time)."""
     year = period.year or clock.now().astimezone(CHINA).year
     v.int_range(f"{field}.year", year, 2000, 2100)
     v.int_range(f"{field}.month", period.month, 0, 12)
-    return pb.Period(year=year, month=period.month)
+    v.int_range(f"{field}.quarter", period.quarter, 0, 4)
+    if period.month and period.quarter:
+        v.fail(f"{field}.quarter", "与月份只能选一个")
+    return pb.Period(year=year, month=period.month, quarter=period.quarter)
+
+
+def months_of(period: pb.Period) -> list[int]:
+    if period.month:
+        return [period.month]
+    if period.quarter:
+        return [3 * period.quarter - 2, 3 * period.quarter - 1, 3 * period.quarter]
+    return list(range(1, 13))
 
 
 def bounds(period: pb.Period) -> tuple[dt.datetime, dt.datetime]:
     """[start, end) of the period in UTC."""
-    if period.month:
-        start = dt.datetime(period.year, period.month, 1, tzinfo=CHINA)
-        end = dt.datetime(period.year + (period.month == 12), period.month % 12 + 1, 1, tzinfo=CHINA)
-    else:
-        start = dt.datetime(period.year, 1, 1, tzinfo=CHINA)
-        end = dt.datetime(period.year + 1, 1, 1, tzinfo=CHINA)
+    months = months_of(period)
+    start = dt.datetime(period.year, months[0], 1, tzinfo=CHINA)
+    end = dt.datetime(period.year + (months[-1] == 12), months[-1] % 12 + 1, 1, tzinfo=CHINA)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
@@ -36,5 +45,4 @@ def month_key(at: dt.datetime) -> str:
 def months_so_far(period: pb.Period) -> list[str]:
     """The months of the period that have begun (future months are not held against a unit)."""
     now = clock.now().astimezone(CHINA)
-    months = [period.month] if period.month else list(range(1, 13))
-    return [f"{period.year}-{m:02d}" for m in months if (period.year, m) <= (now.year, now.month)]
+    return [f"{period.year}-{m:02d}" for m in months_of(period) if (period.year, m) <= (now.year, now.month)]

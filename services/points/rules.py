@@ -15,6 +15,8 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
+from . import grading_rules
+
 STAR_LEVELS = 5
 
 
@@ -42,6 +44,7 @@ class Rules:
     stars_count_training_hours: bool = False
     exemplary: Thresholds = Thresholds(100, 120, 72, 95, 450)   # 示范级
     standard: Thresholds = Thresholds(80, 24 * 60, 168, 85, 400)  # 达标级
+    grading: grading_rules.Scheme = grading_rules.DEFAULT_SCHEME  # 三级创建 赋分
     version: int = 0
     updated_at: dt.datetime | None = None
     updated_by: str = ""
@@ -98,6 +101,7 @@ def to_document(rules: Rules) -> dict:
         "stars_count_training_hours": rules.stars_count_training_hours,
         "exemplary": {f: getattr(rules.exemplary, f) for f in SCORECARD_FIELDS},
         "standard": {f: getattr(rules.standard, f) for f in SCORECARD_FIELDS},
+        "grading": grading_rules.to_document(rules.grading),
     }
 
 
@@ -117,6 +121,7 @@ def from_document(doc: dict | None) -> Rules:
         stars_count_training_hours=doc["stars_count_training_hours"],
         exemplary=Thresholds(**doc["exemplary"]),
         standard=Thresholds(**doc["standard"]),
+        grading=grading_rules.from_document(doc.get("grading")),  # districts that set rules before 赋分 existed
         version=doc.get("version", 0),
         updated_at=doc.get("updated_at"),
         updated_by=doc.get("updated_by", ""),
@@ -167,6 +172,7 @@ def validate(v: Validator, msg: pb.PointRules) -> Rules:
                 or ex.min_completion_rate_percent < st.min_completion_rate_percent
                 or ex.min_satisfaction_centi < st.min_satisfaction_centi):
             v.fail("rules.exemplary", "must be at least as strict as rules.standard in every criterion")
+    scheme = grading_rules.validate(v, "rules.grading", msg.grading)
     if not v.ok():
         return DEFAULT_RULES
     return replace(DEFAULT_RULES, base_points_per_hour=msg.base_points_per_hour, category_percent=percents,
@@ -176,4 +182,4 @@ def validate(v: Validator, msg: pb.PointRules) -> Rules:
                    points_validity_years=msg.points_validity_years, star_threshold_hours=tuple(stars),
                    stars_count_manual_hours=msg.stars_count_manual_hours,
                    stars_count_training_hours=msg.stars_count_training_hours,
-                   exemplary=grades["exemplary"], standard=grades["standard"])
+                   exemplary=grades["exemplary"], standard=grades["standard"], grading=scheme)

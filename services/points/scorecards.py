@@ -17,12 +17,12 @@ from services.common.consumer import ConsumedEvent, Outcome
 from services.common.pii import mask_name
 from services.common.readmodels import upsert_if_newer
 from services.common.validation import Validator
-from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
 from wenming.points.v1 import points_pb2 as pb
 
-from .directory import Directory
+from .directory import Directory, unit_ref_of
+from .grading_rules import GRADE_LABEL
 from .models import AckFact, ActivityFact, LedgerEntry, OrderFact
 from .periods import bounds, month_key, months_so_far, validate_period
 from .rules import Rules
@@ -31,15 +31,13 @@ from .rulebook import RuleBook
 OS = ordering_types.OrderStatus
 G = pb.ScorecardGrade
 M = pb.LeaderboardMetric
-GRADE_LABEL = {G.SCORECARD_GRADE_EXEMPLARY: "示范级", G.SCORECARD_GRADE_STANDARD: "达标级",
-               G.SCORECARD_GRADE_BUILDING: "创建级"}
 METRIC_FILTER = {M.LEADERBOARD_METRIC_VERIFIED_HOURS: (pb.BOOK_VERIFIED_MINUTES, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_VOLUNTEER_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_RESIDENT_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_RESIDENT)}
-ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderDispatched,
-                ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted, ordering.OrderDeclined,
-                ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed, ordering.OrderRated,
-                ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
+ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderHandedOver,
+                ordering.OrderDispatched, ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted,
+                ordering.OrderDeclined, ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed,
+                ordering.OrderRated, ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
 ACTIVITY_EVENTS = (ordering.ActivityPlanned, ordering.ActivityPublished, ordering.ActivityCancelled,
                    ordering.ActivitySignedUp, ordering.ActivityAttended, ordering.ActivityRated,
                    ordering.ActivityCompleted)
@@ -104,9 +102,17 @@ class Facts:
         completed = isinstance(event.payload, ordering.ActivityCompleted) or \
             a.status == ordering_types.ACTIVITY_STATUS_COMPLETED
         return upsert_if_newer(self.activities, a.activity_id, event.envelope.aggregate_version, {
-            "district_id": event.envelope.district_id, "unit_path": path, "starts_at": starts,
+            "district_id": event.envelope.district_id, "unit_path": path, "starts_at": starts, "title": a.title,
             "station_id": station, "completed": int(completed),
             "station_month": f"{station}|{month_key(starts)}" if station and starts else ""})
+
+
+def asked_unit_id(v: Validator, principal: Principal, unit_id: str) -> str:
+    """The unit a report is asked for: the one named, else the caller's own."""
+    unit_id = v.ident("unit_id", unit_id, required=False) or principal.unit_id
+    if not unit_id:
+        v.fail("unit_id", "must be set (your token names no unit)")
+    return unit_id
 
 
 class Boards:
@@ -118,14 +124,11 @@ class Boards:
 
     def leaderboard(self, principal: Principal, req: pb.GetLeaderboardRequest) -> list[pb.LeaderboardRow]:
         v = Validator()
-        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        unit_id = asked_unit_id(v, principal, req.unit_id)
         v.enum("metric", req.metric, pb.LeaderboardMetric)
         period = validate_period(v, "period", req.period)
         limit = v.int_range("limit", req.limit or 10, 1, 100)
         v.check()
-        if not unit_id:
-            v.fail("unit_id", "must be set (your token names no unit)")
-            v.check()
         unit = self.directory.unit(principal.district_id, unit_id)
         book, kind = METRIC_FILTER[req.metric]
         start, end = bounds(period)
@@ -145,16 +148,18 @@ class Boards:
 
     def scorecard(self, principal: Principal, req: pb.GetUnitScorecardRequest) -> pb.UnitScorecard:
         v = Validator()
-        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        unit_id = asked_unit_id(v, principal, req.unit_id)
         period = validate_period(v, "period", req.period)
         v.check()
-        if not unit_id:
-            v.fail("unit_id", "must be set (your token names no unit)")
-            v.check()
         unit = self.directory.managed_unit(principal, unit_id)
-        district, start, end = principal.district_id, *bounds(period)
-        card = pb.UnitScorecard(unit=common_pb2.UnitRef(unit_id=unit["_id"], level=unit["level"], name=unit["name"],
-                                                        path=unit["path"]), period=period)
+        card = self.measure_loop(principal.district_id, unit, period)
+        grade(card, self.rules.for_district(principal.district_id))
+        return card
+
+    def measure_loop(self, district: str, unit: dict, period: pb.Period) -> pb.UnitScorecard:
+        """The loop's figures of the unit's subtree in the period, not graded yet."""
+        start, end = bounds(period)
+        card = pb.UnitScorecard(unit=unit_ref_of(unit), period=period)
 
         stations = set(self.directory.stations_under(district, unit))
         months = months_so_far(period)
@@ -187,7 +192,6 @@ class Boards:
         card.avg_ack_seconds = ack_seconds // card.acknowledgements if card.acknowledgements else 0
         card.avg_completion_seconds = completion_seconds // card.orders_completed if card.orders_completed else 0
         card.satisfaction_centi = rating_sum * 100 // card.ratings if card.ratings else 0
-        grade(card, self.rules.for_district(district))
         return card
 
 

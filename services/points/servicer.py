@@ -10,6 +10,7 @@ from wenming.points.v1 import points_pb2_grpc
 
 from .exports import start_hours
 from .certificates import Certificates, certificate_msg, facts_msg, render_html
+from .grading import Grading, assessment_msg, evidence_msg
 from .ledger import Ledger
 from .rulebook import RuleBook
 from .scorecards import Boards
@@ -26,13 +27,14 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates,
-                 exports: ExportJobs):
+                 exports: ExportJobs, grading: Grading):
         self.ledger = ledger
         self.exports = exports
         self.rules = rules
         self.store = store
         self.boards = boards
         self.certificates = certificates
+        self.grading = grading
 
     def _holder(self, account_id: str):
         """For the volunteer number shown with an account."""
@@ -117,6 +119,20 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     def GetUnitScorecard(self, request, context):
         return pb.GetUnitScorecardResponse(scorecard=self.boards.scorecard(current_principal(), request))
+
+    # 三级创建 grading
+
+    def GetUnitGrade(self, request, context):
+        grade, history = self.grading.grade(current_principal(), request)
+        return pb.GetUnitGradeResponse(grade=grade, history=[assessment_msg(a) for a in history])
+
+    def RecordGradeEvidence(self, request, context):
+        return pb.RecordGradeEvidenceResponse(evidence=evidence_msg(self.grading.record_evidence(
+            current_principal(), request)))
+
+    def AssessUnitGrade(self, request, context):
+        return pb.AssessUnitGradeResponse(assessment=assessment_msg(self.grading.assess(current_principal(),
+                                                                                        request)))
 
     # certificates
 

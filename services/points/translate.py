@@ -6,6 +6,7 @@ from services.common.events import to_timestamp
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
+from . import grading_rules
 from . import rules as r
 from .directory import Holder
 
@@ -44,7 +45,7 @@ def rules_msg(rules: r.Rules) -> pb.PointRules:
         star_threshold_hours=list(rules.star_threshold_hours), stars_count_manual_hours=rules.stars_count_manual_hours,
         stars_count_training_hours=rules.stars_count_training_hours, exemplary=r.thresholds_msg(rules.exemplary),
         standard=r.thresholds_msg(rules.standard), version=rules.version, updated_at=to_timestamp(rules.updated_at),
-        updated_by=rules.updated_by)
+        updated_by=rules.updated_by, grading=grading_rules.scheme_msg(rules.grading))
 
 
 def _unit(doc: dict) -> common_pb2.UnitRef:

@@ -174,3 +174,27 @@ def test_an_admin_exports_the_roster_and_downloads_the_workbook(world, people, d
     download.save_as(saved)
     names = [row[1] for row in openpyxl.load_workbook(saved).worksheets[0].iter_rows(min_row=2, values_only=True)]
     assert any(name.startswith("周志愿") for name in names)  # the courtyard's volunteer (people)
+
+
+def test_the_courtyard_head_hands_an_order_to_the_next_courtyard(world, people, device):
+    """分单 from the order page: the sibling courtyard is offered, the reason is required, and the
+    order lands there with its own deadline; the trail shows the step."""
+    yard, next_yard = world.courtyards[0], world.courtyards[1]
+    order = world.stub.PlaceOrder(pb.PlaceOrderRequest(item_id=world.items["haircut"].item_id),
+                                  metadata=_resident_token(world, people["resident_phone"]), timeout=10).order
+    screen = device("phone")
+    screen.login("管理员", LOGINS["管理员"](people), PASSWORD)
+    page = screen.open(f"/admin/orders/{order.order_id}")
+    page.get_by_role("button", name="分单").click()
+    popup = page.get_by_role("dialog", name="分单")
+    popup.get_by_label("接收单位").select_option(next_yard.unit_id)
+    send = popup.get_by_role("button", name="分单")
+    expect(send).to_be_disabled()  # no reason yet
+    popup.get_by_label("分单原因").fill("邻院有理发志愿者")
+    send.click()
+    expect(page.get_by_text(f"所在单位：{next_yard.name}")).to_be_visible()
+    expect(page.get_by_text("原因：邻院有理发志愿者")).to_be_visible()
+    screen.shot("head-order-handed-over")
+    handed = world.get(order.order_id)
+    assert handed.current_unit.unit_id == next_yard.unit_id and handed.status == types_pb2.ORDER_STATUS_PLACED
+    assert yard.unit_id != next_yard.unit_id and 0 < handed.sla_seconds_left <= 2 * 3600

@@ -168,6 +168,18 @@ class World:
         return self.stub.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=token or self.as_center(),
                                   timeout=10).order
 
+    def queue(self, token: Metadata, **request) -> list[pb.Order]:
+        """A unit's whole queue (ListUnitQueue), page by page."""
+        orders, page_token = [], ""
+        while True:
+            reply = self.stub.ListUnitQueue(pb.ListUnitQueueRequest(
+                page=c.PageRequest(page_size=request.pop("page_size", 50), page_token=page_token), **request),
+                metadata=token, timeout=10)
+            orders += reply.orders
+            page_token = reply.page.next_page_token
+            if not page_token:
+                return orders
+
     def holder(self, order: pb.Order) -> Metadata:
         """The admin token of the unit holding the order."""
         return bearer(self.tree.admins[order.current_unit.unit_id])

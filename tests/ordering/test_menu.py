@@ -56,26 +56,13 @@ def test_lower_units_extend_the_menu_for_their_subtree(world):
     assert got.retired and got.retired_reason == "春耕结束" and got.retired_at.seconds
 
 
-def _queue(world, token, **request) -> list:
-    """The whole queue, page by page."""
-    orders, token_ = [], ""
-    while True:
-        reply = world.stub.ListUnitQueue(pb.ListUnitQueueRequest(
-            page=c.PageRequest(page_size=request.pop("page_size", 50), page_token=token_), **request),
-            metadata=token, timeout=10)
-        orders += reply.orders
-        token_ = reply.page.next_page_token
-        if not token_:
-            return orders
-
-
 def test_the_unit_queue_puts_the_nearest_deadline_first_and_pages(world):
     yard = world.courtyards[3]
     _, resident = world.resident(yard)
     admin = world.as_admin(yard)
     placed = [world.place(resident, "haircut").order_id for _ in range(3)]
     world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=placed[0]), metadata=admin, timeout=10)
-    queue = _queue(world, admin)
+    queue = world.queue(admin)
     # waiting for acknowledgement first (nearest deadline first), then everything else
     assert [o.order_id for o in queue if o.order_id in placed] == [placed[1], placed[2], placed[0]]
     waiting = [o.status in (S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED) for o in queue]
@@ -85,15 +72,15 @@ def test_the_unit_queue_puts_the_nearest_deadline_first_and_pages(world):
     mine = {o.order_id: o for o in queue}
     assert mine[placed[1]].sla_seconds_left > 0 and mine[placed[0]].sla_seconds_left == 0
 
-    only_waiting = _queue(world, admin, statuses=[S.ORDER_STATUS_PLACED])
+    only_waiting = world.queue(admin, statuses=[S.ORDER_STATUS_PLACED])
     assert {o.status for o in only_waiting} == {S.ORDER_STATUS_PLACED}
     assert [o.order_id for o in only_waiting if o.order_id in placed] == placed[1:]
     # the station sees its courtyards' orders through include_subtree, filtered by level, in pages
     station = world.as_admin(world.stations[1])
-    paged = _queue(world, station, unit_id=world.stations[1].unit_id, include_subtree=True,
-                   level=c.UNIT_LEVEL_COURTYARD, page_size=2)
+    paged = world.queue(station, unit_id=world.stations[1].unit_id, include_subtree=True,
+                        level=c.UNIT_LEVEL_COURTYARD, page_size=2)
     ids = [o.order_id for o in paged]
     assert len(ids) == len(set(ids)) and set(placed) <= set(ids)
     assert {o.current_unit.level for o in paged} == {c.UNIT_LEVEL_COURTYARD}
-    own = _queue(world, station, unit_id=world.stations[1].unit_id)
+    own = world.queue(station, unit_id=world.stations[1].unit_id)
     assert {o.current_unit.unit_id for o in own} <= {world.stations[1].unit_id}

@@ -30,8 +30,10 @@ def test_seed_sets_rules_and_stocks_every_station(module_district, points, stub,
     seed_points.seed(ctx)  # a second run adds nothing
     out = capsys.readouterr().out
     assert "16 store items" in out and "0 store items" in out
+    assert out.count("2 rule documents at the first station") == 1
     rules = stub.GetPointRules(pb.GetPointRulesRequest(), metadata=module_district.as_center(), timeout=5).rules
     assert rules.version == 1 and list(rules.star_threshold_hours) == [100, 300, 600, 1000, 1500]
+    assert len(rules.grading.criteria) == 10 and rules.grading.exemplary_min_score == 90
     items = stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=tree.stations[1].unit_id),
                                 metadata=module_district.as_center(), timeout=5).items
     assert len(items) == 8 and {"洗衣液", "大米", "食用油", "毛巾"} <= {i.name for i in items}

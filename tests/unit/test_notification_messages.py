@@ -65,6 +65,13 @@ def test_an_automatic_escalation_tells_both_units():
         ("adm_s1", K.MESSAGE_KIND_ORDER_ARRIVED), ("adm_s2", K.MESSAGE_KIND_ORDER_ARRIVED)]
 
 
+def test_a_handed_over_order_reaches_the_admins_of_its_new_holder():
+    sent = build(ev.OrderHandedOver(order=order(current_unit=YARD), from_unit=STATION, to_unit=YARD, reason="就近服务"),
+                 actor="adm_s1")
+    assert [(to, kind) for to, kind, *_ in sent] == [("adm_yard", K.MESSAGE_KIND_ORDER_ARRIVED)]
+    assert sent[0][2] == "分派的群众点单" and "分派给幸福小院" in sent[0][3]
+
+
 def test_deadline_near_names_the_due_time_in_china_time():
     due = dt.datetime(2026, 3, 5, 6, 30, tzinfo=dt.UTC)  # 14:30 in Beijing
     sent = build(ev.OrderDeadlineApproaching(order=order(), unit=YARD, due_at=to_timestamp(due)))

@@ -12,7 +12,7 @@ import pytest
 
 from services.common.auth import Principal, Role
 from services.common.checkin import CheckinCodes
-from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.ordering import order_rules as rules
 from services.ordering.models import Order
 from services.ordering.policy import Policy
@@ -25,6 +25,9 @@ ALL_STATUSES = [s for s in S.values() if s != S.ORDER_STATUS_UNSPECIFIED]
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 DISTRICT = "dst_1"
 CENTER, STATION, COURTYARD = ["unt_c"], ["unt_c", "unt_s"], ["unt_c", "unt_s", "unt_y"]
+NEXT_YARD = ["unt_c", "unt_s", "unt_y2"]  # COURTYARD's sibling
+NEXT_STATION, ITS_YARD = ["unt_c", "unt_s2"], ["unt_c", "unt_s2", "unt_y3"]
+UNITS = {path[-1]: path for path in (CENTER, STATION, COURTYARD, NEXT_YARD, NEXT_STATION, ITS_YARD)}
 CODES = CheckinCodes(b"k" * 32)
 
 
@@ -71,6 +74,9 @@ class FakeDirectory:
     def team(self, district_id: str, team_id: str) -> dict | None:
         return None
 
+    def unit(self, district_id: str, unit_id: str) -> dict | None:
+        return unit(UNITS[unit_id]) if unit_id in UNITS else None
+
     def unit_ref(self, district_id: str, path: list[str]) -> dict:
         return unit(path)
 
@@ -114,6 +120,8 @@ ACTIONS = [
            lambda o: rules.acknowledge(o, HOLDER, NOW)),
     Action("escalate", (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED), S.ORDER_STATUS_ESCALATED,
            lambda o: rules.escalate(o, HOLDER, NOW, "超出能力", LOOKUPS)),
+    Action("hand over", rules.UNDISPATCHED, S.ORDER_STATUS_PLACED,
+           lambda o: rules.hand_over(o, admin_of(STATION), NOW, COURTYARD[-1], "院里有人会", LOOKUPS), held_at=STATION),
     Action("dispatch", (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED, S.ORDER_STATUS_OPEN),
            S.ORDER_STATUS_DISPATCHED, lambda o: rules.dispatch(o, HOLDER, NOW, "", [VOLUNTEER.subject], LOOKUPS)),
     Action("open", (S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED), S.ORDER_STATUS_OPEN,
@@ -136,8 +144,7 @@ ACTIONS = [
            lambda o: rules.rate(o, RESIDENT, NOW, 5, "很好")),
     Action("close", (S.ORDER_STATUS_RATED,), S.ORDER_STATUS_CLOSED, lambda o: rules.close(o, HOLDER, NOW)),
     Action("cancel", rules.BEFORE_SERVICE, S.ORDER_STATUS_CANCELLED, lambda o: rules.cancel(o, RESIDENT, NOW, "")),
-    Action("reject", (*rules.WAITING_ACK, S.ORDER_STATUS_ACKNOWLEDGED, S.ORDER_STATUS_DECLINED),
-           S.ORDER_STATUS_REJECTED, lambda o: rules.reject(o, CENTER_ADMIN, NOW, "不属于服务范围", LOOKUPS),
+    Action("reject", rules.UNDISPATCHED, S.ORDER_STATUS_REJECTED, lambda o: rules.reject(o, CENTER_ADMIN, NOW, "不属于服务范围", LOOKUPS),
            held_at=CENTER),
     Action("overdue (scheduler)", rules.WAITING_ACK, S.ORDER_STATUS_ESCALATED,
            lambda o: rules.overdue(o, NOW, LOOKUPS), scheduler=True),
@@ -173,6 +180,10 @@ STRANGER_RESIDENT = person("res_2", Role.ROLE_RESIDENT)
 REFUSED = [
     ("acknowledge", S.ORDER_STATUS_PLACED, lambda o: rules.acknowledge(o, admin_of(STATION), NOW)),
     ("escalate", S.ORDER_STATUS_ACKNOWLEDGED, lambda o: rules.escalate(o, STRANGER_ADMIN, NOW, "", LOOKUPS)),
+    ("hand_over by another station's admin", S.ORDER_STATUS_PLACED,
+     lambda o: rules.hand_over(o, STRANGER_ADMIN, NOW, NEXT_YARD[-1], "", LOOKUPS)),
+    ("hand_over by the unit above", S.ORDER_STATUS_PLACED,
+     lambda o: rules.hand_over(o, admin_of(STATION), NOW, NEXT_YARD[-1], "", LOOKUPS)),
     ("dispatch", S.ORDER_STATUS_ACKNOWLEDGED, lambda o: rules.dispatch(o, VOLUNTEER, NOW, "", ["vol_1"], LOOKUPS)),
     ("open", S.ORDER_STATUS_ACKNOWLEDGED, lambda o: rules.open_for_claims(o, RESIDENT, NOW)),
     ("claim", S.ORDER_STATUS_OPEN, lambda o: rules.claim(o, HOLDER, NOW, LOOKUPS)),
@@ -270,3 +281,48 @@ def test_rating_is_once_and_within_the_window():
 def test_staff_who_placed_an_order_for_a_resident_may_cancel_it():
     assert rules.cancel(order(S.ORDER_STATUS_PLACED, placed_by=HOLDER.subject), HOLDER, NOW, "").to == \
         S.ORDER_STATUS_CANCELLED
+
+
+# 分单: down to any unit below the holder, or sideways to a sibling; nowhere else
+HAND_OVER_TARGETS = [
+    (CENTER, ITS_YARD, True),        # down two levels
+    (STATION, COURTYARD, True),      # down one level
+    (COURTYARD, NEXT_YARD, True),    # a sibling under the same station
+    (STATION, NEXT_STATION, True),   # a sibling under the same center
+    (STATION, ITS_YARD, False),      # the sibling's own courtyard: the sibling's to hand down
+    (COURTYARD, STATION, False),     # up is 报单 (EscalateOrder), with its own rules
+    (COURTYARD, ITS_YARD, False),    # a courtyard of another station
+    (COURTYARD, COURTYARD, False),   # itself
+]
+
+
+@pytest.mark.parametrize(("held_at", "to", "allowed"), [
+    pytest.param(*row, id=f"{row[0][-1]}-to-{row[1][-1]}") for row in HAND_OVER_TARGETS])
+def test_handing_over_goes_down_the_subtree_or_to_a_sibling(held_at, to, allowed):
+    def hand_over():
+        return rules.hand_over(order(S.ORDER_STATUS_ACKNOWLEDGED, held_at), admin_of(held_at), NOW, to[-1], "分单",
+                               LOOKUPS)
+    if allowed:
+        assert hand_over().fields["current"]["unit_id"] == to[-1]
+    else:
+        with pytest.raises(PermissionDenied, match="below it or to a sibling"):
+            hand_over()
+
+
+def test_handing_over_restarts_the_deadline_at_the_new_holders_level():
+    by_level = rules.OrderLookups(**{**LOOKUPS.__dict__, "policy": lambda district_id: Policy(
+        district_id, {**{level: 480 for level in L.values()}, L.UNIT_LEVEL_COURTYARD: 120}, 7, defaults=True)})
+    declined = order(S.ORDER_STATUS_DECLINED, STATION, team_id="tm_1", offered_ids=["vol_1"], sla_breaches=1)
+    move = rules.hand_over(declined, admin_of(STATION), NOW, COURTYARD[-1], "院里有理发志愿者", by_level)
+    assert move.fields["current"] == unit(COURTYARD) and move.fields["arrived_at"] == NOW
+    assert move.fields["ack_due_at"] == NOW + dt.timedelta(minutes=120)
+    assert move.fields["warn_at"] == NOW + dt.timedelta(minutes=96)
+    assert move.fields["team_id"] == "" and move.fields["offered_ids"] == []
+    assert "sla_breaches" not in move.fields and not move.automatic  # handing over is no breach
+    assert move.event_fields["from_unit"].unit_id == STATION[-1] and move.event_fields["to_unit"].unit_id == "unt_y"
+    assert move.reason == move.event_fields["reason"] == "院里有理发志愿者"
+
+
+def test_handing_over_to_an_unknown_unit_is_not_found():
+    with pytest.raises(NotFound):
+        rules.hand_over(order(S.ORDER_STATUS_PLACED, STATION), admin_of(STATION), NOW, "unt_nope", "分单", LOOKUPS)

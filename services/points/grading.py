@@ -1,0 +1,244 @@
+"""三级创建 as the seeds grade it: a unit's grade for a month, quarter or year measured from the
+records of its subtree — venues and rooms (registration's events), teams and active volunteers
+(the kit's read models), completed activities and projects (ordering's events), rule documents
+admins recorded, and the loop's figures — explained line by line by grading_rules.evaluate;
+evidence recorded by admins; grades recorded by reviewers (the grade history).
+
+The venue and project facts are kept by a consumer group of their own ("grading"), so a
+deployment that adds it replays both topics from the start and counts what existed before.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from prometheus_client import Counter
+
+from services.common.auth import Principal
+from services.common.clock import CHINA, clock
+from services.common.consumer import ConsumedEvent, Outcome
+from services.common.errors import InvalidArgument
+from services.common.events import EventSource, to_timestamp
+from services.common.ids import new_id
+from services.common.outbox import insert_with_events
+from services.common.readmodels import upsert_if_newer
+from services.common.validation import Validator
+from wenming.common.v1 import common_pb2
+from wenming.ordering.v1 import events_pb2 as ordering
+from wenming.ordering.v1 import types_pb2 as ordering_types
+from wenming.points.v1 import events_pb2
+from wenming.points.v1 import points_pb2 as pb
+from wenming.registration.v1 import events_pb2 as registration
+from wenming.registration.v1 import registration_pb2 as reg
+
+from . import grading_rules as rules
+from .directory import Directory, unit_ref_of
+from .grading_rules import C, GRADE_LABEL, Measure
+from .models import GradeAssessment, GradeEvidence, ProjectFact, RoomFact, VenueFact
+from .periods import bounds, months_so_far, validate_period
+from .rulebook import RuleBook
+from .scorecards import Boards, asked_unit_id
+
+P = ordering_types.ProjectStatus
+# 立项 or further: a project the units above have taken on
+TAKEN_ON = [P.PROJECT_STATUS_APPROVED, P.PROJECT_STATUS_INCUBATING, P.PROJECT_STATUS_BRANDED,
+            P.PROJECT_STATUS_CONCLUDED]
+PROJECT_EVENTS = (ordering.ProjectProposed, ordering.ProjectMoved, ordering.ProjectProgressReported,
+                  ordering.ProjectWorkLinked)
+URL = re.compile(r"^https?://\S{1,490}$")
+HISTORY_SHOWN = 50
+
+EVIDENCE_RECORDED = Counter("points_grade_evidence_total", "Grade evidence recorded by admins, by criterion",
+                            ["criterion"])
+ASSESSED = Counter("points_grade_assessments_total", "Unit grades recorded by reviewers, by grade and whether it "
+                   "differs from the computed one", ["grade", "changed"])
+
+
+class GradingFacts:
+    """Handlers of the "grading" consumer: venues and rooms, projects."""
+
+    def __init__(self) -> None:
+        self.venues = VenueFact._get_collection()
+        self.rooms = RoomFact._get_collection()
+        self.projects = ProjectFact._get_collection()
+
+    def handlers(self) -> dict:
+        r = registration
+        return {**{e.DESCRIPTOR.full_name: self._venue for e in (r.VenueCreated, r.VenueUpdated, r.VenueRetired)},
+                **{e.DESCRIPTOR.full_name: self._room for e in (r.RoomCreated, r.RoomUpdated, r.RoomRetired)},
+                **{e.DESCRIPTOR.full_name: self._project for e in PROJECT_EVENTS}}
+
+    def _venue(self, event: ConsumedEvent) -> Outcome:
+        venue = event.payload.venue
+        return upsert_if_newer(self.venues, venue.venue_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "unit_path": list(venue.unit.path), "name": venue.name,
+            "active": venue.status == reg.VENUE_STATUS_ACTIVE})
+
+    def _room(self, event: ConsumedEvent) -> Outcome:
+        room = event.payload.room
+        return upsert_if_newer(self.rooms, room.room_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "venue_id": room.venue_id,
+            "unit_path": list(event.payload.unit.path), "active": room.status == reg.VENUE_STATUS_ACTIVE})
+
+    def _project(self, event: ConsumedEvent) -> Outcome:
+        project = event.payload.project
+        return upsert_if_newer(self.projects, project.project_id, event.envelope.aggregate_version, {
+            "district_id": event.envelope.district_id, "unit_path": list(project.unit.path), "name": project.name,
+            "status": project.status})
+
+
+class Grading:
+    def __init__(self, directory: Directory, rulebook: RuleBook, boards: Boards, facts: GradingFacts,
+                 events: EventSource):
+        self.directory = directory
+        self.rulebook = rulebook
+        self.boards = boards
+        self.facts = facts
+        self.events = events
+        self.evidence = GradeEvidence.collection()
+        self.assessments = GradeAssessment.collection()
+
+    # ---- reads ----
+
+    def grade(self, principal: Principal, req: pb.GetUnitGradeRequest) -> tuple[pb.UnitGrade, list[dict]]:
+        """The unit's grade for the period, and its recorded grades, newest first."""
+        v = Validator()
+        unit_id = asked_unit_id(v, principal, req.unit_id)
+        period = validate_period(v, "period", req.period)
+        v.check()
+        unit = self.directory.managed_unit(principal, unit_id)
+        history = list(self.assessments.find({"district_id": principal.district_id, "unit_id": unit["_id"]},
+                                              {"outbox": 0}).sort("assessed_at", -1).limit(HISTORY_SHOWN))
+        return self._evaluate(principal.district_id, unit, period), history
+
+    def _evaluate(self, district: str, unit: dict, period: pb.Period) -> pb.UnitGrade:
+        scheme = self.rulebook.for_district(district).grading
+        measures = {**self._unit_building(district, unit, period), **self._loop(district, unit, period)}
+        result = rules.evaluate(measures, scheme, len(months_so_far(period)))
+        return pb.UnitGrade(unit=unit_ref_of(unit), period=period, score=result.score, grade=result.grade,
+                            grade_label=GRADE_LABEL[result.grade], exemplary_min_score=scheme.exemplary_min_score,
+                            standard_min_score=scheme.standard_min_score, lines=result.lines)
+
+    def _unit_building(self, district: str, unit: dict, period: pb.Period) -> dict[int, Measure]:
+        """The five 有 of the unit's subtree. Venues, teams, volunteers and projects count as they
+        stand now; activities and rule documents by their dates in the period."""
+        start, end = bounds(period)
+        inside = {"district_id": district, "unit_path": unit["_id"]}
+        rooms_per_venue: dict[str, int] = {}
+        for room in self.facts.rooms.find({**inside, "active": True}, {"venue_id": 1}):
+            rooms_per_venue[room["venue_id"]] = rooms_per_venue.get(room["venue_id"], 0) + 1
+        venues = [(v["_id"], f"{v['name']}（功能室{rooms_per_venue[v['_id']]}间）")
+                  for v in self.facts.venues.find({**inside, "active": True}, {"name": 1}).sort("_id", 1)
+                  if v["_id"] in rooms_per_venue]
+        teams = [(t["_id"], t["name"]) for t in self.directory.registry.teams.find(inside, {"name": 1}).sort("_id", 1)]
+        volunteers_filter = {"district_id": district, "scope": unit["_id"], "status": reg.VOLUNTEER_STATUS_ACTIVE}
+        volunteers = self.directory.registry.volunteers
+        volunteer_records = tuple((v["_id"], f"志愿者编号 {v['number']}")
+                                  for v in volunteers.find(volunteers_filter, {"number": 1}).sort("_id", 1)
+                                  .limit(rules.RECORDS_SHOWN))
+        activities = [(a["_id"], a.get("title") or a["_id"]) for a in self.boards.facts.activities.find(
+            {**inside, "completed": 1, "starts_at": {"$gte": start, "$lt": end}}, {"title": 1}).sort("starts_at", 1)]
+        projects = list(self.facts.projects.find({**inside, "status": {"$in": TAKEN_ON}},
+                                                 {"name": 1, "status": 1}).sort("_id", 1))
+        documents = [(e["_id"], f"{e['title']}（{e['recorded_by']} 于 {e['recorded_at'].astimezone(CHINA):%Y-%m-%d} 登记）")
+                     for e in self.evidence.find({**inside, "criterion": C.GRADING_CRITERION_RULES,
+                                                  "recorded_at": {"$lt": end}}, {"outbox": 0}).sort("recorded_at", 1)]
+        return {
+            C.GRADING_CRITERION_VENUES: _counted(venues),
+            C.GRADING_CRITERION_TEAMS: _counted(teams),
+            C.GRADING_CRITERION_ACTIVE_VOLUNTEERS: Measure(count := volunteers.count_documents(volunteers_filter),
+                                                           records=volunteer_records, records_total=count),
+            C.GRADING_CRITERION_ACTIVITIES: _counted(activities),
+            C.GRADING_CRITERION_PROJECTS: _counted([(p["_id"], p["name"]) for p in projects]),
+            C.GRADING_CRITERION_BRAND_PROJECT: _counted([(p["_id"], p["name"]) for p in projects
+                                                         if p["status"] == P.PROJECT_STATUS_BRANDED]),
+            C.GRADING_CRITERION_RULES: _counted(documents),
+        }
+
+    def _loop(self, district: str, unit: dict, period: pb.Period) -> dict[int, Measure]:
+        card = self.boards.measure_loop(district, unit, period)
+        live_orders = card.orders - card.orders_cancelled
+        return {
+            C.GRADING_CRITERION_RESPONSE: Measure(math.ceil(card.avg_ack_seconds / 60), card.acknowledgements > 0),
+            C.GRADING_CRITERION_COMPLETION: Measure(card.orders_completed * 100 // live_orders if live_orders else 0,
+                                                    live_orders > 0),
+            C.GRADING_CRITERION_SATISFACTION: Measure(card.satisfaction_centi, card.ratings > 0),
+        }
+
+    # ---- writes ----
+
+    def record_evidence(self, principal: Principal, req: pb.RecordGradeEvidenceRequest) -> dict:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id)
+        v.enum("criterion", req.criterion, pb.GradingCriterion)
+        title = v.text("title", req.title.strip(), min_len=2, max_len=60)
+        url = v.regex("document_url", req.document_url.strip(), URL, "须为 http(s) 网址", required=False)
+        note = v.text("note", req.note.strip(), max_len=500, required=False)
+        v.check()
+        unit = self.directory.managed_unit(principal, unit_id)
+        document = {"_id": new_id("gev"), "district_id": principal.district_id, "unit": _unit_doc(unit),
+                    "unit_path": unit["path"], "criterion": req.criterion, "title": title, "document_url": url,
+                    "note": note, "recorded_by": principal.subject, "recorded_at": clock.now()}
+        event = self.events.new(events_pb2.GradeEvidenceRecorded(evidence=evidence_msg(document)),
+                                district_id=principal.district_id, aggregate_type="grade_evidence",
+                                aggregate_id=document["_id"], version=1, actor_id=principal.subject)
+        insert_with_events(self.evidence, document, [event])
+        EVIDENCE_RECORDED.labels(pb.GradingCriterion.Name(req.criterion)).inc()
+        return document
+
+    def assess(self, principal: Principal, req: pb.AssessUnitGradeRequest) -> dict:
+        v = Validator()
+        unit_id = v.ident("unit_id", req.unit_id)
+        period = validate_period(v, "period", req.period)
+        v.enum("grade", req.grade, pb.ScorecardGrade)
+        reason = v.text("reason", req.reason.strip(), max_len=200, required=False)
+        evidence_ids = v.ids("evidence_ids", list(req.evidence_ids), max_count=20)
+        v.check()
+        unit = self.directory.managed_unit(principal, unit_id)
+        rules.require_reviewer(principal, unit["path"])
+        if evidence_ids and self.evidence.count_documents({"_id": {"$in": evidence_ids}, "district_id":
+                                                           principal.district_id, "unit_path": unit["_id"]}) \
+                != len(set(evidence_ids)):
+            raise InvalidArgument.field("evidence_ids", "须为该单位（或其下级）已登记的证明材料")
+        computed = self._evaluate(principal.district_id, unit, period)
+        rules.require_evidence_for_change(computed.grade, req.grade, reason, evidence_ids)
+        assessor = self.directory.unit(principal.district_id, principal.unit_id) if principal.unit_id else None
+        document = {"_id": new_id("gas"), "district_id": principal.district_id, "unit_id": unit["_id"],
+                    "unit": _unit_doc(unit), "period": {"year": period.year, "month": period.month,
+                                                        "quarter": period.quarter},
+                    "grade": req.grade, "computed_grade": computed.grade, "score": computed.score, "reason": reason,
+                    "evidence_ids": evidence_ids, "assessed_by": principal.subject,
+                    "assessor_unit": _unit_doc(assessor) if assessor else None, "assessed_at": clock.now()}
+        event = self.events.new(events_pb2.UnitGradeAssessed(assessment=assessment_msg(document)),
+                                district_id=principal.district_id, aggregate_type="grade_assessment",
+                                aggregate_id=document["_id"], version=1, actor_id=principal.subject)
+        insert_with_events(self.assessments, document, [event])
+        ASSESSED.labels(pb.ScorecardGrade.Name(req.grade), str(req.grade != computed.grade).lower()).inc()
+        return document
+
+
+def _counted(records: list[tuple[str, str]]) -> Measure:
+    return Measure(len(records), records=tuple(records))
+
+
+def _unit_doc(unit: dict) -> dict:
+    return {"unit_id": unit["_id"], "level": unit["level"], "name": unit["name"], "path": list(unit["path"])}
+
+
+def _ref_msg(doc: dict | None) -> common_pb2.UnitRef | None:
+    return common_pb2.UnitRef(**doc) if doc else None
+
+
+def evidence_msg(doc: dict) -> pb.GradeEvidence:
+    return pb.GradeEvidence(evidence_id=doc["_id"], unit=_ref_msg(doc["unit"]), criterion=doc["criterion"],
+                            title=doc["title"], document_url=doc["document_url"], note=doc["note"],
+                            recorded_by=doc["recorded_by"], recorded_at=to_timestamp(doc["recorded_at"]))
+
+
+def assessment_msg(doc: dict) -> pb.GradeAssessment:
+    return pb.GradeAssessment(
+        assessment_id=doc["_id"], unit=_ref_msg(doc["unit"]), period=pb.Period(**doc["period"]), grade=doc["grade"],
+        grade_label=GRADE_LABEL[doc["grade"]], computed_grade=doc["computed_grade"], score=doc["score"],
+        reason=doc["reason"], evidence_ids=doc["evidence_ids"], assessed_by=doc["assessed_by"],
+        assessor_unit=_ref_msg(doc["assessor_unit"]), assessed_at=to_timestamp(doc["assessed_at"]))
