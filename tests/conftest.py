@@ -22,14 +22,9 @@ def registration(stack):
     # session-scoped fixtures keep the tokens they logged in with for the whole run, which can
     # outlast the 15-minute default of an access token on a busy machine
     # and every test logs in from 127.0.0.1: the per-address lockout is tested on a replica of its own
-    proc = stack.service("registration", extra_env={"ACCESS_TOKEN_TTL_SECONDS": "7200",
-                                                    "LOGIN_MAX_FAILURES_PER_ADDRESS": "100000"})
-    proc.start()
-    try:
-        proc.wait_serving(90)
+    with stack.running("registration", extra_env={"ACCESS_TOKEN_TTL_SECONDS": "7200",
+                                                  "LOGIN_MAX_FAILURES_PER_ADDRESS": "100000"}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -25,17 +25,12 @@ def media_clock(stack):
 
 @pytest.fixture(scope="package")
 def media(stack, registration, media_clock):
-    proc = stack.service("media", extra_env={
+    with stack.running("media", extra_env={
         "CLOCK_OFFSET_FILE": str(media_clock),
         "MEDIA_CLEANUP_INTERVAL_SECONDS": "3600",
         "MEDIA_DOCUMENT_MAX_UNPACKED_BYTES": str(20 * MIB),
-    })
-    proc.start()
-    try:
-        proc.wait_serving(90)
+    }) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="package")

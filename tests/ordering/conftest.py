@@ -39,13 +39,8 @@ def ordering_proc(stack, registration, ordering_env):
     admin = make_admin(stack.kafka, "ordering-tests")
     ensure_topics(admin, [TRAINING_TOPIC], TopicSettings(partitions=3))
     admin.close()
-    proc = stack.service("ordering", extra_env=ordering_env)
-    proc.start()
-    try:
-        proc.wait_serving(90)
+    with stack.running("ordering", extra_env=ordering_env) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="package")

@@ -139,10 +139,5 @@ def volunteer_principal(district_id: str, volunteer_id: str, unit) -> Principal:
 
 def run_points(stack, **extra_env: str):
     """A points process on the test database, stopped when its fixture ends."""
-    proc = stack.service("points", extra_env=extra_env)
-    proc.start()
-    try:
-        proc.wait_serving(90)
+    with stack.running("points", extra_env=extra_env) as proc:
         yield proc
-    finally:
-        proc.stop()

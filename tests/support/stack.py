@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,14 @@ class Stack:
                 if "in use" not in str(exc):
                     raise
         raise RuntimeError(f"no free ports for {name} after 4 offsets")
+
+    @contextmanager
+    def running(self, name: str, *, timeout: float = 90, **options) -> Iterator[launcher.ServiceProcess]:
+        """A service process SERVING for the block, always stopped after it (a fixture's life)."""
+        proc = self.service(name, **options)
+        proc.start()
+        try:
+            proc.wait_serving(timeout)
+            yield proc
+        finally:
+            proc.stop()

@@ -39,18 +39,13 @@ def clock_file(tmp_path_factory):
 @pytest.fixture(scope="package")
 def training(stack, registration, clock_file):
     clock_file.write_text("0")
-    proc = stack.service("training", extra_env={
+    with stack.running("training", extra_env={
         "CLOCK_OFFSET_FILE": str(clock_file),
         "TRAINING_EXPIRE_CERTIFICATIONS_INTERVAL_SECONDS": "1",
         "TRAINING_CLOSE_SESSIONS_INTERVAL_SECONDS": "1",
         "TRAINING_ROTATION_METRICS_INTERVAL_SECONDS": "1",
-    })
-    proc.start()
-    try:
-        proc.wait_serving(90)
+    }) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
