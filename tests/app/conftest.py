@@ -18,6 +18,7 @@ from services.common.events import events_topic
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
 from tests.ordering.support import Clock, Ordering, World, wait_until
 from tests.support.registration import District
+from tests.support.stack import CATCH_UP_SECONDS
 
 from .browser import CHROMIUM, CHROMIUM_ARGS, DESK, ROOT, new_device
 
@@ -63,7 +64,8 @@ def world(registration, peers, stack, mongo_client) -> World:
     world = World(district, ordering, issuer)
     # the 积分超市 lists the stores of the resident's units: points must know them (its own consumer)
     units = mongo_client[f"{stack.db_prefix}points"].registry_units
-    wait_until(lambda: units.count_documents({"district_id": district.id}) == 8, what="the unit tree in points")
+    wait_until(lambda: units.count_documents({"district_id": district.id}) == 8, timeout=CATCH_UP_SECONDS,
+               what="the unit tree in points")
     yield world
     ordering.close()
     district.close()

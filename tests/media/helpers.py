@@ -16,6 +16,7 @@ from PIL import Image
 
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, Tree
+from tests.support.stack import CATCH_UP_SECONDS
 from wenming.media.v1 import media_pb2 as pb
 from wenming.media.v1 import media_pb2_grpc
 
@@ -133,7 +134,7 @@ def build_world(district: District, media_db) -> World:
     _, other_resident_token = district.resident(tree.courtyards[2].unit_id)
     unit_ids = [district.center_id, tree.institute.unit_id] + [u.unit_id for u in tree.stations + tree.courtyards]
     wait_for(lambda: media_db["registry_units"].count_documents({"_id": {"$in": unit_ids}}) == len(unit_ids),
-             what="media's read model to have the district's units")
+             timeout=CATCH_UP_SECONDS, what="media's read model to have the district's units")
     return World(district, tree, district.volunteer_token(phone), volunteer.volunteer_id,
                  district.volunteer_token(other_phone), resident_token, resident.resident_id, other_resident_token)
 

@@ -12,6 +12,7 @@ from tests.ordering.support import Clock, Ordering, World, wait_until
 from tests.points.support import Feed
 from tests.support.events import TopicTap
 from tests.support.registration import District
+from tests.support.stack import CATCH_UP_SECONDS
 
 from .support import Inboxes, WebhookReceiver
 from services.common.events import events_topic
@@ -88,7 +89,7 @@ def new_world(registration, ordering, issuer, notification_db) -> tuple[District
     world = World(district, ordering, issuer)
     # the admins of all eight units are known before any order names a unit
     wait_until(lambda: notification_db.registry_admins.count_documents({"district_id": district.id}) == 8,
-               what="the unit admins in notification's read model")
+               timeout=CATCH_UP_SECONDS, what="the unit admins in notification's read model")
     return district, world
 
 

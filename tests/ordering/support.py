@@ -13,6 +13,7 @@ from pymongo.database import Database
 from services.common.auth import Principal, TokenIssuer
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, new_national_id, new_phone
+from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import ordering_pb2_grpc
@@ -21,10 +22,6 @@ from wenming.registration.v1 import registration_pb2 as reg
 
 S = types_pb2.OrderStatus
 Metadata = list[tuple[str, str]]
-
-
-# how long a service just started may take to catch up with the registration topic's history
-CATCH_UP_SECONDS = 120
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
@@ -93,8 +90,7 @@ class World:
         self.institute = self.tree.institute
         self.stations = self.tree.stations
         self.courtyards = self.tree.courtyards
-        # the read model must know the units before orders name them; a process new to the topic
-        # first replays everything earlier packages of this worker published (imports included)
+        # the read model must know the units before orders name them
         wait_until(lambda: self.db.registry_units.count_documents({"district_id": self.district.id}) == 8,
                    timeout=CATCH_UP_SECONDS, what="the unit tree in ordering's read model")
         for key, name, category, level, skills, certs, minutes in [

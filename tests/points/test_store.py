@@ -14,6 +14,7 @@ import pytest
 from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal, wait_for
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
+from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import events_pb2 as pev
 from wenming.points.v1 import points_pb2 as pb
@@ -26,7 +27,7 @@ def tree(module_district, points, stack, mongo_client):
     tree = module_district.small_tree()
     # stores belong to units points knows from registration's events (its own consumer)
     units = mongo_client[f"{stack.db_prefix}points"].registry_units
-    assert wait_for(lambda: units.count_documents({"district_id": module_district.id}) == 8, 30)
+    assert wait_for(lambda: units.count_documents({"district_id": module_district.id}) == 8, CATCH_UP_SECONDS)
     return tree
 
 

@@ -23,6 +23,7 @@ from services.common.ids import new_id
 from services.registration.sheets import BAD_FILL, REASONS_HEADER, ROW_NUMBER_HEADER
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import District, new_national_id, new_phone
+from tests.support.stack import KAFKA_PREFIX
 from wenming.registration.v1 import registration_pb2 as reg
 
 VOLUNTEERS, RESIDENTS, UNITS = reg.IMPORT_KIND_VOLUNTEERS, reg.IMPORT_KIND_RESIDENTS, reg.IMPORT_KIND_UNITS
@@ -191,9 +192,10 @@ def test_a_dry_run_marks_exactly_the_37_bad_cells_and_writes_nothing(module_dist
 
 
 def test_an_import_killed_mid_file_resumes_and_registers_every_row_exactly_once(stack, spawn, mongo_client):
-    # a registration process of its own (own database), so the test's SIGKILL hits the one running the job
+    # a registration process of its own (own database), so the test's SIGKILL hits the one running the job;
+    # its 2,000 registrations go to topics of their own, which no other service of this worker replays
     proc = spawn("registration", port_offset=1, database_prefix=f"{stack.db_prefix}onboard_",
-                 log_name="registration-import")
+                 log_name="registration-import", extra_env={"KAFKA_PREFIX": f"{KAFKA_PREFIX}onboard."})
     proc.wait_serving(90)
     district = District(proc.grpc_target, proc.env)
     try:

@@ -27,6 +27,10 @@ from services.common.events import set_kafka_prefix  # noqa: E402
 # parallel workers (and runs) on the one broker never read each other's events — a consumer
 # deriving events from another worker's would publish them twice. Set here, before any test
 # module makes a topic name.
+# how long a service just started may take to catch up with a topic: a worker runs test packages
+# one after another on one topic prefix, so a process new to it first replays what the earlier
+# packages published (the 2,000-row imports included)
+CATCH_UP_SECONDS = 120
 RUN_ID = uuid.uuid4().hex[:6]
 KAFKA_PREFIX = f"t{RUN_ID}."
 set_kafka_prefix(KAFKA_PREFIX)

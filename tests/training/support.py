@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, Tree, new_phone
+from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
 from wenming.training.v1 import training_pb2 as pb
 from wenming.training.v1 import training_pb2_grpc
@@ -22,7 +23,7 @@ def ts(moment: dt.datetime) -> Timestamp:
     return stamp
 
 
-def eventually(call, timeout: float = 120.0, retry_on=(grpc.StatusCode.NOT_FOUND,)):
+def eventually(call, timeout: float = CATCH_UP_SECONDS, retry_on=(grpc.StatusCode.NOT_FOUND,)):
     """Calls until it stops failing with `retry_on`: registration's events still on their way, or a
     training process new to the topic still replaying what earlier packages of this worker published."""
     deadline = time.monotonic() + timeout
