@@ -15,6 +15,7 @@ from services.common.clock import CHINA
 from tests.points.support import run_points, wait_for
 from tests.support.exports import download, finished, sheet_rows
 from tests.support.grpc_helpers import bearer, expect_error
+from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 
@@ -62,14 +63,19 @@ def test_hours_workbook_equals_the_accounts_and_adds_up_per_unit(module_district
     events.append(feed.hours_confirmed(d, old, [(ids[0], 600, VERIFIED)], station, occurred_at=long_ago))
     feed.send(*events)
 
-    def account(volunteer_id: str) -> pb.Account:
-        return stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin, timeout=5).account
+    def account(volunteer_id: str) -> pb.Account | None:
+        try:
+            return stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin, timeout=5).account
+        except grpc.RpcError as err:  # the ledger has not opened the account yet
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
 
     def credited() -> list[pb.Account] | None:
         found = [account(v) for v in ids]
-        return found if all(a.verified_minutes and a.training_minutes for a in found) else None
+        return found if all(a and a.verified_minutes and a.training_minutes for a in found) else None
 
-    accounts = wait_for(credited, 60)
+    accounts = wait_for(credited, CATCH_UP_SECONDS)
     assert accounts[0].verified_minutes == 660
 
     rows, units, job_id = _export(stub, admin, station, today - dt.timedelta(days=500), today)
