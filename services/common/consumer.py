@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from .kafka_clients import connection_options
 from .logs import access_log
 from .producers import HealingProducer, Record
 from .retry import OUTAGE, Backoff, Retry
+from .threads import StoppableThread
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ConsumedEvent:
 Handler = Callable[[ConsumedEvent], Outcome]
 
 
-class EventConsumer(threading.Thread):
+class EventConsumer(StoppableThread):
     """Consumes topics with per-type handlers, a whole poll (every partition) as one batch.
     Subclasses may override `apply_batch` to store a batch in a few bulk writes (the ledger
     does); the default applies events one by one in order."""
@@ -94,7 +94,7 @@ class EventConsumer(threading.Thread):
     def __init__(self, *, bootstrap_servers: str, group_id: str, topics: list[str],
                  handlers: dict[str, Handler] | None = None, dlq_producer: HealingProducer | None = None,
                  max_records: int = 500, client_id: str = ""):
-        super().__init__(name=f"consumer-{group_id}", daemon=True)
+        super().__init__(f"consumer-{group_id}")
         self.group_id = group_id
         self.topics = topics
         self.handlers = dict(handlers or {})
@@ -102,7 +102,6 @@ class EventConsumer(threading.Thread):
         self._max_records = max_records
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id or group_id
-        self._stopping = threading.Event()
         self._consumer: KafkaConsumer | None = None
         self.healthy = False
         # when the consumer last committed a batch or found itself caught up (readiness)
@@ -113,10 +112,6 @@ class EventConsumer(threading.Thread):
             LAG.labels(topic, group_id)
 
     # ---- lifecycle ----
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self.join(timeout)
 
     def stalled_for(self) -> float:
         """Seconds since it last committed a batch or was caught up (with no partitions it is)."""

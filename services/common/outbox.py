@@ -26,6 +26,7 @@ from pymongo.collection import Collection
 
 from .producers import HealingProducer, outbox_record
 from .retry import Backoff
+from .threads import StoppableThread
 from .mongo import RawDoc
 
 log = logging.getLogger(__name__)
@@ -84,26 +85,24 @@ def update_with_events(collection: Collection[RawDoc], filter: RawDoc, update: R
     return doc
 
 
-class OutboxRelay(threading.Thread):
+class OutboxRelay(StoppableThread):
     """Publishes pending events of the registered collections; one thread per process."""
 
     def __init__(self, producer: HealingProducer, collections: list[Collection[RawDoc]], poll_seconds: float = 0.2,
                  batch_size: int = 500, send_timeout_seconds: float = 15.0):
-        super().__init__(name="outbox-relay", daemon=True)
+        super().__init__("outbox-relay")
         self._producer = producer
         self._collections = collections
         self._poll = poll_seconds
         self._batch = batch_size
         self._send_timeout = send_timeout_seconds
-        self._stopping = threading.Event()
         self._failures = 0
         # collection name -> since when its pending events have not moved (readiness)
         self._waiting_since: dict[str, float] = {}
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
+    def request_stop(self) -> None:
+        super().request_stop()
         _wakeup.set()
-        self.join(timeout)
 
     def run(self) -> None:
         while not self._stopping.is_set():

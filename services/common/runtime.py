@@ -55,6 +55,7 @@ from .producers import HealingProducer
 from .retry import OUTAGE
 from .revocations import RevocationFeed, RevokedSessions
 from .scheduler import LeasedJob
+from .threads import Stoppable, stop_together
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +65,10 @@ WORKER_ENV = "WENMING_GRPC_WORKER"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
-class Background(Protocol):
+class Background(Stoppable, Protocol):
     """What runs beside the calls (jobs, listeners, feeds): started with the app, stopped with it."""
 
     def start(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 def stop_on_signals(stopping: threading.Event) -> None:
@@ -211,6 +210,7 @@ class ServiceApp:
         """Keeps the health status honest: SERVING only while MongoDB and Kafka answer. In a
         worker, also notices that the main process is gone (then the worker stops)."""
         admin = None
+        started = False
         parent = os.getppid()
         while not self._stopping.is_set():
             if self.is_worker and os.getppid() != parent:
@@ -229,9 +229,13 @@ class ServiceApp:
             self._checks["token_revocations"] = self._revocations.ready
             if not self.is_worker:
                 self._check_progress()
+            serving = all(self._checks.values())
             if not self._stopping.is_set():
-                grpc_server.set_serving(all(self._checks.values()))
-            self._stopping.wait(2.0)
+                grpc_server.set_serving(serving)
+            started = started or serving
+            # until it first serves, look again soon: a start (or a restart in a rollout) should not
+            # wait a whole period for the revocation feed to catch up
+            self._stopping.wait(2.0 if started else 0.1)
         if admin is not None:
             admin.close()
 
@@ -292,10 +296,13 @@ class ServiceApp:
             self._stop_grpc(grpc_server)
         else:
             self._run_main(grpc_server, workers)
-        for thread in self._process_background:
-            thread.stop()
+        stop_together(self._process_background)
         monitor.join(3)
         log.info("stopped")
+        # everything of ours is closed; pymongo's exit hook would still wait out its monitors'
+        # half-second sleeps, which every restart of a rollout pays
+        logging.shutdown()
+        os._exit(0)
 
     def _start_grpc(self, reuse_port: bool) -> GrpcServer:
         server = GrpcServer(port=self.settings.grpc_port, verifier=self.verifier,
@@ -333,11 +340,9 @@ class ServiceApp:
         self._stop_grpc(grpc_server)
         if workers:
             workers.join(self.settings.shutdown_grace_seconds + 5)
-        for thread in self._background:
-            thread.stop()
         setup.join(5)
-        for consumer in self._consumers:
-            consumer.stop()
+        # the relay last: it publishes what the others wrote to the outbox while stopping
+        stop_together([*self._background, *self._consumers])
         if self._relay is not None:
             self._relay.stop()
         if self._producer is not None:

@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import threading
 from collections.abc import Callable
 
 from prometheus_client import Counter
@@ -22,6 +21,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .clock import clock
 from .mongo import RawDoc
+from .threads import StoppableThread
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,16 @@ log = logging.getLogger(__name__)
 JOB_RUNS = Counter("scheduler_job_runs_total", "Periodic job passes", ["job_name", "result"])
 
 
-class LeasedJob(threading.Thread):
+class LeasedJob(StoppableThread):
     def __init__(self, name: str, leases: Collection[RawDoc], work: Callable[[], int], interval_seconds: float,
                  lease_seconds: float = 30.0):
-        super().__init__(name=f"job-{name}", daemon=True)
+        super().__init__(f"job-{name}")
         self.job = name
         self._leases = leases
         self._work = work
         self._interval = interval_seconds
         self._lease = dt.timedelta(seconds=lease_seconds)
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
-        self._stopping = threading.Event()
         for result in ("ok", "error"):  # visible from zero, so increase() sees the first failure
             JOB_RUNS.labels(name, result)
 
@@ -80,8 +79,7 @@ class LeasedJob(threading.Thread):
     def stop(self, timeout: float = 5.0) -> None:
         """Stops after the current pass and hands the lease over at once (a replica shutting down
         in a rolling update does not leave the job idle until its lease runs out)."""
-        self._stopping.set()
-        self.join(timeout)
+        super().stop(timeout)
         try:
             self._leases.delete_one({"_id": self.job, "owner": self._owner})
         except PyMongoError:

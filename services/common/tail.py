@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -29,20 +28,21 @@ from wenming.common.v1 import common_pb2
 from .events import PoisonEvent, decode
 from .kafka_clients import connection_options
 from .retry import OUTAGE
+from .threads import StoppableThread
 
 M = TypeVar("M", bound=message.Message)
 
 log = logging.getLogger(__name__)
 
 
-class TopicTail(threading.Thread):
+class TopicTail(StoppableThread):
     def __init__(self, name: str, bootstrap_servers: str, topic: str, handle: Callable[[ConsumerRecord], None], *,
                  since_seconds: float | None = None, on_connect: Callable[[], None] = lambda: None,
                  on_lost: Callable[[], None] = lambda: None, after_poll: Callable[[], None] = lambda: None):
         """`since_seconds`: start that far back in time (else at the end); `on_connect` runs each
         time the tail is reading again, `on_lost` when it lost the broker, `after_poll` after
         every poll, records or not."""
-        super().__init__(name=name, daemon=True)
+        super().__init__(name)
         self._servers = bootstrap_servers
         self.topic = topic
         self._handle = handle
@@ -50,12 +50,7 @@ class TopicTail(threading.Thread):
         self._on_connect, self._on_lost, self._after_poll = on_connect, on_lost, after_poll
         self._positions: dict[TopicPartition, int] = {}
         self._caught_up_at: dict[TopicPartition, int] = {}  # the end offsets when the tail first read
-        self._stopping = threading.Event()
         self.caught_up = False  # has read at least up to where the topic ended when it started
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping.set()
-        self.join(timeout)
 
     def run(self) -> None:
         consumer, failures = None, 0

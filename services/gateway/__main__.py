@@ -16,6 +16,7 @@ from services.common.http_errors import register_json_errors
 from services.common.logs import configure_logging
 from services.common.ops_app import HttpServer, create_ops_app, trace_requests
 from services.common.runtime import stop_on_signals
+from services.common.threads import StoppableThread
 
 from .api import api_blueprint
 from .downloads import downloads_blueprint
@@ -42,17 +43,18 @@ def load_upstreams(env: Env) -> dict[str, Upstream]:
     return upstreams
 
 
-class UpstreamHealth(threading.Thread):
-    """Ready while every configured upstream reports SERVING (checked every 2 s)."""
+class UpstreamHealth(StoppableThread):
+    """Ready while every configured upstream reports SERVING (checked every 2 s; until they first
+    all do, every 0.1 s, so a start is not held a whole period)."""
 
     def __init__(self, upstreams: dict[str, Upstream]):
-        super().__init__(name="upstream-health", daemon=True)
+        super().__init__("upstream-health")
         self._upstreams = upstreams
         self.checks = {name: False for name in upstreams}
-        self.stopping = threading.Event()
 
     def run(self) -> None:
-        while not self.stopping.is_set():
+        started = False
+        while not self._stopping.is_set():
             for name, upstream in self._upstreams.items():
                 try:
                     reply = health_pb2_grpc.HealthStub(upstream.channel).Check(
@@ -60,7 +62,8 @@ class UpstreamHealth(threading.Thread):
                     self.checks[name] = reply.status == health_pb2.HealthCheckResponse.SERVING
                 except grpc.RpcError:
                     self.checks[name] = False
-            self.stopping.wait(2.0)
+            started = started or all(self.checks.values())
+            self._stopping.wait(2.0 if started else 0.1)
 
 
 def main() -> int:
@@ -106,7 +109,7 @@ def main() -> int:
     server.start()
     log.info("serving", extra={"http_port": port, "upstreams": {n: u.target for n, u in upstreams.items()}})
     stopping.wait()
-    health.stopping.set()
+    health.request_stop()
     streams.close()
     server.stop()
     for upstream in upstreams.values():

@@ -81,9 +81,12 @@ class WebhookChannel:
     def start(self) -> None:
         self._worker.start()
 
+    def request_stop(self) -> None:
+        self._stopping.set()  # retries stop waiting
+
     def stop(self, timeout: float = 5.0) -> None:
-        """What is queued is still tried once, until `timeout`; retries stop waiting."""
-        self._stopping.set()
+        """What is queued is still tried once, until `timeout`."""
+        self.request_stop()
         try:
             self._queue.put(_STOP, timeout=timeout)
         except queue.Full:

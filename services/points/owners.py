@@ -15,13 +15,13 @@ import datetime as dt
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 
 from pymongo.errors import PyMongoError
 
 from services.common.clock import clock
+from services.common.threads import StoppableThread
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,14 @@ RENEW_SECONDS = 1.0
 FRESH_SECONDS = LEASE_SECONDS - 2 * RENEW_SECONDS
 
 
-class Owners(threading.Thread):
+class Owners(StoppableThread):
     """This process's lease, and the liveness of others'."""
 
     def __init__(self, collection):
-        super().__init__(name="points-owner-lease", daemon=True)
+        super().__init__("points-owner-lease")
         self.collection = collection
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renewed = float("-inf")  # monotonic time of the last renewal that got through
-        self._stopping = threading.Event()
 
     def renew(self) -> None:
         started = time.monotonic()
@@ -81,8 +80,7 @@ class Owners(threading.Thread):
     def stop(self, timeout: float = 5.0) -> None:
         """After the drain: nothing of this process is in progress any more, so no one need wait
         for its lease to run out."""
-        self._stopping.set()
-        self.join(timeout)
+        super().stop(timeout)
         try:
             self.collection.delete_one({"_id": self.id})
         except PyMongoError:
