@@ -166,7 +166,10 @@ class Settings:
     grpc_processes: int = 1
     shutdown_grace_seconds: float = 10.0
     kafka_topics: TopicSettings = field(default_factory=TopicSettings)
-    outbox_poll_seconds: float = 0.2
+    # a write in the relay's own process wakes it at once; the poll only finds what other
+    # processes wrote (gRPC worker processes, command-line jobs). Five scans a second of every
+    # outbox collection were most of an idle database's work.
+    outbox_poll_seconds: float = 1.0
     # a relay with events pending or a consumer behind that has not moved for this long is not ready
     stall_seconds: float = 60.0
     kafka_connection: dict[str, Any] = field(default_factory=dict)  # TLS/SASL options of every Kafka client
@@ -298,7 +301,7 @@ def load_settings(service_name: str, environ: Mapping[str, str] | None = None,
         grpc_processes=env.int("GRPC_PROCESSES", 1, minimum=1),
         shutdown_grace_seconds=env.float("SHUTDOWN_GRACE_SECONDS", 10.0),
         kafka_topics=topic_settings(env),
-        outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 0.2),
+        outbox_poll_seconds=env.float("OUTBOX_POLL_SECONDS", 1.0),
         stall_seconds=env.float("READINESS_STALL_SECONDS", 60.0),
         kafka_connection=kafka_connection(env),
         mongodb_tls=mongodb_tls(env),

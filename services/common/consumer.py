@@ -34,7 +34,7 @@ from wenming.common.v1 import common_pb2
 from . import tracing
 from .errors import DomainError
 from .events import PoisonEvent, decode, dlq_topic, kafka_name
-from .kafka_clients import connection_options
+from .kafka_clients import consumer_options
 from .logs import access_log
 from .producers import HealingProducer, Record
 from .retry import OUTAGE, Backoff, Retry
@@ -130,8 +130,7 @@ class EventConsumer(StoppableThread):
             max_poll_records=self._max_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
-            request_timeout_ms=30_000,
-            **connection_options(),
+            **consumer_options(),
         )
         # the topics' partitions known before the group's first assignment: assigned without them
         # (kafka-python's range assignor logs "No partition metadata"), a topic stays unread

@@ -26,7 +26,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from wenming.common.v1 import common_pb2
 
 from .events import PoisonEvent, decode
-from .kafka_clients import connection_options
+from .kafka_clients import consumer_options
 from .retry import OUTAGE
 from .threads import StoppableThread
 
@@ -87,7 +87,7 @@ class TopicTail(StoppableThread):
         consumer = KafkaConsumer(bootstrap_servers=self._servers.split(","), group_id=None,
                                  client_id=f"{self.name}-{socket.gethostname()}-{os.getpid()}",
                                  enable_auto_commit=False, allow_auto_create_topics=False,
-                                 request_timeout_ms=30_000, **connection_options())
+                                 **consumer_options())
         try:
             assigned = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())]
             if not assigned:
