@@ -26,8 +26,14 @@ UNIT_TESTS := tests/unit
 TOOLS_STATUS := $(TEST_DATA)-tools
 # test packages run in parallel pytest processes (pytest-xdist), each with its own service processes,
 # ports, databases and consumer groups on the one broker and database; the few tests that stop the
-# broker or the database, or need the machine to themselves (marked serial), run afterwards alone
+# broker or the database (marked serial) run one after another at the same time, on a broker and
+# database of their own (SERIAL_ENV: the slot's ports + 3, and its fourth lane of service ports)
 TEST_WORKERS ?= 3
+SERIAL_DATA := $(TEST_DATA)-serial
+SERIAL_ENV := WENMING_DATA=$(SERIAL_DATA) \
+              KAFKA_PORT=$(shell echo $$((19095 + 10 * $(TEST_SLOT)))) \
+              MONGO_PORT=$(shell echo $$((27021 + 10 * $(TEST_SLOT)))) \
+              WENMING_TEST_LANE=$(shell echo $$((4 * $(TEST_SLOT) + 3)))
 BENCH_ARGS ?=
 # `make chaos` kills and freezes its broker and database: a stack of its own (slot 7's ports and
 # .data/chaos), so it runs beside `make run` and `make test`; CHAOS_SEED repeats a run
@@ -159,14 +165,19 @@ backup restore: deps
 # the broker and database are fetched and built side by side (on a fresh machine the FerretDB build
 # alone takes minutes): a broken rule fails the run as soon as the venv is there.
 test: test-tools
+	@[ $(TEST_WORKERS) -le 3 ] || { echo "make test: TEST_WORKERS is at most 3 (the serial tests take the slot's fourth lane)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory -j4 --output-sync=target unit-first web browser infra
-	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true
-	@rm -rf $(TEST_DATA)
-	@$(TEST_ENV) $(STACK) start
-	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; \
-	  export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TOOLS_STATUS); \
+	@$(TEST_ENV) $(STACK) stop >/dev/null 2>&1 || true; $(SERIAL_ENV) $(STACK) stop >/dev/null 2>&1 || true
+	@rm -rf $(TEST_DATA) $(SERIAL_DATA)
+	@$(TEST_ENV) $(STACK) start & shared=$$!; $(SERIAL_ENV) $(STACK) start & own=$$!; \
+	  wait $$shared; started=$$?; wait $$own && exit $$started
+	@trap '$(TEST_ENV) $(STACK) stop; $(SERIAL_ENV) $(STACK) stop' EXIT; \
+	  ( eval "$$($(SERIAL_ENV) $(STACK) env)"; export $(SERIAL_ENV); \
+	    $(PY) -m pytest -m serial --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS) \
+	      > $(SERIAL_DATA)/pytest.log 2>&1 ) & serial_run=$$!; \
+	  eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV) WENMING_TOOLS_STATUS=$(TOOLS_STATUS); \
 	  $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/parallel.xml $(PYTEST_ARGS); parallel=$$?; \
-	  $(PY) -m pytest -m serial --ignore=$(UNIT_TESTS) --junitxml=$(TEST_DATA)/serial.xml $(PYTEST_ARGS); serial=$$?; \
+	  wait $$serial_run; serial=$$?; echo "---- the serial tests, on their own broker and database ----"; cat $(SERIAL_DATA)/pytest.log; \
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
 	  exit $$(( parallel > serial ? parallel : serial ))
 

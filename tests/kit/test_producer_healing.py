@@ -202,6 +202,7 @@ def test_readiness_names_a_stalled_relay_and_the_service_heals_without_a_restart
                                            or _readyz(proc.http_base)[0] != 200):
         time.sleep(1)
     assert audit.count_documents({"outbox_pending": True}) == 0, "the service did not publish after the thaw"
-    assert _readyz(proc.http_base)[0] == 200
+    status, body = _readyz(proc.http_base)
+    assert status == 200, body
     ids = {dict(r.headers)["event_id"].decode() for r in _read_topic(broker.address, topic)}
     assert entry["id"] in ids

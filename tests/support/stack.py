@@ -38,9 +38,10 @@ set_kafka_prefix(KAFKA_PREFIX)
 STACK = ROOT / "infra" / "local" / "stack.sh"
 # Test ports sit away from the `make run` ones (so both run side by side) and below the kernel's
 # ephemeral range (32768+), where a client socket could hold one when a service starts. Each
-# "lane" — a test slot (make test TEST_SLOT=n) times a pytest-xdist worker — has 200 ports of its
-# own: gRPC = 20000 + 200·lane + 20·port_offset + the service's index, HTTP 10 above. Lanes run
-# 0..31 (8 slots × 4 workers), so every port stays below the test database's 27018.
+# "lane" — a test slot (make test TEST_SLOT=n) times a pytest-xdist worker, the slot's fourth lane
+# being the serial tests' — has 200 ports of its own: gRPC = 20000 + 200·lane + 20·port_offset + the
+# service's index, HTTP 10 above. Lanes run 0..31 (8 slots × 4), so every port stays below the test
+# database's 27018.
 SERVICE_INDEX = {"gateway": 0, "registration": 1, "ordering": 2, "points": 3, "training": 4, "media": 5,
                  "notification": 6}
 PORTS_PER_LANE = 200
