@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fcntl
 import os
 import signal
 import subprocess
@@ -74,18 +75,22 @@ def ensure_secrets(secrets_dir: Path) -> dict[str, str]:
     secrets_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(secrets_dir, 0o700)
     private, public = secrets_dir / "jwt-private.pem", secrets_dir / "jwt-public.pem"
-    if not private.exists():
-        private_pem, public_pem = generate_keypair_pem()
-        private.write_text(private_pem)
-        public.write_text(public_pem)
-        os.chmod(private, 0o600)
     env = {"JWT_PRIVATE_KEY_FILE": str(private), "JWT_PUBLIC_KEY_FILE": str(public)}
-    for name in ("PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "CHECKIN_CODE_KEY"):
-        path = secrets_dir / name.lower()
-        if not path.exists():
-            path.write_text(base64.b64encode(os.urandom(32)).decode())
-            os.chmod(path, 0o600)
-        env[f"{name}_FILE"] = str(path)
+    # the test workers all start at once on a fresh data directory: without the lock, two of them
+    # could each write half of a key pair, and every token would be refused
+    with open(secrets_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not private.exists():
+            private_pem, public_pem = generate_keypair_pem()
+            public.write_text(public_pem)
+            private.write_text(private_pem)
+            os.chmod(private, 0o600)
+        for name in ("PII_ENCRYPTION_KEY", "PII_BLIND_INDEX_KEY", "CHECKIN_CODE_KEY"):
+            path = secrets_dir / name.lower()
+            if not path.exists():
+                path.write_text(base64.b64encode(os.urandom(32)).decode())
+                os.chmod(path, 0o600)
+            env[f"{name}_FILE"] = str(path)
     return env
 
 
