@@ -3,6 +3,8 @@ service running as a real process on them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.support import tools
@@ -13,8 +15,10 @@ from services.common.events import events_topic
 
 
 @pytest.fixture(scope="session")
-def stack() -> Stack:
-    return Stack()
+def stack() -> Iterator[Stack]:
+    servers = Stack()
+    yield servers
+    servers.stop_leftovers()
 
 
 @pytest.fixture(scope="session")

@@ -106,14 +106,24 @@ class Harness:
         ensure_topics(admin, [events_topic("training")], TopicSettings(partitions=3))  # ordering consumes it
         admin.close()
         common = {"database_prefix": self.prefix, "port_offset": port_offset}
+        self.registration = self.ordering = self.points = None
+        try:
+            self._start_world(common)
+        except BaseException:
+            self._stop_services()  # what started before the failure does not outlive it
+            raise
+        self._lock = threading.Lock()
+        self._clock_lock = threading.Lock()
+
+    def _start_world(self, common: dict) -> None:
         self.registration = self._start("registration", {"ACCESS_TOKEN_TTL_SECONDS": "7200",
                                                          "LOGIN_MAX_FAILURES_PER_ADDRESS": "100000"}, **common)
         self.ordering = self._start("ordering", {"CLOCK_OFFSET_FILE": str(self.clock.path)}, **common)
         self.points = self._start("points", {"POINTS_LEDGER_BATCH_RECORDS": "20"}, **common)
-        self.ordering_db = mongo_client[f"{self.prefix}ordering"]
-        self.points_db = mongo_client[f"{self.prefix}points"]
+        self.ordering_db = self.mongo[f"{self.prefix}ordering"]
+        self.points_db = self.mongo[f"{self.prefix}points"]
         self.district = District(self.registration.grpc_target, self.registration.env)
-        issuer = TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text())
+        issuer = TokenIssuer(Path(self.stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text())
         self.client = Ordering(self.ordering.grpc_target, self.ordering_db)
         self.world = World(self.district, self.client, issuer)
         self.crews = []  # (courtyard, resident token, volunteers)
@@ -121,8 +131,6 @@ class Harness:
             resident_id, token = self.world.resident(yard)
             self.world.wait_resident_known(resident_id)
             self.crews.append((yard, token, self.world.volunteers(yard, 2)))
-        self._lock = threading.Lock()
-        self._clock_lock = threading.Lock()
 
     def _start(self, name: str, env: dict[str, str], **options):
         return self.stack.start_service(name, extra_env=env, log_name=f"chaos-{name}", **options)
@@ -130,9 +138,13 @@ class Harness:
     def close(self) -> None:
         self.client.close()
         self.district.close()
-        for proc in (self.points, self.ordering, self.registration):
-            proc.stop()
+        self._stop_services()
         self.clock.path.unlink(missing_ok=True)
+
+    def _stop_services(self) -> None:
+        for proc in (self.points, self.ordering, self.registration):
+            if proc is not None:
+                proc.stop()
 
     # ---- traffic ----
 

@@ -64,8 +64,10 @@ def test_50_mb_round_trip_by_grpc_and_http_deduplicated_with_flat_memory(media, 
                                            headers={"Range": f"bytes={len(data)}-"})
     assert status == 416 and headers["Content-Range"] == f"bytes */{len(data)}"
 
+    # bounded by the transports, not the file: gRPC's flow-control windows (up to 26 MiB seen on a
+    # busy machine) and waitress's 16 MiB output buffer, below one whole copy of the 50 MB file
     growth_mib = (peak_rss_kib(pid) - before) / 1024
-    assert growth_mib < 40, f"the media process grew by {growth_mib:.1f} MiB moving 50 MB files around"
+    assert growth_mib < 45, f"the media process grew by {growth_mib:.1f} MiB moving 50 MB files around"
 
 
 def test_shared_chunk_layout_round_trip(spawn, world):

@@ -244,6 +244,7 @@ def test_the_desk_opens_with_check_in_only(world):
     aid = _plan_published(world, yard, dt.timedelta(days=2), resident_capacity=5)
     resident, token = world.resident(yard)
     world.stub.SignUpActivity(pb.SignUpActivityRequest(activity_id=aid), metadata=token, timeout=10)
+    world.wait_resident_known(resident)  # the desk finds residents in the read model registration's events fill
     with expect_error(PRECONDITION, contains="30 minutes before"):
         world.stub.RecordActivityAttendance(pb.RecordActivityAttendanceRequest(activity_id=aid, resident_id=resident),
                                             metadata=world.as_admin(yard), timeout=10)

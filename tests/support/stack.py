@@ -74,6 +74,7 @@ class Stack:
         self.run_id = RUN_ID
         self.db_prefix = f"wmtest_{self.run_id}_"
         self.secrets = launcher.ensure_secrets(self.data_dir / "secrets")
+        self._services: list[launcher.ServiceProcess] = []
 
     @staticmethod
     def spare_port(which: int = 0) -> int:
@@ -99,7 +100,16 @@ class Stack:
                                           "KAFKA_PREFIX": KAFKA_PREFIX, **(extra_env or {})},
                                    peers=peers)
         log = self.data_dir / "logs" / f"{log_name or name}-{self.run_id}.log"
-        return launcher.ServiceProcess(definition, env, log)
+        proc = launcher.ServiceProcess(definition, env, log)
+        self._services.append(proc)
+        return proc
+
+    def stop_leftovers(self) -> None:
+        """At the end of the session: a service whose test failed before stopping it (a fixture
+        that broke halfway) would otherwise live on in its own process group, on the next run's
+        ports and broker."""
+        for proc in self._services:
+            proc.kill()
 
     def start_service(self, name: str, *, port_offset: int = 0, timeout: float = 90,
                       **options) -> launcher.ServiceProcess:
