@@ -1,11 +1,12 @@
 """Seeds points for the demo district through its public API: the district's point rules, a
 points store (积分超市) at every station, and a service record certificate (志愿服务记录证明) for the
 demo volunteer, issued by the unit that recorded most of their verified hours once those have
-arrived; the first station's rule documents (有机制), so its 三级创建 card shows a grade made of this
-month's venues, teams, volunteers, activities, brand project and rules. The
+arrived; two commendations (表彰) of the demo volunteer, recorded by the center, which their
+certificate and 我的表彰 show; the first station's rule documents (有机制), so its 三级创建 card shows
+a grade made of this month's venues, teams, volunteers, activities, brand project and rules. The
 ledgers fill by themselves from the orders and activities the ordering seed publishes.
-Idempotent: stations that already have items are skipped, the certificate has an idempotency key,
-a station with rule documents gets none again."""
+Idempotent: stations that already have items are skipped, the certificate and the commendations
+have idempotency keys, a station with rule documents gets none again."""
 
 from __future__ import annotations
 
@@ -67,11 +68,45 @@ def seed(ctx) -> None:
                                  metadata=admin, timeout=10)
             created += 1
     certificate = _demo_certificate(ctx, stub)
+    commendations = _demo_commendations(ctx, stub)
     documents = _first_station_rules(ctx, stub)
     print(f"  points: district rules set (1★ 100 h … 5★ 1500 h, 10 points/h), {created} store items "
           f"at {len(ctx.stations)} stations' 积分超市"
           + (f", certificate {certificate} for the demo volunteer" if certificate else "")
+          + (f", {commendations} commendations of the demo volunteer" if commendations else "")
           + (f", {documents} rule documents at the first station" if documents else ""), flush=True)
+
+
+def _commendations(year: int) -> list[tuple[str, pb.RecordCommendationRequest]]:
+    """(idempotency key, request without the volunteer) of the demo volunteer's two commendations."""
+    return [
+        ("demo-commendation-1", pb.RecordCommendationRequest(
+            year=year - 1, level=pb.COMMENDATION_LEVEL_DISTRICT, title="优秀志愿者", issuer="区文明办",
+            awarded_on=f"{year - 1}-12-05")),
+        ("demo-commendation-2", pb.RecordCommendationRequest(
+            year=year - 2, level=pb.COMMENDATION_LEVEL_CITY, title="学雷锋志愿服务先进个人", issuer="市文明办",
+            awarded_on=f"{year - 2}-03-05")),
+    ]
+
+
+def _demo_commendations(ctx, stub, timeout: float = 120.0) -> int:
+    """The demo volunteer's two commendations, recorded by the center admin once points has heard
+    of the volunteer (their keys make a second run record nothing new); 0 without volunteers."""
+    if not ctx.volunteers:
+        return 0
+    volunteer_id = ctx.demo_volunteer.volunteer_id
+    deadline = time.monotonic() + timeout
+    for key, request in _commendations(clock.now().astimezone(CHINA).year):
+        request.volunteer_id, request.idempotency_key = volunteer_id, key
+        while True:
+            try:
+                stub.RecordCommendation(request, metadata=ctx.center_admin, timeout=10)
+                break
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                    raise  # NOT_FOUND: points has not heard of the volunteer yet
+                time.sleep(0.5)
+    return 2
 
 
 RULE_DOCUMENTS = ("《新时代文明实践站志愿服务管理制度》", "《“群众点单—中心派单—志愿者接单—群众评单”工作流程》")

@@ -8,7 +8,7 @@ from wenming.points.v1 import points_pb2_grpc
 from .app import build, ensure_indexes, extra_settings, publish_balance_totals
 from .certificates import blueprint
 from .consumer import LedgerConsumer
-from .models import Account, Certificate, GradeAssessment, GradeEvidence, Redemption
+from .models import Account, Certificate, Commendation, GradeAssessment, GradeEvidence, Redemption
 from .servicer import PUBLIC_METHODS, SERVICE_NAME, PointsServicer
 
 
@@ -19,9 +19,9 @@ def main() -> None:
     ensure_indexes(app.db, domain.directory)
     app.add_grpc(points_pb2_grpc.add_PointsServiceServicer_to_server,
                  PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates,
-                                domain.exports, domain.grading),
+                                domain.exports, domain.grading, domain.commendations),
                  SERVICE_NAME, public_methods=PUBLIC_METHODS)
-    for model in (Account, Redemption, Certificate, GradeEvidence, GradeAssessment):
+    for model in (Account, Redemption, Certificate, GradeEvidence, GradeAssessment, Commendation):
         app.add_outbox(model.collection())
     app.add_event_consumer("registry", [events_topic("registration")], domain.directory.handlers())
     app.add_event_consumer("facts", [events_topic("ordering")], domain.facts.handlers())

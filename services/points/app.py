@@ -12,6 +12,7 @@ from services.common.exports import ExportJobs
 
 from . import crashpoints
 from .certificates import Certificates
+from .commendations import Commendations
 from .directory import Directory
 from .exports import START_HOURS_EXPORT, HoursSource
 from .grading import Grading, GradingFacts
@@ -54,6 +55,7 @@ class Points:
     facts: Facts
     boards: Boards
     certificates: Certificates
+    commendations: Commendations
     exports: ExportJobs
     grading_facts: GradingFacts
     grading: Grading
@@ -75,8 +77,10 @@ def build(db) -> Points:
     facts = Facts(directory)
     boards = Boards(directory, rules, facts)
     grading_facts = GradingFacts()
+    commendations = Commendations(directory, events)
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
-                  facts=facts, boards=boards, certificates=Certificates(directory, events),
+                  facts=facts, boards=boards, certificates=Certificates(directory, events, commendations),
+                  commendations=commendations,
                   exports=ExportJobs(db, "points", [HoursSource(directory)], {HoursSource.kind: START_HOURS_EXPORT}),
                   grading_facts=grading_facts, grading=Grading(directory, rules, boards, grading_facts, events))
 

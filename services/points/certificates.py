@@ -1,7 +1,8 @@
 """Service record certificates (志愿服务记录证明), issued by the unit that recorded the hours
 (谁记录谁证明): numbered, carrying the volunteer number (never an ID number), the hours and what
 they were for, the issuer and the date. Anyone can verify one by its number (gRPC and HTTP);
-verification shows the facts, never a name."""
+verification shows the facts, never a name. Every reading also lists the volunteer's commendations
+(表彰) not revoked at the time it is read: year, level, title and issuer."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from wenming.common.v1 import common_pb2
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
 
+from .commendations import Commendations
 from .directory import Directory
 from .models import Certificate, Counter as Sequence, LedgerEntry
 from .store import CODE_ALPHABET
@@ -62,6 +64,10 @@ _TEMPLATE = Environment(autoescape=True).from_string("""<!DOCTYPE html>
 <table><tr><th>服务内容</th><th>类别</th><th>次数</th><th>时长（小时）</th><th>时间</th></tr>
 {% for line in c.lines %}<tr><td>{{ line.title }}</td><td>{{ line.category }}</td><td>{{ line.times }}</td>
 <td>{{ line.hours }}</td><td>{{ line.span }}</td></tr>{% endfor %}</table>
+{% if c.commendations %}<p>获得表彰：</p>
+<table><tr><th>年度</th><th>级别</th><th>表彰称号</th><th>授予单位</th></tr>
+{% for item in c.commendations %}<tr><td>{{ item.year }}</td><td>{{ item.level_label }}</td><td>{{ item.title }}</td>
+<td>{{ item.issuer }}</td></tr>{% endfor %}</table>{% endif %}
 <p>特此证明。</p>
 <p class="seal">出具单位：{{ c.issuer }}（盖章）<br>出具日期：{{ c.issued_on }}</p>
 <p class="hint">本证明可凭编号在文明云查验真伪。</p>
@@ -77,9 +83,10 @@ def _day(value: dt.datetime) -> str:
 
 
 class Certificates:
-    def __init__(self, directory: Directory, events: EventSource):
+    def __init__(self, directory: Directory, events: EventSource, commendations: Commendations):
         self.directory = directory
         self.events = events
+        self.commendations = commendations
         self.certificates = Certificate.collection()
         self.entries = LedgerEntry._get_collection()
         self.counters = Sequence._get_collection()
@@ -105,7 +112,7 @@ class Certificates:
         existing = self.certificates.find_one({"district_id": principal.district_id, "issuer_unit_id": unit["_id"],
                                                "idempotency_key": key}, {"outbox": 0})
         if existing is not None:
-            return self._replayed(existing, volunteer_id)
+            return self._shown(self._replayed(existing, volunteer_id))
         holder = self.directory.holder(principal.district_id, volunteer_id)
         if holder is None or holder.kind != pb.ACCOUNT_KIND_VOLUNTEER:
             raise NotFound("volunteer", volunteer_id)
@@ -153,15 +160,19 @@ class Certificates:
             try:
                 insert_with_events(self.certificates, document, [event])
                 ISSUED.inc()
-                return document
+                return self._shown(document)
             except DuplicateKeyError:
                 # FerretDB does not name the index: a concurrent retry with the key, or a number clash
                 existing = self.certificates.find_one({"district_id": principal.district_id,
                                                        "issuer_unit_id": unit["_id"], "idempotency_key": key},
                                                       {"outbox": 0})
                 if existing is not None:
-                    return self._replayed(existing, volunteer_id)
+                    return self._shown(self._replayed(existing, volunteer_id))
         raise Unavailable("could not allocate a certificate number; retry")
+
+    def _shown(self, cert: dict) -> dict:
+        """The certificate as read: its stored facts and the volunteer's commendations not revoked now."""
+        return {**cert, "commendations": self.commendations.on_certificate(cert["district_id"], cert["volunteer_id"])}
 
     @staticmethod
     def _replayed(existing: dict, volunteer_id: str) -> dict:
@@ -191,9 +202,9 @@ class Certificates:
         if principal.district_id != cert["district_id"]:
             raise PermissionDenied("that certificate belongs to another district")
         if principal.role == Role.ROLE_VOLUNTEER and principal.subject == cert["volunteer_id"]:
-            return cert
+            return self._shown(cert)
         if principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE) and principal.manages(cert["issuer"]["path"]):
-            return cert
+            return self._shown(cert)
         raise PermissionDenied("only the volunteer or an admin of the issuing unit may open this certificate")
 
     def list_for(self, principal: Principal, req: pb.ListCertificatesRequest) -> tuple[list[dict], str]:
@@ -222,7 +233,9 @@ class Certificates:
             query["_id"] = {"$lt": after}
         found = list(self.certificates.find(query, {"outbox": 0}).sort("_id", -1).limit(size + 1))
         token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
-        return found[:size], token
+        commendations = self.commendations.on_certificate(principal.district_id, query["volunteer_id"]) if found \
+            else []
+        return [{**cert, "commendations": commendations} for cert in found[:size]], token
 
     def _require_reach(self, principal: Principal, volunteer_id: str, issued_here: dict) -> None:
         holder = self.directory.holder(principal.district_id, volunteer_id)
@@ -235,7 +248,7 @@ class Certificates:
                                    "in it")
 
     def verify(self, number: str) -> dict:
-        return self._by_number(number)
+        return self._shown(self._by_number(number))
 
 
 def facts_msg(cert: dict) -> pb.CertificateFacts:
@@ -249,7 +262,8 @@ def facts_msg(cert: dict) -> pb.CertificateFacts:
                               minutes=line["minutes"], first_at=to_timestamp(line["first_at"]),
                               last_at=to_timestamp(line["last_at"])) for line in cert["lines"]],
         **dict(zip(("period_start", "period_end"), map(to_timestamp, period_of(cert)), strict=True)),
-        issued_at=to_timestamp(cert["issued_at"]))
+        issued_at=to_timestamp(cert["issued_at"]),
+        commendations=[pb.CertificateCommendation(**line) for line in cert.get("commendations", ())])
 
 
 def period_of(cert: dict) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -280,6 +294,7 @@ def render_html(cert: dict, *, with_name: bool) -> str:
                    "times": line["times"], "hours": _hours(line["minutes"]),
                    "span": f"{_day(line['first_at'])}—{_day(line['last_at'])}" if line["first_at"] else ""}
                   for line in cert["lines"]],
+        "commendations": cert.get("commendations", ()),
     }
     return _TEMPLATE.render(c=view, name=cert["volunteer_name"] if with_name else "", period=period)
 

@@ -222,5 +222,35 @@ class GradeAssessment(Aggregate):
     assessed_at = DateTimeField()
 
 
+class Commendation(Aggregate):
+    """表彰/嘉许: a volunteer's annual commendation, recorded by an admin; revoked, never deleted.
+
+    `volunteer_key` (listing.key(district, "commendations", volunteer)) finds a volunteer's
+    commendations and `request_key` (listing.key(district, recorder, idempotency key)) a retry,
+    each by one indexed top-level equality, as lists here must (docs/architecture.md)."""
+
+    meta = {"collection": "commendations", "strict": False, "indexes": [
+        {"fields": ["request_key"], "unique": True},
+        {"fields": ["volunteer_key"]},
+    ]}
+    volunteer_key = StringField(required=True)
+    request_key = StringField(required=True)
+    volunteer_id = StringField(required=True)
+    unit_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    year = IntField(required=True)
+    level = IntField(required=True)
+    title = StringField(required=True)
+    issuer = StringField(required=True)
+    awarded_on = StringField(required=True)  # YYYY-MM-DD
+    recorded_by = StringField(required=True)
+    recorded_at = DateTimeField()
+    revoked = BooleanField(default=False)
+    revoke_reason = StringField(default="")
+    revoked_by = StringField(default="")
+    revoked_at = DateTimeField()
+
+
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
-              OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment)
+              OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment,
+              Commendation)

@@ -10,6 +10,7 @@ from wenming.points.v1 import points_pb2_grpc
 
 from .exports import start_hours
 from .certificates import Certificates, certificate_msg, facts_msg, render_html
+from .commendations import Commendations, commendation_msg
 from .grading import Grading, assessment_msg, evidence_msg
 from .ledger import Ledger
 from .rulebook import RuleBook
@@ -27,7 +28,7 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates,
-                 exports: ExportJobs, grading: Grading):
+                 exports: ExportJobs, grading: Grading, commendations: Commendations):
         self.ledger = ledger
         self.exports = exports
         self.rules = rules
@@ -35,6 +36,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self.boards = boards
         self.certificates = certificates
         self.grading = grading
+        self.commendations = commendations
 
     def _holder(self, account_id: str):
         """For the volunteer number shown with an account."""
@@ -150,6 +152,20 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
 
     def VerifyCertificate(self, request, context):
         return pb.VerifyCertificateResponse(facts=facts_msg(self.certificates.verify(request.number)))
+
+    # commendations (表彰/嘉许)
+
+    def RecordCommendation(self, request, context):
+        return pb.RecordCommendationResponse(commendation=commendation_msg(self.commendations.record(
+            current_principal(), request)))
+
+    def ListCommendations(self, request, context):
+        found, token = self.commendations.list_for(current_principal(), request)
+        return pb.ListCommendationsResponse(commendations=[commendation_msg(c) for c in found], page=_page(token))
+
+    def RevokeCommendation(self, request, context):
+        return pb.RevokeCommendationResponse(commendation=commendation_msg(self.commendations.revoke(
+            current_principal(), request)))
 
     # exports
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import grpc
 import openpyxl
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
+from tests.ordering.support import wait_until
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
+from wenming.points.v1 import points_pb2, points_pb2_grpc
 from wenming.registration.v1 import registration_pb2 as reg
 
 
@@ -26,8 +29,9 @@ def _ts(when: dt.datetime) -> Timestamp:
 
 
 @pytest.fixture(scope="module")
-def people(world):
-    """A resident with an order and a published activity at their courtyard; a volunteer."""
+def people(world, peers):
+    """A resident with an order and a published activity at their courtyard; a volunteer with a
+    commendation (表彰)."""
     yard = world.courtyards[0]
     phone = new_phone()
     resident, _ = world.district.resident(yard.unit_id, phone=phone, name="赵大妈")
@@ -63,8 +67,30 @@ def people(world):
     for to in (types_pb2.PROJECT_STATUS_UNDER_REVIEW, types_pb2.PROJECT_STATUS_APPROVED):
         world.stub.MoveProject(pb.MoveProjectRequest(project_id=project.project_id, to_status=to, comment="同意"),
                                metadata=station, timeout=10)
+    _commend(peers["points"].grpc_target, volunteer.id, world.as_admin(yard))
     return {"resident_phone": phone, "volunteer": volunteer, "order_id": order.order_id,
             "activity_id": activity.activity_id, "room_id": room.room_id, "project_id": project.project_id}
+
+
+def _commend(points_target: str, volunteer_id: str, admin) -> None:
+    """优秀志愿者 for last year, recorded by the courtyard's admin once points knows the volunteer."""
+    year = dt.datetime.now(dt.UTC).year - 1
+    request = points_pb2.RecordCommendationRequest(
+        volunteer_id=volunteer_id, year=year, level=points_pb2.COMMENDATION_LEVEL_DISTRICT, title="优秀志愿者",
+        issuer="区文明办", awarded_on=f"{year}-12-05", idempotency_key="pages-commendation")
+
+    def recorded() -> bool:
+        try:
+            stub.RecordCommendation(request, metadata=admin, timeout=10)
+            return True
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.NOT_FOUND:  # points has not heard of the volunteer yet
+                raise
+            return False
+
+    with grpc.insecure_channel(points_target) as channel:
+        stub = points_pb2_grpc.PointsServiceStub(channel)
+        wait_until(recorded, timeout=60, what="the volunteer in points")
 
 
 def _resident_token(world, phone: str):
@@ -91,6 +117,8 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("volunteer-activities", "/volunteer/activities", "小院讲堂"),
             ("volunteer-training", "/volunteer/training", "培训班次"),
             ("volunteer-me", "/volunteer/me", "星级"),
+            ("volunteer-commendations", "/volunteer/me", "我的表彰"),
+            ("volunteer-commendation", "/volunteer/me", "年度 · 区文明办"),
         ],
         "管理员": [
             ("head-queue", "/admin", "助老理发"),

@@ -122,6 +122,9 @@ def test_the_seed_builds_a_menu_orders_in_every_state_verified_hours_and_a_month
         certificates = points.ListCertificates(pts.ListCertificatesRequest(), metadata=ctx.login_volunteer(demo),
                                                timeout=10).certificates
         assert len(certificates) == 1 and certificates[0].verified_minutes > 0
+        # with the two commendations (表彰) the points seed recorded for them
+        assert [(x.title, x.level_label) for x in certificates[0].commendations] == [
+            ("优秀志愿者", "区县级"), ("学雷锋志愿服务先进个人", "市级")]
         assert float(clock.path.read_text()) == 0  # the seed left ordering on the real time
 
         # projects in several states; the first station's brand shows what its linked work achieved

@@ -43,8 +43,18 @@ def world(module_district, points, stub, feed):
                                    timeout=5).entries[0]
     cert = stub.IssueCertificate(pb.IssueCertificateRequest(volunteer_id=other.volunteer_id, idempotency_key="c-1"),
                                  metadata=admin1, timeout=10).certificate
+    commendation = stub.RecordCommendation(_commendation(other.volunteer_id, "cmd-1"), metadata=admin1,
+                                           timeout=5).commendation
     return dict(tree=tree, mine=mine, other=other, admin0=admin0, admin1=admin1, own=bearer(d.volunteer_token(phones[0])),
-                other_token=other_token, item=item, redemption=redemption, entry=entry, cert=cert)
+                other_token=other_token, item=item, redemption=redemption, entry=entry, cert=cert,
+                commendation=commendation)
+
+
+def _commendation(volunteer_id: str, key: str, **changes) -> pb.RecordCommendationRequest:
+    year = dt.date.today().year - 1
+    return pb.RecordCommendationRequest(**{**dict(
+        volunteer_id=volunteer_id, year=year, level=pb.COMMENDATION_LEVEL_DISTRICT, title="优秀志愿者",
+        issuer="区文明办", awarded_on=f"{year}-12-05", idempotency_key=key), **changes})
 
 
 def _known(stub, account_id, metadata) -> bool:
@@ -75,6 +85,11 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
                                               timeout=5)),
         (own, lambda m: stub.AdjustPoints(pb.AdjustPointsRequest(account_id=other_id, amount=5, reason="x",
                                                                  idempotency_key="x"), metadata=m, timeout=5)),
+        (own, lambda m: stub.ListCommendations(pb.ListCommendationsRequest(volunteer_id=other_id), metadata=m,
+                                               timeout=5)),
+        (own, lambda m: stub.RecordCommendation(_commendation(other_id, "x"), metadata=m, timeout=5)),
+        (own, lambda m: stub.RevokeCommendation(pb.RevokeCommendationRequest(
+            commendation_id=w["commendation"].commendation_id, reason="越权"), metadata=m, timeout=5)),
         # an admin of another station
         (admin0, lambda m: stub.GetAccount(pb.GetAccountRequest(account_id=other_id), metadata=m, timeout=5)),
         (admin0, lambda m: stub.AuditAccount(pb.AuditAccountRequest(account_id=other_id), metadata=m, timeout=5)),
@@ -107,6 +122,11 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
                                                timeout=5)),
         (admin0, lambda m: stub.ListCertificates(pb.ListCertificatesRequest(volunteer_id=other_id), metadata=m,
                                                  timeout=5)),
+        (admin0, lambda m: stub.RecordCommendation(_commendation(other_id, "x"), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.ListCommendations(pb.ListCommendationsRequest(volunteer_id=other_id), metadata=m,
+                                                  timeout=5)),
+        (admin0, lambda m: stub.RevokeCommendation(pb.RevokeCommendationRequest(
+            commendation_id=w["commendation"].commendation_id, reason="越权"), metadata=m, timeout=5)),
         (admin0, lambda m: stub.SetPointRules(pb.SetPointRulesRequest(rules=stub.GetPointRules(
             pb.GetPointRulesRequest(), metadata=m, timeout=5).rules), metadata=m, timeout=5)),
     ]
@@ -117,6 +137,9 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
     assert stub.GetAccount(pb.GetAccountRequest(account_id=other_id), metadata=w["admin1"], timeout=5)
     assert stub.GetRedemption(pb.GetRedemptionRequest(redemption_id=w["redemption"].redemption_id),
                               metadata=w["other_token"], timeout=5).redemption.code == w["redemption"].code
+    assert [x.commendation_id for x in stub.ListCommendations(pb.ListCommendationsRequest(), metadata=w["other_token"],
+                                                              timeout=5).commendations] == \
+        [w["commendation"].commendation_id]
 
 
 def test_a_volunteer_sees_only_their_own_ledger_and_cannot_adjust(stub, world):
@@ -139,6 +162,8 @@ def test_unknown_ids_are_not_found(stub, world, module_district):
         lambda: stub.CollectRedemption(pb.CollectRedemptionRequest(code="ABCDEFGH"), metadata=admin, timeout=5),
         lambda: stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id="unit_none"), metadata=admin, timeout=5),
         lambda: stub.VerifyCertificate(pb.VerifyCertificateRequest(number="ZM-2026-999999-ABCD"), timeout=5),
+        lambda: stub.RevokeCommendation(pb.RevokeCommendationRequest(commendation_id="comm_nothing", reason="没有"),
+                                        metadata=admin, timeout=5),
     ):
         with expect_error(NOT_FOUND):
             call()
@@ -147,7 +172,8 @@ def test_unknown_ids_are_not_found(stub, world, module_district):
 def test_bad_input_names_the_field_and_writes_nothing(stub, world, points_db, module_district):
     admin1 = world["admin1"]
     counts = lambda: {n: points_db[n].count_documents({}) for n in  # noqa: E731
-                      ("ledger_entries", "ledger_postings", "store_items", "redemptions", "certificates")}
+                      ("ledger_entries", "ledger_postings", "store_items", "redemptions", "certificates",
+                       "commendations")}
     before = counts()
     cases = [
         ("minutes", lambda: stub.AddManualHours(pb.AddManualHoursRequest(
@@ -179,6 +205,8 @@ def test_bad_input_names_the_field_and_writes_nothing(stub, world, points_db, mo
         ("rules.star_threshold_hours", lambda: stub.SetPointRules(pb.SetPointRulesRequest(rules=pb.PointRules(
             star_threshold_hours=[300, 100, 600, 1000, 1500], rating_received_points=[0, 0, 1, 3, 5])),
             metadata=module_district.as_center(), timeout=5)),
+        ("awarded_on", lambda: stub.RecordCommendation(_commendation(
+            world["other"].volunteer_id, "k", awarded_on="1999-01-01"), metadata=admin1, timeout=5)),
         ("page.page_size", lambda: stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(
             page=c.PageRequest(page_size=500)), metadata=world["other_token"], timeout=5)),
     ]

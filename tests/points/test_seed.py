@@ -37,3 +37,21 @@ def test_seed_sets_rules_and_stocks_every_station(module_district, points, stub,
     items = stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=tree.stations[1].unit_id),
                                 metadata=module_district.as_center(), timeout=5).items
     assert len(items) == 8 and {"洗衣液", "大米", "食用油", "毛巾"} <= {i.name for i in items}
+
+
+def test_seed_records_the_demo_volunteers_two_commendations_once(district, points, stub, capsys):
+    tree = district.small_tree()
+    volunteer = district.volunteer(tree.courtyards[0].unit_id)
+    ctx = seed_demo.SeedContext(targets={"points": points.grpc_target}, center_admin=district.as_center(),
+                                center_id=district.center_id, institutes=[tree.institute],
+                                stations=tree.stations, courtyards=tree.courtyards, volunteers=[volunteer],
+                                admin_logins={s.unit_id: f"station{i}-admin" for i, s in enumerate(tree.stations)},
+                                registration=_Logins(district))
+    seed_points.seed(ctx)
+    seed_points.seed(ctx)  # the keys make the second run record nothing new
+    assert capsys.readouterr().out.count("2 commendations of the demo volunteer") == 2
+    listed = stub.ListCommendations(pb.ListCommendationsRequest(volunteer_id=volunteer.volunteer_id),
+                                    metadata=district.as_center(), timeout=5).commendations
+    assert [(c.title, c.issuer, c.level, c.revoked) for c in listed] == [
+        ("优秀志愿者", "区文明办", pb.COMMENDATION_LEVEL_DISTRICT, False),
+        ("学雷锋志愿服务先进个人", "市文明办", pb.COMMENDATION_LEVEL_CITY, False)]

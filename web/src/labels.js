@@ -55,6 +55,14 @@ export const LEVEL = {
   UNIT_LEVEL_COURTYARD: '小院',
 }
 
+// 表彰/嘉许 levels
+export const COMMENDATION_LEVEL = {
+  COMMENDATION_LEVEL_DISTRICT: '区县级',
+  COMMENDATION_LEVEL_CITY: '市级',
+  COMMENDATION_LEVEL_PROVINCE: '省级',
+  COMMENDATION_LEVEL_NATIONAL: '国家级',
+}
+
 export const ROLE = {
   ROLE_RESIDENT: '居民',
   ROLE_VOLUNTEER: '志愿者',
