@@ -16,7 +16,7 @@ from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
-from wenming.points.v1 import points_pb2_grpc
+from wenming.points.v1 import points_pb2, points_pb2_grpc
 from wenming.training.v1 import events_pb2 as training
 
 ORDERING_TOPIC = events_topic("ordering")
@@ -32,6 +32,22 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def or_not_found(call):
+    """`call()`'s answer, or None when it answers NOT_FOUND (not yet heard of through the events)."""
+    try:
+        return call()
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return None
+
+
+def account_known(stub, account_id: str, metadata) -> bool:
+    """Points has opened the account (it learns volunteers from registration's events)."""
+    return or_not_found(lambda: stub.GetAccount(points_pb2.GetAccountRequest(account_id=account_id),
+                                                metadata=metadata, timeout=5)) is not None
 
 
 def ref(unit) -> c.UnitRef:

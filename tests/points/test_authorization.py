@@ -10,7 +10,7 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import wait_for
+from tests.points.support import account_known, wait_for
 from tests.support.grpc_helpers import bad_request_fields, bearer, expect_error
 from tests.support.registration import new_phone
 from wenming.common.v1 import common_pb2 as c
@@ -28,7 +28,7 @@ def world(module_district, points, stub, feed):
     mine = d.volunteer(tree.courtyards[0].unit_id, phone=phones[0])    # under station 0
     other = d.volunteer(tree.courtyards[2].unit_id, phone=phones[1])   # under station 1
     admin0, admin1 = bearer(tree.admins[tree.stations[0].unit_id]), bearer(tree.admins[tree.stations[1].unit_id])
-    assert wait_for(lambda: _known(stub, other.volunteer_id, admin1) and _known(stub, mine.volunteer_id, admin0), 30)
+    assert wait_for(lambda: account_known(stub, other.volunteer_id, admin1) and account_known(stub, mine.volunteer_id, admin0), 30)
     order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[2], handling=tree.stations[1])
     feed.send(feed.hours_confirmed(d.id, order, [(other.volunteer_id, 600, c.HOURS_SOURCE_VERIFIED)],
                                    tree.stations[1]))
@@ -55,16 +55,6 @@ def _commendation(volunteer_id: str, key: str, **changes) -> pb.RecordCommendati
     return pb.RecordCommendationRequest(**{**dict(
         volunteer_id=volunteer_id, year=year, level=pb.COMMENDATION_LEVEL_DISTRICT, title="优秀志愿者",
         issuer="区文明办", awarded_on=f"{year}-12-05", idempotency_key=key), **changes})
-
-
-def _known(stub, account_id, metadata) -> bool:
-    try:
-        stub.GetAccount(pb.GetAccountRequest(account_id=account_id), metadata=metadata, timeout=5)
-        return True
-    except grpc.RpcError as err:
-        if err.code() != NOT_FOUND:
-            raise
-        return False
 
 
 def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, world):

@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from services.common.clock import CHINA
-from tests.points.support import POINTS_TOPIC, wait_for
+from tests.points.support import POINTS_TOPIC, account_known, wait_for
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
@@ -41,19 +41,9 @@ def world(module_district, points, stub):
         ("station0", tree.stations[0]), ("station1", tree.stations[1]), ("institute", tree.institute),
         ("courtyard0", tree.courtyards[0]))}
     # points knows both volunteers once registration's events reached it
-    assert wait_for(lambda: all(_known(stub, v.volunteer_id, admins["station0"]) for v in (mine, holder)), 30)
+    assert wait_for(lambda: all(account_known(stub, v.volunteer_id, admins["station0"]) for v in (mine, holder)), 30)
     return dict(district=d, tree=tree, mine=mine, holder=holder, admins=admins,
                 mine_token=bearer(d.volunteer_token(phones[0])), holder_token=bearer(d.volunteer_token(phones[1])))
-
-
-def _known(stub, account_id, metadata) -> bool:
-    try:
-        stub.GetAccount(pb.GetAccountRequest(account_id=account_id), metadata=metadata, timeout=5)
-        return True
-    except grpc.RpcError as err:
-        if err.code() != NOT_FOUND:
-            raise
-        return False
 
 
 def _request(volunteer_id: str, **changes) -> pb.RecordCommendationRequest:

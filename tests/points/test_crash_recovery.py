@@ -12,7 +12,7 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import points_stub, wait_for
+from tests.points.support import account_known, or_not_found, points_stub, wait_for
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
 from wenming.points.v1 import points_pb2 as pb
@@ -64,9 +64,9 @@ def world(module_district, service, points_db_module):
     admin = bearer(tree.admins[tree.stations[0].unit_id])
     stub = service.start()
     # points hears of the volunteer and the station through registration's events
-    assert wait_for(lambda: _known(stub, volunteer.volunteer_id, admin), 30)
+    assert wait_for(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
     create = pb.CreateStoreItemRequest(unit_id=tree.stations[0].unit_id, name="肥皂", price_points=PRICE, stock=STOCK)
-    item = wait_for(lambda: _or_not_found(lambda: stub.CreateStoreItem(create, metadata=admin, timeout=10).item), 30)
+    item = wait_for(lambda: or_not_found(lambda: stub.CreateStoreItem(create, metadata=admin, timeout=10).item), 30)
     return {"vid": volunteer.volunteer_id, "admin": admin, "own": bearer(module_district.volunteer_token(phone)),
             "item": item.item_id}
 
@@ -74,20 +74,6 @@ def world(module_district, service, points_db_module):
 @pytest.fixture(scope="module")
 def points_db_module(stack, mongo_client):
     return mongo_client[f"{stack.db_prefix}points"]
-
-
-def _or_not_found(call):
-    try:
-        return call()
-    except grpc.RpcError as err:
-        if err.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        return None
-
-
-def _known(stub, account_id, metadata) -> bool:
-    return _or_not_found(lambda: stub.GetAccount(pb.GetAccountRequest(account_id=account_id), metadata=metadata,
-                                                 timeout=5)) is not None
 
 
 def _request(rpc: str, world: dict, key: str, reversible: str):

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from kafka import KafkaConsumer
 
-from tests.points.support import ORDERING_TOPIC, POINTS_TOPIC, wait_for
+from tests.points.support import ORDERING_TOPIC, POINTS_TOPIC, account_known, wait_for
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
@@ -29,18 +29,8 @@ def setup(module_district, points, stub):
     volunteer = module_district.volunteer(tree.courtyards[0].unit_id, phone=phone)
     admin = bearer(tree.admins[tree.stations[0].unit_id])
     # points hears of the volunteer through registration's events
-    assert wait_for(lambda: _known(stub, volunteer.volunteer_id, admin), 30)
+    assert wait_for(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
     return tree, volunteer, bearer(module_district.volunteer_token(phone)), admin
-
-
-def _known(stub, account_id, metadata) -> bool:
-    try:
-        stub.GetAccount(pb.GetAccountRequest(account_id=account_id), metadata=metadata, timeout=5)
-        return True
-    except grpc.RpcError as err:
-        if err.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        return False
 
 
 def _account(stub, metadata, account_id=""):
