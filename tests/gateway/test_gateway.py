@@ -245,16 +245,22 @@ def gateway_with_peers(stack, registration):
 def test_every_upstream_answers_through_rest_and_a_down_one_only_fails_readiness(gateway_with_peers, module_district):
     token = module_district.center_admin_token
     deadline = time.monotonic() + 60
-    while True:  # the peers learn the new district's units from registration's events
-        status, body, _ = call(gateway_with_peers, "/api/v1/ordering/GetOrderStats", {}, token)
-        if status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+
+    def settled(path: str, expected: int):
+        """The answer once the peer has learned the new district (from registration's events):
+        each peer on its own time, so each is waited for."""
+        while True:
+            status, body, _ = call(gateway_with_peers, path, {}, token)
+            if status == expected or time.monotonic() > deadline:
+                return status, body
+            time.sleep(1)
+
     # a new district has no orders yet (int64 numbers are JSON strings)
+    status, body = settled("/api/v1/ordering/GetOrderStats", 200)
     assert (status, body) == (200, {"inProgress": [], "overdue": "0", "slaBreachesLast30Days": "0"})
-    status, body, _ = call(gateway_with_peers, "/api/v1/points/GetPointRules", {}, token)
+    status, body = settled("/api/v1/points/GetPointRules", 200)
     assert status == 200 and len(body["rules"]["starThresholdHours"]) == 5
-    status, body, _ = call(gateway_with_peers, "/api/v1/training/GetRotationReport", {}, token)
+    status, body = settled("/api/v1/training/GetRotationReport", 409)
     assert status == 409 and body["error"]["status"] == "FAILED_PRECONDITION"  # no rotation policy set yet
     status, body, _ = call(gateway_with_peers, "/api/v1/media/ListAssets", {}, token)
     assert status == 503 and body["error"]["status"] == "UNAVAILABLE"
