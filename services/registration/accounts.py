@@ -33,7 +33,7 @@ from services.common.validation import Validator
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
 from .models import AdminAccount, InspectorAccount, Resident, ServiceAccount, Unit, Volunteer
-from .passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from .passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from .sessions import MAX_TOKEN_LEN, NOT_VALID, Issued, Sessions
 from .throttle import Keys, LoginThrottle
 from .units import UnitDirectory, unit_ref
@@ -97,7 +97,7 @@ class Accounts:
         keys = Keys.of(district_id, account_key, client_address())
         self.throttle.check(keys)
         # the hash is checked even when nobody matched, so both answers take the same time
-        password_ok = verify_password(req.password, candidate.password_hash if candidate else DUMMY_HASH)
+        password_ok = verify_password(req.password, candidate.password_hash if candidate else dummy_hash())
         if candidate is None or not password_ok:
             self.throttle.failed(keys)
             raise Unauthenticated(WRONG)

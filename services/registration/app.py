@@ -10,6 +10,7 @@ from services.common.events import EventSource
 from services.common.exports import ExportJobs
 from services.common.revocations import LOOKBACK_SECONDS
 
+from . import passwords
 from .accounts import Accounts
 from .exports import START_ROSTER_EXPORT, RosterSource
 from .audit import AuditLog
@@ -34,7 +35,11 @@ def extra_settings(env: Env) -> dict:
     if access_ttl > LOOKBACK_SECONDS:
         env.problems.append(f"ACCESS_TOKEN_TTL_SECONDS={access_ttl} must be at most {LOOKBACK_SECONDS}")
     defaults = Limits()
+    hashing = env.str("PASSWORD_HASHING", "owasp")
+    if hashing not in passwords.PROFILES:
+        env.problems.append(f"PASSWORD_HASHING={hashing[:40]!r} must be one of {', '.join(passwords.PROFILES)}")
     return {
+        "password_hashing": hashing,
         "jwt_private_key_pem": env.str("JWT_PRIVATE_KEY"),
         "access_token_ttl_seconds": access_ttl,
         "refresh_token_ttl_seconds": env.int("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600, minimum=300),
@@ -64,6 +69,7 @@ class Registration:
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
     """`verifier`: the server's own (it knows the ended sessions); a fresh one otherwise."""
     extra = settings.extra
+    passwords.use_profile(extra["password_hashing"])
     vault = extra["pii_vault"]
     events = EventSource("registration")
     issuer = TokenIssuer(extra["jwt_private_key_pem"], ttl_seconds=extra["access_token_ttl_seconds"])

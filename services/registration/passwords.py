@@ -8,6 +8,11 @@ needs 128 MiB and ~0.4 s of one core per hash, so a handful of logins at once wo
 Every stored hash names its scheme and parameters. Hashes made earlier (scrypt N=2^14, or Argon2
 with other parameters) still verify, and `needs_rehash` tells the caller to store a new hash of
 the password it has just verified (accounts.py does that on login).
+
+PASSWORD_HASHING picks the parameters: `owasp` (the default, and the only one for people's
+passwords) or `fast-for-tests`, Argon2id at 1 MiB and one pass. The test suite creates and logs in
+thousands of throwaway accounts; at OWASP's cost that was two-fifths of the registration service's
+CPU in the suite. A service started with it says so in a warning at start.
 """
 
 from __future__ import annotations
@@ -15,13 +20,40 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-# OWASP Password Storage Cheat Sheet, Argon2id: m=19456 KiB, t=2, p=1
-_HASHER = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+log = logging.getLogger(__name__)
+
+PROFILES = {
+    # OWASP Password Storage Cheat Sheet, Argon2id: m=19456 KiB, t=2, p=1
+    "owasp": PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1),
+    "fast-for-tests": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+}
+TEST_PROFILE = "fast-for-tests"
+_profile = "owasp"
+_HASHER = PROFILES[_profile]
 _SCRYPT_MAXMEM = 64 * 1024 * 1024  # the legacy scrypt hashes needed 16 MiB
+_dummy: dict[str, str] = {}  # profile -> its dummy hash
+
+
+def use_profile(name: str) -> None:
+    """The parameters new hashes are made with (and old ones are checked against for a rehash)."""
+    global _HASHER, _profile
+    _profile, _HASHER = name, PROFILES[name]
+    if name == TEST_PROFILE:
+        log.warning("PASSWORD_HASHING=%s: passwords are hashed at a test suite's low cost; "
+                    "never run a service for real people this way", name)
+
+
+def dummy_hash() -> str:
+    """Verified against when a login names nobody, so unknown and known logins take the same time
+    (made with the parameters in use, once)."""
+    if _profile not in _dummy:
+        _dummy[_profile] = hash_password("not-a-real-password")
+    return _dummy[_profile]
 
 
 def hash_password(password: str) -> str:
@@ -57,6 +89,3 @@ def _verify_scrypt(password: str, stored: str) -> bool:
         return False
     return hmac.compare_digest(candidate, base64.b64decode(digest))
 
-
-# Verified against when a login names nobody, so unknown and known logins take the same time.
-DUMMY_HASH = hash_password("not-a-real-password")

@@ -129,7 +129,8 @@ def _ssl_kafka(stack, authority, port: int, work: Path):
     keystore.write_bytes(server.key.read_bytes() + server.cert.read_bytes())
     kafka = PrivateKafka(stack, port, work / "kafka", listener="SSL", extra=(
         "ssl.keystore.type=PEM", f"ssl.keystore.location={keystore}",
-        "ssl.truststore.type=PEM", f"ssl.truststore.location={authority.cert}"))
+        "ssl.truststore.type=PEM", f"ssl.truststore.location={authority.cert}"),
+        client_options={"security_protocol": "SSL", "ssl_cafile": str(authority.cert)})
     kafka.start()
     try:
         yield kafka.address

@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import PASSWORD, District, new_phone
+from tests.support.stack import TEST_HASH_PREFIX
 from wenming.registration.v1 import registration_pb2 as reg
 from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
 
@@ -109,10 +110,10 @@ def test_old_hashes_still_log_in_and_are_rehashed_with_todays_parameters(distric
     admins = registration_db.admin_accounts
     admins.update_one({"district_id": district.id, "username": "station0-admin"},
                       {"$set": {"password_hash": _scrypt_hash(PASSWORD)}})
-    # an Argon2id hash with weaker parameters than today's (8 MiB, t=1)
+    # an Argon2id hash with other parameters than the service's (tests/support/stack.py)
     from argon2 import PasswordHasher
 
-    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    weak = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=1).hash(PASSWORD)
     registration_db.residents.update_one({"district_id": district.id, "courtyard_id": tree.courtyards[0].unit_id},
                                          {"$set": {"password_hash": weak}})
     with expect_error(grpc.StatusCode.UNAUTHENTICATED):  # a wrong password changes nothing
@@ -123,10 +124,10 @@ def test_old_hashes_still_log_in_and_are_rehashed_with_todays_parameters(distric
     assert _login(district.stub, district.id, "station0-admin").access_token
     assert _login(district.stub, district.id, phone, kind=reg.PRINCIPAL_KIND_RESIDENT).access_token
     stored = admins.find_one({"district_id": district.id, "username": "station0-admin"})["password_hash"]
-    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored.startswith(TEST_HASH_PREFIX)
     resident = registration_db.residents.find_one({"district_id": district.id,
                                                    "courtyard_id": tree.courtyards[0].unit_id})
-    assert resident["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert resident["password_hash"].startswith(TEST_HASH_PREFIX)
     # and the new hashes verify
     assert _login(district.stub, district.id, "station0-admin").access_token
     assert _login(district.stub, district.id, phone, kind=reg.PRINCIPAL_KIND_RESIDENT).access_token

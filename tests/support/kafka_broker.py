@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from kafka import KafkaAdminClient
+
 
 def running_command(data_dir: Path, name: str) -> list[str]:
     """The command line of the test stack's own Kafka or FerretDB (to start another like it)."""
@@ -32,10 +34,11 @@ def wait_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 
 class PrivateKafka:
     """One KRaft broker+controller listening on `port` (its controller on `controller_port`,
     default `port + 1`), its data in `work`. `listener` names the client listener's protocol;
-    `extra` adds server properties."""
+    `extra` adds server properties; `client_options` are what a client needs to speak to it
+    (kafka-python's, e.g. security_protocol and ssl_cafile for an SSL listener)."""
 
     def __init__(self, stack, port: int, work: Path, listener: str = "PLAINTEXT", extra: tuple[str, ...] = (),
-                 controller_port: int | None = None):
+                 controller_port: int | None = None, client_options: dict | None = None):
         controller_port = controller_port or port + 1
         command = running_command(stack.data_dir, "kafka")
         self.port = port
@@ -44,6 +47,7 @@ class PrivateKafka:
         self._work = work
         self._log = work / "kafka.log"
         self._process: subprocess.Popen | None = None
+        self._client_options = client_options or {}
         (work / "kafka-log").mkdir(parents=True)
         self._config = work / "server.properties"
         self._config.write_text("\n".join([
@@ -66,6 +70,30 @@ class PrivateKafka:
             self._process = subprocess.Popen([*self._base, "kafka.Kafka", str(self._config)],
                                              stdout=out, stderr=subprocess.STDOUT)
         wait_port(self.port, self._process, self._log)
+        self._wait_usable()
+
+    def _wait_usable(self, timeout: float = 120.0) -> None:
+        """An open port is not a usable broker: on a crowded machine a fresh KRaft broker took
+        minutes to answer, and kafka-python 3.0.12 wedges a connection whose request timed out
+        while it starts (a late answer raises ReferenceError in its reader). So the test only goes
+        on once the broker answers a cluster description and a consumer group's coordinator lookup
+        (which creates __consumer_offsets, the slowest part of a first start)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process.poll() is None, self._log.read_text()[-3000:]
+            try:
+                admin = KafkaAdminClient(bootstrap_servers=[self.address], request_timeout_ms=5000,
+                                         **self._client_options)
+                try:
+                    if admin.describe_cluster().get("brokers"):
+                        admin.describe_groups(["private-kafka-ready"])
+                        return
+                finally:
+                    admin.close()
+            except Exception:  # any failure means "not yet"
+                pass
+            time.sleep(1)
+        raise AssertionError(f"the broker on {self.port} did not become usable: {self._log.read_text()[-3000:]}")
 
     def kill(self) -> None:
         """kill -9: the broker's connections drop at once, unflushed state is lost as in a crash."""

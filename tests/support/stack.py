@@ -33,6 +33,10 @@ from services.common.events import set_kafka_prefix  # noqa: E402
 CATCH_UP_SECONDS = 120
 RUN_ID = uuid.uuid4().hex[:6]
 KAFKA_PREFIX = f"t{RUN_ID}."
+# the suite's thousands of throwaway accounts: Argon2id at a test's cost (passwords.py); the
+# parameters real people get are proved by tests/unit/test_passwords.py
+PASSWORD_HASHING = "fast-for-tests"
+TEST_HASH_PREFIX = "$argon2id$v=19$m=1024,t=1,p=1$"
 set_kafka_prefix(KAFKA_PREFIX)
 
 STACK = ROOT / "infra" / "local" / "stack.sh"
@@ -97,7 +101,8 @@ class Stack:
         env = launcher.service_env(definition, secrets=self.secrets,
                                    database_prefix=database_prefix or self.db_prefix,
                                    extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3",
-                                          "KAFKA_PREFIX": KAFKA_PREFIX, **(extra_env or {})},
+                                          "KAFKA_PREFIX": KAFKA_PREFIX, "PASSWORD_HASHING": PASSWORD_HASHING,
+                                          **(extra_env or {})},
                                    peers=peers)
         log = self.data_dir / "logs" / f"{log_name or name}-{self.run_id}.log"
         proc = launcher.ServiceProcess(definition, env, log)
