@@ -4,7 +4,8 @@ It calls the owning service's export RPCs over gRPC with a unit admin's access t
 
     export_cli roster [--unit <unit id>] [--status active] [-o 花名册.xlsx]     registration
     export_cli hours --from 2026-11-01 --to 2026-11-30 [--unit <unit id>]      points
-    export_cli fetch roster|hours <job id> [-o FILE]       waits for a started job, saves its file
+    export_cli scorecards [--year 2026] [--month 11 | --quarter 4] [--unit <unit id>]   points
+    export_cli fetch roster|hours|scorecards <job id> [-o FILE]   waits for a started job, saves its file
 
 Without -o the file keeps the name the service gave it (志愿者花名册-某某站-20261207.xlsx).
 Exit status: 0 saved, 2 refused or failed.
@@ -15,9 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+from google.protobuf.message import Message
 
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2, points_pb2_grpc
@@ -42,9 +46,29 @@ class Service:
     pb: ModuleType  # the service's messages (registration_pb2, points_pb2), each with its own export requests
 
 
-SERVICES = {"roster": Service("REGISTRATION_GRPC_TARGET", "127.0.0.1:50051",
-                              registration_pb2_grpc.RegistrationServiceStub, registration_pb2),
-            "hours": Service("POINTS_GRPC_TARGET", "127.0.0.1:50053", points_pb2_grpc.PointsServiceStub, points_pb2)}
+REGISTRATION = Service("REGISTRATION_GRPC_TARGET", "127.0.0.1:50051", registration_pb2_grpc.RegistrationServiceStub,
+                       registration_pb2)
+POINTS = Service("POINTS_GRPC_TARGET", "127.0.0.1:50053", points_pb2_grpc.PointsServiceStub, points_pb2)
+
+
+@dataclass(frozen=True)
+class Export:
+    """A kind of export: where it is built, the RPC that starts it, and that RPC's request from the
+    command line's arguments. A new kind is a row of EXPORTS and its subcommand's arguments."""
+
+    service: Service
+    start_method: str
+    request: Callable[[argparse.Namespace], Message]
+
+
+EXPORTS = {
+    "roster": Export(REGISTRATION, "StartRosterExport", lambda args: registration_pb2.StartRosterExportRequest(
+        unit_id=args.unit, status=STATUSES.get(args.status, registration_pb2.VOLUNTEER_STATUS_UNSPECIFIED))),
+    "hours": Export(POINTS, "StartHoursExport", lambda args: points_pb2.StartHoursExportRequest(
+        unit_id=args.unit, from_date=args.first, to_date=args.last)),
+    "scorecards": Export(POINTS, "StartScorecardExport", lambda args: points_pb2.StartScorecardExportRequest(
+        unit_id=args.unit, period=points_pb2.Period(year=args.year, month=args.month, quarter=args.quarter))),
+}
 
 
 def progress_line(job: c.ExportJob) -> str:
@@ -57,20 +81,15 @@ def progress_line(job: c.ExportJob) -> str:
 
 class Client:
     def __init__(self, kind: str, token: str):
-        self.service = SERVICES[kind]
+        self.export = EXPORTS[kind]
+        self.service = self.export.service
         target = os.environ.get(self.service.target_variable, self.service.default_target)
         self.channel = client_channel(target, default_timeout=300, tls=grpc_tls(Env()))
         self.stub = self.service.stub(self.channel)
         self.metadata = [("authorization", f"Bearer {token}")]
 
     def start(self, args: argparse.Namespace) -> int:
-        pb = self.service.pb
-        if args.command == "roster":
-            reply = self.stub.StartRosterExport(pb.StartRosterExportRequest(
-                unit_id=args.unit, status=STATUSES.get(args.status, 0)), metadata=self.metadata)
-        else:
-            reply = self.stub.StartHoursExport(pb.StartHoursExportRequest(
-                unit_id=args.unit, from_date=args.first, to_date=args.last), metadata=self.metadata)
+        reply = getattr(self.stub, self.export.start_method)(self.export.request(args), metadata=self.metadata)
         print(f"导出任务 {reply.job.job_id}：{reply.job.file_name}（{reply.job.unit.name}）", flush=True)
         return self.save(reply.job, args.output)
 
@@ -99,7 +118,7 @@ class Client:
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m services.common.export_cli",
                                   description="Exports as files (docs/reporting.md). Addresses: "
-                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours)")
+                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards)")
     add_token_argument(cli)
     commands = cli.add_subparsers(dest="command", required=True)
     roster = commands.add_parser("roster", help="the volunteers of a unit's subtree (志愿者花名册)")
@@ -107,12 +126,18 @@ def parser() -> argparse.ArgumentParser:
     hours = commands.add_parser("hours", help="hours and points by volunteer and unit in a date range (时长积分统计)")
     hours.add_argument("--from", dest="first", required=True, help="first day, YYYY-MM-DD (China time)")
     hours.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (included)")
+    scorecards = commands.add_parser("scorecards", help="the 三级创建 grade and its figures of a unit and each unit "
+                                                        "under it for a month, quarter or year (三级创建评分表)")
+    scorecards.add_argument("--year", type=int, default=0, help="the year (default: this year)")
+    part_of_year = scorecards.add_mutually_exclusive_group()
+    part_of_year.add_argument("--month", type=int, default=0, help="one month, 1-12 (default: the whole year)")
+    part_of_year.add_argument("--quarter", type=int, default=0, help="one quarter, 1-4")
     fetch = commands.add_parser("fetch", help="wait for a started export and save its file")
-    fetch.add_argument("kind", choices=SERVICES)
+    fetch.add_argument("kind", choices=EXPORTS)
     fetch.add_argument("job_id")
-    for command in (roster, hours):
+    for command in (roster, hours, scorecards):
         command.add_argument("--unit", default="", help="the unit whose subtree (default: your own unit)")
-    for command in (roster, hours, fetch):
+    for command in (roster, hours, scorecards, fetch):
         command.add_argument("-o", "--output", help="where the file goes (default: the name the service gave it)")
     return cli
 

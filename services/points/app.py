@@ -20,6 +20,7 @@ from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .owners import Owners
 from .rulebook import RuleBook
+from .scorecard_export import START_SCORECARD_EXPORT, ScorecardSource
 from .scorecards import Boards, Facts
 from .store import Store
 
@@ -77,12 +78,13 @@ def build(db) -> Points:
     facts = Facts(directory)
     boards = Boards(directory, rules, facts)
     grading_facts = GradingFacts()
+    grading = Grading(directory, rules, boards, grading_facts, events)
     commendations = Commendations(directory, events)
+    exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading)],
+                         {HoursSource.kind: START_HOURS_EXPORT, ScorecardSource.kind: START_SCORECARD_EXPORT})
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
                   facts=facts, boards=boards, certificates=Certificates(directory, events, commendations),
-                  commendations=commendations,
-                  exports=ExportJobs(db, "points", [HoursSource(directory)], {HoursSource.kind: START_HOURS_EXPORT}),
-                  grading_facts=grading_facts, grading=Grading(directory, rules, boards, grading_facts, events))
+                  commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading)
 
 
 def ensure_indexes(db, directory: Directory) -> None:

@@ -120,15 +120,22 @@ class HoursSource:
                 Sheet("单位汇总", UNIT_HEADERS, unit_totals(rows))]
 
 
+def exportable_unit(directory: Directory, principal: Principal, unit_id: str, title: str) -> dict:
+    """The unit a points export is started over: unit admins only, their own unit or one below it
+    (every Start…Export of points authorizes alike)."""
+    require_role(principal, Role.ROLE_UNIT_ADMIN)
+    unit = directory.unit(principal.district_id, unit_id)
+    if not principal.manages(unit["path"]):
+        raise PermissionDenied(f"只能导出本单位及下级单位的{title}")
+    return unit
+
+
 def start_hours(exports: ExportJobs, directory: Directory, principal: Principal,
                 req: pb.StartHoursExportRequest) -> dict:
     """StartHoursExport: unit admins, for a unit of their own subtree."""
     v = Validator()
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     start, end = date_range(v, req.from_date, req.to_date)
-    require_role(principal, Role.ROLE_UNIT_ADMIN)
-    unit = directory.unit(principal.district_id, unit_id)
-    if not principal.manages(unit["path"]):
-        raise PermissionDenied("只能导出本单位及下级单位的时长积分统计")
+    unit = exportable_unit(directory, principal, unit_id, HoursSource.title)
     return exports.start(principal, HoursSource.kind, unit, {
         "start": start, "end": end, "from_date": req.from_date.strip(), "to_date": req.to_date.strip()})

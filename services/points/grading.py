@@ -110,9 +110,11 @@ class Grading:
         unit = self.directory.managed_unit(principal, unit_id)
         history = list(self.assessments.find({"district_id": principal.district_id, "unit_id": unit["_id"]},
                                               {"outbox": 0}).sort("assessed_at", -1).limit(HISTORY_SHOWN))
-        return self._evaluate(principal.district_id, unit, period), history
+        return self.evaluate(principal.district_id, unit, period), history
 
-    def _evaluate(self, district: str, unit: dict, period: pb.Period) -> pb.UnitGrade:
+    def evaluate(self, district: str, unit: dict, period: pb.Period) -> pb.UnitGrade:
+        """The unit's grade for the period as the records give it (GetUnitGrade, 评定 and the
+        scorecard export all grade through here)."""
         scheme = self.rulebook.for_district(district).grading
         measures = {**self._unit_building(district, unit, period), **self._loop(district, unit, period)}
         result = rules.evaluate(measures, scheme, len(months_so_far(period)))
@@ -201,7 +203,7 @@ class Grading:
                                                            principal.district_id, "unit_path": unit["_id"]}) \
                 != len(set(evidence_ids)):
             raise InvalidArgument.field("evidence_ids", "须为该单位（或其下级）已登记的证明材料")
-        computed = self._evaluate(principal.district_id, unit, period)
+        computed = self.evaluate(principal.district_id, unit, period)
         rules.require_evidence_for_change(computed.grade, req.grade, reason, evidence_ids)
         assessor = self.directory.unit(principal.district_id, principal.unit_id) if principal.unit_id else None
         document = {"_id": new_id("gas"), "district_id": principal.district_id, "unit_id": unit["_id"],

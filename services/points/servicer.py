@@ -14,6 +14,7 @@ from .commendations import Commendations, commendation_msg
 from .grading import Grading, assessment_msg, evidence_msg
 from .ledger import Ledger
 from .rulebook import RuleBook
+from .scorecard_export import start_scorecards
 from .scorecards import Boards
 from .store import Store
 from .translate import account_msg, entry_msg, item_msg, redemption_msg, rules_msg
@@ -172,6 +173,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def StartHoursExport(self, request, context):
         job = start_hours(self.exports, self.ledger.directory, current_principal(), request)
         return pb.StartHoursExportResponse(job=job_msg(job))
+
+    def StartScorecardExport(self, request, context):
+        job = start_scorecards(self.exports, self.ledger.directory, current_principal(), request)
+        return pb.StartScorecardExportResponse(job=job_msg(job))
 
     def GetExportJob(self, request, context):
         return pb.GetExportJobResponse(job=job_msg(self.exports.get(current_principal(), request.job_id)))

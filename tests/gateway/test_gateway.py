@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import re
@@ -15,6 +16,7 @@ import openpyxl
 
 import pytest
 
+from services.common.clock import CHINA
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 
@@ -46,6 +48,17 @@ def call(gateway, path: str, body=None, token: str | None = None, method: str = 
             return reply.status, json.loads(reply.read() or b"null"), dict(reply.headers)
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null"), dict(err.headers)
+
+
+def fetch_file(gateway, service: str, job_id: str, token: str | None):
+    """(status, file or JSON error, headers) of GET /api/v1/<service>/exports/<job_id>/file."""
+    req = urllib.request.Request(f"{gateway.http_base}/api/v1/{service}/exports/{job_id}/file",
+                                 headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as reply:
+            return reply.status, reply.read(), dict(reply.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), dict(err.headers)
 
 
 def test_login_and_an_authorized_call_through_rest(gateway, module_district):
@@ -162,13 +175,7 @@ def test_an_export_is_downloaded_as_a_named_xlsx_file(gateway, module_district):
     assert body["job"]["rowsDone"] == 1
 
     def fetch(token: str | None, job: str = job_id):
-        req = urllib.request.Request(f"{gateway.http_base}/api/v1/registration/exports/{job}/file",
-                                     headers={"Authorization": f"Bearer {token}"} if token else {})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as reply:
-                return reply.status, reply.read(), dict(reply.headers)
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read()), dict(err.headers)
+        return fetch_file(gateway, "registration", job, token)
 
     status, content, headers = fetch(mine)
     assert status == 200 and headers["Content-Type"] == XLSX and headers["Cache-Control"] == "no-store"
@@ -266,3 +273,28 @@ def test_every_upstream_answers_through_rest_and_a_down_one_only_fails_readiness
     assert status == 503 and body["error"]["status"] == "UNAVAILABLE"
     status, ready_body, _ = call(gateway_with_peers, "/readyz", method="GET")
     assert status == 503 and ready_body["checks"]["media"] is False
+
+
+def test_a_points_export_is_downloaded_through_the_same_route(gateway_with_peers, module_district):
+    """The 三级创建 scorecards, started and followed through REST, stream from
+    GET /api/v1/points/exports/<job>/file as registration's roster does."""
+    token = module_district.center_admin_token
+    deadline = time.monotonic() + 60
+    status, body, _ = call(gateway_with_peers, "/api/v1/points/StartScorecardExport", {}, token)
+    while status == 404 and time.monotonic() < deadline:  # points has not learned the new district's center yet
+        time.sleep(1)
+        status, body, _ = call(gateway_with_peers, "/api/v1/points/StartScorecardExport", {}, token)
+    assert status == 200 and body["job"]["kind"] == "EXPORT_KIND_SCORECARDS"
+    job_id = body["job"]["jobId"]
+    while body["job"]["state"] != "EXPORT_JOB_STATE_DONE" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        status, body, _ = call(gateway_with_peers, "/api/v1/points/GetExportJob", {"jobId": job_id}, token)
+    assert body["job"]["state"] == "EXPORT_JOB_STATE_DONE"
+
+    status, content, headers = fetch_file(gateway_with_peers, "points", job_id, token)
+    assert status == 200 and headers["Content-Type"] == XLSX and headers["Cache-Control"] == "no-store"
+    assert urllib.parse.quote(body["job"]["fileName"], safe="") in headers["Content-Disposition"]
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    assert book.sheetnames == [f"三级创建 {dt.datetime.now(CHINA).year}年", "评分明细"]
+    assert book.worksheets[0].max_row == 1 + body["job"]["rowsDone"]  # the header and one row per unit
+    assert fetch_file(gateway_with_peers, "points", job_id, None)[0] == 401

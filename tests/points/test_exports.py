@@ -1,25 +1,31 @@
 """The hours and points export (docs/reporting.md) on the real stack: the workbook's figures for
 each volunteer equal their account (GetAccount) over a range holding all their history, an older
 entry falls outside a shorter range, the unit totals add up, another station's is refused and a bad
-date names its field."""
+date names its field. The 三级创建 scorecard export (docs/points.md): each unit's grade and figures in
+the workbook equal GetUnitGrade's for that unit; another station's subtree is refused, bad input
+named by field."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 
 import grpc
+import openpyxl
 import pytest
 
 from services.common.clock import CHINA
-from tests.points.support import run_points, wait_for
+from tests.points.support import ref, run_points, wait_for
 from tests.support.exports import download, finished, sheet_rows
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.points.v1 import points_pb2 as pb
 
 VERIFIED, MANUAL = c.HOURS_SOURCE_VERIFIED, c.HOURS_SOURCE_MANUAL
+C = pb.GradingCriterion
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +134,78 @@ def test_a_file_past_its_day_is_expired_and_no_longer_served(tree, stub, clock_f
             download(stub, pb.DownloadExportRequest, job.job_id, admin)
     finally:
         clock_file.write_text("0")
+
+
+def test_scorecard_workbook_equals_each_units_grade(module_district, tree, stub, feed, registration_db):
+    """Station 1's subtree: two active volunteers in one courtyard, a completed activity in the
+    other, a rule document on the station; the file's rows are GetUnitGrade's, unit by unit."""
+    d, station, yards = module_district.id, tree.stations[1], tree.courtyards[2:]
+    admin = bearer(tree.admins[station.unit_id])
+    for i in range(2):
+        module_district.volunteer(yards[0].unit_id, name=f"评分{i}")
+    now = dt.datetime.now(dt.UTC)
+    activity = feed.activity(f"act_{uuid.uuid4().hex[:10]}", yards[1], starts_at=now)
+    feed.send(feed.activity_event(ordering.ActivityCompleted(activity=activity, recorded_by=ref(station),
+                                                             residents_attended=5), d, 3))
+    stub.RecordGradeEvidence(pb.RecordGradeEvidenceRequest(unit_id=station.unit_id, criterion=C.GRADING_CRITERION_RULES,
+                                                           title="《志愿服务管理制度》"), metadata=admin, timeout=10)
+    china = now.astimezone(CHINA)
+    period = pb.Period(year=china.year, month=china.month)
+
+    def grade(unit) -> pb.UnitGrade:
+        return stub.GetUnitGrade(pb.GetUnitGradeRequest(unit_id=unit.unit_id, period=period), metadata=admin,
+                                 timeout=10).grade
+
+    def heard_of_everything() -> bool:
+        values = {line.criterion: line.value for line in grade(station).lines}
+        return values[C.GRADING_CRITERION_ACTIVE_VOLUNTEERS] == 2 and values[C.GRADING_CRITERION_ACTIVITIES] == 1
+
+    assert wait_for(heard_of_everything, CATCH_UP_SECONDS)
+    expected = {unit.unit_id: grade(unit) for unit in (station, *yards)}
+
+    started = stub.StartScorecardExport(pb.StartScorecardExportRequest(unit_id=station.unit_id, period=period),
+                                        metadata=admin, timeout=10).job
+    assert started.kind == c.EXPORT_KIND_SCORECARDS and started.unit.unit_id == station.unit_id
+    job = finished(stub, pb.GetExportJobRequest, started.job_id, admin)
+    assert job.state == c.EXPORT_JOB_STATE_DONE, c.ExportJobState.Name(job.state)
+    assert (job.total_rows, job.rows_done) == (3, 3)
+    name, _, content = download(stub, pb.DownloadExportRequest, job.job_id, admin)
+    assert name.startswith(f"三级创建评分表-{station.name}-")
+    assert openpyxl.load_workbook(io.BytesIO(content), read_only=True).sheetnames == [
+        f"三级创建 {china.year}年{china.month}月", "评分明细"]
+    headers, summary = sheet_rows(content, 0)
+    _, lines = sheet_rows(content, 1)
+
+    assert {row[0] for row in summary} == set(expected)
+    for row in summary:
+        unit_grade = expected[row[0]]
+        assert row[1:7] == [unit_grade.unit.name, "实践站" if row[0] == station.unit_id else "小院", unit_grade.score,
+                            unit_grade.grade_label, unit_grade.exemplary_min_score, unit_grade.standard_min_score]
+        assert headers[7:] == [f"{line.label} 得分" for line in unit_grade.lines]
+        assert row[7:] == [line.points for line in unit_grade.lines]
+    for unit_id, unit_grade in expected.items():
+        assert [row[2:] for row in lines if row[0] == unit_id] == [
+            [line.label, line.value, line.threshold, "是" if line.met else "否", line.points, line.max_points,
+             line.explanation] for line in unit_grade.lines]
+    measured = {line.criterion: line.value for line in expected[station.unit_id].lines if line.value}
+    assert measured == {C.GRADING_CRITERION_ACTIVE_VOLUNTEERS: 2, C.GRADING_CRITERION_ACTIVITIES: 1,
+                        C.GRADING_CRITERION_RULES: 1}
+
+    # another station's admin may not fetch it; points' record of the file reaches the audit record
+    with expect_error(grpc.StatusCode.PERMISSION_DENIED):
+        download(stub, pb.DownloadExportRequest, job.job_id, bearer(tree.admins[tree.stations[0].unit_id]))
+    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
+    assert record["service"] == "points" and record["method"].endswith("/StartScorecardExport")
+
+
+def test_another_stations_scorecards_are_refused_and_bad_input_named(tree, stub):
+    admin = bearer(tree.admins[tree.stations[0].unit_id])
+    for theirs in (tree.stations[1], tree.courtyards[2]):
+        with expect_error(grpc.StatusCode.PERMISSION_DENIED):
+            stub.StartScorecardExport(pb.StartScorecardExportRequest(unit_id=theirs.unit_id), metadata=admin,
+                                      timeout=10)
+    for request, field in ((pb.StartScorecardExportRequest(unit_id="not an id"), "unit_id"),
+                           (pb.StartScorecardExportRequest(period=pb.Period(month=13)), "period.month"),
+                           (pb.StartScorecardExportRequest(period=pb.Period(month=1, quarter=1)), "period.quarter")):
+        with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field=field):
+            stub.StartScorecardExport(request, metadata=admin, timeout=10)
