@@ -20,7 +20,7 @@ from .pii import NationalId, parse_national_id, validate_mobile
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -84,7 +84,7 @@ class Validator:
         if not value:
             if required:
                 self.fail(field, "must not be empty")
-        elif not _ID.match(value):
+        elif not ID_PATTERN.match(value):
             self.fail(field, "is not a valid id")
         return value
 
@@ -151,6 +151,10 @@ class Validator:
         elif not pattern.match(value):
             self.fail(field, description)
         return value
+
+    def idempotency_key(self, value: str, field: str = "idempotency_key") -> str:
+        """The key a retry repeats to get the first call's outcome (required)."""
+        return self.regex(field, value, ID_PATTERN, "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
 
     def mobile(self, field: str, value: str, *, required: bool = True) -> str:
         """A mainland mobile number, normalized; "" when absent or invalid."""

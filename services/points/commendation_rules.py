@@ -27,7 +27,6 @@ TITLE_CHARS = (2, 30)
 ISSUER_CHARS = (2, 30)
 REASON_CHARS = (2, 200)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,7 @@ def validate(v: Validator, req: pb.RecordCommendationRequest, today: dt.date) ->
     title = v.text("title", req.title, min_len=TITLE_CHARS[0], max_len=TITLE_CHARS[1])
     issuer = v.text("issuer", req.issuer, min_len=ISSUER_CHARS[0], max_len=ISSUER_CHARS[1])
     awarded_on = awarded_date(v, "awarded_on", req.awarded_on, year, today)
-    key = v.regex("idempotency_key", req.idempotency_key, KEY,
-                  "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
+    key = v.idempotency_key(req.idempotency_key)
     return CommendationInput(volunteer_id, year, level, title, issuer, awarded_on), key
 
 

@@ -9,12 +9,12 @@ that breaks the contract raises ValueError (it goes to the DLQ with that message
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.common.consumer import ConsumedEvent
+from services.common.validation import ID_PATTERN
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
@@ -25,7 +25,6 @@ from .rules import Rules
 
 K, B, E = pb.AccountKind, pb.Book, pb.EntryKind
 MAX_MINUTES = 24 * 60  # one confirmation never credits more than a day to one person
-_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 BOOK_FOR_SOURCE = {common_pb2.HOURS_SOURCE_VERIFIED: B.BOOK_VERIFIED_MINUTES,
                    common_pb2.HOURS_SOURCE_MANUAL: B.BOOK_MANUAL_MINUTES}
 
@@ -60,7 +59,7 @@ class EntrySpec:
 
 
 def _ident(value: str, what: str) -> str:
-    if not _ID.match(value or ""):
+    if not ID_PATTERN.match(value or ""):
         raise ValueError(f"{what} {value!r} is not a valid id")
     return value
 

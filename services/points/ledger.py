@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -70,7 +69,6 @@ SETTLING = Retry(max_attempts=None, backoff=Backoff(first_seconds=0.05, max_seco
                  deadline_seconds=SETTLE_SECONDS)
 # each round of version-guarded writes to one account has one winner: room for a hundred at once
 CONFLICTS = Retry(max_attempts=100, backoff=LOST_RACE)
-_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 ENTRIES_POSTED = Counter("points_ledger_entries_total", "Ledger entries in the balances", ["book", "kind"])
 STAR_CHANGES = Counter("points_star_changes_total", "Star level changes (星级认定)", ["level"])
@@ -533,10 +531,6 @@ class Ledger:
     # ---- admin postings ----
 
     @staticmethod
-    def _idempotency_key(v: Validator, value: str) -> str:
-        return v.regex("idempotency_key", value, _KEY, "must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' or '-'")
-
-    @staticmethod
     def _admin(principal: Principal) -> None:
         if principal.role != Role.ROLE_UNIT_ADMIN:
             raise PermissionDenied("only a unit admin may do this")
@@ -547,7 +541,7 @@ class Ledger:
         v.int_range("minutes", req.minutes, 1, 24 * 60)
         reason = v.text("reason", req.reason, max_len=200)
         content = v.text("content", req.content, max_len=100)
-        key = self._idempotency_key(v, req.idempotency_key)
+        key = v.idempotency_key(req.idempotency_key)
         v.check()
         self._admin(principal)
         holder = self.directory.managed(principal, volunteer_id)
@@ -567,7 +561,7 @@ class Ledger:
         if req.amount == 0 or abs(req.amount) > 100_000:
             v.fail("amount", "must be non-zero and at most 100000 either way")
         reason = v.text("reason", req.reason, max_len=200)
-        key = self._idempotency_key(v, req.idempotency_key)
+        key = v.idempotency_key(req.idempotency_key)
         v.check()
         self._admin(principal)
         holder = self.directory.managed(principal, account_id)
