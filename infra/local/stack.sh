@@ -13,9 +13,9 @@
 #   stack.sh backup <dir>                        a consistent copy of the database, the broker and the keys
 #   stack.sh restore <dir>                       that copy into a fresh data directory ($WENMING_DATA)
 #
-# TOOLs (the suite's command-line checkers, pinned): helm, grpcurl, ghz, buf, protoc-gen-go from
-# the Go module proxy, protoc and protobuf-java from Maven Central, promtool from Debian's
-# `prometheus` package.
+# TOOLs (the suite's command-line checkers, pinned): helm, grpcurl, ghz, protoc-gen-go from the
+# Go module proxy, buf from the npm registry (Buf's own release binary), protoc and protobuf-java
+# from Maven Central, promtool from Debian's `prometheus` package.
 #
 # Set MONGODB_URI or KAFKA_BOOTSTRAP_SERVERS to use servers of your own; the matching local
 # component is then neither installed nor started.
@@ -39,15 +39,17 @@ FERRETDB_BIN="$CACHE/bin/ferretdb-sqlite-$FERRETDB_VERSION-$FERRETDB_BUILD"
 GO_TOOLS="protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go v1.36.12
 grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl v1.9.4
 ghz github.com/bojand/ghz/cmd/ghz v0.93.0
-buf github.com/bufbuild/buf/cmd/buf v1.75.0
 helm helm.sh/helm/v3/cmd/helm v3.21.4"
+# name, npm package (the platform's own, which holds the binary), version: Buf publishes its release
+# binaries there; building buf from source took ~170 CPU-seconds of a fresh machine's suite run
+NPM_TOOLS="buf @bufbuild/buf-linux-$(uname -m | sed 's/x86_64/x64/') 1.75.0"
 # name, Maven artifact (group:artifact:version[:type:classifier]): kept as $CACHE/bin/<name>-<version>.
 # protoc is the release inside grpcio-tools (libprotoc 35.1 = 4.35.1): the contract is compiled
 # for Java with the same compiler that `make protos` uses for Python.
 MAVEN_TOOLS="protoc com.google.protobuf:protoc:4.35.1:exe:linux-$(uname -m | sed 's/aarch64/aarch_64/')
 protobuf-java com.google.protobuf:protobuf-java:4.35.1"
 # quickest first: the tests waiting for a tool start as soon as theirs is in
-TOOLS="promtool $(printf '%s\n%s\n' "$MAVEN_TOOLS" "$GO_TOOLS" | cut -d' ' -f1 | tr '\n' ' ')"
+TOOLS="promtool $(printf '%s\n%s\n%s\n' "$MAVEN_TOOLS" "$NPM_TOOLS" "$GO_TOOLS" | cut -d' ' -f1 | tr '\n' ' ')"
 RUN="$DATA/run"
 LOGS="$DATA/logs"
 
@@ -98,10 +100,12 @@ install_ferretdb() {
 
 go_tool() { awk -v name="$1" '$1 == name { print $2, $3 }' <<<"$GO_TOOLS"; }
 maven_tool() { awk -v name="$1" '$1 == name { print $2 }' <<<"$MAVEN_TOOLS"; }
+npm_tool() { awk -v name="$1" '$1 == name { print $2, $3 }' <<<"$NPM_TOOLS"; }
 
 tool_path() {
   local spec; spec=$(go_tool "$1")
   if [ -n "$spec" ]; then echo "$CACHE/bin/$1-${spec#* }"
+  elif spec=$(npm_tool "$1") && [ -n "$spec" ]; then echo "$CACHE/bin/$1-v${spec#* }"
   elif spec=$(maven_tool "$1") && [ -n "$spec" ]; then echo "$CACHE/bin/$1-$(cut -d: -f3 <<<"$spec")"
   elif [ "$1" = promtool ]; then echo "$CACHE/bin/promtool"
   else die "unknown tool '$1' (one of: $TOOLS)"; fi
@@ -117,6 +121,7 @@ install_tool() { # install_tool <name>: parallel runs may all find it missing, o
   local work; work=$(mktemp -d "$CACHE/src/$name.XXXXXX")
   if [ "$name" = promtool ]; then install_promtool "$work"
   elif [ -n "$(maven_tool "$name")" ]; then install_maven_tool "$name" "$work"
+  elif [ -n "$(npm_tool "$name")" ]; then install_npm_tool "$name" "$work"
   else install_go_tool "$name" "$work"; fi
   mv "$work/$name" "$bin"   # renamed into place: nobody runs a half-written binary
   rm -rf "$work"
@@ -140,6 +145,15 @@ install_maven_tool() { # install_maven_tool <name> <work dir>
     -Dmdep.stripVersion=false > "$CACHE/logs/$1-fetch.log" 2>&1 \
     || { cat "$CACHE/logs/$1-fetch.log" >&2; die "fetching $1 failed"; }
   mv "$2"/*.* "$2/$1" && chmod +x "$2/$1"
+}
+
+install_npm_tool() { # install_npm_tool <name> <work dir>: the package's bin/<name>, nothing else kept
+  local package version; read -r package version <<<"$(npm_tool "$1")"
+  command -v npm >/dev/null || die "npm (Node.js 20+) is needed to fetch $1"
+  log "fetching $package@$version from the npm registry"
+  npm install --prefix "$2" --no-save --no-audit --no-fund --loglevel=error "$package@$version" \
+    > "$CACHE/logs/$1-fetch.log" 2>&1 || { cat "$CACHE/logs/$1-fetch.log" >&2; die "fetching $1 failed"; }
+  mv "$2/node_modules/$package/bin/$1" "$2/$1"
 }
 
 install_promtool() { # install_promtool <work dir>: Debian's package, unpacked, nothing installed system-wide

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.points.support import run_points, wait_for
+from tests.points.support import or_not_found, run_points, wait_for
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
@@ -26,8 +26,18 @@ def points(stack, registration, feed, clock_file):
 
 
 @pytest.fixture(scope="module")
-def tree(module_district, points):
-    return module_district.small_tree()
+def tree(module_district, points, stub):
+    built = module_district.small_tree()
+    # points learns units from registration's events: every one is known before a test reads it
+    admin = module_district.as_center()
+
+    def known(unit) -> bool:
+        request = pb.GetLeaderboardRequest(unit_id=unit.unit_id, metric=pb.LEADERBOARD_METRIC_VERIFIED_HOURS)
+        return or_not_found(lambda: stub.GetLeaderboard(request, metadata=admin, timeout=5)) is not None
+
+    for unit in (*built.stations, *built.courtyards):
+        assert wait_for(lambda: known(unit), 60), f"points never heard of {unit.name}"  # noqa: B023 (waited here)
+    return built
 
 
 def test_leaderboard_ranks_verified_hours_inside_the_subtree(module_district, tree, stub, feed):
