@@ -130,6 +130,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-center", "/admin/center", "办理漏斗"),
             ("head-center-big-screen", "/admin/center?screen=1", "退出大屏"),
             ("head-exports", "/admin/exports", "开始导出"),
+            ("head-commendations", "/admin/commendations", "周志愿"),
             ("head-me", "/admin/me", "退出登录"),
             ("head-venues", "/admin/venues", "活动室"),
             ("head-room", f"/admin/rooms/{people['room_id']}", "小院议事会"),

@@ -162,6 +162,19 @@ export function label(table, value) {
 }
 
 const CHINA = 'Asia/Shanghai'
+
+/** Today in China time, whatever the device's zone: its year, its month and the YYYY-MM-DD date. */
+export function chinaToday() {
+  const shifted = new Date(Date.now() + 8 * 3600_000)
+  return { year: shifted.getUTCFullYear(), month: shifted.getUTCMonth() + 1, iso: shifted.toISOString().slice(0, 10) }
+}
+
+/** 2026年11月, 2026年第4季度 or 2026年: a scorecard period ({year, month, quarter}) as its sheet names it. */
+export function periodLabel({ year, month, quarter }) {
+  if (month) return `${year}年${month}月`
+  if (quarter) return `${year}年第${quarter}季度`
+  return `${year}年`
+}
 const DATE_TIME = new Intl.DateTimeFormat('zh-CN', {
   timeZone: CHINA, month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false,
 })

@@ -52,3 +52,27 @@ export function useLiveRefresh(fn, subjectIds = null) {
   })
   onBeforeUnmount(off)
 }
+
+/**
+ * What a form shows under each field the server refused (BadRequest, by request path: `period.year`
+ * marks `period`): `messages[field]`, or else the server's own description. `marking(promise)` passes
+ * the promise's refusal on after marking its fields.
+ */
+export function useFieldErrors(messages) {
+  const errors = reactive(Object.fromEntries(Object.keys(messages).map((field) => [field, ''])))
+  function clear() {
+    for (const field of Object.keys(errors)) errors[field] = ''
+  }
+  async function marking(promise) {
+    try {
+      return await promise
+    } catch (error) {
+      for (const violation of error.fields || []) {
+        const field = violation.field.split('.')[0]
+        if (field in errors) errors[field] = messages[field] || violation.description
+      }
+      throw error
+    }
+  }
+  return { errors, clear, marking }
+}

@@ -1,0 +1,126 @@
+"""What a unit admin records and exports in the app: a 表彰 recorded for a volunteer of the
+courtyard (checked on the page first, once however often the button is tapped), seen by the
+volunteer under 我的表彰, then revoked with a reason; and the 三级创建评分表 of a period chosen with
+the picker, downloaded as a workbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import grpc
+import openpyxl
+import pytest
+from playwright.sync_api import expect
+
+from services.common.clock import CHINA
+from tests.ordering.support import wait_until
+from tests.points.support import or_not_found
+from tests.support.registration import PASSWORD
+from wenming.points.v1 import points_pb2, points_pb2_grpc
+
+ADMIN = "yard00-admin"  # the first courtyard's admin (tests.support.registration.small_tree)
+TITLE = "学雷锋志愿服务先进个人"
+
+
+@pytest.fixture(scope="module")
+def points(peers):
+    with grpc.insecure_channel(peers["points"].grpc_target) as channel:
+        yield points_pb2_grpc.PointsServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def volunteer(world, points):
+    """A volunteer of the first courtyard whom points has heard of (it learns them from events)."""
+    yard = world.courtyards[0]
+    made = world.volunteer(yard, name="吴表彰")
+    listed = points_pb2.ListCommendationsRequest(volunteer_id=made.id)
+    wait_until(lambda: or_not_found(lambda: points.ListCommendations(listed, metadata=world.as_admin(yard), timeout=5)),
+               timeout=60, what="the volunteer in points")
+    return made
+
+
+def test_an_admin_records_a_commendation_the_volunteer_sees_and_revokes_it(world, volunteer, points, device):
+    admin = device("admin")
+    admin.login("管理员", ADMIN, PASSWORD)
+    page = admin.open("/admin/commendations")
+    page.locator(f'[data-volunteer-id="{volunteer.id}"]').click()
+    expect(page.get_by_role("heading", name="吴表彰0")).to_be_visible()
+    admin.settle()
+    assert not admin.accessibility_violations()
+
+    # the page refuses what the server would, before anything is sent
+    record = page.get_by_role("button", name="登记表彰")
+    page.get_by_label("称号").fill("优")
+    record.click()
+    expect(page.get_by_text("请选择表彰级别")).to_be_visible()
+    expect(page.get_by_text("称号应为2至30个字")).to_be_visible()
+    expect(page.get_by_text("授予单位应为2至30个字")).to_be_visible()
+    expect(page.get_by_text("授予日期应在所填年度内，且不晚于今天")).to_be_visible()
+
+    year = dt.datetime.now(CHINA).year - 1
+    page.get_by_label("年度").fill(str(year))
+    page.get_by_role("radio", name="市级").click()
+    page.get_by_label("称号").fill(TITLE)
+    page.get_by_label("授予单位").fill("市文明办")
+    page.get_by_label("授予日期").fill(f"{year}-03-05")
+    record.dblclick()  # a double tap: one form, one idempotency key, one record
+    listed = page.get_by_test_id("commendations")
+    expect(listed).to_contain_text(TITLE)
+    expect(listed).to_contain_text(f"{year}年度 · 市文明办 · {year}-03-05")
+    expect(page.get_by_label("称号")).to_have_value("")  # a fresh form, with a fresh key and no messages
+    expect(page.get_by_text("称号应为2至30个字")).to_have_count(0)
+    recorded = points.ListCommendations(points_pb2.ListCommendationsRequest(volunteer_id=volunteer.id),
+                                        metadata=world.as_admin(world.courtyards[0]), timeout=10).commendations
+    assert [(c.title, c.level, c.awarded_on) for c in recorded] == [
+        (TITLE, points_pb2.COMMENDATION_LEVEL_CITY, f"{year}-03-05")]
+    admin.shot("head-commendation-recorded")
+
+    phone = device("volunteer")
+    phone.login("志愿者", volunteer.phone, PASSWORD)
+    mine = phone.open("/volunteer/me").get_by_test_id("commendations")
+    expect(mine.locator(".van-cell", has_text=TITLE)).to_contain_text("市级")
+
+    page.get_by_role("button", name=f"撤销{TITLE}").click()
+    popup = page.get_by_role("dialog", name="撤销表彰")
+    popup.get_by_label("撤销原因").fill("登记有误")
+    popup.get_by_role("button", name="撤销").click()
+    page.locator(".van-dialog").get_by_role("button", name="确认").click()
+    expect(listed.locator(".van-cell", has_text=TITLE)).to_contain_text("已撤销：登记有误")
+    expect(page.get_by_role("button", name=f"撤销{TITLE}")).to_have_count(0)
+    admin.shot("head-commendation-revoked")
+
+    # the volunteer's page keeps the record, marked revoked instead of by its level (docs/points.md)
+    row = phone.open("/volunteer/me").get_by_test_id("commendations").locator(".van-cell", has_text=TITLE)
+    expect(row).to_contain_text("已撤销")
+    expect(row).not_to_contain_text("市级")
+
+
+def test_an_admin_exports_the_scorecards_of_a_year(world, device, tmp_path):
+    """数据导出 → 三级创建评分表: the period comes from the picker; the workbook names it and grades
+    the courtyard."""
+    screen = device("exports")
+    screen.login("管理员", ADMIN, PASSWORD)
+    page = screen.open("/admin/exports")
+    page.get_by_role("radio", name="三级创建评分表").click()
+    page.get_by_role("textbox", name="评分周期").click()
+    picker = page.get_by_role("dialog", name="评分周期")
+    # Vant's columns move by transform, out of Playwright's reach when scrolled: the tap is sent to the option
+    picker.locator(".van-picker-column__item", has_text="全年").dispatch_event("click")
+    picker.get_by_role("button", name="确认").click()
+    year = dt.datetime.now(CHINA).year
+    expect(page.get_by_role("textbox", name="评分周期")).to_have_value(f"{year}年")
+    expect(picker).to_be_hidden()  # axe looks at the page as it is left, not at the closing popup
+    assert not screen.accessibility_violations()
+    page.get_by_role("button", name="开始导出").click()
+    button = page.get_by_role("button", name="下载")
+    expect(button).to_be_visible(timeout=60_000)
+    with page.expect_download() as caught:
+        button.click()
+    download = caught.value
+    assert download.suggested_filename.startswith(f"三级创建评分表-{world.courtyards[0].name}-")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    book = openpyxl.load_workbook(saved)
+    assert book.sheetnames == [f"三级创建 {year}年", "评分明细"]
+    rows = list(book.worksheets[0].iter_rows(min_row=2, values_only=True))
+    assert [row[:3] for row in rows] == [(world.courtyards[0].unit_id, world.courtyards[0].name, "小院")]
