@@ -48,6 +48,9 @@ EXPIRES_AFTER = dt.timedelta(hours=24)
 PART_BYTES = 1024 * 1024  # a part of the file per document; also what DownloadExport sends at a time
 INTERVAL_SECONDS = 1.0
 JOB_NAME = "exports"
+# what a sheet calls each level of the unit tree (exports, and the import templates' 级别 column)
+UNIT_LEVEL_NAMES = {common_pb2.UNIT_LEVEL_CENTER: "中心", common_pb2.UNIT_LEVEL_INSTITUTE: "实践所",
+                    common_pb2.UNIT_LEVEL_STATION: "实践站", common_pb2.UNIT_LEVEL_COURTYARD: "小院"}
 HEADER_FILL = PatternFill("solid", start_color="FFDDEBF7", end_color="FFDDEBF7")
 RUNNING = (S.EXPORT_JOB_STATE_QUEUED, S.EXPORT_JOB_STATE_RUNNING)
 

@@ -14,7 +14,7 @@ column) and the lines (one row per unit and criterion).
 from __future__ import annotations
 
 from services.common.auth import Principal
-from services.common.exports import ExportJobs, Row, Sheet
+from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -27,8 +27,6 @@ from .periods import validate_period
 START_SCORECARD_EXPORT = f"/{pb.DESCRIPTOR.services_by_name['PointsService'].full_name}/StartScorecardExport"
 # a unit's grade reads about ten small queries; twenty units keep a page well inside a runner's pass
 PAGE_UNITS = 20
-LEVEL_NAMES = {common_pb2.UNIT_LEVEL_CENTER: "中心", common_pb2.UNIT_LEVEL_INSTITUTE: "实践所",
-               common_pb2.UNIT_LEVEL_STATION: "实践站", common_pb2.UNIT_LEVEL_COURTYARD: "小院"}
 UNIT_HEADERS = ("单位编号", "单位", "层级", "得分", "等级", "示范级分数线", "达标级分数线")
 LINE_HEADERS = ("指标", "实测值", "标准", "是否达标", "得分", "满分", "说明")
 UNIT_CELLS, LINE_CELLS = len(UNIT_HEADERS), len(LINE_HEADERS)
@@ -47,7 +45,7 @@ def period_label(period: pb.Period) -> str:
 def unit_row(unit: dict, grade: pb.UnitGrade) -> Row:
     """The page row of one unit (read-model document) and its grade: the unit's cells, then each
     line's label, value, threshold, met, points, 赋分 and sentence."""
-    row: Row = [unit["_id"], unit["name"], LEVEL_NAMES[unit["level"]], grade.score, grade.grade_label,
+    row: Row = [unit["_id"], unit["name"], UNIT_LEVEL_NAMES[unit["level"]], grade.score, grade.grade_label,
                 grade.exemplary_min_score, grade.standard_min_score]
     for line in grade.lines:
         row += [line.label, line.value, line.threshold, "是" if line.met else "否", line.points, line.max_points,

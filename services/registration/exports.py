@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from services.common.auth import Principal, Role, require_role
 from services.common.errors import PermissionDenied
-from services.common.exports import ExportJobs, Sheet
+from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Sheet
 from services.common.validation import MAX_PAGE_SIZE, Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 
-from .onboarding import LEVEL_NAMES, POLITICAL, SKILLS
+from .onboarding import POLITICAL, SKILLS
 from .translate import volunteer_msg
 from .units import UnitDirectory
 from .volunteers import VolunteerRegistry
@@ -39,7 +39,7 @@ def roster_row(volunteer: pb.Volunteer) -> list[str]:
     return [volunteer.volunteer_number, volunteer.name, GENDERS.get(volunteer.gender, ""), volunteer.birth_date,
             volunteer.national_id_masked, volunteer.phone_masked,
             POLITICAL_NAMES.get(volunteer.political_status, ""),
-            "；".join(f"{u.name}（{LEVEL_NAMES.get(u.level, '')}）" for u in volunteer.service_units),
+            "；".join(f"{u.name}（{UNIT_LEVEL_NAMES.get(u.level, '')}）" for u in volunteer.service_units),
             "、".join(SKILL_NAMES.get(s, "") for s in volunteer.skills), STATUSES.get(volunteer.status, ""),
             registered]
 

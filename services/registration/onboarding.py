@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from services.common.auth import Principal, Role, require_role
 from services.common.errors import InvalidArgument, excerpt
+from services.common.exports import UNIT_LEVEL_NAMES
 from services.common.pii import PiiVault, parse_national_id, validate_mobile
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2 as c
@@ -274,7 +275,7 @@ def _unit(r: RowReader) -> dict:
             r.fail("parent", reason)
     elif level and parent["level"] + 1 != level:
         child = next((n for n, v in LEVELS.items() if v == parent["level"] + 1), "")
-        r.fail("level", f"上级单位是{LEVEL_NAMES[parent['level']]}，" + (f"下级应为{child}" if child else "小院之下没有单位"))
+        r.fail("level", f"上级单位是{UNIT_LEVEL_NAMES[parent['level']]}，" + (f"下级应为{child}" if child else "小院之下没有单位"))
     if parent is not None and name and not r.reasons:
         path = (*parent["names"], name)
         earlier = r.units.by_path.get(path)
@@ -311,8 +312,8 @@ def _member(r: RowReader) -> dict:
     return {"team_id": team["_id"] if team else "", "volunteer_id": volunteer}
 
 
-LEVELS = {"实践所": c.UNIT_LEVEL_INSTITUTE, "实践站": c.UNIT_LEVEL_STATION, "小院": c.UNIT_LEVEL_COURTYARD}
-LEVEL_NAMES = {c.UNIT_LEVEL_CENTER: "中心", **{v: n for n, v in LEVELS.items()}}
+# the levels a sheet may create (the center exists already), by their names
+LEVELS = {name: level for level, name in UNIT_LEVEL_NAMES.items() if level != c.UNIT_LEVEL_CENTER}
 UNIT_HINT = ("单位的完整路径（中心/实践所/实践站/小院，用 / 分隔），或路径末尾能唯一确定单位的部分（如 某某站/某某小院，"
              "或只写小院名）；必须在您管辖的范围内")
 KINDS = {

@@ -458,4 +458,7 @@ def test_a_chunk_that_keeps_failing_gives_its_job_up_and_holds_up_no_other(modul
         assert time.monotonic() < deadline, failed
         time.sleep(0.3)
     assert (failed.rows_done, failed.eta_seconds) == (0, 0)
+    # the rows go right after the job is marked FAILED (a second write)
+    while registration_db.import_chunks.count_documents({"job_id": broken}) and time.monotonic() < deadline:
+        time.sleep(0.3)
     assert registration_db.import_chunks.count_documents({"job_id": broken}) == 0
