@@ -72,6 +72,18 @@ class Device:
                     f"{n['target']} {n['html'][:120]} {n.get('failureSummary', '')[:200]}" for n in v["nodes"][:3])
                 for v in results.response["violations"] if v["impact"] in SERIOUS]
 
+    def export_and_download(self, folder: Path) -> Path:
+        """数据导出 as it stands (kind and period chosen): starts the job, waits for its 下载 button,
+        saves the file into `folder`; its path."""
+        self.page.get_by_role("button", name="开始导出").click()
+        button = self.page.get_by_role("button", name="下载")
+        expect(button).to_be_visible(timeout=60_000)
+        with self.page.expect_download() as caught:
+            button.click()
+        saved = folder / caught.value.suggested_filename
+        caught.value.save_as(saved)
+        return saved
+
     def expect_fault(self, pattern: str) -> None:
         """A fault the test provokes on purpose (a server that is down)."""
         self.expected_faults.append(re.compile(pattern))

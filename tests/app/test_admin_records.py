@@ -111,15 +111,8 @@ def test_an_admin_exports_the_scorecards_of_a_year(world, device, tmp_path):
     expect(page.get_by_role("textbox", name="评分周期")).to_have_value(f"{year}年")
     expect(picker).to_be_hidden()  # axe looks at the page as it is left, not at the closing popup
     assert not screen.accessibility_violations()
-    page.get_by_role("button", name="开始导出").click()
-    button = page.get_by_role("button", name="下载")
-    expect(button).to_be_visible(timeout=60_000)
-    with page.expect_download() as caught:
-        button.click()
-    download = caught.value
-    assert download.suggested_filename.startswith(f"三级创建评分表-{world.courtyards[0].name}-")
-    saved = tmp_path / download.suggested_filename
-    download.save_as(saved)
+    saved = screen.export_and_download(tmp_path)
+    assert saved.name.startswith(f"三级创建评分表-{world.courtyards[0].name}-")
     book = openpyxl.load_workbook(saved)
     assert book.sheetnames == [f"三级创建 {year}年", "评分明细"]
     rows = list(book.worksheets[0].iter_rows(min_row=2, values_only=True))
