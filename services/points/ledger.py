@@ -90,9 +90,11 @@ def insert_new(collection, documents: list[dict]) -> set[str]:
 
 
 def entry_document(spec: EntrySpec, district_id: str, *, source: str = "", reason: str = "", actor_id: str = "",
-                   reverses: str = "", now: dt.datetime | None = None) -> dict:
+                   reverses: str = "", request_key: str = "", now: dt.datetime | None = None) -> dict:
+    """`request_key`: the caller and idempotency key of a posting whose own key is not the
+    caller's (a reversal's is the entry it reverses), so a retry is told apart from a repeat."""
     now = now or clock.now()
-    return {
+    return {**({"request_key": request_key} if request_key else {}),
         "_id": spec.key, "district_id": district_id, "account_id": spec.account_id,
         "account_kind": spec.account_kind, "book": spec.book, "kind": spec.kind, "amount": spec.amount,
         "seq": ulid(), "earning": spec.earning, "cause": spec.cause.as_document(),
@@ -578,6 +580,7 @@ class Ledger:
         v = Validator()
         entry_id = v.text("entry_id", req.entry_id, max_len=200)
         reason = v.text("reason", req.reason, max_len=200)
+        retry_key = v.idempotency_key(req.idempotency_key) if req.idempotency_key else ""
         v.check()
         self._admin(principal)
         original = self.entries.find_one({"_id": entry_id, "district_id": principal.district_id})
@@ -589,8 +592,12 @@ class Ledger:
                                      + (" (refund the redemption instead)" if original["kind"] == E.ENTRY_KIND_REDEMPTION
                                         else ""))
         key = f"rev:{entry_id}"
+        request_key = f"{principal.subject}:{retry_key}" if retry_key else ""
         if self.journal_state(key) == "DONE" or self.entries.find_one({"_id": key}, {"_id": 1}):
-            raise FailedPrecondition("this entry has already been reversed")
+            made = self.entries.find_one({"_id": key, "request_key": request_key}) if request_key else None
+            if made is None:
+                raise FailedPrecondition("this entry has already been reversed")
+            return made, self.accounts.find_one({"_id": made["account_id"]}, {"outbox": 0})
         now = clock.now()
         # dated like the original, so period totals (leaderboards) net out where it counted
         cause = Cause("ReverseEntry", entry_id, "", original["cause"].get("title", ""),
@@ -599,5 +606,5 @@ class Ledger:
                          E.ENTRY_KIND_REVERSAL, -original["amount"], cause, original["recorded_by_unit_id"],
                          tuple(original["unit_path"]), original.get("expires_at"), original.get("earning", False))
         return self.post(entry_document(spec, principal.district_id, reason=reason, actor_id=principal.subject,
-                                        reverses=entry_id, now=now), guard=True)
+                                        reverses=entry_id, request_key=request_key, now=now), guard=True)
 

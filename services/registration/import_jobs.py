@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.errors import AlreadyExists, DomainError, NotFound
-from services.common.ids import new_id
+from services.common.ids import new_id, ulid_millis
 from services.common.jobs import actor_fields, actor_principal, count_failure, progress, readable, run_pass
 from services.common.pii import PiiVault
 from wenming.registration.v1 import registration_pb2 as pb
@@ -47,9 +48,14 @@ log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 1.0
 JOB_NAME = "import-jobs"
+# how often a pass looks for rows left behind (_drop_leftover_rows), and how long rows stored by a
+# start whose job never came to be may wait for it
+LEFTOVER_SWEEP_SECONDS = 600
+UNCLAIMED_ROWS_SECONDS = 3600
 ROWS = Counter("registration_import_rows_total", "Rows of spreadsheet imports, by what became of them",
                ["outcome"])
 S = pb.ImportJobState
+UNFINISHED = [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,7 @@ class ImportJobs:
                         pb.IMPORT_KIND_RESIDENTS: residents.import_roll, pb.IMPORT_KIND_UNITS: single.units,
                         pb.IMPORT_KIND_TEAMS: single.teams, pb.IMPORT_KIND_TEAM_MEMBERS: single.members}
         self._running: set[str] = set()  # jobs this process has worked on since it started
+        self._swept_at: float | None = None  # when this process last looked for rows left behind
 
     @staticmethod
     def ensure_indexes(db: Database) -> None:
@@ -197,7 +204,7 @@ class ImportJobs:
     @staticmethod
     def progress(job: dict) -> tuple[int, float, int]:
         """(rows done, rows per second, seconds left) of the current run (services/common/jobs.py)."""
-        running = job["state"] in (S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING)
+        running = job["state"] in UNFINISHED
         return progress(job["registered"] + job["already_registered"] + job["refused"], job["total_rows"],
                         job.get("run_started_at"), job["run_rows"], job.get("finished_at"), running)
 
@@ -215,9 +222,37 @@ class ImportJobs:
 
     def run_pass(self) -> int:
         """Chunks of unfinished jobs, oldest job first, for one pass (services/common/jobs.py); how many."""
-        pending = sorted(self.jobs.find({"state": {"$in": [S.IMPORT_JOB_STATE_QUEUED, S.IMPORT_JOB_STATE_RUNNING]}},
-                                        {"issues": 0}), key=lambda j: j["_id"])
+        pending = sorted(self.jobs.find({"state": {"$in": UNFINISHED}}, {"issues": 0}), key=lambda j: j["_id"])
+        if self._swept_at is None or time.monotonic() - self._swept_at > LEFTOVER_SWEEP_SECONDS:
+            self._drop_leftover_rows({job["_id"] for job in pending})
+            self._swept_at = time.monotonic()
         return run_pass("import", pending, "next_chunk", self._next_chunk, self._failed)
+
+    def _drop_leftover_rows(self, unfinished: set[str]) -> int:
+        """People's rows wait in chunks only while their job runs: they are dropped in a write after
+        the one that ends the job, and a start whose job was not stored drops the rows it had
+        stored. A process killed in between leaves them behind; the first pass of the next one (and
+        one every LEFTOVER_SWEEP_SECONDS) drops those of ended jobs, and those of no job once the
+        job would be an hour old. How many chunks went."""
+        waiting = [job_id for job_id in self.chunks.distinct("job_id") if job_id not in unfinished]
+        if not waiting:
+            return 0
+        states = {job["_id"]: job["state"] for job in self.jobs.find({"_id": {"$in": waiting}}, {"state": 1})}
+        now_ms = time.time() * 1000
+
+        def left_behind(job_id: str) -> bool:
+            if job_id in states:
+                return states[job_id] not in UNFINISHED
+            made = ulid_millis(job_id.partition("_")[2])
+            return made is not None and now_ms - made > UNCLAIMED_ROWS_SECONDS * 1000
+
+        leftover = [job_id for job_id in waiting if left_behind(job_id)]
+        if not leftover:
+            return 0
+        dropped = self.chunks.delete_many({"job_id": {"$in": leftover}}).deleted_count
+        log.warning("dropped %d chunk(s) of rows left behind by %d import job(s) that had ended or never started",
+                    dropped, len(leftover))
+        return dropped
 
     def _failed(self, job: dict) -> None:
         """A chunk that keeps failing gives the job up; its waiting rows are dropped."""

@@ -34,8 +34,8 @@ class GoingAway(points_pb2_grpc.PointsServiceServicer):
     def AdjustPoints(self, request, context):
         return self._answer("AdjustPoints", context, pb.AdjustPointsResponse())
 
-    def ReverseEntry(self, request, context):
-        return self._answer("ReverseEntry", context, pb.ReverseEntryResponse())
+    def CreateStoreItem(self, request, context):
+        return self._answer("CreateStoreItem", context, pb.CreateStoreItemResponse())
 
 
 @pytest.fixture(params=[grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED], ids=lambda c: c.name)
@@ -57,8 +57,8 @@ def test_reads_and_keyed_writes_are_retried_other_writes_are_not(server):
         stub.GetAccount(pb.GetAccountRequest(account_id="vol_x"))
         stub.AdjustPoints(pb.AdjustPointsRequest(account_id="vol_x", amount=1, idempotency_key="k-1"))
         with pytest.raises(grpc.RpcError) as refused:
-            stub.ReverseEntry(pb.ReverseEntryRequest(entry_id="e-1"))
+            stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id="unit_x", name="肥皂"))
         assert refused.value.code() == servicer.code
     finally:
         channel.close()
-    assert servicer.attempts == {"GetAccount": 3, "AdjustPoints": 3, "ReverseEntry": 1}
+    assert servicer.attempts == {"GetAccount": 3, "AdjustPoints": 3, "CreateStoreItem": 1}

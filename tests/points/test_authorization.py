@@ -172,6 +172,8 @@ def test_bad_input_names_the_field_and_writes_nothing(stub, world, points_db, mo
         ("idempotency_key", lambda: stub.AdjustPoints(pb.AdjustPointsRequest(
             account_id=world["other"].volunteer_id, amount=5, reason="r", idempotency_key="带空格 的键"),
             metadata=admin1, timeout=5)),
+        ("idempotency_key", lambda: stub.ReverseEntry(pb.ReverseEntryRequest(
+            entry_id="adj:any", reason="r", idempotency_key="x" * 65), metadata=admin1, timeout=5)),
         ("amount", lambda: stub.AdjustPoints(pb.AdjustPointsRequest(
             account_id=world["other"].volunteer_id, amount=0, reason="r", idempotency_key="k"), metadata=admin1,
             timeout=5)),

@@ -1,7 +1,8 @@
 """Every RPC-side posting killed with SIGKILL at each of its steps (POINTS_CRASH_AT, crashpoints.py)
 on a real points process: once a new process is SERVING, recovery ends the interrupted posting
 exactly once within seconds (not after POINTS_RECOVERY_AFTER_SECONDS), a retry with the same key
-sent at once gets the posting's outcome (no "still being applied"), and the ledger holds: balances = Σ entries, nothing posted twice,
+sent at once gets the posting's outcome (no "still being applied"; a reversal's retry too, while
+another key is told the entry is reversed), and the ledger holds: balances = Σ entries, nothing posted twice,
 nothing negative, no key or hold left behind."""
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _request(rpc: str, world: dict, key: str, reversible: str):
         return pb.AdjustPointsRequest(account_id=world["vid"], amount=-3, reason="扣分", idempotency_key=key), \
             world["admin"]
     if rpc == "ReverseEntry":
-        return pb.ReverseEntryRequest(entry_id=reversible, reason="冲正"), world["admin"]
+        return pb.ReverseEntryRequest(entry_id=reversible, reason="冲正", idempotency_key=key), world["admin"]
     return pb.RedeemRequest(item_id=world["item"], quantity=1, idempotency_key=key), world["own"]
 
 
@@ -138,19 +139,20 @@ def test_killed_at_each_step_recovers_at_once_and_the_retry_gets_the_outcome(rpc
     back = time.monotonic()
     # retried at once: the posting is in progress under a dead owner, or already ended by the
     # recovery pass at start; either way the retry gets its outcome
-    if rpc == "ReverseEntry":  # no idempotency key: once reversed, a repeat is told so
-        try:
-            assert stub.ReverseEntry(request, metadata=metadata, timeout=15).reversal.amount == -50
-        except grpc.RpcError as err:
-            assert err.code() == grpc.StatusCode.FAILED_PRECONDITION and "already been reversed" in err.details()
+    reply = getattr(stub, rpc)(request, metadata=metadata, timeout=15)
+    again = getattr(stub, rpc)(request, metadata=metadata, timeout=15)
+    if rpc == "Redeem":
+        assert reply.redemption.status == pb.REDEMPTION_STATUS_COMPLETED
+        assert again.redemption.redemption_id == reply.redemption.redemption_id
+    elif rpc == "ReverseEntry":
+        assert reply.reversal.amount == -50 and again.reversal.entry_id == reply.reversal.entry_id
+        # another caller's key, or none: the entry is reversed already
+        for other in ("another-key", ""):
+            with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="already been reversed"):
+                stub.ReverseEntry(pb.ReverseEntryRequest(entry_id=request.entry_id, reason="冲正",
+                                                         idempotency_key=other), metadata=metadata, timeout=15)
     else:
-        reply = getattr(stub, rpc)(request, metadata=metadata, timeout=15)
-        again = getattr(stub, rpc)(request, metadata=metadata, timeout=15)
-        if rpc == "Redeem":
-            assert reply.redemption.status == pb.REDEMPTION_STATUS_COMPLETED
-            assert again.redemption.redemption_id == reply.redemption.redemption_id
-        else:
-            assert again.entry.entry_id == reply.entry.entry_id and again.account == reply.account
+        assert again.entry.entry_id == reply.entry.entry_id and again.account == reply.account
     answered = time.monotonic() - back
     assert wait_for(lambda: _ended(db, world), RECOVERY_BOUND_SECONDS, 0.1), "not ended in time"
     print(f"{rpc} killed at {step}: retry answered {answered:.1f} s, all ended {time.monotonic() - back:.1f} s "

@@ -19,7 +19,7 @@ import openpyxl
 import pytest
 
 from services.common.config import Env, pii_vault
-from services.common.ids import new_id
+from services.common.ids import new_id, ulid
 from services.registration.sheets import BAD_FILL, REASONS_HEADER, ROW_NUMBER_HEADER
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import District, new_national_id, new_phone
@@ -192,6 +192,8 @@ def test_a_dry_run_marks_exactly_the_37_bad_cells_and_writes_nothing(module_dist
 
 
 def test_an_import_killed_mid_file_resumes_and_registers_every_row_exactly_once(stack, spawn, mongo_client):
+    """Killed mid-file, the next process finishes the job: every row registered once, no row left
+    waiting; rows other killed processes left behind are dropped by its first pass."""
     # a registration process of its own (own database), so the test's SIGKILL hits the one running the job;
     # its 2,000 registrations go to topics of their own, which no other service of this worker replays
     proc = spawn("registration", port_offset=1, database_prefix=f"{stack.db_prefix}onboard_",
@@ -223,9 +225,22 @@ def test_an_import_killed_mid_file_resumes_and_registers_every_row_exactly_once(
         waiting = list(db.import_chunks.find({"job_id": job.job_id}))  # the rows not yet registered: sealed
         numbers = [n for chunk in waiting for n in chunk["row_numbers"]]
         assert numbers and not any(sheet.cell(n, h) in str(waiting) for n in numbers[:50] for h in ("身份证号", "手机号"))
+        # rows a killed process left behind elsewhere: of an ended job, of a start whose job was
+        # never stored (two hours ago), and of one being started right now (kept)
+        ended, unclaimed, starting = new_id("imp"), f"imp_{ulid(int(time.time() * 1000) - 7_200_000)}", new_id("imp")
+        db.import_jobs.insert_one({"_id": ended, "district_id": district.id, "state": reg.IMPORT_JOB_STATE_DONE,
+                                   "active": ended})
+        db.import_chunks.insert_many([{"_id": f"{job_id}:00000", "job_id": job_id, "district_id": district.id,
+                                       "n": 0, "row_numbers": [2], "rows": b"sealed"}
+                                      for job_id in (ended, unclaimed, starting)])
 
         proc.start()
         proc.wait_serving(90)
+        deadline = time.monotonic() + 30
+        while db.import_chunks.count_documents({"job_id": {"$in": [ended, unclaimed]}}) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert db.import_chunks.distinct("job_id", {"job_id": {"$in": [ended, unclaimed, starting]}}) == [starting]
+        db.import_chunks.delete_many({"job_id": starting})
         done = _wait_done(district.stub, token, job.job_id)
         assert (done.total_rows, done.rows_done, done.refused) == (2000, 2000, 0)
         assert done.registered + done.already_registered == 2000
