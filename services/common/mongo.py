@@ -5,10 +5,45 @@ from __future__ import annotations
 from typing import Any
 
 import mongoengine
+from prometheus_client import Counter, Summary
+from pymongo import monitoring
 from pymongo.database import Database
 
 # a document as pymongo reads and writes it: the kit's raw documents, filters, updates and outbox entries
 RawDoc = dict[str, Any]
+
+
+# what each service asks of the database, by collection: where its share of the database's work
+# comes from (count and total seconds; no buckets, to keep the series few)
+COMMAND_SECONDS = Summary("mongodb_command_seconds", "Database commands this process sent and how long they took, "
+                          "by command and collection", ["command", "collection"])
+COMMAND_FAILURES = Counter("mongodb_command_failures_total", "Database commands that failed, by command and "
+                           "collection", ["command", "collection"])
+
+
+class CommandMetrics(monitoring.CommandListener):
+    """Times every command the client sends. pymongo calls it on the thread doing the command."""
+
+    def __init__(self) -> None:
+        self._collections: dict[tuple[str, int], str] = {}  # (connection, request id) -> collection
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        # the collection is the command's own value (find: "units"), or getMore's `collection`
+        target = event.command.get(event.command_name)
+        if not isinstance(target, str):
+            target = event.command.get("collection", "")
+        self._collections[(str(event.connection_id), event.request_id)] = target if isinstance(target, str) else ""
+
+    def _labels(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> tuple[str, str]:
+        return event.command_name, self._collections.pop((str(event.connection_id), event.request_id), "")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        COMMAND_SECONDS.labels(*self._labels(event)).observe(event.duration_micros / 1e6)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        labels = self._labels(event)
+        COMMAND_SECONDS.labels(*labels).observe(event.duration_micros / 1e6)
+        COMMAND_FAILURES.labels(*labels).inc()
 
 
 def path_as_auth_source(uri: str) -> str:
@@ -39,7 +74,7 @@ def connect(uri: str, database: str, app_name: str, tls: dict[str, Any] | None =
     mongoengine.connect(
         db=database, host=path_as_auth_source(uri), alias="default", appname=app_name, tz_aware=True,
         uuidRepresentation="standard", serverSelectionTimeoutMS=5000, connectTimeoutMS=5000,
-        socketTimeoutMS=30000, maxPoolSize=64, **(tls or {}),
+        socketTimeoutMS=30000, maxPoolSize=64, event_listeners=[CommandMetrics()], **(tls or {}),
     )
     db: Database[RawDoc] = mongoengine.get_db()
     return db
