@@ -25,17 +25,17 @@ class CommandMetrics(monitoring.CommandListener):
     """Times every command the client sends. pymongo calls it on the thread doing the command."""
 
     def __init__(self) -> None:
-        self._collections: dict[tuple[str, int], str] = {}  # (connection, request id) -> collection
+        self._collections: dict[tuple[Any, int], str] = {}  # (connection, request id) -> collection
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         # the collection is the command's own value (find: "units"), or getMore's `collection`
         target = event.command.get(event.command_name)
         if not isinstance(target, str):
             target = event.command.get("collection", "")
-        self._collections[(str(event.connection_id), event.request_id)] = target if isinstance(target, str) else ""
+        self._collections[(event.connection_id, event.request_id)] = target if isinstance(target, str) else ""
 
     def _labels(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> tuple[str, str]:
-        return event.command_name, self._collections.pop((str(event.connection_id), event.request_id), "")
+        return event.command_name, self._collections.pop((event.connection_id, event.request_id), "")
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         COMMAND_SECONDS.labels(*self._labels(event)).observe(event.duration_micros / 1e6)

@@ -82,7 +82,7 @@ class Commendations:
                 raise
             return _replayed(existing, asked)
         RECORDED.labels(pb.CommendationLevel.Name(asked.level)).inc()
-        return _without_outbox(stored)
+        return stored
 
     def revoke(self, principal: Principal, req: pb.RevokeCommendationRequest) -> dict:
         v = Validator()
@@ -103,7 +103,7 @@ class Commendations:
                 raise FailedPrecondition("该表彰已撤销")
             raise Aborted("该表彰刚被修改，请重试")
         REVOKED.inc()
-        return _without_outbox(updated)
+        return updated
 
     # ---- reads ----
 
@@ -162,10 +162,6 @@ def _replayed(existing: dict, asked: rules.CommendationInput) -> dict:
     if not rules.same_request(existing, asked):
         raise InvalidArgument.field("idempotency_key", "was already used for a different request")
     return existing
-
-
-def _without_outbox(document: dict) -> dict:
-    return {k: value for k, value in document.items() if k not in ("outbox", "outbox_pending")}
 
 
 def commendation_msg(doc: dict) -> pb.Commendation:

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from services.common.clock import CHINA
 from tests.ordering.support import wait_until
-from tests.points.support import or_not_found
+from tests.support.grpc_helpers import or_not_found
 from tests.support.registration import PASSWORD
 from wenming.points.v1 import points_pb2, points_pb2_grpc
 

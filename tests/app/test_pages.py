@@ -13,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
 from tests.ordering.support import wait_until
-from tests.support.grpc_helpers import bearer
+from tests.support.grpc_helpers import bearer, or_not_found
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -79,18 +79,11 @@ def _commend(points_target: str, volunteer_id: str, admin) -> None:
         volunteer_id=volunteer_id, year=year, level=points_pb2.COMMENDATION_LEVEL_DISTRICT, title="优秀志愿者",
         issuer="区文明办", awarded_on=f"{year}-12-05", idempotency_key="pages-commendation")
 
-    def recorded() -> bool:
-        try:
-            stub.RecordCommendation(request, metadata=admin, timeout=10)
-            return True
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:  # points has not heard of the volunteer yet
-                raise
-            return False
-
     with grpc.insecure_channel(points_target) as channel:
         stub = points_pb2_grpc.PointsServiceStub(channel)
-        wait_until(recorded, timeout=60, what="the volunteer in points")
+        # points may not have heard of the volunteer yet
+        wait_until(lambda: or_not_found(lambda: stub.RecordCommendation(request, metadata=admin, timeout=10)),
+                   timeout=60, what="the volunteer in points")
 
 
 def _resident_token(world, phone: str):

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from tests.media.helpers import MediaClient, jpeg
-from tests.support.grpc_helpers import bearer
+from tests.support.grpc_helpers import bearer, or_not_found
 from tests.training.support import RIGHT_ANSWERS, first_aid_content
 from wenming.common.v1 import common_pb2 as c
 from wenming.media.v1 import media_pb2 as med
@@ -57,15 +57,8 @@ def points_stub(peers):
 def _once_known(call):
     """`call()`'s answer once the service has learnt what it names from registration's events
     (until then it answers NOT_FOUND)."""
-    def attempt():
-        try:
-            return call()
-        except grpc.RpcError as error:
-            if error.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            return None
-
-    return wait_until(attempt, timeout=60, what="the peer to learn the district from registration's events")
+    return wait_until(lambda: or_not_found(call), timeout=60,
+                      what="the peer to learn the district from registration's events")
 
 
 def test_a_certification_granted_by_training_makes_the_volunteer_eligible(world, training_stub):

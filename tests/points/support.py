@@ -12,7 +12,7 @@ import grpc
 from services.common.auth import Principal, TokenIssuer
 from services.common.events import EventSource, events_topic, record_headers
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin, make_producer
-from tests.support.grpc_helpers import bearer
+from tests.support.grpc_helpers import bearer, or_not_found
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
@@ -32,16 +32,6 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
-
-
-def or_not_found(call):
-    """`call()`'s answer, or None when it answers NOT_FOUND (not yet heard of through the events)."""
-    try:
-        return call()
-    except grpc.RpcError as err:
-        if err.code() != grpc.StatusCode.NOT_FOUND:
-            raise
-        return None
 
 
 def account_known(stub, account_id: str, metadata) -> bool:

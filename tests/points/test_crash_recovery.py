@@ -13,8 +13,8 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import account_known, or_not_found, points_stub, wait_for
-from tests.support.grpc_helpers import bearer, expect_error
+from tests.points.support import account_known, points_stub, wait_for
+from tests.support.grpc_helpers import bearer, expect_error, or_not_found
 from tests.support.registration import new_phone
 from wenming.points.v1 import points_pb2 as pb
 

@@ -18,7 +18,7 @@ import pytest
 from services.common.clock import CHINA
 from tests.points.support import ref, run_points, wait_for
 from tests.support.exports import download, finished, sheet_rows
-from tests.support.grpc_helpers import bearer, expect_error
+from tests.support.grpc_helpers import bearer, expect_error, or_not_found
 from tests.support.stack import CATCH_UP_SECONDS
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
@@ -69,13 +69,10 @@ def test_hours_workbook_equals_the_accounts_and_adds_up_per_unit(module_district
     events.append(feed.hours_confirmed(d, old, [(ids[0], 600, VERIFIED)], station, occurred_at=long_ago))
     feed.send(*events)
 
-    def account(volunteer_id: str) -> pb.Account | None:
-        try:
-            return stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin, timeout=5).account
-        except grpc.RpcError as err:  # the ledger has not opened the account yet
-            if err.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            return None
+    def account(volunteer_id: str) -> pb.Account | None:  # None: the ledger has not opened it yet
+        reply = or_not_found(lambda: stub.GetAccount(pb.GetAccountRequest(account_id=volunteer_id), metadata=admin,
+                                                     timeout=5))
+        return reply.account if reply else None
 
     def credited() -> list[pb.Account] | None:
         found = [account(v) for v in ids]

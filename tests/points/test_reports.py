@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from tests.points.support import or_not_found, run_points, wait_for
+from tests.points.support import run_points, wait_for
+from tests.support.grpc_helpers import or_not_found
 from tests.support.grpc_helpers import bearer
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering

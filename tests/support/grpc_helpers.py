@@ -12,6 +12,17 @@ from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
 
+def or_not_found(call):
+    """`call()`'s answer, or None when it answers NOT_FOUND (a service that learns what the call
+    names from another's events has not heard of it yet)."""
+    try:
+        return call()
+    except grpc.RpcError as err:
+        if err.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        return None
+
+
 def bearer(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
 
