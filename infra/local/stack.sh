@@ -132,7 +132,9 @@ install_go_tool() { # install_go_tool <name> <work dir>
   local package version; read -r package version <<<"$(go_tool "$1")"
   command -v go >/dev/null || die "Go is needed to build $1"
   log "building $1 $version from the Go module proxy (first time: ~1-5 min)"
-  GOBIN="$2" go install "$package@$version" > "$CACHE/logs/$1-build.log" 2>&1 \
+  # checkers run for seconds in the suite: built without optimisation or inlining and without cgo,
+  # which takes about a third less CPU on a fresh machine (helm alone ~210 -> ~130 CPU-s)
+  CGO_ENABLED=0 GOBIN="$2" go install -gcflags='all=-N -l' "$package@$version" > "$CACHE/logs/$1-build.log" 2>&1 \
     || { cat "$CACHE/logs/$1-build.log" >&2; die "building $1 failed"; }
   [ "$(basename "$package")" = "$1" ] || mv "$2/$(basename "$package")" "$2/$1"
 }
