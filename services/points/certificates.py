@@ -283,6 +283,10 @@ def certificate_view(cert: dict) -> dict:
     """The certificate as printed (the page and the PDF): hours as hours, dates as Chinese dates,
     categories by name; `period` is empty when the certificate covers no span."""
     start, end = period_of(cert)
+    if end and cert.get("period_end"):
+        # a period asked for ends before period_end (entries are counted while < end): a month's
+        # certificate reads 11月01日至11月30日, not 至12月01日
+        end = end - dt.timedelta(microseconds=1)
     return {
         "period": f"{_day(start) if start else ''}至{_day(end) if end else '今'}" if start or end else "",
         "number": cert["number"], "volunteer_number": cert["volunteer_number"], "issuer": cert["issuer"]["name"],

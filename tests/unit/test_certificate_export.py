@@ -61,7 +61,7 @@ def test_the_certificate_pdf_says_what_the_page_says_with_the_verification_qr_co
     content = certificate_pdf(cjk_font(Env({})), certificate_view(CERT), CERT["volunteer_name"], url)
     text = flat(pdf_text(content))
     for expected in ("志愿服务记录证明", "证明编号：ZM-2026-000123-K7QX", "王小明", "志愿者编号 V2026000001",
-                     "2026年11月01日至2026年12月01日", "东关街道实践站", "累计服务时长 2.5 小时", "实时记录 2.0 小时",
+                     "2026年11月01日至2026年11月30日", "东关街道实践站", "累计服务时长 2.5 小时", "实时记录 2.0 小时",
                      "补录 0.5 小时", "助老送餐", "关爱他人", "优秀志愿者", "凉州区文明办", "出具日期：2026年11月20日", url):
         assert flat(expected) in text, expected
     assert qr_modules_in(content) == qr_modules(url)
