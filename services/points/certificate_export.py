@@ -119,12 +119,12 @@ class CertificatesSource:
                 idempotency_key=idempotency_key(params["period"], volunteer_id, *to_certify[volunteer_id])))
             pdf = certificate_pdf(self.font, certificate_view(cert), cert["volunteer_name"],
                                   verification_url(self.app_url, cert["number"]))
-            rows.append([entry_name(cert["volunteer_number"], cert["volunteer_name"]), cert["number"],
+            rows.append([entry_name(cert["volunteer_number"], cert["volunteer_name"]),
                          base64.b64encode(pdf).decode("ascii")])
         return rows, ids[PAGE_VOLUNTEERS - 1] if len(ids) > PAGE_VOLUNTEERS else ""
 
     def render(self, job: dict, rows: list[Row]) -> bytes:
-        return zipped([(str(name), base64.b64decode(str(pdf))) for name, _, pdf in rows])
+        return zipped([(str(name), base64.b64decode(str(pdf))) for name, pdf in rows])
 
 
 def start_certificates(exports: ExportJobs, directory: Directory, principal: Principal,
