@@ -120,13 +120,13 @@ class HoursSource:
                 Sheet("单位汇总", UNIT_HEADERS, unit_totals(rows))]
 
 
-def exportable_unit(directory: Directory, principal: Principal, unit_id: str, title: str) -> dict:
-    """The unit a points export is started over: unit admins only, their own unit or one below it
-    (every Start…Export of points authorizes alike)."""
+def exportable_unit(directory: Directory, principal: Principal, unit_id: str, title: str, verb: str = "导出") -> dict:
+    """The unit a points export (or the report it files, `verb` 查看) is over: unit admins only,
+    their own unit or one below it (every Start…Export of points authorizes alike)."""
     require_role(principal, Role.ROLE_UNIT_ADMIN)
     unit = directory.unit(principal.district_id, unit_id)
     if not principal.manages(unit["path"]):
-        raise PermissionDenied(f"只能导出本单位及下级单位的{title}")
+        raise PermissionDenied(f"只能{verb}本单位及下级单位的{title}")
     return unit
 
 
