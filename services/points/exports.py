@@ -58,9 +58,16 @@ def date_range(v: Validator, from_text: str, to_text: str) -> tuple[dt.datetime,
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=(last - first).days + 1)).astimezone(dt.UTC)
 
 
+def first_unit_inside(volunteer: dict, root_id: str) -> dict | None:
+    """The volunteer's first service unit inside the subtree of `root_id` (所属单位): where the hours
+    export and the monthly report file them, once each."""
+    return next((u for u in volunteer["units"] if root_id in u["path"]), None)
+
+
 def home_unit(volunteer: dict, root_id: str) -> str:
     """The name of the volunteer's first service unit inside the subtree of `root_id`."""
-    return next((u["name"] for u in volunteer["units"] if root_id in u["path"]), "")
+    unit = first_unit_inside(volunteer, root_id)
+    return unit["name"] if unit else ""
 
 
 def sums_by_account(entries: list[dict]) -> dict[str, list[int]]:

@@ -11,7 +11,9 @@ reads the month's records and translates.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections import defaultdict
 from typing import cast
 
 from prometheus_client import Histogram
@@ -26,7 +28,7 @@ from wenming.points.v1 import points_pb2 as pb
 from . import monthly_rules as rules
 from .certificates import CATEGORY_LABEL, HOURS_BOOKS
 from .directory import Directory, unit_ref_of
-from .exports import exportable_unit
+from .exports import exportable_unit, first_unit_inside
 from .models import LedgerEntry
 from .scorecards import Facts
 
@@ -122,35 +124,16 @@ class MonthlyReports:
         return str((center or unit)["name"])
 
     def compute(self, district: str, unit: dict, year: int, month: int) -> pb.MonthlyReport:
+        """The report of the unit's subtree for the month, as GetMonthlyReport answers and the file holds."""
         started = time.perf_counter()
         span = rules.month_bounds(year, month)
-        start, end = span
         children = list(self.directory.registry.units.find({"district_id": district, "parent_id": unit["_id"]})
                         .sort("_id", 1))
-        hours = list(self.entries.find(
-            {"district_id": district, "book": {"$in": list(HOURS_BOOKS)}, "unit_path": unit["_id"],
-             "occurred_at": {"$gte": start, "$lt": end}}, {"account_id": 1, "amount": 1, "unit_path": 1, "cause": 1}))
-        minutes_by_volunteer: dict[str, int] = {}
-        for entry in hours:
-            minutes_by_volunteer[entry["account_id"]] = minutes_by_volunteer.get(entry["account_id"], 0) + entry["amount"]
-        inside = {"district_id": district, "unit_path": unit["_id"]}
-        result = rules.tally(
-            unit["_id"], [c["_id"] for c in children], span, CATEGORIES,
-            volunteers=[rules.Volunteer(home_path(v, unit["_id"]), v.get("registered_at"),
-                                        minutes_by_volunteer.get(v["_id"], 0))
-                        for v in self.directory.registry.volunteers.find(
-                            {"district_id": district, "scope": unit["_id"]}, {"units": 1, "registered_at": 1})],
-            teams=[rules.Team(t["unit_path"], t.get("created_at"))
-                   for t in self.directory.registry.teams.find(inside, {"unit_path": 1, "created_at": 1})],
-            activities=[rules.Activity(a["unit_path"], a.get("category", 0), a.get("participants", 0))
-                        for a in self.facts.activities.find(
-                            {**inside, "completed": 1, "starts_at": {"$gte": start, "$lt": end}},
-                            {"unit_path": 1, "category": 1, "participants": 1})],
-            orders=[rules.Order(o["origin_path"], o.get("category", 0), bool(o["completed"]), o["rating"])
-                    for o in self.facts.orders.find(
-                        {"district_id": district, "origin_path": unit["_id"], "placed_at": {"$gte": start, "$lt": end}},
-                        {"origin_path": 1, "category": 1, "completed": 1, "rating": 1})],
-            hours=[rules.Hours(e["unit_path"], e.get("cause", {}).get("category", 0), e["amount"]) for e in hours])
+        hours = self._hours(district, unit, span)
+        result = rules.tally(unit["_id"], [c["_id"] for c in children], span, CATEGORIES,
+                             volunteers=self._volunteers(district, unit, hours), teams=self._teams(district, unit),
+                             activities=self._activities(district, unit, span), orders=self._orders(district, unit, span),
+                             hours=hours)
         report = pb.MonthlyReport(
             unit=unit_ref_of(unit), month=f"{year:04d}-{month:02d}", district_name=self.district_name(district, unit),
             units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=figures_msg(result.units[c["_id"]]))
@@ -161,10 +144,44 @@ class MonthlyReports:
         COMPUTE_SECONDS.labels(common_pb2.UnitLevel.Name(unit["level"])).observe(time.perf_counter() - started)
         return report
 
+    # ---- the month's records of the subtree ----
 
-def home_path(volunteer: dict, root_id: str) -> list[str]:
-    """The path of the volunteer's first service unit inside the subtree (the hours export's 所属单位)."""
-    return next((list(u["path"]) for u in volunteer["units"] if root_id in u["path"]), [])
+    def _hours(self, district: str, unit: dict, span: tuple[dt.datetime, dt.datetime]) -> list[rules.Hours]:
+        """Service minutes (verified and manual, reversals included) recorded inside the subtree."""
+        found = self.entries.find(
+            {"district_id": district, "book": {"$in": list(HOURS_BOOKS)}, "unit_path": unit["_id"],
+             "occurred_at": {"$gte": span[0], "$lt": span[1]}},
+            {"account_id": 1, "amount": 1, "unit_path": 1, "cause": 1})
+        return [rules.Hours(e["unit_path"], e.get("cause", {}).get("category", 0), e["amount"], e["account_id"])
+                for e in found]
+
+    def _volunteers(self, district: str, unit: dict, hours: list[rules.Hours]) -> list[rules.Volunteer]:
+        minutes: dict[str, int] = defaultdict(int)
+        for h in hours:
+            minutes[h.volunteer_id] += h.minutes
+        volunteers = []
+        for v in self.directory.registry.volunteers.find({"district_id": district, "scope": unit["_id"]},
+                                                         {"units": 1, "registered_at": 1}):
+            home = first_unit_inside(v, unit["_id"])
+            volunteers.append(rules.Volunteer(home["path"] if home else [], v.get("registered_at"), minutes[v["_id"]]))
+        return volunteers
+
+    def _teams(self, district: str, unit: dict) -> list[rules.Team]:
+        return [rules.Team(t["unit_path"], t.get("created_at")) for t in self.directory.registry.teams.find(
+            {"district_id": district, "unit_path": unit["_id"]}, {"unit_path": 1, "created_at": 1})]
+
+    def _activities(self, district: str, unit: dict, span: tuple[dt.datetime, dt.datetime]) -> list[rules.Activity]:
+        # facts kept before categories and participants were have neither (docs/reporting.md)
+        return [rules.Activity(a["unit_path"], a.get("category", 0), a.get("participants", 0))
+                for a in self.facts.activities.find(
+                    {"district_id": district, "unit_path": unit["_id"], "completed": 1,
+                     "starts_at": {"$gte": span[0], "$lt": span[1]}}, {"unit_path": 1, "category": 1, "participants": 1})]
+
+    def _orders(self, district: str, unit: dict, span: tuple[dt.datetime, dt.datetime]) -> list[rules.Order]:
+        return [rules.Order(o["origin_path"], o.get("category", 0), bool(o["completed"]), o["rating"])
+                for o in self.facts.orders.find(
+                    {"district_id": district, "origin_path": unit["_id"], "placed_at": {"$gte": span[0], "$lt": span[1]}},
+                    {"origin_path": 1, "category": 1, "completed": 1, "rating": 1})]
 
 
 class MonthlyReportSource:

@@ -117,9 +117,10 @@ class Order:
 
 @dataclass(frozen=True)
 class Hours:
-    path: Sequence[str]
+    path: Sequence[str]  # of the unit that recorded them
     category: int
     minutes: int
+    volunteer_id: str
 
 
 @dataclass

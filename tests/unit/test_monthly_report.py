@@ -80,8 +80,8 @@ def _tally() -> rules.Tally:
                        teams=[Team(A, at(2, 9)), Team(S, None), Team(B, at(2, 12))],
                        activities=[Activity(A, THEORY, 12), Activity(S, CARE, 5)],
                        orders=[Order(A, THEORY, True, 5), Order(A, CARE, True, 3), Order(B, CARE, False, 0)],
-                       hours=[Hours(A, THEORY, 90), Hours(B, CARE, 45), Hours(B, CARE, -15),
-                              Hours(S, c.SERVICE_CATEGORY_UNSPECIFIED, 30)])
+                       hours=[Hours(A, THEORY, 90, "v1"), Hours(B, CARE, 45, "v3"), Hours(B, CARE, -15, "v3"),
+                              Hours(S, c.SERVICE_CATEGORY_UNSPECIFIED, 30, "v4")])
 
 
 def test_each_record_is_counted_once_in_its_row_and_in_the_total():
