@@ -73,12 +73,16 @@ def this_month() -> str:
     return dt.datetime.now(CHINA).strftime("%Y-%m")
 
 
+def middle_of_last_month() -> dt.datetime:
+    return dt.datetime.now(CHINA).replace(day=1, hour=12) - dt.timedelta(days=15)
+
+
 @pytest.fixture(scope="module")
 def month_of_records(world, clock):
     """Station 0's month: courtyard 0 has two volunteers, one of whom served an order its resident
     rated 5; courtyard 1 has a volunteer leading a team, who served 30 minutes at the courtyard's
-    activity, and a resident's order nobody took yet. Returns the minutes the served order was
-    confirmed with."""
+    activity, and a resident's order nobody took yet (and another placed in the middle of last
+    month). Returns the minutes the served order was confirmed with."""
     yard0, yard1 = world.courtyards[:2]
     server, _ = world.volunteers(yard0, 2, name="月报")
     helper = world.volunteer(yard1, name="月报队长")
@@ -95,6 +99,8 @@ def month_of_records(world, clock):
         world.stub.RateOrder(ord_pb.RateOrderRequest(order_id=served.order_id, rating=5, comment="很好"),
                              metadata=resident0[1], timeout=10)
         world.place(resident1[1])
+        clock.set((middle_of_last_month() - dt.datetime.now(CHINA)).total_seconds())
+        world.place(resident1[1], "repair")  # last month's, by ordering's clock
         clock.set(0)  # the activity is planned to start soon by the real clock
         starts = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
         activity = world.stub.PlanActivity(ord_pb.PlanActivityRequest(
@@ -162,10 +168,13 @@ def test_the_months_figures_by_unit_and_category(world, stub, month_of_records):
     # the institute sees the same month with the station as one row
     above = _report(stub, world.as_admin(world.institute), world.institute)
     assert {row.unit.unit_id: row.figures for row in above.units}[station.unit_id] == report.total
-    # the month before holds none of it (the volunteers registered after it)
-    now = dt.datetime.now(CHINA)
-    before = f"{now.year - (now.month == 1)}-{(now.month - 2) % 12 + 1:02d}"
-    assert _report(stub, admin, station, before).total == _figures()
+    # last month holds only the order placed then: the volunteers and the team came after it
+    last_month = middle_of_last_month().strftime("%Y-%m")
+    before = wait_for(lambda: (r := _report(stub, admin, station, last_month)).total.orders_placed and r,
+                      CATCH_UP_SECONDS)
+    assert {row.unit.unit_id: row.figures for row in before.units}[yard1.unit_id] == _figures(orders_placed=1)
+    assert before.total == _figures(orders_placed=1)
+    assert {row.category: row.figures for row in before.categories}[CARE] == _figures(orders_placed=1)
 
 
 def _workbook_rows(content: bytes) -> dict[str, list[list]]:
