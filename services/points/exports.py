@@ -127,9 +127,9 @@ class HoursSource:
                 Sheet("单位汇总", UNIT_HEADERS, unit_totals(rows))]
 
 
-def exportable_unit(directory: Directory, principal: Principal, unit_id: str, title: str, verb: str = "导出") -> dict:
-    """The unit a points export (or the report it files, `verb` 查看) is over: unit admins only,
-    their own unit or one below it (every Start…Export of points authorizes alike)."""
+def reported_unit(directory: Directory, principal: Principal, unit_id: str, title: str, verb: str = "导出") -> dict:
+    """The unit a points export or report is over: unit admins only, their own unit or one below it
+    (every Start…Export of points and GetMonthlyReport authorize alike; `verb` says what was refused)."""
     require_role(principal, Role.ROLE_UNIT_ADMIN)
     unit = directory.unit(principal.district_id, unit_id)
     if not principal.manages(unit["path"]):
@@ -143,6 +143,6 @@ def start_hours(exports: ExportJobs, directory: Directory, principal: Principal,
     v = Validator()
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     start, end = date_range(v, req.from_date, req.to_date)
-    unit = exportable_unit(directory, principal, unit_id, HoursSource.title)
+    unit = reported_unit(directory, principal, unit_id, HoursSource.title)
     return exports.start(principal, HoursSource.kind, unit, {
         "start": start, "end": end, "from_date": req.from_date.strip(), "to_date": req.to_date.strip()})

@@ -28,7 +28,7 @@ from wenming.points.v1 import points_pb2 as pb
 from . import monthly_rules as rules
 from .certificates import CATEGORY_LABEL, HOURS_BOOKS
 from .directory import Directory, unit_ref_of
-from .exports import exportable_unit, first_unit_inside
+from .exports import reported_unit, first_unit_inside
 from .models import LedgerEntry
 from .scorecards import Facts
 
@@ -116,7 +116,7 @@ class MonthlyReports:
         unit_id = v.ident("unit_id", unit_id, required=False) or principal.unit_id
         month = rules.validate_month(v, "month", month_text, clock.now())
         v.check()
-        return exportable_unit(self.directory, principal, unit_id, TITLE, verb="查看"), month
+        return reported_unit(self.directory, principal, unit_id, TITLE, verb="查看"), month
 
     def district_name(self, district: str, unit: dict) -> str:
         """The name of the center at the top of the unit's path (凉州区新时代文明实践中心)."""
@@ -201,7 +201,7 @@ class MonthlyReportSource:
 
     def page(self, principal: Principal, job: dict, cursor: str) -> tuple[list[Row], str]:
         # the starter must still run the unit: an admin moved elsewhere meanwhile gets no file
-        unit = exportable_unit(self.reports.directory, principal, job["unit_id"], TITLE)
+        unit = reported_unit(self.reports.directory, principal, job["unit_id"], TITLE)
         params = job["params"]
         return report_rows(self.reports.compute(job["district_id"], unit, params["year"], params["month"])), ""
 
