@@ -5,7 +5,8 @@ It calls the owning service's export RPCs over gRPC with a unit admin's access t
     export_cli roster [--unit <unit id>] [--status active] [-o 花名册.xlsx]     registration
     export_cli hours --from 2026-11-01 --to 2026-11-30 [--unit <unit id>]      points
     export_cli scorecards [--year 2026] [--month 11 | --quarter 4] [--unit <unit id>]   points
-    export_cli fetch roster|hours|scorecards <job id> [-o FILE]   waits for a started job, saves its file
+    export_cli monthly --month 2026-11 [--unit <unit id>]                     points
+    export_cli fetch roster|hours|scorecards|monthly <job id> [-o FILE]   waits for a started job, saves its file
 
 Without -o the file keeps the name the service gave it (志愿者花名册-某某站-20261207.xlsx).
 Exit status: 0 saved, 2 refused or failed.
@@ -68,6 +69,8 @@ EXPORTS = {
         unit_id=args.unit, from_date=args.first, to_date=args.last)),
     "scorecards": Export(POINTS, "StartScorecardExport", lambda args: points_pb2.StartScorecardExportRequest(
         unit_id=args.unit, period=points_pb2.Period(year=args.year, month=args.month, quarter=args.quarter))),
+    "monthly": Export(POINTS, "StartMonthlyReportExport", lambda args: points_pb2.StartMonthlyReportExportRequest(
+        unit_id=args.unit, month=args.month)),
 }
 
 
@@ -118,7 +121,7 @@ class Client:
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m services.common.export_cli",
                                   description="Exports as files (docs/reporting.md). Addresses: "
-                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards)")
+                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards, monthly)")
     add_token_argument(cli)
     commands = cli.add_subparsers(dest="command", required=True)
     roster = commands.add_parser("roster", help="the volunteers of a unit's subtree (志愿者花名册)")
@@ -132,12 +135,15 @@ def parser() -> argparse.ArgumentParser:
     part_of_year = scorecards.add_mutually_exclusive_group()
     part_of_year.add_argument("--month", type=int, default=0, help="one month, 1-12 (default: the whole year)")
     part_of_year.add_argument("--quarter", type=int, default=0, help="one quarter, 1-4")
+    monthly = commands.add_parser("monthly", help="a month's figures by unit and by service category, the "
+                                                  "report sent to the city's 文明办 (志愿服务统计月报)")
+    monthly.add_argument("--month", required=True, help="the month, YYYY-MM (China time), this one or earlier")
     fetch = commands.add_parser("fetch", help="wait for a started export and save its file")
     fetch.add_argument("kind", choices=EXPORTS)
     fetch.add_argument("job_id")
-    for command in (roster, hours, scorecards):
+    for command in (roster, hours, scorecards, monthly):
         command.add_argument("--unit", default="", help="the unit whose subtree (default: your own unit)")
-    for command in (roster, hours, scorecards, fetch):
+    for command in (roster, hours, scorecards, monthly, fetch):
         command.add_argument("-o", "--output", help="where the file goes (default: the name the service gave it)")
     return cli
 

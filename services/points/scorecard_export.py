@@ -20,7 +20,7 @@ from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
 from .directory import Directory
-from .exports import exportable_unit
+from .exports import reported_unit
 from .grading import Grading
 from .periods import validate_period
 
@@ -107,6 +107,6 @@ def start_scorecards(exports: ExportJobs, directory: Directory, principal: Princ
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     period = validate_period(v, "period", req.period)
     v.check()
-    unit = exportable_unit(directory, principal, unit_id, ScorecardSource.title)
+    unit = reported_unit(directory, principal, unit_id, ScorecardSource.title)
     return exports.start(principal, ScorecardSource.kind, unit, {
         "period": {"year": period.year, "month": period.month, "quarter": period.quarter}})
