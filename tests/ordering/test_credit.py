@@ -234,3 +234,29 @@ def test_an_admin_records_an_incident_once_per_key_and_may_not_judge_its_appeal(
     upheld = _decide(world, world.as_admin(world.stations[1]), first.incident_id, OUT.CREDIT_APPEAL_OUTCOME_UPHELD,
                      "经回访，居民撤回投诉")
     assert upheld.status == S.CREDIT_INCIDENT_STATUS_VOIDED
+
+
+def test_another_stations_admin_is_refused_every_credit_rpc(world):
+    yard = world.courtyards[0]
+    volunteer = world.volunteer(yard)
+    _, resident = world.resident(yard)
+    order = world.accepted_order(resident, volunteer)
+    incident = world.stub.RecordCreditIncident(pb.RecordCreditIncidentRequest(
+        volunteer_id=volunteer.id, kind=K.CREDIT_INCIDENT_KIND_NO_SHOW, reason="约定上门未到", order_id=order.order_id,
+        idempotency_key="refusals-1"), metadata=world.as_admin(yard), timeout=10).incident
+    _appeal(world, volunteer.token, incident.incident_id)
+    other = world.as_admin(world.stations[1])
+    calls = {
+        "RecordCreditIncident": lambda: world.stub.RecordCreditIncident(pb.RecordCreditIncidentRequest(
+            volunteer_id=volunteer.id, kind=K.CREDIT_INCIDENT_KIND_NO_SHOW, reason="越界登记", order_id=order.order_id,
+            idempotency_key="refusals-2"), metadata=other, timeout=10),
+        "AppealCreditIncident": lambda: _appeal(world, other, incident.incident_id),
+        "DecideCreditAppeal": lambda: _decide(world, other, incident.incident_id, OUT.CREDIT_APPEAL_OUTCOME_UPHELD),
+        "ListCreditIncidents": lambda: _incidents(world, other, unit_id=yard.unit_id),
+    }
+    assert set(calls) == {m.name for m in pb.DESCRIPTOR.services_by_name["OrderingService"].methods
+                          if "Credit" in m.name}
+    for call in calls.values():
+        with expect_error(DENIED):
+            call()
+    assert incident.incident_id not in [i.incident_id for i in _incidents(world, other).incidents]
