@@ -180,6 +180,10 @@ class CreditBook:
                 raise PermissionDenied("该单位不在本单位及下级单位")
             query = {"district_id": district, "scope": path[-1]}
             if volunteer_id:
+                # the standing counts all of the volunteer's incidents: only for their own admins
+                volunteer = self.registry.volunteer(district, volunteer_id)
+                if volunteer is None or path[-1] not in volunteer.get("scope", ()):
+                    raise PermissionDenied("该志愿者不在本单位及下级单位")
                 query["volunteer_key"] = volunteer_key(district, volunteer_id)
         else:
             raise PermissionDenied("信用记录仅志愿者本人和所在单位的管理员可以查看")
@@ -228,6 +232,8 @@ class CreditBook:
             return Outcome.SKIPPED
         district = event.envelope.district_id
         occurred_at = event.envelope.occurred_at.ToDatetime(dt.UTC)
+        if rules.too_old_to_record(occurred_at, clock.now()):
+            return Outcome.SKIPPED
         recorded = 0
         for finding in findings:
             try:
@@ -249,7 +255,7 @@ class CreditBook:
     def _on_rated(self, event: ConsumedEvent) -> Outcome:
         rated = event.payload_as(ev.OrderRated)
         order = rated.order
-        if not 1 <= rated.rating <= rules.COMPLAINT_RATING:
+        if not 1 <= rated.rating <= rules.COMPLAINT_RATING:  # most ratings: no complaint, no read
             return Outcome.SKIPPED
         stored = Order.collection().find_one({"_id": order.order_id}, {"hours": 1}) or {}
         served = [h["volunteer_id"] for h in stored.get("hours", ())]

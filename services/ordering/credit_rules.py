@@ -56,6 +56,13 @@ class Finding:
 
 # ---- what the loop records by itself ----
 
+def too_old_to_record(occurred_at: dt.datetime, now: dt.datetime) -> bool:
+    """The loop records nothing about an event older than APPEAL_WINDOW when it first sees it (a
+    first deployment reading the topic's history, a consumer down for weeks): nobody could still
+    remember enough of it to appeal, or to judge the appeal."""
+    return now - as_utc(occurred_at) > APPEAL_WINDOW
+
+
 def activity_no_shows(activity_id: str, title: str, volunteers_signed_up: Iterable[str],
                       attended: Collection[str], credited: Collection[str]) -> list[Finding]:
     """At completion: a volunteer who signed up to serve, never checked in, and was given no

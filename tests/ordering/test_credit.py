@@ -260,3 +260,5 @@ def test_another_stations_admin_is_refused_every_credit_rpc(world):
         with expect_error(DENIED):
             call()
     assert incident.incident_id not in [i.incident_id for i in _incidents(world, other).incidents]
+    with expect_error(DENIED):  # nor their standing, through a filter of their own subtree
+        _incidents(world, other, volunteer_id=volunteer.id)

@@ -120,6 +120,11 @@ def test_an_automatic_incident_may_be_decided_by_any_admin_of_its_scope():
 
 # ---- what the loop records by itself ----
 
+def test_the_loop_records_nothing_about_an_event_older_than_the_appeal_window():
+    assert not rules.too_old_to_record(NOW - rules.APPEAL_WINDOW, NOW)
+    assert rules.too_old_to_record(NOW - rules.APPEAL_WINDOW - dt.timedelta(seconds=1), NOW)
+
+
 def test_activity_no_shows_are_those_signed_up_neither_checked_in_nor_given_hours():
     found = rules.activity_no_shows("act_1", "小院讲堂", ["vol_a", "vol_b", "vol_c"], attended={"vol_a"},
                                     credited={"vol_a", "vol_b"})
