@@ -50,12 +50,6 @@ def volunteer_key(district_id: str, volunteer_id: str) -> str:
     return key(district_id, "credit", volunteer_id)
 
 
-def _now() -> dt.datetime:
-    """The time as the database keeps it (milliseconds): the answer says what a later read says."""
-    now = clock.now()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 class CreditBook:
     def __init__(self, registry: Registry, menu: MenuBook, events: EventSource):
         self.registry = registry
@@ -76,7 +70,8 @@ class CreditBook:
             "volunteer_key": volunteer_key(district_id, volunteer_id), "volunteer_id": volunteer_id,
             "kind": kind, "status": S.CREDIT_INCIDENT_STATUS_STANDING, "reason": reason,
             "automatic": not recorded_by, "order_id": order_id, "activity_id": activity_id, "unit": unit,
-            "scope": sorted(scope), "recorded_by": recorded_by, "occurred_at": occurred_at, "recorded_at": _now(),
+            "scope": sorted(scope), "recorded_by": recorded_by, "occurred_at": occurred_at,
+            "recorded_at": clock.now_as_stored(),
         }
         stored = CreditIncident.stored_form(document)
         event = self.events.new(ev.CreditIncidentRecorded(incident=credit_snapshot(stored)), district_id=district_id,
@@ -111,8 +106,8 @@ class CreditBook:
         unit_doc = {name: unit[name] for name in ("unit_id", "level", "name", "path")}
         try:
             return self._insert(district, asked.volunteer_id, asked.kind, asked.reason, dedup_key, unit=unit_doc,
-                                order_id=asked.order_id,
-                                activity_id=asked.activity_id, occurred_at=_now(), recorded_by=principal.subject)
+                                order_id=asked.order_id, activity_id=asked.activity_id,
+                                occurred_at=clock.now_as_stored(), recorded_by=principal.subject)
         except DuplicateKeyError:  # a concurrent retry with the key won
             existing = self.collection.find_one({"dedup_key": dedup_key}, {"outbox": 0})
             if existing is None:
@@ -126,7 +121,7 @@ class CreditBook:
         """Applies `plan`'s `$set` to the incident with the event `payload(the incident after it)`,
         in one write guarded by the version the plan saw."""
         current = CreditIncident.raw_in_district(principal.district_id, incident_id, "credit incident")
-        changes = plan(current, _now())
+        changes = plan(current, clock.now_as_stored())
         after = {**current, **changes, "version": current["version"] + 1}
         event = self.events.new(payload(after), district_id=principal.district_id, aggregate_type=AGGREGATE,
                                 aggregate_id=incident_id, version=after["version"], actor_id=principal.subject)
