@@ -29,6 +29,7 @@ def test_a_volunteer_appeals_a_complaint_and_the_station_upholds_it(world, devic
     row = page.get_by_test_id("credit-incidents").locator(f'[data-incident-id="{incident.incident_id}"]')
     expect(row).to_contain_text(f"投诉：{REASON}")
     expect(row).to_contain_text("有效")
+    expect(row).to_contain_text("前申诉")  # the appeal period's end
     expect(page.get_by_test_id("credit-standing")).to_have_text("近90天有效爽约0次、投诉1次")
     phone.settle()
     assert not phone.accessibility_violations()
