@@ -9,9 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 import grpc
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.config import load_settings
+from services.common.consumer import ConsumedEvent, Outcome
+from services.common.events import decode
+from services.ordering.app import build, extra_settings
 from tests.support.grpc_helpers import expect_error
+from tests.support.plans import connect_monitored
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -25,6 +31,13 @@ OUT = pb.CreditAppealOutcome
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.fixture(scope="module")
+def credit_book(stack, ordering_proc):
+    """The credit desk in this process, on the service's database: to hand it an event again."""
+    settings = load_settings("ordering", environ=ordering_proc.env, extra=extra_settings)
+    return build(settings, connect_monitored(settings.mongodb_uri, settings.mongodb_database)).credit
 
 
 def _incidents(world, token, **request) -> pb.ListCreditIncidentsResponse:
@@ -66,7 +79,8 @@ def _served_by_one_of_two(world, yard, shifted):
     return order, came, missed, resident
 
 
-def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(world, shifted, ordering_events):
+def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(world, shifted, ordering_events,
+                                                                              credit_book):
     yard, other_station = world.courtyards[0], world.stations[1]
     order, came, missed, resident = _served_by_one_of_two(world, yard, shifted)
 
@@ -139,6 +153,15 @@ def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(wo
     decided = {p.incident.incident_id: p.upheld for _, p in credit if isinstance(p, ev.CreditAppealDecided)}
     assert decided == {incident.incident_id: True, complaint.incident_id: False}
     assert all("病历" not in str(p) for _, p in credit)
+
+    # a redelivery (a consumer that died before committing its offset) records nothing twice
+    for kind in (ev.OrderHoursConfirmed, ev.OrderRated):
+        record = next(r for _, p, r in ordering_events.events(world.district.id)
+                      if isinstance(p, kind) and p.order.order_id == order.order_id)
+        envelope, payload = decode(record.value)
+        again = ConsumedEvent(envelope, payload, record.topic, record.partition, record.offset)
+        assert credit_book.handlers()[envelope.event_type](again) == Outcome.DUPLICATE
+    assert world.db.credit_incidents.count_documents({"order_id": order.order_id}) == 2
 
     # the dispatcher sees the standing beside the score, and it scores nothing
     _, resident2 = world.resident(yard)
