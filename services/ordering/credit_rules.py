@@ -30,12 +30,12 @@ K = types_pb2.CreditIncidentKind
 S = types_pb2.CreditIncidentStatus
 OUTCOME = pb.CreditAppealOutcome
 
-KIND_LABEL = {K.CREDIT_INCIDENT_KIND_NO_SHOW: "爽约", K.CREDIT_INCIDENT_KIND_COMPLAINT: "投诉"}
 # 1 or 2 stars is a resident saying the service failed them; 3 is "so-so", not a complaint
 COMPLAINT_RATING = 2
 # long enough to notice an incident on the app and write an appeal, short enough that an
 # admin still remembers the order or activity when deciding it
 APPEAL_WINDOW = dt.timedelta(days=30)
+# 近90天: a season of service shows a habit, and one bad day fades from it
 STANDING_WINDOW = dt.timedelta(days=90)
 REASON_CHARS = (2, 200)
 APPEAL_CHARS = (5, 300)
@@ -202,12 +202,12 @@ class Standing:
         return f"近{self.window_days}天有效爽约{self.no_shows}次、投诉{self.complaints}次{pending}"
 
 
-def standing(incidents: Iterable[Mapping], now: dt.datetime, window: dt.timedelta = STANDING_WINDOW) -> Standing:
+def standing(incidents: Iterable[Mapping], now: dt.datetime) -> Standing:
     """What counts against a volunteer now: the incidents not voided that occurred in the
     window, by kind; those under appeal count until decided, and are told apart."""
-    since = now - window
+    since = now - STANDING_WINDOW
     counted = [i for i in incidents if i["status"] in COUNTING and since <= as_utc(i["occurred_at"]) <= now]
-    return Standing(window_days=window.days,
+    return Standing(window_days=STANDING_WINDOW.days,
                     no_shows=sum(i["kind"] == K.CREDIT_INCIDENT_KIND_NO_SHOW for i in counted),
                     complaints=sum(i["kind"] == K.CREDIT_INCIDENT_KIND_COMPLAINT for i in counted),
                     appeals_pending=sum(i["status"] == S.CREDIT_INCIDENT_STATUS_APPEALED for i in counted))
