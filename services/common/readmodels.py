@@ -36,7 +36,8 @@ def upsert_if_newer(collection: Collection[RawDoc], _id: str, version: int, fiel
         return Outcome.DUPLICATE
 
 
-def _unit_ref(ref: common_pb2.UnitRef) -> RawDoc:
+def unit_ref_doc(ref: common_pb2.UnitRef) -> RawDoc:
+    """A UnitRef message as the services store it on their documents."""
     return {"unit_id": ref.unit_id, "level": ref.level, "name": ref.name, "path": list(ref.path)}
 
 
@@ -165,7 +166,7 @@ class RegistrationReadModels:
     def _volunteer_profile(self, event: ConsumedEvent) -> Outcome:
         # every event of VOLUNTEER_PROFILE_EVENTS carries the whole profile
         p = event.payload.profile  # type: ignore[attr-defined]
-        units = self._current_refs(event.envelope.district_id, [_unit_ref(u) for u in p.service_units])
+        units = self._current_refs(event.envelope.district_id, [unit_ref_doc(u) for u in p.service_units])
         # when they registered: a month's report counts the new and those registered by its end
         registered = {"registered_at": _occurred_at(event)} \
             if isinstance(event.payload, reg_events.VolunteerRegistered) else {}
@@ -180,7 +181,7 @@ class RegistrationReadModels:
 
     def _resident_registered(self, event: ConsumedEvent) -> Outcome:
         p = event.payload_as(reg_events.ResidentRegistered)
-        courtyard = self._current_refs(event.envelope.district_id, [_unit_ref(p.courtyard)])[0]
+        courtyard = self._current_refs(event.envelope.district_id, [unit_ref_doc(p.courtyard)])[0]
         return upsert_if_newer(self.residents, p.resident_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "courtyard": courtyard})
 
