@@ -47,6 +47,12 @@ class Clock:
     def timestamp(self) -> float:
         return self.now().timestamp()
 
+    def now_as_stored(self) -> dt.datetime:
+        """now() as the database keeps it (milliseconds): an answer or event built from a document
+        just written says what a later read of it says."""
+        now = self.now()
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
 
 clock = Clock(os.environ.get("CLOCK_OFFSET_FILE"))
 

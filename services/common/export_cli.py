@@ -5,8 +5,9 @@ It calls the owning service's export RPCs over gRPC with a unit admin's access t
     export_cli roster [--unit <unit id>] [--status active] [-o 花名册.xlsx]     registration
     export_cli hours --from 2026-11-01 --to 2026-11-30 [--unit <unit id>]      points
     export_cli scorecards [--year 2026] [--month 11 | --quarter 4] [--format pdf] [--unit <unit id>]   points
+    export_cli monthly --month 2026-11 [--unit <unit id>]                     points
     export_cli certificates [--year 2026] [--month 11 | --quarter 4] [--unit <unit id>]   points (.zip of PDFs)
-    export_cli fetch roster|hours|scorecards|certificates <job id> [-o FILE]   waits for a started job, saves its file
+    export_cli fetch roster|hours|scorecards|monthly|certificates <job id> [-o FILE]   waits for a started job, saves its file
 
 Without -o the file keeps the name the service gave it (志愿者花名册-某某站-20261207.xlsx).
 Exit status: 0 saved, 2 refused or failed.
@@ -70,6 +71,8 @@ EXPORTS = {
         unit_id=args.unit, from_date=args.first, to_date=args.last)),
     "scorecards": Export(POINTS, "StartScorecardExport", lambda args: points_pb2.StartScorecardExportRequest(
         unit_id=args.unit, period=_period(args), format=FORMATS.get(args.format, c.EXPORT_FORMAT_UNSPECIFIED))),
+    "monthly": Export(POINTS, "StartMonthlyReportExport", lambda args: points_pb2.StartMonthlyReportExportRequest(
+        unit_id=args.unit, month=args.month)),
     "certificates": Export(POINTS, "StartCertificatesExport", lambda args: points_pb2.StartCertificatesExportRequest(
         unit_id=args.unit, period=_period(args))),
 }
@@ -134,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m services.common.export_cli",
                                   description="Exports as files (docs/reporting.md). Addresses: "
                                               "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards, "
-                                              "certificates)")
+                                              "monthly, certificates)")
     add_token_argument(cli)
     commands = cli.add_subparsers(dest="command", required=True)
     roster = commands.add_parser("roster", help="the volunteers of a unit's subtree (志愿者花名册)")
@@ -146,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
                                                         "under it for a month, quarter or year (三级创建评分表)")
     _add_period_arguments(scorecards)
     scorecards.add_argument("--format", choices=FORMATS, help="the file (default: xlsx)")
+    monthly = commands.add_parser("monthly", help="a month's figures by unit and by service category, the "
+                                                  "report sent to the city's 文明办 (志愿服务统计月报)")
+    monthly.add_argument("--month", required=True, help="the month, YYYY-MM (China time), this one or earlier")
     certificates = commands.add_parser("certificates", help="the unit's certificate (志愿服务记录证明) of each volunteer "
                                                             "of its subtree whose hours it recorded in a month, "
                                                             "quarter or year: PDFs in a .zip")
@@ -153,9 +159,9 @@ def parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch", help="wait for a started export and save its file")
     fetch.add_argument("kind", choices=EXPORTS)
     fetch.add_argument("job_id")
-    for command in (roster, hours, scorecards, certificates):
+    for command in (roster, hours, scorecards, monthly, certificates):
         command.add_argument("--unit", default="", help="the unit whose subtree (default: your own unit)")
-    for command in (roster, hours, scorecards, certificates, fetch):
+    for command in (roster, hours, scorecards, monthly, certificates, fetch):
         command.add_argument("-o", "--output", help="where the file goes (default: the name the service gave it)")
     return cli
 

@@ -56,16 +56,18 @@ HEADER_FILL = PatternFill("solid", start_color="FFDDEBF7", end_color="FFDDEBF7")
 RUNNING = (S.EXPORT_JOB_STATE_QUEUED, S.EXPORT_JOB_STATE_RUNNING)
 
 # a row of a sheet: its cells in header order, as the pages keep them between passes (JSON: text and numbers)
-Row = list[str | int]
+Row = list[str | int | float]
 
 
 @dataclass(frozen=True)
 class Sheet:
-    """A finished table of the workbook: its title, header row and rows."""
+    """A finished table of the workbook: its title, header row and rows; a caption, when given, is a
+    row above the headers (the report's name, unit and period, as a form sent upwards carries it)."""
 
     title: str
     headers: tuple[str, ...]
     rows: list[Row]
+    caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,13 @@ def workbook(sheets: list[Sheet]) -> bytes:
     book = Workbook(write_only=True)
     for sheet in sheets:
         out = book.create_sheet(sheet.title)
-        out.freeze_panes = "A2"
+        out.freeze_panes = "A3" if sheet.caption else "A2"
         for i, header in enumerate(sheet.headers, start=1):
             out.column_dimensions[get_column_letter(i)].width = max(10, 2 * len(header) + 4)
+        if sheet.caption:
+            caption = WriteOnlyCell(out, value=sheet.caption)
+            caption.font = Font(bold=True, size=14)
+            out.append([caption])
         out.append([_header_cell(out, header) for header in sheet.headers])
         for row in sheet.rows:
             out.append(row)

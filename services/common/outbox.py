@@ -47,13 +47,31 @@ def init_metrics(topic: str) -> None:
     PUBLISH_FAILURES.labels(topic)
 
 
-# Set by writers in this process so the relay wakes at once instead of at its next poll.
+# Set by writers in this process so the relay wakes at once instead of at its next poll, and the
+# collections they wrote: a wake-up scans only those (a busy import wrote one collection of ten, and
+# scanning all ten after each write was most of the relay's work); the poll still scans them all,
+# for what other processes (GRPC_PROCESSES workers) and earlier lives of this one left pending.
 _wakeup = threading.Event()
+_written: set[str] = set()
+_written_lock = threading.Lock()
+
+
+def _wake_for(collection: Collection[RawDoc]) -> None:
+    with _written_lock:
+        _written.add(collection.name)
+    _wakeup.set()
+
+
+def _take_written() -> set[str]:
+    with _written_lock:
+        taken = set(_written)
+        _written.clear()
+    return taken
 
 
 def with_events(update: RawDoc, events: list[RawDoc]) -> RawDoc:
     """`update` that also queues `events` and bumps `version`: for a bulk write of several
-    conditional updates (call `wake_relay()` after it when any carried events)."""
+    conditional updates (the relay finds their events at its next poll)."""
     update = {op: dict(fields) for op, fields in update.items()}
     if events:
         update.setdefault("$push", {})["outbox"] = {"$each": events}
@@ -66,7 +84,7 @@ def insert_with_events(collection: Collection[RawDoc], document: RawDoc, events:
     """Inserts a new aggregate (version 1) together with its first events."""
     document = dict(document, version=1, outbox=list(events), outbox_pending=bool(events))
     collection.insert_one(document)
-    _wakeup.set()
+    _wake_for(collection)
     return document
 
 
@@ -81,7 +99,7 @@ def update_with_events(collection: Collection[RawDoc], filter: RawDoc, update: R
         filter, with_events(update, events), return_document=ReturnDocument.AFTER, projection=projection
     )
     if doc is not None and events:
-        _wakeup.set()
+        _wake_for(collection)
     return doc
 
 
@@ -105,19 +123,24 @@ class OutboxRelay(StoppableThread):
         _wakeup.set()
 
     def run(self) -> None:
+        scan = self._collections  # everything at start: events an earlier life left pending
         while not self._stopping.is_set():
-            _wakeup.clear()
             try:
-                busy = any([self.relay_once(c) for c in self._collections])
+                busy = [c for c in scan if self.relay_once(c)]
                 self._failures = 0
             except Exception:  # database or broker away: keep the events, try again later
                 self._failures += 1
                 pause = RELAY_OUTAGE.delay(self._failures)
                 log.warning("outbox relay pass failed; retrying in %.1fs", pause, exc_info=True)
                 self._stopping.wait(pause)
+                scan = self._collections
                 continue
-            if not busy:
-                _wakeup.wait(self._poll)
+            woken = bool(busy) or _wakeup.wait(self._poll)
+            _wakeup.clear()  # before taking the names: a write after this wakes the next wait
+            written = _take_written()
+            # a wake-up (or a full batch) looks again where events were written; a quiet poll everywhere
+            scan = ([c for c in self._collections if c.name in written or c in busy] if woken
+                    else self._collections)
         # one last pass so events written by the final in-flight calls go out before exit
         try:
             for collection in self._collections:

@@ -11,6 +11,7 @@ Every handler is idempotent: snapshots are applied only when newer than what is 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from pymongo import ASCENDING
@@ -35,7 +36,8 @@ def upsert_if_newer(collection: Collection[RawDoc], _id: str, version: int, fiel
         return Outcome.DUPLICATE
 
 
-def _unit_ref(ref: common_pb2.UnitRef) -> RawDoc:
+def unit_ref_doc(ref: common_pb2.UnitRef) -> RawDoc:
+    """A UnitRef message as the services store it on their documents."""
     return {"unit_id": ref.unit_id, "level": ref.level, "name": ref.name, "path": list(ref.path)}
 
 
@@ -164,8 +166,11 @@ class RegistrationReadModels:
     def _volunteer_profile(self, event: ConsumedEvent) -> Outcome:
         # every event of VOLUNTEER_PROFILE_EVENTS carries the whole profile
         p = event.payload.profile  # type: ignore[attr-defined]
-        units = self._current_refs(event.envelope.district_id, [_unit_ref(u) for u in p.service_units])
-        return upsert_if_newer(self.volunteers, p.volunteer_id, event.envelope.aggregate_version, {
+        units = self._current_refs(event.envelope.district_id, [unit_ref_doc(u) for u in p.service_units])
+        # when they registered: a month's report counts the new and those registered by its end
+        registered = {"registered_at": _occurred_at(event)} \
+            if isinstance(event.payload, reg_events.VolunteerRegistered) else {}
+        return upsert_if_newer(self.volunteers, p.volunteer_id, event.envelope.aggregate_version, {**registered,
             "district_id": event.envelope.district_id, "number": p.volunteer_number, "name": p.name,
             "gender": p.gender, "birth_year": p.birth_year, "political_status": p.political_status,
             "skills": list(p.skills), "units": units, "unit_ids": [u["unit_id"] for u in units],
@@ -176,7 +181,7 @@ class RegistrationReadModels:
 
     def _resident_registered(self, event: ConsumedEvent) -> Outcome:
         p = event.payload_as(reg_events.ResidentRegistered)
-        courtyard = self._current_refs(event.envelope.district_id, [_unit_ref(p.courtyard)])[0]
+        courtyard = self._current_refs(event.envelope.district_id, [unit_ref_doc(p.courtyard)])[0]
         return upsert_if_newer(self.residents, p.resident_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "courtyard": courtyard})
 
@@ -188,7 +193,7 @@ class RegistrationReadModels:
         return upsert_if_newer(self.teams, p.team_id, event.envelope.aggregate_version, {
             "district_id": district, "name": p.name, "level": p.level, "unit_id": p.unit.unit_id,
             "unit_path": self._current_path(district, p.unit.unit_id, p.unit.path), "specialty": p.specialty, "leader_id": p.leader_volunteer_id,
-            "member_ids": [p.leader_volunteer_id]})
+            "member_ids": [p.leader_volunteer_id], "created_at": _occurred_at(event)})
 
     def _team_member_added(self, event: ConsumedEvent) -> Outcome:
         added = event.payload_as(reg_events.TeamMemberAdded)
@@ -205,6 +210,10 @@ class RegistrationReadModels:
             {"_id": team_id, "version": {"$lt": event.envelope.aggregate_version}},
             {**update, "$set": {"version": event.envelope.aggregate_version}})
         return Outcome.APPLIED if result.modified_count else Outcome.DUPLICATE
+
+
+def _occurred_at(event: ConsumedEvent) -> dt.datetime | None:
+    return event.envelope.occurred_at.ToDatetime(dt.UTC) if event.envelope.occurred_at.seconds else None
 
 
 def _scope(units: list[RawDoc]) -> list[str]:

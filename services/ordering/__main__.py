@@ -33,6 +33,8 @@ def main() -> None:
     app.add_consumer(lambda dlq: IndexFollower(
         bootstrap_servers=app.settings.kafka_bootstrap_servers, group_id="ordering-index", topics=own,
         dlq_producer=dlq, repair=domain.index.repair, aggregate_types=("order", "activity")), own)
+    # the no-shows and complaints the loop itself knows of (credit.py)
+    app.add_event_consumer("credit", own, domain.credit.handlers())
     interval = app.settings.extra["scheduler_interval_seconds"]
     app.add_job("escalate-overdue-orders", domain.orders.run_sla, interval)
     app.add_job("close-unrated-orders", domain.orders.close_unrated, interval)

@@ -11,6 +11,7 @@ from services.common.config import Env, pii_vault
 from services.common.events import EventSource
 
 from .activities import ActivityBoard
+from .credit import CreditBook
 from .index import OrderIndex
 from .matching import Matcher
 from .menu import MenuBook
@@ -50,6 +51,7 @@ class Ordering:
     activities: ActivityBoard
     projects: ProjectDesk
     competitions: CompetitionDesk
+    credit: CreditBook
 
 
 def build(settings, db: Database) -> Ordering:
@@ -61,14 +63,16 @@ def build(settings, db: Database) -> Ordering:
     certifications = Certifications(db)
     menu = MenuBook(registry, events)
     policies = Policies(extra["rating_window_days"])
-    matcher = Matcher(registry, certifications)
+    credit = CreditBook(registry, menu, events)
+    matcher = Matcher(registry, certifications, credit)
     index = OrderIndex(db)
     orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, extra["pii_vault"], index)
     trends = OrderTrends(menu, index)
     return Ordering(index=index, registry=registry, certifications=certifications, menu=menu, policies=policies,
                     orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
                     activities=ActivityBoard(registry, menu, codes, events, tolerance, index),
-                    projects=ProjectDesk(registry, menu, events), competitions=CompetitionDesk(registry, menu, events))
+                    projects=ProjectDesk(registry, menu, events), competitions=CompetitionDesk(registry, menu, events),
+                    credit=credit)
 
 
 def ensure_indexes(domain: Ordering) -> None:

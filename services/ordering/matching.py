@@ -8,7 +8,9 @@ every (unexpired) certification the item requires. Ranked by:
 - stars from the verified hours ordering has confirmed for them (national rule, 100 h = 1★),
 - availability (weekdays and periods they said they serve) against the time the resident wants.
 
-Every candidate carries the factors of its score, worded for the dispatcher (Simplified Chinese).
+Every candidate carries the factors of its score, worded for the dispatcher (Simplified Chinese),
+and their credit standing (志愿者信用, 近90天有效爽约/投诉) as a factor of 0 points: the dispatcher
+sees it and judges, the ranking does not punish a volunteer for an incident still under appeal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
+from .credit import CreditBook
 from .models import Order
 from .readmodels import Certifications, Registry
 
@@ -73,9 +76,10 @@ class Scored:
 
 
 class Matcher:
-    def __init__(self, registry: Registry, certifications: Certifications):
+    def __init__(self, registry: Registry, certifications: Certifications, credit: CreditBook):
         self.registry = registry
         self.certifications = certifications
+        self.credit = credit
 
     # ---- eligibility ----
 
@@ -127,7 +131,11 @@ class Matcher:
         slot = wanted_slot(order.wanted_at) if order.wanted_at else None
         scored = [self._score(order, v, loads.get(v["_id"], 0), minutes.get(v["_id"], 0), slot) for v in eligible]
         scored.sort(key=lambda s: (-s.score, s.active, s.volunteer.get("number", "")))
-        return scored[:limit], len(eligible)
+        shown = scored[:limit]
+        standings = self.credit.standings(order.district_id, [s.volunteer["_id"] for s in shown])
+        for s in shown:
+            s.add("credit", 0, standings[s.volunteer["_id"]].summary)
+        return shown, len(eligible)
 
     def _nearest_pool(self, order: Order, want: int) -> list[dict]:
         """Volunteers serving in the subtree of the origin courtyard, then of each unit above it

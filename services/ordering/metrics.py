@@ -26,6 +26,11 @@ CLAIMS = Counter("ordering_claims_total", "Claims of open orders (认领/抢单)
 PROJECTS = Counter("ordering_projects_total", "Volunteer service projects entering a status (申报, 立项, 品牌, …)",
                    ["status"])
 COMPETITION_SCORES = Counter("ordering_competition_scores_total", "Scores given in project competitions (项目大赛)")
+CREDIT_INCIDENTS = Counter("ordering_credit_incidents_total", "Volunteers' no-shows (爽约) and complaints (投诉) "
+                           "recorded, by kind and whether a rule of the loop or an admin recorded them",
+                           ["kind", "origin"])
+CREDIT_APPEALS = Counter("ordering_credit_appeals_total", "Appeals (申诉) of credit incidents: made, upheld, rejected",
+                         ["result"])
 ACTIVITY_SIGNUPS = Counter("ordering_activity_signups_total", "Activity sign-ups by role and result", ["role", "result"])
 
 
@@ -44,3 +49,7 @@ def status_name(status: int) -> str:
 
 def project_status_name(status: int) -> str:
     return types_pb2.ProjectStatus.Name(status)
+
+
+def credit_kind_name(kind: int) -> str:
+    return types_pb2.CreditIncidentKind.Name(kind)

@@ -1,6 +1,7 @@
-"""What ordering stores: the menu, orders, activities, projects and competitions (aggregates with an in-document outbox),
-the district order policies, and read models of other services' data (readmodels.py). The lists
-read index entries kept beside the orders and activities (index.py), not these documents.
+"""What ordering stores: the menu, orders, activities, projects, competitions and volunteers' credit
+incidents (aggregates with an in-document outbox), the district order policies, and read models
+of other services' data (readmodels.py). The lists of orders and activities read index entries
+kept beside them (index.py), not these documents.
 
 Every index leads with `district_id`, except the schedulers' due-day indexes: the jobs look
 across districts, and those fields exist only while something is due.
@@ -265,5 +266,39 @@ class Competition(Aggregate):
     created_at = DateTimeField(required=True)
 
 
-AGGREGATES = (MenuItem, Order, Activity, Project, Competition)
+class CreditIncident(Aggregate):
+    """A no-show (爽约) or complaint (投诉) about a volunteer, and its appeal (credit.py). `scope`
+    holds the unit ids whose admins may see it and decide its appeal: the path of the unit where
+    it happened and of every unit the volunteer served when it was recorded."""
+
+    meta = {
+        "collection": "credit_incidents",
+        "indexes": [
+            {"fields": ["dedup_key"], "unique": True},
+            {"fields": ["volunteer_key"]},
+            {"fields": ["district_id", "scope"]},
+        ],
+    }
+    dedup_key = StringField(required=True)      # the rule's source and volunteer, or the admin's idempotency key
+    volunteer_key = StringField(required=True)  # district|volunteer: a volunteer's incidents
+    volunteer_id = StringField(required=True)
+    kind = IntField(required=True)              # wenming.ordering.v1.CreditIncidentKind
+    status = IntField(required=True)            # wenming.ordering.v1.CreditIncidentStatus
+    reason = StringField(required=True)
+    automatic = BooleanField(default=False)
+    order_id = StringField(default="")
+    activity_id = StringField(default="")
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    scope = ListField(StringField())
+    recorded_by = StringField(default="")
+    occurred_at = DateTimeField(required=True)
+    recorded_at = DateTimeField(required=True)
+    appeal_reason = StringField(default="")
+    appealed_at = DateTimeField()
+    decided_by = StringField(default="")
+    decision_reason = StringField(default="")
+    decided_at = DateTimeField()
+
+
+AGGREGATES = (MenuItem, Order, Activity, Project, Competition, CreditIncident)
 ALL_MODELS = AGGREGATES + (OrderPolicy, BrandSlot)

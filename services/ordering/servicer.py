@@ -13,7 +13,10 @@ from wenming.ordering.v1 import ordering_pb2_grpc
 from .app import Ordering
 from .policy import policy_msg
 from .project_rules import ranking
-from .translate import activity_msg, competition_msg, menu_item_msg, order_msg, participant_msg, project_msg
+from .translate import (
+    activity_msg, competition_msg, credit_incident_msg, credit_standing_msg, menu_item_msg, order_msg, participant_msg,
+    project_msg,
+)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
 
@@ -38,6 +41,7 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.activities = domain.activities
         self.projects = domain.projects
         self.competitions = domain.competitions
+        self.credit = domain.credit
 
     def _order(self, order, with_trail: bool = False) -> pb.Order:
         return order_msg(order, self.orders.contact_view(current_principal(), order), with_trail=with_trail)
@@ -279,3 +283,25 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     def GetCompetition(self, request, context):
         competition = self.competitions.get(current_principal(), request.competition_id)
         return pb.GetCompetitionResponse(competition=self._competition(competition))
+
+    # volunteer credit (志愿者信用)
+
+    def RecordCreditIncident(self, request, context):
+        return pb.RecordCreditIncidentResponse(incident=credit_incident_msg(self.credit.record(current_principal(),
+                                                                                               request)))
+
+    def AppealCreditIncident(self, request, context):
+        return pb.AppealCreditIncidentResponse(incident=credit_incident_msg(self.credit.appeal(current_principal(),
+                                                                                               request)))
+
+    def DecideCreditAppeal(self, request, context):
+        return pb.DecideCreditAppealResponse(incident=credit_incident_msg(self.credit.decide(current_principal(),
+                                                                                             request)))
+
+    def ListCreditIncidents(self, request, context):
+        principal = current_principal()
+        incidents, token, standing = self.credit.list_for(principal, request)
+        names = self.credit.names(principal.district_id, incidents)
+        return pb.ListCreditIncidentsResponse(
+            incidents=[credit_incident_msg(i, names.get(i["volunteer_id"], "")) for i in incidents], page=_page(token),
+            standing=credit_standing_msg(standing))

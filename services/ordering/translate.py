@@ -10,6 +10,7 @@ from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
+from . import credit_rules
 from .models import Activity, Competition, HoursEntry, MenuItem, Order, ParticipantDoc, Project, UnitRefDoc
 
 
@@ -153,3 +154,40 @@ def competition_msg(competition: Competition, ranked) -> pb.Competition:
                                      average_score=r.average, rank=r.rank) for r in ranked],
         scores=[pb.CompetitionScore(project_id=s.project_id, reviewer_id=s.reviewer_id, score=s.score,
                                     comment=s.comment) for _, s in sorted(competition.scores.items())])
+
+
+# ---- volunteer credit (志愿者信用) ----
+
+def _unit_ref_raw(unit: dict) -> common_pb2.UnitRef:
+    return common_pb2.UnitRef(unit_id=unit["unit_id"], level=unit["level"], name=unit.get("name", ""),
+                              path=list(unit["path"]))
+
+
+def credit_snapshot(incident: dict) -> types_pb2.CreditIncidentSnapshot:
+    """The incident as its events carry it: no free text anyone wrote."""
+    return types_pb2.CreditIncidentSnapshot(
+        incident_id=incident["_id"], volunteer_id=incident["volunteer_id"], kind=incident["kind"],
+        status=incident["status"], automatic=incident["automatic"], order_id=incident["order_id"],
+        activity_id=incident["activity_id"], unit=_unit_ref_raw(incident["unit"]),
+        **_times(occurred_at=incident["occurred_at"]))
+
+
+def credit_incident_msg(incident: dict, volunteer_name: str = "") -> pb.CreditIncident:
+    return pb.CreditIncident(
+        incident_id=incident["_id"], district_id=incident["district_id"], volunteer_id=incident["volunteer_id"],
+        volunteer_name=volunteer_name, kind=incident["kind"], status=incident["status"], reason=incident["reason"],
+        automatic=incident["automatic"], order_id=incident["order_id"], activity_id=incident["activity_id"],
+        unit=_unit_ref_raw(incident["unit"]), recorded_by=incident["recorded_by"],
+        appeal_reason=incident.get("appeal_reason", ""), decided_by=incident.get("decided_by", ""),
+        decision_reason=incident.get("decision_reason", ""), version=incident["version"],
+        **_times(occurred_at=incident["occurred_at"], recorded_at=incident["recorded_at"],
+                 appeal_until=credit_rules.appeal_until(incident), appealed_at=incident.get("appealed_at"),
+                 decided_at=incident.get("decided_at")))
+
+
+def credit_standing_msg(standing: credit_rules.Standing | None) -> pb.CreditStanding | None:
+    if standing is None:
+        return None
+    return pb.CreditStanding(window_days=standing.window_days, no_shows=standing.no_shows,
+                             complaints=standing.complaints, appeals_pending=standing.appeals_pending,
+                             summary=standing.summary)

@@ -19,7 +19,7 @@ def main() -> None:
     ensure_indexes(app.db, domain.directory)
     app.add_grpc(points_pb2_grpc.add_PointsServiceServicer_to_server,
                  PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates,
-                                domain.exports, domain.grading, domain.commendations),
+                                domain.exports, domain.grading, domain.commendations, domain.monthly),
                  SERVICE_NAME, public_methods=PUBLIC_METHODS)
     for model in (Account, Redemption, Certificate, GradeEvidence, GradeAssessment, Commendation):
         app.add_outbox(model.collection())

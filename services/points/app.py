@@ -20,6 +20,7 @@ from .exports import START_HOURS_EXPORT, HoursSource
 from .grading import Grading, GradingFacts
 from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
+from .monthly_report import START_MONTHLY_REPORT_EXPORT, MonthlyReports, MonthlyReportSource
 from .owners import Owners
 from .rulebook import RuleBook
 from .scorecard_export import START_SCORECARD_EXPORT, ScorecardSource
@@ -66,6 +67,7 @@ class Points:
     exports: ExportJobs
     grading_facts: GradingFacts
     grading: Grading
+    monthly: MonthlyReports
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -87,13 +89,17 @@ def build(db, font: CjkFont, public_app_url: str) -> Points:
     grading = Grading(directory, rules, boards, grading_facts, events)
     commendations = Commendations(directory, events)
     certificates = Certificates(directory, events, commendations)
+    monthly = MonthlyReports(directory, facts)
     exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading, font),
+                                        MonthlyReportSource(monthly),
                                         CertificatesSource(directory, certificates, font, public_app_url)],
                          {HoursSource.kind: START_HOURS_EXPORT, ScorecardSource.kind: START_SCORECARD_EXPORT,
+                          MonthlyReportSource.kind: START_MONTHLY_REPORT_EXPORT,
                           CertificatesSource.kind: START_CERTIFICATES_EXPORT})
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
                   facts=facts, boards=boards, certificates=certificates,
-                  commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading)
+                  commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading,
+                  monthly=monthly)
 
 
 def ensure_indexes(db, directory: Directory) -> None:

@@ -31,7 +31,7 @@ from wenming.points.v1 import points_pb2 as pb
 from .certificate_pdf import certificate_pdf, verification_url
 from .certificates import HOURS_BOOKS, Certificates, certificate_view
 from .directory import Directory
-from .exports import exportable_unit
+from .exports import reported_unit
 from .models import LedgerEntry
 from .periods import bounds, validate_period
 
@@ -134,7 +134,7 @@ def start_certificates(exports: ExportJobs, directory: Directory, principal: Pri
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     period = validate_period(v, "period", req.period)
     v.check()
-    unit = exportable_unit(directory, principal, unit_id, CertificatesSource.title)
+    unit = reported_unit(directory, principal, unit_id, CertificatesSource.title)
     start, end = bounds(period)
     return exports.start(principal, CertificatesSource.kind, unit, {
         "period": {"year": period.year, "month": period.month, "quarter": period.quarter}, "start": start, "end": end})

@@ -9,8 +9,6 @@ them and commits one write.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from prometheus_client import Counter
 from pymongo.errors import DuplicateKeyError
 
@@ -67,7 +65,8 @@ class Commendations:
             "_id": new_id("comm"), "district_id": district,
             "volunteer_key": volunteer_key(district, asked.volunteer_id), "request_key": request_key,
             **asked.stored(), "unit_id": unit["_id"], "unit_path": list(unit["path"]),
-            "recorded_by": principal.subject, "recorded_at": _now(), "idempotency_key": idempotency_key,
+            "recorded_by": principal.subject, "recorded_at": clock.now_as_stored(),
+            "idempotency_key": idempotency_key,
             "revoked": False, "revoke_reason": "", "revoked_by": "",
         }
         event = self.events.new(events_pb2.CommendationRecorded(commendation=commendation_msg({**document,
@@ -91,7 +90,7 @@ class Commendations:
         if principal.role != Role.ROLE_UNIT_ADMIN:
             raise PermissionDenied("表彰由登记单位（或其上级）的管理员撤销")
         current = Commendation.raw_in_district(principal.district_id, commendation_id, "commendation")
-        changes = rules.revoke(current, principal, reason, _now())
+        changes = rules.revoke(current, principal, reason, clock.now_as_stored())
         after = {**current, **changes, "version": current["version"] + 1}
         event = self.events.new(events_pb2.CommendationRevoked(commendation=commendation_msg(after)),
                                 district_id=principal.district_id, aggregate_type="commendation",
@@ -140,12 +139,6 @@ class Commendations:
     def on_certificate(self, district_id: str, volunteer_id: str) -> list[dict]:
         """What a certificate of the volunteer shows: the commendations not revoked, as they stand."""
         return rules.certificate_lines(self.of_volunteer(district_id, volunteer_id))
-
-
-def _now() -> dt.datetime:
-    """The time as the database keeps it (milliseconds): the answer and the event say what a later read says."""
-    now = clock.now()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _cursor(token: str) -> tuple[str, str] | None:

@@ -58,9 +58,16 @@ def date_range(v: Validator, from_text: str, to_text: str) -> tuple[dt.datetime,
     return start.astimezone(dt.UTC), (start + dt.timedelta(days=(last - first).days + 1)).astimezone(dt.UTC)
 
 
+def first_unit_inside(volunteer: dict, root_id: str) -> dict | None:
+    """The volunteer's first service unit inside the subtree of `root_id` (所属单位): where the hours
+    export and the monthly report file them, once each."""
+    return next((u for u in volunteer["units"] if root_id in u["path"]), None)
+
+
 def home_unit(volunteer: dict, root_id: str) -> str:
     """The name of the volunteer's first service unit inside the subtree of `root_id`."""
-    return next((u["name"] for u in volunteer["units"] if root_id in u["path"]), "")
+    unit = first_unit_inside(volunteer, root_id)
+    return unit["name"] if unit else ""
 
 
 def sums_by_account(entries: list[dict]) -> dict[str, list[int]]:
@@ -120,13 +127,13 @@ class HoursSource(WorkbookSource):
                 Sheet("单位汇总", UNIT_HEADERS, unit_totals(rows))]
 
 
-def exportable_unit(directory: Directory, principal: Principal, unit_id: str, title: str) -> dict:
-    """The unit a points export is started over: unit admins only, their own unit or one below it
-    (every Start…Export of points authorizes alike)."""
+def reported_unit(directory: Directory, principal: Principal, unit_id: str, title: str, verb: str = "导出") -> dict:
+    """The unit a points export or report is over: unit admins only, their own unit or one below it
+    (every Start…Export of points and GetMonthlyReport authorize alike; `verb` says what was refused)."""
     require_role(principal, Role.ROLE_UNIT_ADMIN)
     unit = directory.unit(principal.district_id, unit_id)
     if not principal.manages(unit["path"]):
-        raise PermissionDenied(f"只能导出本单位及下级单位的{title}")
+        raise PermissionDenied(f"只能{verb}本单位及下级单位的{title}")
     return unit
 
 
@@ -136,6 +143,6 @@ def start_hours(exports: ExportJobs, directory: Directory, principal: Principal,
     v = Validator()
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     start, end = date_range(v, req.from_date, req.to_date)
-    unit = exportable_unit(directory, principal, unit_id, HoursSource.title)
+    unit = reported_unit(directory, principal, unit_id, HoursSource.title)
     return exports.start(principal, HoursSource.kind, unit, {
         "start": start, "end": end, "from_date": req.from_date.strip(), "to_date": req.to_date.strip()})

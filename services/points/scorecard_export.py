@@ -22,7 +22,7 @@ from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
 from .directory import Directory
-from .exports import exportable_unit
+from .exports import reported_unit
 from .grading import Grading
 from .periods import validate_period
 
@@ -144,7 +144,7 @@ def start_scorecards(exports: ExportJobs, directory: Directory, principal: Princ
     if req.format not in FORMATS:
         v.fail("format", "应为 EXPORT_FORMAT_XLSX 或 EXPORT_FORMAT_PDF")
     v.check()
-    unit = exportable_unit(directory, principal, unit_id, ScorecardSource.title)
+    unit = reported_unit(directory, principal, unit_id, ScorecardSource.title)
     return exports.start(principal, ScorecardSource.kind, unit, {
         "period": {"year": period.year, "month": period.month, "quarter": period.quarter},
         "format": FORMATS[req.format]})

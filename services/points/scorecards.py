@@ -68,7 +68,7 @@ class Facts:
         placed, completed = _at(o.placed_at), _at(o.completed_at)
         return upsert_if_newer(self.orders, o.order_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "origin_path": list(o.origin_courtyard.path),
-            "placed_at": placed, "status": o.status, "one": 1,
+            "placed_at": placed, "status": o.status, "category": o.category, "one": 1,
             "completed": int(completed is not None), "cancelled": int(o.status == OS.ORDER_STATUS_CANCELLED),
             "completion_seconds": int((completed - placed).total_seconds()) if completed and placed else 0,
             "rated": int(o.rating > 0), "rating": o.rating})
@@ -101,9 +101,12 @@ class Facts:
         station = path[2] if len(path) > 2 else ""  # center, institute, station, courtyard
         completed = isinstance(event.payload, ordering.ActivityCompleted) or \
             a.status == ordering_types.ACTIVITY_STATUS_COMPLETED
+        # who took part is known once, at completion: its volunteers with hours and the residents who came
+        took_part = {"participants": len({h.volunteer_id for h in event.payload.hours}) +
+                     event.payload.residents_attended} if isinstance(event.payload, ordering.ActivityCompleted) else {}
         return upsert_if_newer(self.activities, a.activity_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "unit_path": path, "starts_at": starts, "title": a.title,
-            "station_id": station, "completed": int(completed),
+            "category": a.category, "station_id": station, "completed": int(completed), **took_part,
             "station_month": f"{station}|{month_key(starts)}" if station and starts else ""})
 
 

@@ -14,6 +14,7 @@ from .certificates import Certificates, certificate_msg, facts_msg, render_html
 from .commendations import Commendations, commendation_msg
 from .grading import Grading, assessment_msg, evidence_msg
 from .ledger import Ledger
+from .monthly_report import MonthlyReports, start_monthly_report
 from .rulebook import RuleBook
 from .scorecard_export import start_scorecards
 from .scorecards import Boards
@@ -30,7 +31,7 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates,
-                 exports: ExportJobs, grading: Grading, commendations: Commendations):
+                 exports: ExportJobs, grading: Grading, commendations: Commendations, monthly: MonthlyReports):
         self.ledger = ledger
         self.exports = exports
         self.rules = rules
@@ -39,6 +40,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self.certificates = certificates
         self.grading = grading
         self.commendations = commendations
+        self.monthly = monthly
 
     def _holder(self, account_id: str):
         """For the volunteer number shown with an account."""
@@ -124,6 +126,11 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def GetUnitScorecard(self, request, context):
         return pb.GetUnitScorecardResponse(scorecard=self.boards.scorecard(current_principal(), request))
 
+    # the monthly statistics report (月报)
+
+    def GetMonthlyReport(self, request, context):
+        return pb.GetMonthlyReportResponse(report=self.monthly.get(current_principal(), request))
+
     # 三级创建 grading
 
     def GetUnitGrade(self, request, context):
@@ -178,6 +185,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def StartScorecardExport(self, request, context):
         job = start_scorecards(self.exports, self.ledger.directory, current_principal(), request)
         return pb.StartScorecardExportResponse(job=job_msg(job))
+
+    def StartMonthlyReportExport(self, request, context):
+        job = start_monthly_report(self.exports, self.monthly, current_principal(), request)
+        return pb.StartMonthlyReportExportResponse(job=job_msg(job))
 
     def StartCertificatesExport(self, request, context):
         job = start_certificates(self.exports, self.ledger.directory, current_principal(), request)

@@ -1,7 +1,8 @@
 """What a unit admin records and exports in the app: a 表彰 recorded for a volunteer of the
 courtyard (checked on the page first, once however often the button is tapped), seen by the
-volunteer under 我的表彰, then revoked with a reason; and the 三级创建评分表 of a period chosen with
-the picker, downloaded as a workbook and as a PDF, and the certificates of a period as a zip."""
+volunteer under 我的表彰, then revoked with a reason; the 三级创建评分表 of a period chosen with
+the picker, as a workbook and as a PDF, the month's 志愿服务统计月报 as a workbook, and the
+certificates of a period as a zip of PDFs."""
 
 from __future__ import annotations
 
@@ -119,6 +120,37 @@ def test_an_admin_exports_the_scorecards_of_a_year(world, device, tmp_path):
     assert book.sheetnames == [f"三级创建 {year}年", "评分明细"]
     rows = list(book.worksheets[0].iter_rows(min_row=2, values_only=True))
     assert [row[:3] for row in rows] == [(world.courtyards[0].unit_id, world.courtyards[0].name, "小院")]
+
+
+def test_an_admin_exports_the_monthly_report(world, device, tmp_path):
+    """数据导出 → 志愿服务统计月报: a month not yet begun is refused in Chinese under the field; this
+    month's workbook carries the title row and the courtyard's rows by unit and by category."""
+    screen = device("monthly")
+    screen.login("管理员", ADMIN, PASSWORD)
+    page = screen.open("/admin/exports")
+    page.get_by_role("radio", name="志愿服务统计月报").click()
+    month = page.get_by_label("统计月份")
+    now = dt.datetime.now(CHINA)
+    this_month = f"{now.year}-{now.month:02d}"
+    expect(month).to_have_value(this_month)  # the page offers this month first
+    screen.settle()
+    # axe looks before the refusal: Vant's fail toast is a dialog without a name (every page's refusals)
+    assert not screen.accessibility_violations()
+    month.fill(f"{now.year + 1}-01")
+    page.get_by_role("button", name="开始导出").click()
+    expect(page.get_by_text("不能统计尚未开始的月份")).to_be_visible()
+    month.fill(this_month)
+    saved = screen.export_and_download(tmp_path)
+    yard = world.courtyards[0]
+    assert saved.name.startswith(f"志愿服务统计月报-{yard.name}-")
+    book = openpyxl.load_workbook(saved)
+    assert book.sheetnames == ["按单位", "按服务类别"]
+    units = list(book["按单位"].iter_rows(values_only=True))
+    assert units[0][0].endswith(f"{yard.name} {now.year}年{now.month}月 志愿服务统计月报")
+    assert [row[0] for row in units[2:]] == ["本级", "合计"]  # a courtyard has no units below it
+    assert units[2][2:] == units[3][2:]
+    categories = list(book["按服务类别"].iter_rows(values_only=True))
+    assert [row[0] for row in categories[2:]][-2:] == ["其他（未分类）", "合计"]
 
 
 def _choose_year(page, label: str) -> None:

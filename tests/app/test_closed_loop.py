@@ -66,6 +66,8 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     expect(candidate).to_contain_text("李师傅")
     expect(candidate.get_by_role("listitem").first).to_be_visible()  # why it scored what it did
     expect(candidate).to_contain_text("技能")
+    # the credit standing is told, not scored (docs/ordering.md, 志愿者信用)
+    expect(candidate.get_by_role("listitem").filter(has_text="近90天")).to_have_text("近90天无有效爽约、投诉记录")
     head.shot("head-dispatch-suggestions")
     candidate.get_by_role("checkbox").click()
     head.page.get_by_role("button", name=re.compile("派单给所选 1 人")).click()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
+from services.common.clock import as_utc
 from services.common.consumer import EventConsumer
 from services.common.readmodels import RegistrationReadModels
 from tests.support.grpc_helpers import bearer
@@ -24,6 +26,7 @@ def _wait(predicate, timeout=120.0):
 
 
 def test_units_volunteers_and_teams_follow_registration(stack, mongo_client, district):
+    began = dt.datetime.now(dt.UTC).replace(microsecond=0)
     tree = district.small_tree()
     leader = district.volunteer(tree.courtyards[0].unit_id, skills=[c.SKILL_LEGAL_AID])
     member = district.volunteer(tree.courtyards[1].unit_id)
@@ -65,6 +68,11 @@ def test_units_volunteers_and_teams_follow_registration(stack, mongo_client, dis
                      {leader.volunteer_id, member.volunteer_id})
         # the move reaches the team's path through its own event, possibly from another partition
         assert _wait(lambda: inst2.unit_id in models.team(district.id, team.team_id)["unit_path"])
+        # when a volunteer registered and a team was created (a monthly report's dates) come from their
+        # first events and stay through later ones (the member's suspension)
+        stored = [models.volunteer(district.id, member.volunteer_id)["registered_at"],
+                  models.team(district.id, team.team_id)["created_at"]]
+        assert all(began <= as_utc(at) <= dt.datetime.now(dt.UTC) for at in stored), stored
         # the topic has several partitions: the center's own event may come last
         assert _wait(lambda: db.registry_units.count_documents({"district_id": district.id}) == 9)
     finally:

@@ -17,6 +17,7 @@ from services.ordering.app import build, extra_settings
 from tests.support.plans import captured_finds, connect_monitored, full_scans, plan
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
+from wenming.ordering.v1 import types_pb2
 
 from .support import S
 
@@ -153,3 +154,26 @@ def test_the_calendar_reads_its_unit_keys(domain, world, scene, verifier):
             activities, _ = ordering.activities.list(principal, request)
         assert activities
         _check(db, finds, {"activity_index": key, "activities": "_id"})
+
+
+def test_credit_lists_and_standings_read_their_keys(domain, world, scene, verifier):
+    """A volunteer's incidents and the dispatcher's standings by `volunteer_key`, an admin's by
+    the district and `scope` (docs/ordering.md: that one is bounded by the district's incidents)."""
+    ordering, db = domain
+    barber, yard = scene["barber"], scene["yard"]
+    world.stub.RecordCreditIncident(pb.RecordCreditIncidentRequest(
+        volunteer_id=barber.id, kind=types_pb2.CREDIT_INCIDENT_KIND_NO_SHOW, reason="约定上门未到",
+        order_id=scene["dispatched"].order_id, idempotency_key="plans-1"), metadata=world.as_admin(yard), timeout=10)
+    volunteer, admin = _principal(verifier, barber.token), _principal(verifier, world.as_admin(yard))
+    for principal, request, key in [
+        (volunteer, pb.ListCreditIncidentsRequest(), "volunteer_key"),
+        (admin, pb.ListCreditIncidentsRequest(statuses=[types_pb2.CREDIT_INCIDENT_STATUS_STANDING]), "scope"),
+    ]:
+        with captured_finds() as finds:
+            incidents, _, _ = ordering.credit.list_for(principal, request)
+        assert incidents
+        _check(db, finds, {"credit_incidents": key})
+    with captured_finds() as finds:
+        standings = ordering.credit.standings(world.district.id, [barber.id])
+    assert standings[barber.id].no_shows == 1
+    _check(db, finds, {"credit_incidents": "volunteer_key"})
