@@ -110,7 +110,7 @@ $(WEB_BUILT): web/node_modules/.installed $(WEB_SRC)
 
 web: $(WEB_BUILT)
 
-# the CJK font: points embeds it in PDF certificates and scorecards (services/common/pdf.py, which
+# the CJK font, for every target that starts points: it embeds it in PDF certificates and scorecards (services/common/pdf.py, which
 # fails at start without it), the page tests draw Chinese with it; a CJK_FONT_PATH of your own skips it
 fonts:
 	@[ -n "$$CJK_FONT_PATH" ] || [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || { \
@@ -191,7 +191,7 @@ test: test-tools
 	  exit $$(( parallel > serial ? parallel : serial ))
 
 # seeded faults under order traffic, one line per fault and one overall (tests/chaos)
-chaos: protos infra
+chaos: protos infra fonts
 	@$(CHAOS_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf $(CHAOS_DATA)
 	@$(CHAOS_ENV) $(STACK) start
@@ -213,13 +213,13 @@ test-unit: protos fonts
 unit-first: protos fonts
 	@$(PY) -m pytest -q $(UNIT_TESTS)
 
-bench: protos infra
+bench: protos infra fonts
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
 	  export SCALE_ENV="$(SCALE_ENV)"; $(PY) -m tests.bench $(BENCH_ARGS)
 
 # python -m infra.local.seed_scale on the scale stack; SEED_ARGS="--fraction 0.01" for a smaller district
-seed-scale: protos infra
+seed-scale: protos infra fonts
 	@$(SCALE_ENV) $(STACK) start
 	@trap '$(SCALE_ENV) $(STACK) stop' EXIT; eval "$$($(SCALE_ENV) $(STACK) env)"; export $(SCALE_ENV); \
 	  $(PY) -m infra.local.seed_scale $(SEED_ARGS)
