@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from services.common.clock import CHINA
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.support.grpc_helpers import or_not_found
 from tests.support.pdfs import flat, pdf_text, zip_files
 from tests.support.registration import PASSWORD

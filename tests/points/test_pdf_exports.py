@@ -17,11 +17,12 @@ import pytest
 from services.common.clock import CHINA
 from services.common.pdf import qr_modules
 from services.points.certificate_pdf import verification_url
-from tests.points.support import run_points, volunteer_principal, token_for, wait_for
+from tests.points.support import run_points, volunteer_principal, token_for
 from tests.support.exports import download, finished
 from tests.support.grpc_helpers import bearer, expect_error, or_not_found
 from tests.support.pdfs import flat, pdf_text, qr_modules_in, zip_files
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 
@@ -82,7 +83,7 @@ def test_certificates_in_bulk_one_pdf_per_volunteer_with_the_apis_figures(module
                                                      metadata=bearer(tree.admins[tree.center.unit_id]), timeout=5))
         return reply.account if reply and reply.account.verified_minutes else None
 
-    assert wait_for(lambda: all(account(p) for p in (*people, outsider, other_recorder)), CATCH_UP_SECONDS)
+    assert wait_until(lambda: all(account(p) for p in (*people, outsider, other_recorder)), CATCH_UP_SECONDS)
     accounts = {p.volunteer_number: account(p) for p in people}
 
     job, files = _export_certificates(stub, admin, station)
@@ -107,7 +108,7 @@ def test_certificates_in_bulk_one_pdf_per_volunteer_with_the_apis_figures(module
         assert cert.facts.issuer.unit_id == station.unit_id
         assert stub.VerifyCertificate(pb.VerifyCertificateRequest(number=number), timeout=10).facts.number == number
 
-    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
+    record = wait_until(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
     assert record["service"] == "points" and record["method"].endswith("/StartCertificatesExport")
 
     # the same export again answers the certificates already issued: no second one for anybody
