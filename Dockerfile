@@ -44,7 +44,7 @@ FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="wenming-cloud" \
       org.opencontainers.image.description="Wenming Cloud (文明云) services: python -m services.<name>"
 
-# the CJK font PDF certificates and scorecards embed (services/common/pdf.py: CJK_FONT_PATH's default)
+# the CJK font PDF certificates and scorecards embed (services/common/fonts.py: CJK_FONT_PATH's default)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-cjk \
  && rm -rf /var/lib/apt/lists/*

@@ -111,7 +111,7 @@ $(WEB_BUILT): web/node_modules/.installed $(WEB_SRC)
 web: $(WEB_BUILT)
 
 # the CJK font, for every target that starts points: it embeds it in PDF certificates and scorecards
-# (services/common/pdf.py, which fails at start without it); the page tests draw Chinese with it.
+# (services/common/fonts.py, which fails at start without it); the page tests draw Chinese with it.
 # A CJK_FONT_PATH of your own skips it.
 fonts:
 	@[ -n "$$CJK_FONT_PATH" ] || [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || { \

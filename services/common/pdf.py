@@ -2,11 +2,9 @@
 font embedded as a subset — only the glyphs a document uses travel in it, so a one-page certificate
 stays a few kilobytes although the font file holds 65,000 glyphs — and QR codes (segno).
 
-The font is a file on the host, named by CJK_FONT_PATH (default: Debian's fonts-noto-cjk, which the
-image installs). A service that renders PDFs reads it with `cjk_font(env)` among its settings, so a
-missing font stops it at start with the setting's name rather than failing the first export. In a
-collection (.ttc) the Simplified Chinese face is taken: the CJK faces share code points, and the
-Japanese or Traditional face would draw several characters in their forms.
+The font comes from fonts.py (CJK_FONT_PATH, checked at start). fpdf2 and fontTools take about half
+a second of CPU to import: a module that renders imports this one where it renders, so a process
+pays for them when it first draws a PDF, not at every start.
 
 A QR code is embedded as a PNG of whole pixels per module (QR_SCALE), so it prints sharp and a test
 reads the modules back from the image exactly.
@@ -16,17 +14,12 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
-from pathlib import Path
 
 import segno
-from fontTools.ttLib import TTCollection, TTLibError
 from fpdf import FPDF, FontFace
 
-from .config import Env
+from .fonts import CjkFont
 
-FONT_SETTING = "CJK_FONT_PATH"
-DEFAULT_FONT_PATH = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # Debian's fonts-noto-cjk
 FONT = "cjk"
 QR_SCALE = 8   # pixels per module of the embedded image
 QR_BORDER = 4  # the quiet zone the QR standard asks for, in modules
@@ -35,39 +28,6 @@ HEADING_FILL = (221, 235, 247)  # the exports' header colour (exports.HEADER_FIL
 
 # fpdf2 warns about characters the font lacks by quoting them; a certificate's are a person's name
 logging.getLogger("fpdf.output").setLevel(logging.ERROR)
-
-
-@dataclass(frozen=True)
-class CjkFont:
-    """The font file and, in a collection, the index of its Simplified Chinese face."""
-
-    path: str
-    face: int = 0
-
-
-def simplified_face(path: str) -> int:
-    """In a .ttc, the index of the face whose family is the Simplified Chinese one (Noto's and Source
-    Han's name it `… SC`); 0 for a single font or a collection without one."""
-    if not path.lower().endswith((".ttc", ".otc")):
-        return 0
-    faces = TTCollection(path, lazy=True).fonts
-    names = [str(face["name"].getDebugName(1) or "") for face in faces]
-    return next((i for i, name in enumerate(names) if name.endswith(" SC")), 0)
-
-
-def cjk_font(env: Env) -> CjkFont:
-    """The font of CJK_FONT_PATH, checked at start: a missing or unreadable file is a problem of
-    the settings (the process does not start)."""
-    path = env.str(FONT_SETTING, DEFAULT_FONT_PATH)
-    if not Path(path).is_file():
-        env.problems.append(f"{FONT_SETTING}={path}: no such font file (install Debian's fonts-noto-cjk, or "
-                            "name a .ttf, .otf or .ttc with Chinese glyphs)")
-        return CjkFont(path)
-    try:
-        return CjkFont(path, simplified_face(path))
-    except (OSError, TTLibError) as exc:
-        env.problems.append(f"{FONT_SETTING}={path}: not a readable font ({type(exc).__name__})")
-        return CjkFont(path)
 
 
 def qr_png(text: str) -> bytes:

@@ -9,7 +9,7 @@ from prometheus_client import Gauge
 from services.common.config import Env
 from services.common.events import EventSource
 from services.common.exports import ExportJobs
-from services.common.pdf import CjkFont, cjk_font
+from services.common.fonts import CjkFont, cjk_font
 
 from . import crashpoints
 from .certificate_export import START_CERTIFICATES_EXPORT, CertificatesSource

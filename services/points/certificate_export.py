@@ -23,7 +23,7 @@ from collections import defaultdict
 from services.common.auth import Principal
 from services.common.events import to_timestamp
 from services.common.exports import ZIP_FILE, ExportJobs, FileFormat, Row
-from services.common.pdf import CjkFont
+from services.common.fonts import CjkFont
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb

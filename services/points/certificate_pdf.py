@@ -4,7 +4,7 @@ a QR code of the public verification page (证明核验), which shows the facts 
 
 from __future__ import annotations
 
-from services.common.pdf import CjkFont, Document
+from services.common.fonts import CjkFont
 
 LINE_HEADERS = ("服务内容", "类别", "次数", "时长（小时）", "时间")
 COMMENDATION_HEADERS = ("年度", "级别", "表彰称号", "授予单位")
@@ -27,6 +27,8 @@ def statement(view: dict, name: str) -> str:
 
 def certificate_pdf(font: CjkFont, view: dict, name: str, verify_url: str) -> bytes:
     """The certificate of `view` (certificate_view) for the volunteer `name`."""
+    from services.common.pdf import Document  # fpdf2 loads when a process first draws (pdf.py)
+
     doc = Document(font, f"志愿服务记录证明 {view['number']}")
     doc.ln(10)
     doc.heading("志愿服务记录证明", size=24)

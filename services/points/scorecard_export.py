@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from services.common.auth import Principal
 from services.common.exports import PDF_FILE, UNIT_LEVEL_NAMES, ExportJobs, FileFormat, Row, Sheet, WorkbookSource
-from services.common.pdf import CjkFont, Document
+from services.common.fonts import CjkFont
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -81,6 +81,8 @@ def scorecard_sheets(period: str, rows: list[Row]) -> list[Sheet]:
 def scorecard_pdf(font: CjkFont, title: str, sheets: list[Sheet]) -> bytes:
     """The sheets as tables of a landscape document, without the unit ids (a reader goes by the
     names; every figure is there)."""
+    from services.common.pdf import Document  # fpdf2 loads when a process first draws (pdf.py)
+
     summary, lines = sheets
     doc = Document(font, title, landscape=True)
     doc.heading(title)

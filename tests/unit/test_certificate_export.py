@@ -9,7 +9,8 @@ import datetime as dt
 
 from services.common.config import Env
 from services.common.export_cli import EXPORTS, parser
-from services.common.pdf import cjk_font, qr_modules
+from services.common.fonts import cjk_font
+from services.common.pdf import qr_modules
 from services.points.certificate_export import entry_name, idempotency_key, recorded_minutes, zipped
 from services.points.certificate_pdf import certificate_pdf, verification_url
 from services.points.certificates import certificate_view

@@ -8,7 +8,8 @@ from pathlib import Path
 from fontTools.ttLib import TTCollection
 
 from services.common.config import Env
-from services.common.pdf import DEFAULT_FONT_PATH, CjkFont, Document, cjk_font, qr_modules, simplified_face
+from services.common.fonts import DEFAULT_FONT_PATH, CjkFont, cjk_font, simplified_face
+from services.common.pdf import Document, qr_modules
 from tests.support.pdfs import pdf_text, qr_modules_in
 
 URL = "https://wenming.example.gov.cn/app/verify/ZM-2026-000123-K7QX"
