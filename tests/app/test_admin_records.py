@@ -186,3 +186,36 @@ def test_an_admin_exports_the_scorecards_as_pdf_and_the_certificates_of_a_year(w
     assert saved.name.startswith(f"志愿服务记录证明-{world.courtyards[0].name}-") and saved.suffix == ".zip"
     for name, content in zip_files(saved.read_bytes()).items():
         assert name.endswith(".pdf") and re.search(r"ZM-\d{4}-\d{6}-", flat(pdf_text(content))), name
+
+
+def test_an_admin_records_a_rules_document_and_this_months_grade_names_it(world, volunteer, points, device):
+    """制度材料登记: the page refuses what the server would (a one-character name, an address that is
+    not a web page); a document recorded is then listed as the evidence of this month's 有机制 line,
+    as GetUnitGrade gives it."""
+    yard = world.courtyards[0]
+    screen = device("evidence")
+    screen.login("管理员", ADMIN, PASSWORD)
+    page = screen.open("/admin/evidence")
+    expect(page.get_by_text("有机制：制度文件")).to_be_visible()
+    screen.settle()
+    assert not screen.accessibility_violations()
+
+    page.get_by_label("材料名称").fill("制")
+    page.get_by_label("存放网址").fill("ftp://files.example")
+    page.get_by_role("button", name="登记材料").click()
+    expect(page.get_by_text("材料名称应为2至60个字")).to_be_visible()
+    expect(page.get_by_text("存放网址应以 http:// 或 https:// 开头")).to_be_visible()
+
+    page.get_by_label("材料名称").fill("《志愿服务管理制度》")
+    page.get_by_label("存放网址").fill("https://files.example/zhidu.pdf")
+    page.get_by_role("button", name="登记材料").click()
+    expect(page.get_by_text("《志愿服务管理制度》（", exact=False)).to_be_visible()
+    expect(page.get_by_label("材料名称")).to_have_value("")  # a fresh form for the next document
+    assert not screen.accessibility_violations()
+
+    now = dt.datetime.now(CHINA)
+    grade = points.GetUnitGrade(points_pb2.GetUnitGradeRequest(
+        unit_id=yard.unit_id, period=points_pb2.Period(year=now.year, month=now.month)),
+        metadata=world.as_admin(yard), timeout=10).grade
+    rules = next(line for line in grade.lines if line.criterion == points_pb2.GRADING_CRITERION_RULES)
+    assert [r.label.split("（")[0] for r in rules.records] == ["《志愿服务管理制度》"]

@@ -126,6 +126,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-exports", "/admin/exports", "开始导出"),
             ("head-commendations", "/admin/commendations", "周志愿"),
             ("head-credit-appeals", "/admin/appeals", "申诉成立则撤销记录"),
+            ("head-grade-evidence", "/admin/evidence", "有机制：制度文件"),
             ("head-me", "/admin/me", "退出登录"),
             ("head-venues", "/admin/venues", "活动室"),
             ("head-room", f"/admin/rooms/{people['room_id']}", "小院议事会"),

@@ -79,6 +79,7 @@ const routes = [
     { path: 'proxy', component: admin('ProxyOrder'), meta: { role: 'ROLE_UNIT_ADMIN', title: '代群众点单' } },
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
+    { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
     { path: 'appeals', component: admin('CreditAppeals'), meta: { role: 'ROLE_UNIT_ADMIN', title: '信用申诉' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
     { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
