@@ -4,6 +4,8 @@ ordering and training services will publish them, tokens, and waiting."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -11,7 +13,9 @@ import grpc
 from services.common.auth import Principal, TokenIssuer
 from services.common.events import EventSource, events_topic, record_headers
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin, make_producer
+from tests.ordering.support import Clock, Ordering, World
 from tests.support.grpc_helpers import bearer, or_not_found
+from tests.support.registration import District
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
@@ -27,6 +31,33 @@ def account_known(stub, account_id: str, metadata) -> bool:
     """Points has opened the account (it learns volunteers from registration's events)."""
     return or_not_found(lambda: stub.GetAccount(points_pb2.GetAccountRequest(account_id=account_id),
                                                 metadata=metadata, timeout=5)) is not None
+
+
+@contextmanager
+def ordering_world(stack, registration, clock: Clock, mongo_client, name: str) -> Iterator[World]:
+    """An ordering process of a test module's own on `clock` (moved to serve orders and end
+    activities), and a district built through registration; for the points tests that need the
+    loop's real events."""
+    proc = stack.service("ordering", port_offset=3, log_name=f"ordering-for-{name}",
+                         extra_env={"CLOCK_OFFSET_FILE": str(clock.path)})
+    proc.start()
+    try:
+        proc.wait_serving(90)
+        ordering = Ordering(proc.grpc_target, mongo_client[f"{stack.db_prefix}ordering"])
+        district = District(registration.grpc_target, registration.env)
+        yield World(district, ordering, TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text()))
+        district.close()
+        ordering.close()
+    finally:
+        proc.stop()
+
+
+@contextmanager
+def own_clock(stack, name: str) -> Iterator[Clock]:
+    """A clock file of a test module's own (ordering_world's processes read it)."""
+    clock = Clock(stack.data_dir / f"{name}-clock-{stack.run_id}")
+    yield clock
+    clock.path.unlink(missing_ok=True)
 
 
 def ref(unit) -> c.UnitRef:

@@ -8,17 +8,13 @@ bad input by field."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.auth import TokenIssuer
 from services.common.clock import CHINA
-from tests.ordering.support import Clock, Ordering, World
+from tests.points.support import ordering_world, own_clock, ts
 from tests.support.grpc_helpers import expect_error
-from tests.support.registration import District
 from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as ord_pb
@@ -33,33 +29,14 @@ P = ord_types.ProjectStatus
 
 @pytest.fixture(scope="module")
 def clock(stack):
-    clock = Clock(stack.data_dir / f"grading-clock-{stack.run_id}")
-    yield clock
-    clock.path.unlink(missing_ok=True)
+    with own_clock(stack, "grading") as clock:
+        yield clock
 
 
 @pytest.fixture(scope="module")
 def world(stack, registration, points, clock, mongo_client):
-    """An ordering process of this module's own (its clock moves to end activities) and a district
-    built through registration."""
-    proc = stack.service("ordering", port_offset=3, log_name="ordering-for-grading",
-                         extra_env={"CLOCK_OFFSET_FILE": str(clock.path)})
-    proc.start()
-    try:
-        proc.wait_serving(90)
-        ordering = Ordering(proc.grpc_target, mongo_client[f"{stack.db_prefix}ordering"])
-        district = District(registration.grpc_target, registration.env)
-        yield World(district, ordering, TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text()))
-        district.close()
-        ordering.close()
-    finally:
-        proc.stop()
-
-
-def _stamp(at: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
+    with ordering_world(stack, registration, clock, mongo_client, "grading") as world:
+        yield world
 
 
 def _this_month() -> pb.Period:
@@ -102,7 +79,7 @@ def test_a_thriving_station_earns_exemplary_and_a_bare_one_stays_building(world,
     starts = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     activity = world.stub.PlanActivity(ord_pb.PlanActivityRequest(
         title="邻里议事会", description="商量小区停车", category=c.SERVICE_CATEGORY_LECTURE_POLICY,
-        location="活动室", starts_at=_stamp(starts), ends_at=_stamp(starts + dt.timedelta(minutes=30)),
+        location="活动室", starts_at=ts(starts), ends_at=ts(starts + dt.timedelta(minutes=30)),
         volunteer_capacity=2, resident_capacity=20), metadata=world.as_admin(good), timeout=10).activity
     world.stub.PublishActivity(ord_pb.PublishActivityRequest(activity_id=activity.activity_id),
                                metadata=world.as_admin(good), timeout=10)

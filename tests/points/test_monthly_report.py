@@ -12,19 +12,15 @@ import datetime as dt
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import grpc
 import openpyxl
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.common.auth import TokenIssuer
 from services.common.clock import CHINA
-from tests.ordering.support import Clock, Ordering, World
 from tests.support.exports import download, finished
+from tests.points.support import ordering_world, own_clock, ts
 from tests.support.grpc_helpers import expect_error
-from tests.support.registration import District
 from tests.support.stack import CATCH_UP_SECONDS
 from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
@@ -40,33 +36,14 @@ UNIT_COUNT_COLUMNS, CATEGORY_COUNT_COLUMNS = (2, 3, 4, 5, 6, 7, 8, 9, 11, 12), (
 
 @pytest.fixture(scope="module")
 def clock(stack):
-    clock = Clock(stack.data_dir / f"monthly-clock-{stack.run_id}")
-    yield clock
-    clock.path.unlink(missing_ok=True)
+    with own_clock(stack, "monthly") as clock:
+        yield clock
 
 
 @pytest.fixture(scope="module")
 def world(stack, registration, points, clock, mongo_client):
-    """An ordering process of this module's own (its clock moves to serve orders and end
-    activities) and a district built through registration."""
-    proc = stack.service("ordering", port_offset=3, log_name="ordering-for-monthly",
-                         extra_env={"CLOCK_OFFSET_FILE": str(clock.path)})
-    proc.start()
-    try:
-        proc.wait_serving(90)
-        ordering = Ordering(proc.grpc_target, mongo_client[f"{stack.db_prefix}ordering"])
-        district = District(registration.grpc_target, registration.env)
-        yield World(district, ordering, TokenIssuer(Path(stack.secrets["JWT_PRIVATE_KEY_FILE"]).read_text()))
-        district.close()
-        ordering.close()
-    finally:
-        proc.stop()
-
-
-def _stamp(at: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(at)
-    return stamp
+    with ordering_world(stack, registration, clock, mongo_client, "monthly") as world:
+        yield world
 
 
 def this_month() -> str:
@@ -105,7 +82,7 @@ def month_of_records(world, clock):
         starts = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
         activity = world.stub.PlanActivity(ord_pb.PlanActivityRequest(
             title="政策宣讲会", description="讲讲新的养老政策", category=POLICY, location="小院活动室",
-            starts_at=_stamp(starts), ends_at=_stamp(starts + dt.timedelta(minutes=ACTIVITY_MINUTES)),
+            starts_at=ts(starts), ends_at=ts(starts + dt.timedelta(minutes=ACTIVITY_MINUTES)),
             volunteer_capacity=2, resident_capacity=20), metadata=world.as_admin(yard1), timeout=10).activity
         world.stub.PublishActivity(ord_pb.PublishActivityRequest(activity_id=activity.activity_id),
                                    metadata=world.as_admin(yard1), timeout=10)
