@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import EventSource
 from services.common.exports import ExportJobs
+from services.common.pii import PiiVault
 
 from . import crashpoints
 from .certificates import Certificates
@@ -20,6 +21,7 @@ from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .monthly_report import START_MONTHLY_REPORT_EXPORT, MonthlyReports, MonthlyReportSource
 from .owners import Owners
+from .perks import Perks
 from .rulebook import RuleBook
 from .scorecard_export import START_SCORECARD_EXPORT, ScorecardSource
 from .scorecards import Boards, Facts
@@ -45,6 +47,8 @@ def extra_settings(env: Env) -> dict:
         "recovery_after_seconds": recovery_after,
         "ledger_batch_records": env.int("POINTS_LEDGER_BATCH_RECORDS", 2000, minimum=1),
         "ledger_group": env.str("POINTS_LEDGER_GROUP", "points-ledger"),
+        # 爱心商家' contact numbers are encrypted with the platform's personal-data keys
+        "pii_vault": pii_vault(env),
     }
 
 
@@ -62,6 +66,7 @@ class Points:
     grading_facts: GradingFacts
     grading: Grading
     monthly: MonthlyReports
+    perks: Perks
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -72,7 +77,7 @@ class Points:
         return done
 
 
-def build(db) -> Points:
+def build(db, vault: PiiVault) -> Points:
     events = EventSource("points")
     directory = Directory(db)
     rules = RuleBook()
@@ -83,14 +88,15 @@ def build(db) -> Points:
     grading = Grading(directory, rules, boards, grading_facts, events)
     commendations = Commendations(directory, events)
     monthly = MonthlyReports(directory, facts)
+    perks = Perks(directory, events, vault, ledger, rules)
     exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading),
                                         MonthlyReportSource(monthly)],
                          {HoursSource.kind: START_HOURS_EXPORT, ScorecardSource.kind: START_SCORECARD_EXPORT,
                           MonthlyReportSource.kind: START_MONTHLY_REPORT_EXPORT})
-    return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
+    return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events, perks),
                   facts=facts, boards=boards, certificates=Certificates(directory, events, commendations),
                   commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading,
-                  monthly=monthly)
+                  monthly=monthly, perks=perks)
 
 
 def ensure_indexes(db, directory: Directory) -> None:

@@ -251,6 +251,29 @@ class Commendation(Aggregate):
     revoked_at = DateTimeField()
 
 
+class Merchant(Aggregate):
+    """爱心商家: a partner merchant registered by a unit's admin. The contact phone is kept as
+    ciphertext (`contact_phone_enc`, PiiVault) beside its mask; `request_key`
+    (listing.key(district, registrar, idempotency key)) finds a retry."""
+
+    meta = {"collection": "merchants", "strict": False, "indexes": [
+        {"fields": ["request_key"], "unique": True},
+        {"fields": ["district_id", "unit_path"]},
+    ]}
+    request_key = StringField(required=True)
+    unit_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    name = StringField(required=True)
+    status = IntField(required=True)
+
+
+class PerkRulesDocument(Aggregate):
+    """The district's 礼遇 rules (`_id` = the district), set by its center admins."""
+
+    meta = {"collection": "perk_rules", "strict": False}
+    rules = ListField(DictField())
+
+
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
               OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment,
-              Commendation)
+              Commendation, Merchant, PerkRulesDocument)
