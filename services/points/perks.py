@@ -113,8 +113,7 @@ class Perks:
                                 district_id=principal.district_id, aggregate_type="merchant", aggregate_id=merchant_id,
                                 version=version + 1, actor_id=principal.subject)
         updated = update_with_events(self.merchants, {"_id": merchant_id, "version": version},
-                                     {"$set": {"status": status, "status_reason": reason}}, [event],
-                                     projection={"outbox": 0})
+                                     {"$set": {"status": status, "status_reason": reason}}, [event])
         if updated is None:
             raise Aborted("该商家刚被修改，请刷新后重试")
         MERCHANT_STATUS_CHANGES.labels(M.Name(status)).inc()
@@ -200,7 +199,7 @@ class Perks:
             except DuplicateKeyError:
                 raise stale from None
         elif update_with_events(self.rule_sets, {"_id": district, "version": req.expected_version},
-                                {"$set": changes}, [event], projection={"_id": 1}) is None:
+                                {"$set": changes}, [event]) is None:
             raise stale
         self._rules.forget(district)
         PERK_RULES_SET.inc()

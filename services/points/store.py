@@ -132,7 +132,7 @@ class Store:
         version = req.expected_version or item["version"]
         after = self.items.find_one_and_update({"_id": item["_id"], "version": version},
                                                {"$set": changes, "$inc": {"version": 1}},
-                                               projection=ITEM_VIEW, return_document=ReturnDocument.AFTER)
+                                               return_document=ReturnDocument.AFTER)
         if after is None:
             raise FailedPrecondition("the item changed since you read it (version mismatch); reload and retry")
         return after
@@ -162,7 +162,7 @@ class Store:
         self.directory.managed_unit(principal, item["unit_id"], "store's unit")
         if source not in DONATED:
             return self.items.find_one_and_update({"_id": item["_id"]}, {"$inc": {"stock": req.quantity, "version": 1}},
-                                                  projection=ITEM_VIEW, return_document=ReturnDocument.AFTER)
+                                                  return_document=ReturnDocument.AFTER)
         if donor_merchant_id:
             merchant = self.perks.merchant(principal.district_id, donor_merchant_id)
             if merchant is None:
@@ -180,7 +180,7 @@ class Store:
                                     "$set": {"last_donation": {"source": source, "donor_merchant_id": donor_merchant_id,
                                                                "donor_name": donor_name, "quantity": req.quantity,
                                                                "recorded_by": principal.subject, "recorded_at": now}}},
-                                   [event], projection=ITEM_VIEW)
+                                   [event])
         if after is None:
             raise Aborted("该物品刚被修改，请重试")
         DONATIONS.labels(pb.StockSource.Name(source)).inc(req.quantity)
