@@ -99,6 +99,12 @@ class StoreItem(Document):
     holds = ListField(StringField())  # redemptions whose stock step is not final yet
     version = IntField(default=1)
     created_at = DateTimeField()
+    merchant_id = StringField(default="")  # the 爱心商家 offering it (its name kept beside it)
+    merchant_name = StringField(default="")
+    min_star_level = IntField(default=0)   # only volunteers of this many stars or more redeem it
+    donated_stock = IntField(default=0)    # pieces donated (捐赠) so far; the last donation in `last_donation`
+    last_donation = DictField()
+    outbox = ListField(DictField())        # StockDonated, written with the stock it adds
 
 
 class Redemption(Aggregate):

@@ -117,12 +117,13 @@ def rule_msg(rule: PerkRule, merchant_names: dict[str, str]) -> pb.PerkRule:
                        benefits=list(rule.benefits))
 
 
-def require_offerable(merchant: dict | None, item_unit_path: Sequence[str], field: str = "merchant_id") -> None:
-    """A store item is offered by a merchant registered by the item's unit or a unit above it
-    (a station's store shows the district's merchants, not another station's), while active."""
+def require_offerable(merchant: dict | None, item_unit_path: Sequence[str], field: str = "merchant_id") -> dict:
+    """The merchant, when a store item may be offered by it: registered by the item's unit or a unit
+    above it (a station's store shows the district's merchants, not another station's), and active."""
     if merchant is None or merchant["unit_id"] not in item_unit_path:
         raise InvalidArgument.field(field, "is not a merchant registered by this store's unit or a unit above it")
     require_active(merchant)
+    return merchant
 
 
 def require_active(merchant: dict) -> None:

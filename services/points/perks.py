@@ -74,7 +74,7 @@ class Perks:
                  "contact_phone_masked": mask_phone(phone)}
         existing = self.merchants.find_one({"request_key": request_key}, {"outbox": 0})
         if existing is not None:
-            return _replayed(existing, asked)
+            return self._replayed(existing, asked, phone)
         document = {"_id": new_id("mer"), "district_id": district, "request_key": request_key, **asked,
                     "unit_path": list(unit["path"]), "unit_name": unit["name"], "unit_level": unit["level"],
                     "contact_phone_enc": self.vault.encrypt(phone, district_id=district, field=MERCHANT_PHONE_FIELD),
@@ -90,9 +90,18 @@ class Perks:
             existing = self.merchants.find_one({"request_key": request_key}, {"outbox": 0})
             if existing is None:
                 raise
-            return _replayed(existing, asked)
+            return self._replayed(existing, asked, phone)
         MERCHANTS_REGISTERED.inc()
         return stored
+
+    def _replayed(self, existing: dict, asked: dict, phone: str) -> dict:
+        """The first registration with the key, when a retry asks for the same merchant (the same
+        phone, not only the same mask)."""
+        same = all(existing.get(name) == value for name, value in asked.items()) and phone == self.vault.decrypt(
+            bytes(existing["contact_phone_enc"]), district_id=existing["district_id"], field=MERCHANT_PHONE_FIELD)
+        if not same:
+            raise InvalidArgument.field("idempotency_key", "was already used for a different merchant")
+        return existing
 
     def set_merchant_status(self, principal: Principal, req: pb.SetMerchantStatusRequest) -> dict:
         v = Validator()
@@ -244,12 +253,6 @@ class Perks:
             next_star_threshold_hours=points.star_threshold_hours[upcoming - 1] if upcoming else 0,
             counted_hours=counted // 60,
             next=[perk_rules.rule_msg(r, names) for r in perk_rules.brought_by(rules, upcoming)])
-
-
-def _replayed(existing: dict, asked: dict) -> dict:
-    if any(existing.get(name) != value for name, value in asked.items()):
-        raise InvalidArgument.field("idempotency_key", "was already used for a different merchant")
-    return existing
 
 
 def merchant_msg(doc: dict, contact_phone: str = "") -> pb.Merchant:

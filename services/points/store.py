@@ -141,9 +141,7 @@ class Store:
         """The item's merchant fields: none, or an active merchant of the store's unit or above."""
         if not merchant_id:
             return {"merchant_id": "", "merchant_name": ""}
-        merchant = self.perks.merchant(principal.district_id, merchant_id)
-        perk_rules.require_offerable(merchant, unit_path)
-        assert merchant is not None  # require_offerable refused a missing one
+        merchant = perk_rules.require_offerable(self.perks.merchant(principal.district_id, merchant_id), unit_path)
         return {"merchant_id": merchant["_id"], "merchant_name": merchant["name"]}
 
     def restock(self, principal: Principal, req: pb.RestockStoreItemRequest) -> dict:

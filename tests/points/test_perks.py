@@ -52,6 +52,9 @@ def test_merchants_rules_discounted_redemption_and_my_perks(module_district, tre
         with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="idempotency_key"):
             stub.RegisterMerchant(pb.RegisterMerchantRequest(unit_id=station.unit_id, **{
                 **_fields(merchant_request), "name": "另一家店"}), metadata=station_admin, timeout=5)
+        with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="idempotency_key"):  # the same mask, not the same phone
+            stub.RegisterMerchant(pb.RegisterMerchantRequest(unit_id=station.unit_id, **{
+                **_fields(merchant_request), "contact_phone": "13800005678"}), metadata=station_admin, timeout=5)
         # the courtyard below sees it, the phone masked only
         listed = stub.ListMerchants(pb.ListMerchantsRequest(unit_id=courtyard.unit_id), metadata=courtyard_admin,
                                     timeout=5).merchants
