@@ -98,11 +98,12 @@ class Store:
         v.int_range("min_star_level", req.min_star_level, 0, STAR_LEVELS)
         v.check()
         unit = self.directory.managed_unit(principal, unit_id, "store's unit")
-        item = {**self._offered_by(principal, merchant_id, unit["path"]), "min_star_level": req.min_star_level,
-                "donated_stock": 0,"_id": new_id("item"), "district_id": principal.district_id, "unit_id": unit["_id"],
+        item = {"_id": new_id("item"), "district_id": principal.district_id, "unit_id": unit["_id"],
                 "unit_path": unit["path"], "unit_name": unit["name"], "unit_level": unit["level"], "name": name,
                 "description": description, "price_points": req.price_points, "stock": req.stock, "active": True,
-                "holds": [], "version": 1, "created_at": clock.now()}
+                "holds": [], "version": 1, "created_at": clock.now(),
+                **self._offered_by(principal, merchant_id, unit["path"]), "min_star_level": req.min_star_level,
+                "donated_stock": 0}
         self.items.insert_one(item)
         return item
 
@@ -340,6 +341,7 @@ class Store:
         event = self.events.new(
             events_pb2.ItemRedeemed(redemption_id=r["_id"], account_id=r["account_id"], account_kind=r["account_kind"],
                                     item_id=r["item_id"], unit_id=r["unit_id"], quantity=r["quantity"],
+                                    # a redemption started before 礼遇 existed has neither (recovery ends it)
                                     cost_points=r["cost_points"], list_price_points=r.get("list_price_points", 0),
                                     discount_percent=r.get("discount_percent", 0)),
             district_id=r["district_id"], aggregate_type="redemption", aggregate_id=r["_id"], version=2,
