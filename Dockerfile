@@ -44,6 +44,11 @@ FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="wenming-cloud" \
       org.opencontainers.image.description="Wenming Cloud (文明云) services: python -m services.<name>"
 
+# the CJK font PDF certificates and scorecards embed (services/common/pdf.py: CJK_FONT_PATH's default)
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 wenming \
  && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin wenming

@@ -61,7 +61,7 @@ CONTRACT_RELEASE  ?= 0.1.0
 CONTRACT_BASELINE := contract-baseline/$(CONTRACT_RELEASE).binpb
 BUF = $$($(STACK) tool-path buf)
 
-.PHONY: help deps protos web browser infra images run up down backup restore test test-tools test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
+.PHONY: help deps protos web fonts browser infra images run up down backup restore test test-tools test-unit unit-first chaos bench seed-scale lint typecheck screenshots contract-baseline clean
 
 help:
 	@echo "make run     build what is missing, start Kafka + FerretDB + all services, seed the demo district (Ctrl-C stops)"
@@ -110,13 +110,23 @@ $(WEB_BUILT): web/node_modules/.installed $(WEB_SRC)
 
 web: $(WEB_BUILT)
 
-# the page tests drive Debian's Chromium (Playwright's own browser download is unreachable here)
-browser:
-	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi 'Noto Sans CJK' || { \
-	  echo "installing Debian's chromium and CJK fonts for the page tests"; \
+# the CJK font, for every target that starts points: it embeds it in PDF certificates and scorecards
+# (services/common/pdf.py, which fails at start without it); the page tests draw Chinese with it.
+# A CJK_FONT_PATH of your own skips it.
+fonts:
+	@[ -n "$$CJK_FONT_PATH" ] || [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || { \
+	  echo "installing Debian's CJK fonts (fonts-noto-cjk)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null; }
+
+# the page tests drive Debian's Chromium (Playwright's own browser download is unreachable here)
+browser: fonts
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the page tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 infra:
 	@# the broker jars and FerretDB are fetched/built in parallel the first time (no Python needed)
@@ -142,11 +152,11 @@ images:
 
 # ---- run ----
 
-run: protos web infra
+run: protos web infra fonts
 	@$(STACK) start
 	@trap '$(STACK) stop' EXIT; eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py run
 
-up: protos web infra
+up: protos web infra fonts
 	@$(STACK) start
 	@eval "$$($(STACK) env)"; $(PY) infra/local/launcher.py start
 
@@ -182,7 +192,7 @@ test: test-tools
 	  exit $$(( parallel > serial ? parallel : serial ))
 
 # seeded faults under order traffic, one line per fault and one overall (tests/chaos)
-chaos: protos infra
+chaos: protos infra fonts
 	@$(CHAOS_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf $(CHAOS_DATA)
 	@$(CHAOS_ENV) $(STACK) start
@@ -197,20 +207,20 @@ chaos: protos infra
 test-tools:
 	@mkdir -p $(TOOLS_STATUS) && ( nice -n 10 $(STACK) tools $(TOOLS_STATUS) >/dev/null 2>&1 & )
 
-test-unit: protos
+test-unit: protos fonts
 	$(PY) -m pytest $(UNIT_TESTS) $(PYTEST_ARGS)
 
 # make test's first step: all of them, whatever PYTEST_ARGS names for the rest
-unit-first: protos
+unit-first: protos fonts
 	@$(PY) -m pytest -q $(UNIT_TESTS)
 
-bench: protos infra
+bench: protos infra fonts
 	@$(TEST_ENV) $(STACK) start
 	@trap '$(TEST_ENV) $(STACK) stop' EXIT; eval "$$($(TEST_ENV) $(STACK) env)"; export $(TEST_ENV); \
 	  export SCALE_ENV="$(SCALE_ENV)"; $(PY) -m tests.bench $(BENCH_ARGS)
 
 # python -m infra.local.seed_scale on the scale stack; SEED_ARGS="--fraction 0.01" for a smaller district
-seed-scale: protos infra
+seed-scale: protos infra fonts
 	@$(SCALE_ENV) $(STACK) start
 	@trap '$(SCALE_ENV) $(STACK) stop' EXIT; eval "$$($(SCALE_ENV) $(STACK) env)"; export $(SCALE_ENV); \
 	  $(PY) -m infra.local.seed_scale $(SEED_ARGS)

@@ -221,6 +221,10 @@ def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[Service
     extra = {name: {"GRPC_PROCESSES": str(n)} for name, n in DEV_GRPC_PROCESSES.items()}
     extra["gateway"] = DEMO_APP
     extra["ordering"]["CLOCK_OFFSET_FILE"] = str(demo_clock_file(data_dir))
+    # a PDF certificate's QR code opens the app's 证明核验 page: on this machine, the gateway's port
+    gateway = next(d for d in defs if d.name == "gateway")
+    extra["points"].setdefault("PUBLIC_APP_URL",
+                               os.environ.get("PUBLIC_APP_URL") or f"http://127.0.0.1:{gateway.http_port}/app")
     return [ServiceProcess(d, service_env(d, secrets=secrets, database_prefix=database_prefix, peers=defs,
                                           extra=extra.get(d.name)),
                            data_dir / "logs" / f"{d.name}.log") for d in defs]

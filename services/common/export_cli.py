@@ -4,9 +4,10 @@ It calls the owning service's export RPCs over gRPC with a unit admin's access t
 
     export_cli roster [--unit <unit id>] [--status active] [-o 花名册.xlsx]     registration
     export_cli hours --from 2026-11-01 --to 2026-11-30 [--unit <unit id>]      points
-    export_cli scorecards [--year 2026] [--month 11 | --quarter 4] [--unit <unit id>]   points
+    export_cli scorecards [--year 2026] [--month 11 | --quarter 4] [--format pdf] [--unit <unit id>]   points
     export_cli monthly --month 2026-11 [--unit <unit id>]                     points
-    export_cli fetch roster|hours|scorecards|monthly <job id> [-o FILE]   waits for a started job, saves its file
+    export_cli certificates [--year 2026] [--month 11 | --quarter 4] [--unit <unit id>]   points (.zip of PDFs)
+    export_cli fetch roster|hours|scorecards|monthly|certificates <job id> [-o FILE]   waits for a started job, saves its file
 
 Without -o the file keeps the name the service gave it (志愿者花名册-某某站-20261207.xlsx).
 Exit status: 0 saved, 2 refused or failed.
@@ -35,6 +36,7 @@ from .job_cli import add_token_argument, follow, run_command
 STATUSES = {"pending": registration_pb2.VOLUNTEER_STATUS_PENDING, "active": registration_pb2.VOLUNTEER_STATUS_ACTIVE,
             "suspended": registration_pb2.VOLUNTEER_STATUS_SUSPENDED}
 RUNNING = (c.EXPORT_JOB_STATE_QUEUED, c.EXPORT_JOB_STATE_RUNNING)
+FORMATS = {"xlsx": c.EXPORT_FORMAT_XLSX, "pdf": c.EXPORT_FORMAT_PDF}
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,23 @@ EXPORTS = {
     "hours": Export(POINTS, "StartHoursExport", lambda args: points_pb2.StartHoursExportRequest(
         unit_id=args.unit, from_date=args.first, to_date=args.last)),
     "scorecards": Export(POINTS, "StartScorecardExport", lambda args: points_pb2.StartScorecardExportRequest(
-        unit_id=args.unit, period=points_pb2.Period(year=args.year, month=args.month, quarter=args.quarter))),
+        unit_id=args.unit, period=_period(args), format=FORMATS.get(args.format, c.EXPORT_FORMAT_UNSPECIFIED))),
     "monthly": Export(POINTS, "StartMonthlyReportExport", lambda args: points_pb2.StartMonthlyReportExportRequest(
         unit_id=args.unit, month=args.month)),
+    "certificates": Export(POINTS, "StartCertificatesExport", lambda args: points_pb2.StartCertificatesExportRequest(
+        unit_id=args.unit, period=_period(args))),
 }
+
+
+def _period(args: argparse.Namespace) -> points_pb2.Period:
+    return points_pb2.Period(year=args.year, month=args.month, quarter=args.quarter)
+
+
+def _add_period_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--year", type=int, default=0, help="the year (default: this year)")
+    part_of_year = command.add_mutually_exclusive_group()
+    part_of_year.add_argument("--month", type=int, default=0, help="one month, 1-12 (default: the whole year)")
+    part_of_year.add_argument("--quarter", type=int, default=0, help="one quarter, 1-4")
 
 
 def progress_line(job: c.ExportJob) -> str:
@@ -121,7 +136,8 @@ class Client:
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="python -m services.common.export_cli",
                                   description="Exports as files (docs/reporting.md). Addresses: "
-                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards, monthly)")
+                                              "$REGISTRATION_GRPC_TARGET (roster), $POINTS_GRPC_TARGET (hours, scorecards, "
+                                              "monthly, certificates)")
     add_token_argument(cli)
     commands = cli.add_subparsers(dest="command", required=True)
     roster = commands.add_parser("roster", help="the volunteers of a unit's subtree (志愿者花名册)")
@@ -131,19 +147,21 @@ def parser() -> argparse.ArgumentParser:
     hours.add_argument("--to", dest="last", required=True, help="last day, YYYY-MM-DD (included)")
     scorecards = commands.add_parser("scorecards", help="the 三级创建 grade and its figures of a unit and each unit "
                                                         "under it for a month, quarter or year (三级创建评分表)")
-    scorecards.add_argument("--year", type=int, default=0, help="the year (default: this year)")
-    part_of_year = scorecards.add_mutually_exclusive_group()
-    part_of_year.add_argument("--month", type=int, default=0, help="one month, 1-12 (default: the whole year)")
-    part_of_year.add_argument("--quarter", type=int, default=0, help="one quarter, 1-4")
+    _add_period_arguments(scorecards)
+    scorecards.add_argument("--format", choices=FORMATS, help="the file (default: xlsx)")
     monthly = commands.add_parser("monthly", help="a month's figures by unit and by service category, the "
                                                   "report sent to the city's 文明办 (志愿服务统计月报)")
     monthly.add_argument("--month", required=True, help="the month, YYYY-MM (China time), this one or earlier")
+    certificates = commands.add_parser("certificates", help="the unit's certificate (志愿服务记录证明) of each volunteer "
+                                                            "of its subtree whose hours it recorded in a month, "
+                                                            "quarter or year: PDFs in a .zip")
+    _add_period_arguments(certificates)
     fetch = commands.add_parser("fetch", help="wait for a started export and save its file")
     fetch.add_argument("kind", choices=EXPORTS)
     fetch.add_argument("job_id")
-    for command in (roster, hours, scorecards, monthly):
+    for command in (roster, hours, scorecards, monthly, certificates):
         command.add_argument("--unit", default="", help="the unit whose subtree (default: your own unit)")
-    for command in (roster, hours, scorecards, monthly, fetch):
+    for command in (roster, hours, scorecards, monthly, certificates, fetch):
         command.add_argument("-o", "--output", help="where the file goes (default: the name the service gave it)")
     return cli
 

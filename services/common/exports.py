@@ -6,9 +6,9 @@ there are, and how to read them a page at a time with the rights of the admin wh
 stores the job; the service's `exports` periodic job (one replica at a time) reads page after page,
 keeping each with a write guarded by its number, so a page is counted once and a process killed
 mid-export leaves the job at that page for the next runner. After the last page it writes the
-workbook, keeps it in the database in 1 MiB parts until EXPIRES_AFTER, deletes the pages, and
-records the export in the audit record with its row count — the file is where personal data
-leaves. `purge_expired` deletes files past their time.
+file (a workbook, or what the source renders: PDF, a zip of PDFs), keeps it in the database in
+1 MiB parts until EXPIRES_AFTER, deletes the pages, and records the export in the audit record with
+its row count — the file is where personal data leaves. `purge_expired` deletes files past their time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import datetime as dt
 import io
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -69,11 +70,27 @@ class Sheet:
     caption: str = ""
 
 
+@dataclass(frozen=True)
+class FileFormat:
+    """What an export's file is: its name's extension and the type it is served as."""
+
+    extension: str
+    content_type: str
+
+
+XLSX_FILE = FileFormat("xlsx", XLSX)
+PDF_FILE = FileFormat("pdf", "application/pdf")
+ZIP_FILE = FileFormat("zip", "application/zip")
+
+
 class ExportSource(Protocol):
     """One kind of export of a service."""
 
     kind: common_pb2.ExportKind
     title: str  # the file's name before the unit and date, e.g. 志愿者花名册
+
+    def file_format(self, params: RawDoc) -> FileFormat:
+        """The file a job with these parameters makes (known at start: it names the file)."""
 
     def count(self, principal: Principal, job: RawDoc) -> int:
         """How many rows the export will have (for progress; the pages decide)."""
@@ -82,14 +99,28 @@ class ExportSource(Protocol):
         """The rows after `cursor` ("" for the first page) and the cursor of the next page, "" after
         the last. Read with the starter's rights: a refusal ends the job as failed."""
 
-    def sheets(self, job: RawDoc, rows: list[Row]) -> list[Sheet]:
-        """The workbook from every row read: the main sheet first, then any totals."""
+    def render(self, job: RawDoc, rows: list[Row]) -> bytes:
+        """The file from every row read, in the job's format."""
 
 
-def file_name(title: str, unit_name: str, day: dt.date) -> str:
+class WorkbookSource(ABC):
+    """A source exported as an .xlsx: it turns the rows into `sheets`, the main sheet first, then
+    any totals."""
+
+    @abstractmethod
+    def sheets(self, job: RawDoc, rows: list[Row]) -> list[Sheet]: ...
+
+    def file_format(self, params: RawDoc) -> FileFormat:
+        return XLSX_FILE
+
+    def render(self, job: RawDoc, rows: list[Row]) -> bytes:
+        return workbook(self.sheets(job, rows))
+
+
+def file_name(title: str, unit_name: str, day: dt.date, extension: str = XLSX_FILE.extension) -> str:
     """志愿者花名册-某某站-20261207.xlsx: what a person saves it as (no path characters)."""
     safe = "".join(c for c in unit_name if c not in '\\/:*?"<>|').strip() or "单位"
-    return f"{title}-{safe}-{day:%Y%m%d}.xlsx"
+    return f"{title}-{safe}-{day:%Y%m%d}.{extension}"
 
 
 def workbook(sheets: list[Sheet]) -> bytes:
@@ -158,11 +189,14 @@ class ExportJobs:
     def start(self, principal: Principal, kind: common_pb2.ExportKind, unit: RawDoc, params: RawDoc) -> RawDoc:
         """A new job over `unit` (a dict with _id, name, path), already authorized by the caller."""
         now = clock.now()
+        source = self.sources[kind]
+        made = source.file_format(params)
         job = {"_id": new_id("exp"), "district_id": principal.district_id, "kind": kind, "params": params,
                "unit_id": unit["_id"], "unit_name": unit["name"], "unit_path": list(unit["path"]),
                "unit_level": unit["level"], "actor": actor_fields(principal),
                "client_address": client_address(), "trace_id": tracing.current_trace_id(),
-               "file_name": file_name(self.sources[kind].title, unit["name"], clock.now().astimezone(CHINA).date()),
+               "file_name": file_name(source.title, unit["name"], now.astimezone(CHINA).date(), made.extension),
+               "content_type": made.content_type,
                "state": S.EXPORT_JOB_STATE_QUEUED, "total_rows": 0, "rows_done": 0, "next_page": 0,
                "cursor": "", "pages_read": False, "failures": 0, "created_at": now,
                "run_started_at": None, "run_rows": 0}
@@ -187,8 +221,10 @@ class ExportJobs:
             if part is None:  # expired between the check and this part
                 raise FailedPrecondition("导出文件已过期，请重新导出")
             # the name and type travel once, with the first part
+            # jobs stored before other formats were all workbooks
+            content_type = job.get("content_type", XLSX)
             yield common_pb2.ExportFilePart(file_name=job["file_name"] if n == 0 else "",
-                                            content_type=XLSX if n == 0 else "", data=bytes(part["data"]))
+                                            content_type=content_type if n == 0 else "", data=bytes(part["data"]))
 
     # ---- the runner ----
 
@@ -232,10 +268,10 @@ class ExportJobs:
         return {**job, **fields}
 
     def _finish(self, job: RawDoc) -> None:
-        """The workbook from the stored pages, kept in parts; the job done; the export recorded."""
+        """The file from the stored pages, kept in parts; the job done; the export recorded."""
         rows = [row for page in self.pages.find({"job_id": job["_id"]}).sort("n", ASCENDING)
                 for row in json.loads(page["rows"])]
-        content = workbook(self.sources[job["kind"]].sheets(job, rows))
+        content = self.sources[job["kind"]].render(job, rows)
         parts = [content[at:at + PART_BYTES] for at in range(0, len(content), PART_BYTES)]
         self.parts.delete_many({"job_id": job["_id"]})  # what a runner that died here had written
         self.parts.insert_many([{"_id": f"{job['_id']}:{n:05d}", "job_id": job["_id"], "data": data}

@@ -3,7 +3,7 @@
     GET /api/v1/<service>/exports/<job_id>/file
     Authorization: Bearer <token>
 
-    200  Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet
+    200  Content-Type: the file's (.xlsx, application/pdf, application/zip for certificates in bulk)
          Content-Disposition: attachment; filename="exp_….xlsx"; filename*=UTF-8''%E5%BF%97…
 
 The service authorizes (admins of the export's unit and those above) and answers in parts of 1 MiB,
@@ -14,6 +14,7 @@ errors of every other route (a file not ready yet: 400 FAILED_PRECONDITION).
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from urllib.parse import quote
 
 import grpc
@@ -56,7 +57,7 @@ def downloads_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
                 yield reply.part.data
 
         return Response(stream_with_context(body()), mimetype=first.content_type, headers={
-            "Content-Disposition": content_disposition(first.file_name, f"{job_id}.xlsx"),
+            "Content-Disposition": content_disposition(first.file_name, f"{job_id}{PurePath(first.file_name).suffix}"),
             "Cache-Control": "no-store"})  # personal data: no copy in caches on the way
 
     return bp

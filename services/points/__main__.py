@@ -18,7 +18,7 @@ from .servicer import PUBLIC_METHODS, SERVICE_NAME, PointsServicer
 def main() -> None:
     app = ServiceApp("points", extra_settings)
     extra = app.settings.extra
-    domain = build(app.db, extra["pii_vault"])
+    domain = build(app.db, extra["cjk_font"], extra["public_app_url"], extra["pii_vault"])
     ensure_indexes(app.db, domain.directory)
     app.add_grpc(points_pb2_grpc.add_PointsServiceServicer_to_server,
                  PointsServicer(domain.ledger, domain.rules, domain.store, domain.boards, domain.certificates,

@@ -9,9 +9,11 @@ from prometheus_client import Gauge
 from services.common.config import Env, pii_vault
 from services.common.events import EventSource
 from services.common.exports import ExportJobs
+from services.common.pdf import CjkFont, cjk_font
 from services.common.pii import PiiVault
 
 from . import crashpoints
+from .certificate_export import START_CERTIFICATES_EXPORT, CertificatesSource
 from .certificates import Certificates
 from .commendations import Commendations
 from .directory import Directory
@@ -47,6 +49,10 @@ def extra_settings(env: Env) -> dict:
         "recovery_after_seconds": recovery_after,
         "ledger_batch_records": env.int("POINTS_LEDGER_BATCH_RECORDS", 2000, minimum=1),
         "ledger_group": env.str("POINTS_LEDGER_GROUP", "points-ledger"),
+        # certificates and scorecards as PDF: the font is checked now, not at the first export
+        "cjk_font": cjk_font(env),
+        # where the app is served: a certificate's QR code opens its 证明核验 page there
+        "public_app_url": env.str("PUBLIC_APP_URL", "http://127.0.0.1:8080/app"),
         # 爱心商家' contact numbers are encrypted with the platform's personal-data keys
         "pii_vault": pii_vault(env),
     }
@@ -77,7 +83,7 @@ class Points:
         return done
 
 
-def build(db, vault: PiiVault) -> Points:
+def build(db, font: CjkFont, public_app_url: str, vault: PiiVault) -> Points:
     events = EventSource("points")
     directory = Directory(db)
     rules = RuleBook()
@@ -87,14 +93,17 @@ def build(db, vault: PiiVault) -> Points:
     grading_facts = GradingFacts()
     grading = Grading(directory, rules, boards, grading_facts, events)
     commendations = Commendations(directory, events)
+    certificates = Certificates(directory, events, commendations)
     monthly = MonthlyReports(directory, facts)
     perks = Perks(directory, events, vault, ledger, rules)
-    exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading),
-                                        MonthlyReportSource(monthly)],
+    exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading, font),
+                                        MonthlyReportSource(monthly),
+                                        CertificatesSource(directory, certificates, font, public_app_url)],
                          {HoursSource.kind: START_HOURS_EXPORT, ScorecardSource.kind: START_SCORECARD_EXPORT,
-                          MonthlyReportSource.kind: START_MONTHLY_REPORT_EXPORT})
+                          MonthlyReportSource.kind: START_MONTHLY_REPORT_EXPORT,
+                          CertificatesSource.kind: START_CERTIFICATES_EXPORT})
     return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events, perks),
-                  facts=facts, boards=boards, certificates=Certificates(directory, events, commendations),
+                  facts=facts, boards=boards, certificates=certificates,
                   commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading,
                   monthly=monthly, perks=perks)
 

@@ -279,11 +279,16 @@ def certificate_msg(cert: dict) -> pb.Certificate:
                           volunteer_name=cert["volunteer_name"], issued_by=cert["issued_by"])
 
 
-def render_html(cert: dict, *, with_name: bool) -> str:
-    """The printable certificate (Chinese). Without the name it is the public verification page."""
+def certificate_view(cert: dict) -> dict:
+    """The certificate as printed (the page and the PDF): hours as hours, dates as Chinese dates,
+    categories by name; `period` is empty when the certificate covers no span."""
     start, end = period_of(cert)
-    period = f"{_day(start) if start else ''}至{_day(end) if end else '今'}" if start or end else ""
-    view = {
+    if end and cert.get("period_end"):
+        # a period asked for ends before period_end (entries are counted while < end): a month's
+        # certificate reads 11月01日至11月30日, not 至12月01日
+        end = end - dt.timedelta(microseconds=1)
+    return {
+        "period": f"{_day(start) if start else ''}至{_day(end) if end else '今'}" if start or end else "",
         "number": cert["number"], "volunteer_number": cert["volunteer_number"], "issuer": cert["issuer"]["name"],
         "total_hours": _hours(cert["verified_minutes"] + cert["manual_minutes"]),
         "verified_hours": _hours(cert["verified_minutes"]), "manual_hours": _hours(cert["manual_minutes"]),
@@ -294,7 +299,12 @@ def render_html(cert: dict, *, with_name: bool) -> str:
                   for line in cert["lines"]],
         "commendations": cert.get("commendations", ()),
     }
-    return _TEMPLATE.render(c=view, name=cert["volunteer_name"] if with_name else "", period=period)
+
+
+def render_html(cert: dict, *, with_name: bool) -> str:
+    """The printable certificate (Chinese). Without the name it is the public verification page."""
+    view = certificate_view(cert)
+    return _TEMPLATE.render(c=view, name=cert["volunteer_name"] if with_name else "", period=view["period"])
 
 
 def blueprint(certificates: Certificates) -> Blueprint:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import CHINA
 from services.common.errors import PermissionDenied
-from services.common.exports import ExportJobs, Sheet
+from services.common.exports import ExportJobs, Sheet, WorkbookSource
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -91,7 +91,7 @@ def unit_totals(rows: list[list]) -> list[list]:
     return [[name, *values] for name, values in units.items()] + [[TOTAL, *grand]]
 
 
-class HoursSource:
+class HoursSource(WorkbookSource):
     kind = common_pb2.EXPORT_KIND_HOURS
     title = "时长积分统计"
 

@@ -20,7 +20,7 @@ from prometheus_client import Histogram
 
 from services.common.auth import Principal
 from services.common.clock import clock
-from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet
+from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet, WorkbookSource
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -184,7 +184,7 @@ class MonthlyReports:
                     {"origin_path": 1, "category": 1, "completed": 1, "rating": 1})]
 
 
-class MonthlyReportSource:
+class MonthlyReportSource(WorkbookSource):
     """The report as an export: one page, computed whole as GetMonthlyReport computes it."""
 
     kind = common_pb2.EXPORT_KIND_MONTHLY_REPORT

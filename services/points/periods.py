@@ -14,9 +14,13 @@ def validate_period(v: Validator, field: str, period: pb.Period) -> pb.Period:
     """The period asked for (a month, a quarter or a year); year 0 means the current year (China
     time)."""
     year = period.year or clock.now().astimezone(CHINA).year
-    v.int_range(f"{field}.year", year, 2000, 2100)
-    v.int_range(f"{field}.month", period.month, 0, 12)
-    v.int_range(f"{field}.quarter", period.quarter, 0, 4)
+    # messages a person reads are Simplified Chinese (docs/map.md): the export command line prints them as they come
+    if not 2000 <= year <= 2100:
+        v.fail(f"{field}.year", f"年份应在 2000 至 2100 之间（收到 {year}）")
+    if not 0 <= period.month <= 12:
+        v.fail(f"{field}.month", f"月份应为 1 至 12，全季或全年为 0（收到 {period.month}）")
+    if not 0 <= period.quarter <= 4:
+        v.fail(f"{field}.quarter", f"季度应为 1 至 4，按月或全年为 0（收到 {period.quarter}）")
     if period.month and period.quarter:
         v.fail(f"{field}.quarter", "与月份只能选一个")
     return pb.Period(year=year, month=period.month, quarter=period.quarter)

@@ -8,13 +8,15 @@ of the file is what GetUnitGrade said of that unit when the page was read. The l
 
 A page keeps one row per unit: the unit's cells, then LINE_CELLS cells per line of its grade;
 `scorecard_sheets` spreads them into the summary (one row per unit, each criterion's points in a
-column) and the lines (one row per unit and criterion).
+column) and the lines (one row per unit and criterion). The file is an .xlsx of those sheets, or
+(format PDF) a landscape A4 document of the same two tables.
 """
 
 from __future__ import annotations
 
 from services.common.auth import Principal
-from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet
+from services.common.exports import PDF_FILE, UNIT_LEVEL_NAMES, ExportJobs, FileFormat, Row, Sheet, WorkbookSource
+from services.common.pdf import CjkFont, Document
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -31,6 +33,12 @@ UNIT_HEADERS = ("单位编号", "单位", "层级", "得分", "等级", "示范�
 LINE_HEADERS = ("指标", "实测值", "标准", "是否达标", "得分", "满分", "说明")
 UNIT_CELLS, LINE_CELLS = len(UNIT_HEADERS), len(LINE_HEADERS)
 LINES_TITLE = "评分明细"
+FORMATS = {common_pb2.EXPORT_FORMAT_UNSPECIFIED: "xlsx", common_pb2.EXPORT_FORMAT_XLSX: "xlsx",
+           common_pb2.EXPORT_FORMAT_PDF: "pdf"}
+# relative widths of the PDF's columns after the unit id: the unit's name and the sentence get room
+SUMMARY_WIDTHS = (3.0, 1.2, 1.0, 1.2, 1.4, 1.4)
+CRITERION_WIDTH = 1.4
+LINES_WIDTHS = (3.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 5.0)
 
 
 def period_label(period: pb.Period) -> str:
@@ -70,13 +78,40 @@ def scorecard_sheets(period: str, rows: list[Row]) -> list[Sheet]:
             Sheet(LINES_TITLE, (*UNIT_HEADERS[:2], *LINE_HEADERS), lines)]
 
 
-class ScorecardSource:
+def scorecard_pdf(font: CjkFont, title: str, sheets: list[Sheet]) -> bytes:
+    """The sheets as tables of a landscape document, without the unit ids (a reader goes by the
+    names; every figure is there)."""
+    summary, lines = sheets
+    doc = Document(font, title, landscape=True)
+    doc.heading(title)
+    for sheet, widths in ((summary, (*SUMMARY_WIDTHS, *[CRITERION_WIDTH] * (len(summary.headers) - UNIT_CELLS))),
+                          (lines, LINES_WIDTHS)):
+        doc.paragraph(sheet.title, size=14)
+        doc.grid(sheet.headers[1:], [[str(cell) for cell in row[1:]] for row in sheet.rows], widths, size=9)
+    return doc.content()
+
+
+class ScorecardSource(WorkbookSource):
     kind = common_pb2.EXPORT_KIND_SCORECARDS
     title = "三级创建评分表"
 
-    def __init__(self, directory: Directory, grading: Grading):
+    def __init__(self, directory: Directory, grading: Grading, font: CjkFont):
         self.directory = directory
         self.grading = grading
+        self.font = font
+
+    def file_format(self, params: dict) -> FileFormat:
+        # jobs stored before the PDF variant hold no format: they were workbooks
+        return PDF_FILE if params.get("format") == "pdf" else super().file_format(params)
+
+    def render(self, job: dict, rows: list[Row]) -> bytes:
+        if self.file_format(job["params"]) != PDF_FILE:
+            return super().render(job, rows)
+        return scorecard_pdf(self.font, f"{self.title} {job['unit_name']} {self._period(job)}", self.sheets(job, rows))
+
+    @staticmethod
+    def _period(job: dict) -> str:
+        return period_label(pb.Period(**job["params"]["period"]))
 
     def _subtree(self, job: dict) -> dict:
         # a unit's path ends with the unit itself: the subtree's query holds its root
@@ -97,7 +132,7 @@ class ScorecardSource:
         return rows, units[-1]["_id"] if len(units) == PAGE_UNITS else ""
 
     def sheets(self, job: dict, rows: list[Row]) -> list[Sheet]:
-        return scorecard_sheets(period_label(pb.Period(**job["params"]["period"])), rows)
+        return scorecard_sheets(self._period(job), rows)
 
 
 def start_scorecards(exports: ExportJobs, directory: Directory, principal: Principal,
@@ -106,7 +141,10 @@ def start_scorecards(exports: ExportJobs, directory: Directory, principal: Princ
     v = Validator()
     unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
     period = validate_period(v, "period", req.period)
+    if req.format not in FORMATS:
+        v.fail("format", "应为 EXPORT_FORMAT_XLSX 或 EXPORT_FORMAT_PDF")
     v.check()
     unit = reported_unit(directory, principal, unit_id, ScorecardSource.title)
     return exports.start(principal, ScorecardSource.kind, unit, {
-        "period": {"year": period.year, "month": period.month, "quarter": period.quarter}})
+        "period": {"year": period.year, "month": period.month, "quarter": period.quarter},
+        "format": FORMATS[req.format]})

@@ -8,6 +8,7 @@ from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 from wenming.points.v1 import points_pb2_grpc
 
+from .certificate_export import start_certificates
 from .exports import start_hours
 from .certificates import Certificates, certificate_msg, facts_msg, render_html
 from .commendations import Commendations, commendation_msg
@@ -222,6 +223,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def StartMonthlyReportExport(self, request, context):
         job = start_monthly_report(self.exports, self.monthly, current_principal(), request)
         return pb.StartMonthlyReportExportResponse(job=job_msg(job))
+
+    def StartCertificatesExport(self, request, context):
+        job = start_certificates(self.exports, self.ledger.directory, current_principal(), request)
+        return pb.StartCertificatesExportResponse(job=job_msg(job))
 
     def GetExportJob(self, request, context):
         return pb.GetExportJobResponse(job=job_msg(self.exports.get(current_principal(), request.job_id)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from services.common.auth import Principal, Role, require_role
 from services.common.errors import PermissionDenied
-from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Sheet
+from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Sheet, WorkbookSource
 from services.common.validation import MAX_PAGE_SIZE, Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as pb
@@ -44,7 +44,7 @@ def roster_row(volunteer: pb.Volunteer) -> list[str]:
             registered]
 
 
-class RosterSource:
+class RosterSource(WorkbookSource):
     kind = common_pb2.EXPORT_KIND_ROSTER
     title = "志愿者花名册"
 

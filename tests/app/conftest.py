@@ -16,7 +16,8 @@ from playwright.sync_api import sync_playwright
 from services.common.auth import TokenIssuer
 from services.common.events import events_topic
 from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
-from tests.ordering.support import Clock, Ordering, World, wait_until
+from tests.ordering.support import Clock, Ordering, World
+from tests.support.waiting import wait_until
 from tests.support.registration import District
 from tests.support.stack import CATCH_UP_SECONDS
 

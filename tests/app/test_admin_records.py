@@ -1,11 +1,13 @@
 """What a unit admin records and exports in the app: a 表彰 recorded for a volunteer of the
 courtyard (checked on the page first, once however often the button is tapped), seen by the
 volunteer under 我的表彰, then revoked with a reason; the 三级创建评分表 of a period chosen with
-the picker, and the month's 志愿服务统计月报, downloaded as workbooks."""
+the picker, as a workbook and as a PDF, the month's 志愿服务统计月报 as a workbook, and the
+certificates of a period as a zip of PDFs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import grpc
 import openpyxl
@@ -13,8 +15,9 @@ import pytest
 from playwright.sync_api import expect
 
 from services.common.clock import CHINA
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.support.grpc_helpers import or_not_found
+from tests.support.pdfs import flat, pdf_text, zip_files
 from tests.support.registration import PASSWORD
 from wenming.points.v1 import points_pb2, points_pb2_grpc
 
@@ -130,12 +133,12 @@ def test_an_admin_exports_the_monthly_report(world, device, tmp_path):
     now = dt.datetime.now(CHINA)
     this_month = f"{now.year}-{now.month:02d}"
     expect(month).to_have_value(this_month)  # the page offers this month first
-    screen.settle()
-    # axe looks before the refusal: Vant's fail toast is a dialog without a name (every page's refusals)
-    assert not screen.accessibility_violations()
     month.fill(f"{now.year + 1}-01")
     page.get_by_role("button", name="开始导出").click()
     expect(page.get_by_text("不能统计尚未开始的月份")).to_be_visible()
+    # the refusal's toast too is read out as an alert, not an unnamed dialog
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert not screen.accessibility_violations()
     month.fill(this_month)
     saved = screen.export_and_download(tmp_path)
     yard = world.courtyards[0]
@@ -148,3 +151,38 @@ def test_an_admin_exports_the_monthly_report(world, device, tmp_path):
     assert units[2][2:] == units[3][2:]
     categories = list(book["按服务类别"].iter_rows(values_only=True))
     assert [row[0] for row in categories[2:]][-2:] == ["其他（未分类）", "合计"]
+
+
+def _choose_year(page, label: str) -> None:
+    page.get_by_role("textbox", name=label).click()
+    picker = page.get_by_role("dialog", name=label)
+    # Vant's columns move by transform, out of Playwright's reach when scrolled: the tap is sent to the option
+    picker.locator(".van-picker-column__item", has_text="全年").dispatch_event("click")
+    picker.get_by_role("button", name="确认").click()
+    expect(picker).to_be_hidden()
+
+
+def test_an_admin_exports_the_scorecards_as_pdf_and_the_certificates_of_a_year(world, device, tmp_path):
+    """数据导出 → 三级创建评分表 as PDF names the courtyard and its grade; 服务记录证明 of the year is a
+    zip of PDFs, one per volunteer the courtyard recorded hours of (none needed: the file is what counts)."""
+    screen = device("pdf-exports")
+    screen.login("管理员", ADMIN, PASSWORD)
+    page = screen.open("/admin/exports")
+    year = dt.datetime.now(CHINA).year
+    page.get_by_role("radio", name="三级创建评分表").click()
+    _choose_year(page, "评分周期")
+    page.get_by_role("radio", name="PDF").click()
+    assert not screen.accessibility_violations()
+    saved = screen.export_and_download(tmp_path)
+    assert saved.name.startswith(f"三级创建评分表-{world.courtyards[0].name}-") and saved.suffix == ".pdf"
+    text = flat(pdf_text(saved.read_bytes()))
+    assert flat(f"三级创建评分表 {world.courtyards[0].name} {year}年") in text and "评分明细" in text
+
+    page.reload()
+    page.get_by_role("radio", name="服务记录证明").click()
+    _choose_year(page, "证明周期")
+    expect(page.get_by_role("textbox", name="证明周期")).to_have_value(f"{year}年")
+    saved = screen.export_and_download(tmp_path)
+    assert saved.name.startswith(f"志愿服务记录证明-{world.courtyards[0].name}-") and saved.suffix == ".zip"
+    for name, content in zip_files(saved.read_bytes()).items():
+        assert name.endswith(".pdf") and re.search(r"ZM-\d{4}-\d{6}-", flat(pdf_text(content))), name

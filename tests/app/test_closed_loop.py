@@ -12,7 +12,8 @@ import re
 import grpc
 from playwright.sync_api import expect
 
-from tests.ordering.support import S, wait_until
+from tests.ordering.support import S
+from tests.support.waiting import wait_until
 from tests.support.events import TopicTap
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c

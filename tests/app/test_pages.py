@@ -12,7 +12,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.support.grpc_helpers import bearer, or_not_found
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c

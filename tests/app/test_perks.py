@@ -10,9 +10,9 @@ import grpc
 import pytest
 from playwright.sync_api import expect
 
-from tests.ordering.support import wait_until
 from tests.points.support import Feed
 from tests.support.registration import PASSWORD
+from tests.support.waiting import wait_until
 from wenming.points.v1 import points_pb2, points_pb2_grpc
 
 MERCHANT = "爱心面包房"

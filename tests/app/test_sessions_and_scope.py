@@ -15,7 +15,7 @@ from tests.support.grpc_helpers import bearer
 from tests.support.registration import PASSWORD, new_phone
 from wenming.registration.v1 import registration_pb2 as reg
 
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 
 from .conftest import gateway_env
 

@@ -9,7 +9,7 @@ import json
 import urllib.request
 
 from services.common import tracing
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.support.events import TopicTap
 from tests.support.registration import new_phone
 from wenming.registration.v1 import registration_pb2 as reg

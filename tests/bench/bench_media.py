@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.bench.harness import BenchContext, Measurement, Profile, closed_loop
 from tests.support.registration import District
+from tests.support.waiting import wait_until
 
 SIZE = 256 * 1024  # a photo of a service, as residents' phones send them after re-encoding
 BUDGET = 0.5
@@ -32,7 +33,7 @@ def download_caller(url: str, token: str):
 
 
 def run(ctx: BenchContext) -> list[Measurement]:
-    from tests.media.helpers import MediaClient, fake_video, wait_for
+    from tests.media.helpers import MediaClient, fake_video
 
     registration = ctx.service("registration", port_offset=1)
     district = District(registration.grpc_target, registration.env)
@@ -41,7 +42,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
     token = district.center_admin_token
     data = fake_video(SIZE)
     # the center arrives in media's read model by registration's events
-    asset = wait_for(lambda: _try_upload(client, token, data), 60, "the center in media's read model")
+    asset = wait_until(lambda: _try_upload(client, token, data), 60, what="the center in media's read model")
     url = f"{media.http_base}/v1/assets/{asset.asset_id}/content"
 
     print(f"  downloads of {SIZE // 1024} KiB for {ctx.seconds:.0f} s, then the same bytes from a static file…",

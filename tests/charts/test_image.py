@@ -106,8 +106,11 @@ def test_runtime_runs_as_the_chart_non_root_user():
     assert any(f"--uid {uid}" in run for run in RUNTIME.all("RUN")), "the user exists in /etc/passwd"
 
 
-def test_runtime_installs_nothing_and_copies_only_build_output():
+def test_runtime_installs_only_the_cjk_font_and_copies_only_build_output():
     assert not [r for r in RUNTIME.all("RUN") if "pip" in r]
+    # the font PDFs embed (services/common/pdf.py), at CJK_FONT_PATH's default
+    installs = [r for r in RUNTIME.all("RUN") if "apt-get install" in r]
+    assert len(installs) == 1 and re.search(r"--no-install-recommends fonts-noto-cjk\b", installs[0])
     assert all(c.startswith("--from=build ") for c in RUNTIME.all("COPY"))
 
 

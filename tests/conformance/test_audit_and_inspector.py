@@ -17,7 +17,7 @@ from google.protobuf import descriptor_pool, timestamp_pb2
 
 from services.common.audit import method_effect
 from services.common.ids import new_id
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import PASSWORD, District, new_phone
 from wenming.common.v1 import common_pb2

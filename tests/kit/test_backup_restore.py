@@ -15,9 +15,10 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from pymongo import MongoClient
 
-from tests.points.support import Feed, points_stub, wait_for
+from tests.points.support import Feed, points_stub
 from tests.support.grpc_helpers import bearer
 from tests.support.stack import STACK
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 
@@ -88,7 +89,7 @@ def test_a_backup_of_the_running_stack_restores_the_same_ledgers_balances_and_co
     admin = bearer(tree.admins[station.unit_id])
     volunteers = [district.volunteer(tree.courtyards[0].unit_id).volunteer_id for _ in range(2)]
     for vid in volunteers:
-        assert wait_for(lambda vid=vid: _known(stub, admin, vid), 30)
+        assert wait_until(lambda vid=vid: _known(stub, admin, vid), 30)
     feed = Feed(stack.kafka)
     try:
         for vid in volunteers:
@@ -100,7 +101,7 @@ def test_a_backup_of_the_running_stack_restores_the_same_ledgers_balances_and_co
     finally:
         feed.close()
     for vid in volunteers:
-        assert wait_for(lambda vid=vid: _ledger(stub, admin, vid)[1] == 255, 30)
+        assert wait_until(lambda vid=vid: _ledger(stub, admin, vid)[1] == 255, 30)
     before = {vid: _ledger(stub, admin, vid) for vid in volunteers}
     state = _settled(stack.mongodb_uri, stack.kafka, stack.db_prefix)
 

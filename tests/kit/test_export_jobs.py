@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from services.common.auth import Principal
-from services.common.exports import ExportJobs, Sheet
+from services.common.exports import ExportJobs, Sheet, WorkbookSource
 from wenming.common.v1 import common_pb2 as c
 
 KIND, START = c.EXPORT_KIND_ROSTER, "/wenming.test.v1.TestService/StartTestExport"
@@ -25,7 +25,7 @@ class ProcessDied(BaseException):
     """Not an Exception: nothing in the runner catches it, as nothing catches a SIGKILL."""
 
 
-class Numbers:
+class Numbers(WorkbookSource):
     """`total` numbered rows, `size` a page; dies (or fails) when asked to read the page at `bad`."""
 
     kind, title = KIND, "编号表"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,21 +16,12 @@ from PIL import Image
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, Tree
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.media.v1 import media_pb2 as pb
 from wenming.media.v1 import media_pb2_grpc
 
 CHUNK = 512 * 1024
 MP4_HEAD = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41"
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def fake_video(size: int, seed: bytes = b"") -> bytes:
@@ -133,8 +123,8 @@ def build_world(district: District, media_db) -> World:
     resident, resident_token = district.resident(tree.courtyards[0].unit_id)
     _, other_resident_token = district.resident(tree.courtyards[2].unit_id)
     unit_ids = [district.center_id, tree.institute.unit_id] + [u.unit_id for u in tree.stations + tree.courtyards]
-    wait_for(lambda: media_db["registry_units"].count_documents({"_id": {"$in": unit_ids}}) == len(unit_ids),
-             timeout=CATCH_UP_SECONDS, what="media's read model to have the district's units")
+    wait_until(lambda: media_db["registry_units"].count_documents({"_id": {"$in": unit_ids}}) == len(unit_ids),
+               timeout=CATCH_UP_SECONDS, what="media's read model to have the district's units")
     return World(district, tree, district.volunteer_token(phone), volunteer.volunteer_id,
                  district.volunteer_token(other_phone), resident_token, resident.resident_id, other_resident_token)
 

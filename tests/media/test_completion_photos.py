@@ -19,7 +19,8 @@ from wenming.media.v1 import media_pb2 as pb
 from wenming.ordering.v1 import events_pb2 as oev
 from wenming.ordering.v1 import types_pb2 as otypes
 
-from .helpers import jpeg, wait_for
+from .helpers import jpeg
+from tests.support.waiting import wait_until
 from services.common.events import events_topic
 
 ORDERING_TOPIC = events_topic("ordering")
@@ -91,8 +92,8 @@ def test_completion_photos_are_visible_in_the_orders_history(media_client, world
         photo_asset_ids=[before_service.asset_id, during.asset_id, after_service.asset_id]),
         world.district.id, order_id, 8)
     wanted = {before_service.asset_id, during.asset_id, after_service.asset_id}
-    wait_for(lambda: {a.asset_id for a in list_for_order(media_client, order_id, world.resident_token)} == wanted,
-             what="the order's completion photos to reach the resident")
+    wait_until(lambda: {a.asset_id for a in list_for_order(media_client, order_id, world.resident_token)} == wanted,
+               what="the order's completion photos to reach the resident")
 
     for party in (volunteer, world.admin(world.tree.stations[0]), world.admin(world.tree.institute),
                   world.district.center_admin_token):

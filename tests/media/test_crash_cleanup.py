@@ -11,7 +11,8 @@ import grpc
 from tests.support.grpc_helpers import bearer
 from wenming.media.v1 import media_pb2 as pb
 
-from .helpers import CHUNK, MP4_HEAD, MediaClient, chunk_docs, header, wait_for
+from .helpers import CHUNK, MP4_HEAD, MediaClient, chunk_docs, header
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 
@@ -36,9 +37,9 @@ def test_a_crashed_upload_leaves_no_asset_and_the_orphan_job_removes_its_chunks(
     assets_before = media_db.assets.count_documents({"district_id": world.district.id})
     call = client.stub.UploadAsset.future(messages(), metadata=bearer(world.volunteer_token), timeout=60)
     try:
-        pending = wait_for(lambda: media_db.blobs.find_one({"district_id": world.district.id, "status": "PENDING"}),
-                           what="the upload's pending blob")
-        wait_for(lambda: len(chunk_docs(media_db, pending["_id"])) >= 4, what="chunks of the pending blob")
+        pending = wait_until(lambda: media_db.blobs.find_one({"district_id": world.district.id, "status": "PENDING"}),
+                             what="the upload's pending blob")
+        wait_until(lambda: len(chunk_docs(media_db, pending["_id"])) >= 4, what="chunks of the pending blob")
         proc.kill()  # SIGKILL mid-upload: nothing gets to clean up
     finally:
         release.set()
@@ -52,7 +53,7 @@ def test_a_crashed_upload_leaves_no_asset_and_the_orphan_job_removes_its_chunks(
     # …and stays while it is young: a slow upload must not lose its chunks
     assert media_db.blobs.find_one({"_id": pending["_id"]})["status"] == "PENDING"
     clock.write_text(str(31 * 60))
-    wait_for(lambda: media_db.blobs.find_one({"_id": pending["_id"]}) is None
-             and not chunk_docs(media_db, pending["_id"]), timeout=30,
-             what="the orphan job to remove the crashed upload's blob and chunks")
+    wait_until(lambda: media_db.blobs.find_one({"_id": pending["_id"]}) is None
+               and not chunk_docs(media_db, pending["_id"]), timeout=30,
+               what="the orphan job to remove the crashed upload's blob and chunks")
     assert media_db.assets.count_documents({"district_id": world.district.id}) == assets_before

@@ -17,7 +17,8 @@ import pytest
 from tests.support.grpc_helpers import bearer, expect_error
 from wenming.media.v1 import media_pb2 as pb
 
-from .helpers import CHUNK, MP4_HEAD, chunk_docs, chunk_state, fake_video, header, jpeg, upload_messages, wait_for
+from .helpers import CHUNK, MP4_HEAD, chunk_docs, chunk_state, fake_video, header, jpeg, upload_messages
+from tests.support.waiting import wait_until
 
 MIB = 1024 * 1024
 
@@ -134,17 +135,17 @@ def test_a_cancelled_upload_removes_its_chunks(media_client, media_db, world):
     cut_short_before = refused_count(media_client, "interrupted") + refused_count(media_client, "truncated")
     call = media_client.stub.UploadAsset.future(messages(), metadata=bearer(world.volunteer_token), timeout=60)
     try:
-        pending = wait_for(lambda: media_db.blobs.find_one({"district_id": world.district.id, "status": "PENDING"}),
-                           what="the upload's pending blob")
-        wait_for(lambda: len(chunk_docs(media_db, pending["_id"])) >= 4, what="chunks of the pending blob")
+        pending = wait_until(lambda: media_db.blobs.find_one({"district_id": world.district.id, "status": "PENDING"}),
+                             what="the upload's pending blob")
+        wait_until(lambda: len(chunk_docs(media_db, pending["_id"])) >= 4, what="chunks of the pending blob")
         call.cancel()
     finally:
         release.set()
-    wait_for(lambda: stored_state(media_db, world.district.id) == before, timeout=15,
-             what="the cancelled upload's chunks and blob to be removed")
+    wait_until(lambda: stored_state(media_db, world.district.id) == before, timeout=15,
+               what="the cancelled upload's chunks and blob to be removed")
     # depending on timing gRPC shows the server a cancel as an error or as an early end of stream
-    wait_for(lambda: refused_count(media_client, "interrupted") + refused_count(media_client, "truncated")
-             == cut_short_before + 1, timeout=5, what="the cancelled upload to be counted")
+    wait_until(lambda: refused_count(media_client, "interrupted") + refused_count(media_client, "truncated")
+               == cut_short_before + 1, timeout=5, what="the cancelled upload to be counted")
 
 
 def violations(reply: dict) -> list[dict]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from services.common.auth import TokenIssuer
-from tests.ordering.support import Clock, Ordering, World, wait_until
+from tests.ordering.support import Clock, Ordering, World
+from tests.support.waiting import wait_until
 from tests.points.support import Feed
 from tests.support.events import TopicTap
 from tests.support.registration import District

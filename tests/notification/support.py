@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from wenming.notification.v1 import notification_pb2 as pb
 from wenming.notification.v1 import notification_pb2_grpc
 

@@ -10,7 +10,7 @@ import uuid
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ops import metrics_catalog
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.points.support import token_for, volunteer_principal
 from wenming.ordering.v1 import events_pb2 as ev
 

@@ -13,8 +13,8 @@ import pytest
 
 from services.common.auth import Principal
 from tests.gateway.test_gateway import call
-from tests.ordering.support import wait_until
 from tests.points.support import volunteer_principal
+from tests.support.waiting import wait_until
 from wenming.ordering.v1 import events_pb2 as ev
 
 PATH = "/api/v1/notification/WatchInbox"

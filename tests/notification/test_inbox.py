@@ -8,7 +8,7 @@ import uuid
 import grpc
 import pytest
 
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.points.support import token_for, volunteer_principal
 from tests.support.grpc_helpers import expect_error
 from wenming.notification.v1 import events_pb2 as nev

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.auth import Principal
-from tests.ordering.support import wait_until
+from tests.support.waiting import wait_until
 from tests.points.support import token_for, volunteer_principal
 from tests.support.grpc_helpers import bearer, expect_error
 from wenming.common.v1 import common_pb2 as c

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from services.common.auth import Principal, TokenIssuer
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, new_national_id, new_phone
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import ordering_pb2_grpc
@@ -22,17 +22,6 @@ from wenming.registration.v1 import registration_pb2 as reg
 
 S = types_pb2.OrderStatus
 Metadata = list[tuple[str, str]]
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Clock:

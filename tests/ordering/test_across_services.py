@@ -22,7 +22,8 @@ from wenming.training.v1 import training_pb2 as trn
 from wenming.training.v1 import training_pb2_grpc
 from wenming.training.v1 import types_pb2 as trn_types
 
-from .support import S, wait_until
+from .support import S
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.support.grpc_helpers import expect_error
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
-from .support import wait_until
 
 A = types_pb2.ActivityStatus
 PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION

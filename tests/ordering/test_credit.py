@@ -18,12 +18,12 @@ from services.common.events import decode
 from services.ordering.app import build, extra_settings
 from tests.support.grpc_helpers import expect_error
 from tests.support.plans import connect_monitored
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
-from .support import wait_until
 
 K = types_pb2.CreditIncidentKind
 S = types_pb2.CreditIncidentStatus

@@ -14,7 +14,8 @@ from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.registration.v1 import registration_pb2 as reg
 
-from .support import S, wait_until
+from .support import S
+from tests.support.waiting import wait_until
 
 
 def test_the_whole_loop_with_escalation_dispatch_service_hours_rating_and_close(world, shifted):

@@ -1,6 +1,7 @@
 """分单 over real gRPC: the holding unit hands an order down its subtree or to a sibling, the new
-holder's queue lists it with its own level's deadline and the old one's no longer does; everyone
-else, and every unit outside that reach, is refused."""
+holder's queue lists it with its own level's deadline and the old one's no longer does, and
+OrderHandedOver on the topic says who passed it to whom and why; everyone else, and every unit
+outside that reach, is refused."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _waiting_ids(world, token) -> dict[str, pb.Order]:
     return {o.order_id: o for o in world.queue(token, statuses=[S.ORDER_STATUS_PLACED, S.ORDER_STATUS_ESCALATED])}
 
 
-def test_the_station_hands_an_order_down_and_the_deadline_and_queues_follow(world):
+def test_the_station_hands_an_order_down_and_the_deadline_and_queues_follow(world, ordering_events):
     yard, next_yard, station = world.courtyards[0], world.courtyards[1], world.stations[0]
     _, resident = world.resident(yard)
     station_admin, next_yard_admin = world.as_admin(station), world.as_admin(next_yard)
@@ -51,6 +52,16 @@ def test_the_station_hands_an_order_down_and_the_deadline_and_queues_follow(worl
     acknowledged = world.stub.AcknowledgeOrder(pb.AcknowledgeOrderRequest(order_id=order.order_id),
                                                metadata=world.as_admin(yard), timeout=10).order
     assert acknowledged.status == S.ORDER_STATUS_ACKNOWLEDGED
+
+    # what other services hear (notification tells the new holder's admins): both moves, in order
+    def handed_over(found) -> list:
+        return [p for e, p, _ in found if e.aggregate_id == order.order_id and isinstance(p, ev.OrderHandedOver)]
+
+    # placed, handed over twice, acknowledged: four events of the order since the tap opened
+    moves = handed_over(ordering_events.events(world.district.id, at_least=4, timeout=30))
+    assert [(m.from_unit.unit_id, m.to_unit.unit_id, m.reason) for m in moves] == [
+        (station.unit_id, next_yard.unit_id, "邻院有家电维修志愿者"), (next_yard.unit_id, yard.unit_id, "本院志愿者外出")]
+    assert moves[1].order.current_unit.unit_id == yard.unit_id
 
 
 def test_only_the_holders_admin_hands_over_within_its_reach_and_before_dispatch(world):

@@ -13,7 +13,8 @@ from tests.support.grpc_helpers import expect_error
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 
-from .support import S, wait_until
+from .support import S
+from tests.support.waiting import wait_until
 
 
 def _metrics(proc) -> str:

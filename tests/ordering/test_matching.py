@@ -14,12 +14,10 @@ from services.common.clock import CHINA
 from services.common.events import EventSource, record_headers
 from services.common.kafka_clients import make_producer
 from tests.support.grpc_helpers import expect_error
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.training.v1 import events_pb2 as training
-
-from .support import wait_until
-
 
 
 def _next_saturday_morning() -> Timestamp:

@@ -17,7 +17,8 @@ from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 
-from .support import S, wait_until
+from .support import S
+from tests.support.waiting import wait_until
 
 MINUTE = 60
 

@@ -4,7 +4,6 @@ ordering and training services will publish them, tokens, and waiting."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from pathlib import Path
 
@@ -23,16 +22,6 @@ from wenming.training.v1 import events_pb2 as training
 ORDERING_TOPIC = events_topic("ordering")
 TRAINING_TOPIC = events_topic("training")
 POINTS_TOPIC = events_topic("points")
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.3):
-    """The predicate's first truthy value, or its last value after the timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def account_known(stub, account_id: str, metadata) -> bool:

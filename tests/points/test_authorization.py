@@ -10,9 +10,10 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import account_known, wait_for
+from tests.points.support import account_known
 from tests.support.grpc_helpers import bad_request_fields, bearer, expect_error
 from tests.support.registration import new_phone
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 
@@ -28,12 +29,12 @@ def world(module_district, points, stub, feed):
     mine = d.volunteer(tree.courtyards[0].unit_id, phone=phones[0])    # under station 0
     other = d.volunteer(tree.courtyards[2].unit_id, phone=phones[1])   # under station 1
     admin0, admin1 = bearer(tree.admins[tree.stations[0].unit_id]), bearer(tree.admins[tree.stations[1].unit_id])
-    assert wait_for(lambda: account_known(stub, other.volunteer_id, admin1) and account_known(stub, mine.volunteer_id, admin0), 30)
+    assert wait_until(lambda: account_known(stub, other.volunteer_id, admin1) and account_known(stub, mine.volunteer_id, admin0), 30)
     order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[2], handling=tree.stations[1])
     feed.send(feed.hours_confirmed(d.id, order, [(other.volunteer_id, 600, c.HOURS_SOURCE_VERIFIED)],
                                    tree.stations[1]))
     other_token = bearer(d.volunteer_token(phones[1]))
-    assert wait_for(lambda: stub.GetAccount(pb.GetAccountRequest(), metadata=other_token,
+    assert wait_until(lambda: stub.GetAccount(pb.GetAccountRequest(), metadata=other_token,
                                             timeout=5).account.points == 100, 30)
     item = stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=tree.stations[1].unit_id, name="食用油",
                                                           price_points=20, stock=10), metadata=admin1, timeout=5).item

@@ -15,10 +15,11 @@ import grpc
 import pytest
 
 from services.common.clock import CHINA
-from tests.points.support import POINTS_TOPIC, account_known, wait_for
+from tests.points.support import POINTS_TOPIC, account_known
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import events_pb2 as events
 from wenming.points.v1 import points_pb2 as pb
@@ -41,7 +42,7 @@ def world(module_district, points, stub):
         ("station0", tree.stations[0]), ("station1", tree.stations[1]), ("institute", tree.institute),
         ("courtyard0", tree.courtyards[0]))}
     # points knows both volunteers once registration's events reached it
-    assert wait_for(lambda: all(account_known(stub, v.volunteer_id, admins["station0"]) for v in (mine, holder)), 30)
+    assert wait_until(lambda: all(account_known(stub, v.volunteer_id, admins["station0"]) for v in (mine, holder)), 30)
     return dict(district=d, tree=tree, mine=mine, holder=holder, admins=admins,
                 mine_token=bearer(d.volunteer_token(phones[0])), holder_token=bearer(d.volunteer_token(phones[1])))
 
@@ -120,7 +121,7 @@ def test_record_list_revoke_and_the_events_on_kafka(stub, world, stack, points_d
             return [(e, p) for e, p, _ in tap.events(world["district"].id, settle=settle)
                     if e.aggregate_type == "commendation"]
 
-        assert wait_for(lambda: len(commendation_events()) >= 3, 20), "commendation events did not reach Kafka"
+        assert wait_until(lambda: len(commendation_events()) >= 3, 20), "commendation events did not reach Kafka"
         found = commendation_events(settle=1.5)  # and no more arrive
         by_type = sorted((e.event_type.rsplit(".", 1)[1], e.aggregate_id, e.aggregate_version) for e, _ in found)
         assert by_type == sorted([("CommendationRecorded", recorded.commendation_id, 1),
@@ -141,7 +142,7 @@ def test_certificates_show_unrevoked_commendations_and_stop_once_revoked(stub, w
     # the station recorded ten hours of the volunteer's, and issues a certificate of them
     order = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[1], handling=tree.stations[0])
     feed.send(feed.hours_confirmed(d.id, order, [(vid, 600, c.HOURS_SOURCE_VERIFIED)], tree.stations[0]))
-    assert wait_for(lambda: stub.GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admins["station0"],
+    assert wait_until(lambda: stub.GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admins["station0"],
                                             timeout=5).account.verified_minutes == 600, 30)
     number = stub.IssueCertificate(pb.IssueCertificateRequest(volunteer_id=vid, idempotency_key="cert-comm"),
                                    metadata=admins["station0"], timeout=10).certificate.facts.number

@@ -13,9 +13,10 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import account_known, points_stub, wait_for
+from tests.points.support import account_known, points_stub
 from tests.support.grpc_helpers import bearer, expect_error, or_not_found
 from tests.support.registration import new_phone
+from tests.support.waiting import wait_until
 from wenming.points.v1 import points_pb2 as pb
 
 PORT_OFFSET = 4
@@ -65,9 +66,9 @@ def world(module_district, service, points_db_module):
     admin = bearer(tree.admins[tree.stations[0].unit_id])
     stub = service.start()
     # points hears of the volunteer and the station through registration's events
-    assert wait_for(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
+    assert wait_until(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
     create = pb.CreateStoreItemRequest(unit_id=tree.stations[0].unit_id, name="肥皂", price_points=PRICE, stock=STOCK)
-    item = wait_for(lambda: or_not_found(lambda: stub.CreateStoreItem(create, metadata=admin, timeout=10).item), 30)
+    item = wait_until(lambda: or_not_found(lambda: stub.CreateStoreItem(create, metadata=admin, timeout=10).item), 30)
     return {"vid": volunteer.volunteer_id, "admin": admin, "own": bearer(module_district.volunteer_token(phone)),
             "item": item.item_id}
 
@@ -132,7 +133,7 @@ def test_killed_at_each_step_recovers_at_once_and_the_retry_gets_the_outcome(rpc
     stub = service.start(crash_at=step)
     with expect_error(grpc.StatusCode.UNAVAILABLE):
         getattr(stub, rpc)(request, metadata=metadata, timeout=10)
-    assert wait_for(lambda: service.proc.process.poll() is not None, 10), "the crash point was not reached"
+    assert wait_until(lambda: service.proc.process.poll() is not None, 10), "the crash point was not reached"
     assert service.proc.process.returncode == -9
 
     stub = service.start()
@@ -154,7 +155,7 @@ def test_killed_at_each_step_recovers_at_once_and_the_retry_gets_the_outcome(rpc
     else:
         assert again.entry.entry_id == reply.entry.entry_id and again.account == reply.account
     answered = time.monotonic() - back
-    assert wait_for(lambda: _ended(db, world), RECOVERY_BOUND_SECONDS, 0.1), "not ended in time"
+    assert wait_until(lambda: _ended(db, world), RECOVERY_BOUND_SECONDS, 0.1), "not ended in time"
     print(f"{rpc} killed at {step}: retry answered {answered:.1f} s, all ended {time.monotonic() - back:.1f} s "
           "after SERVING")
 

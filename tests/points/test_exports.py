@@ -16,10 +16,11 @@ import openpyxl
 import pytest
 
 from services.common.clock import CHINA
-from tests.points.support import ref, run_points, wait_for
+from tests.points.support import ref, run_points
 from tests.support.exports import download, finished, sheet_rows
 from tests.support.grpc_helpers import bearer, expect_error, or_not_found
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.points.v1 import points_pb2 as pb
@@ -78,7 +79,7 @@ def test_hours_workbook_equals_the_accounts_and_adds_up_per_unit(module_district
         found = [account(v) for v in ids]
         return found if all(a and a.verified_minutes and a.training_minutes for a in found) else None
 
-    accounts = wait_for(credited, CATCH_UP_SECONDS)
+    accounts = wait_until(credited, CATCH_UP_SECONDS)
     assert accounts[0].verified_minutes == 660
 
     rows, units, job_id = _export(stub, admin, station, today - dt.timedelta(days=500), today)
@@ -94,7 +95,7 @@ def test_hours_workbook_equals_the_accounts_and_adds_up_per_unit(module_district
     assert units[-1] == ["合计", 3, *totals]
     assert {u[0]: u[1] for u in units[:-1]} == {tree.courtyards[0].name: 1, tree.courtyards[1].name: 2}
     # points' record of the file reaches the district's audit record in registration
-    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job_id, "rows": 3}), 30)
+    record = wait_until(lambda: registration_db.audit_records.find_one({"object_ids": job_id, "rows": 3}), 30)
     assert record["service"] == "points" and record["method"].endswith("/StartHoursExport")
 
     recent, _, _ = _export(stub, admin, station, today - dt.timedelta(days=30), today)
@@ -125,7 +126,7 @@ def test_a_file_past_its_day_is_expired_and_no_longer_served(tree, stub, clock_f
     try:
         clock_file.write_text(str(24 * 3600 + 60))
         # the clock file is read again within a few seconds
-        assert wait_for(lambda: stub.GetExportJob(pb.GetExportJobRequest(job_id=job.job_id), metadata=admin,
+        assert wait_until(lambda: stub.GetExportJob(pb.GetExportJobRequest(job_id=job.job_id), metadata=admin,
                                                   timeout=5).job.state == c.EXPORT_JOB_STATE_EXPIRED, 10)
         with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="过期"):
             download(stub, pb.DownloadExportRequest, job.job_id, admin)
@@ -157,7 +158,7 @@ def test_scorecard_workbook_equals_each_units_grade(module_district, tree, stub,
         values = {line.criterion: line.value for line in grade(station).lines}
         return values[C.GRADING_CRITERION_ACTIVE_VOLUNTEERS] == 2 and values[C.GRADING_CRITERION_ACTIVITIES] == 1
 
-    assert wait_for(heard_of_everything, CATCH_UP_SECONDS)
+    assert wait_until(heard_of_everything, CATCH_UP_SECONDS)
     expected = {unit.unit_id: grade(unit) for unit in (station, *yards)}
 
     started = stub.StartScorecardExport(pb.StartScorecardExportRequest(unit_id=station.unit_id, period=period),
@@ -191,7 +192,7 @@ def test_scorecard_workbook_equals_each_units_grade(module_district, tree, stub,
     # another station's admin may not fetch it; points' record of the file reaches the audit record
     with expect_error(grpc.StatusCode.PERMISSION_DENIED):
         download(stub, pb.DownloadExportRequest, job.job_id, bearer(tree.admins[tree.stations[0].unit_id]))
-    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
+    record = wait_until(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
     assert record["service"] == "points" and record["method"].endswith("/StartScorecardExport")
 
 

@@ -17,9 +17,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.auth import TokenIssuer
 from services.common.clock import CHINA
 from tests.ordering.support import Clock, Ordering, World
-from tests.points.support import wait_for
 from tests.support.grpc_helpers import expect_error
 from tests.support.registration import District
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as ord_pb
 from wenming.ordering.v1 import types_pb2 as ord_types
@@ -131,7 +131,7 @@ def test_a_thriving_station_earns_exemplary_and_a_bare_one_stays_building(world,
                                  metadata=institute, timeout=5)
 
     # every record has reached points once the brand's bonus is in too (示范级 shows from 90 points)
-    top = wait_for(lambda: (g := grade(good).grade).score == 105 and g, 60)
+    top = wait_until(lambda: (g := grade(good).grade).score == 105 and g, 60)
     assert top, grade(good).grade
     lines = {line.criterion: line for line in top.lines}
     expected = {  # criterion: (value, threshold, points, explanation, records)

@@ -11,10 +11,11 @@ import grpc
 import pytest
 from kafka import KafkaConsumer
 
-from tests.points.support import ORDERING_TOPIC, POINTS_TOPIC, account_known, wait_for
+from tests.points.support import ORDERING_TOPIC, POINTS_TOPIC, account_known
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import events_pb2 as pev
 from wenming.points.v1 import points_pb2 as pb
@@ -29,7 +30,7 @@ def setup(module_district, points, stub):
     volunteer = module_district.volunteer(tree.courtyards[0].unit_id, phone=phone)
     admin = bearer(tree.admins[tree.stations[0].unit_id])
     # points hears of the volunteer through registration's events
-    assert wait_for(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
+    assert wait_until(lambda: account_known(stub, volunteer.volunteer_id, admin), 30)
     return tree, volunteer, bearer(module_district.volunteer_token(phone)), admin
 
 
@@ -55,7 +56,7 @@ def test_hours_points_and_exactly_one_star_event(module_district, setup, stub, f
         stub.AddManualHours(pb.AddManualHoursRequest(volunteer_id=vid, minutes=360, reason="抗疫志愿服务补录",
                                                      content="疫情防控值守", idempotency_key="honor-2"),
                             metadata=admin, timeout=10)
-        account = wait_for(lambda: (a := _account(stub, own)).verified_minutes == 4800 and a, 30)
+        account = wait_until(lambda: (a := _account(stub, own)).verified_minutes == 4800 and a, 30)
         assert account.manual_minutes == 4 * 30 + 1440 + 360
         assert account.star_level == 0  # 80 h verified; manual hours do not count
         # points: minutes × 10/h × 100% (讲理论), on verified and manual order hours alike
@@ -64,12 +65,12 @@ def test_hours_points_and_exactly_one_star_event(module_district, setup, stub, f
         last = feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[0], handling=station)
         crossing = feed.hours_confirmed(d, last, [(vid, 1200, VERIFIED)], station)
         feed.send(crossing, crossing)  # published twice (an outbox relay may do that)
-        account = wait_for(lambda: (a := _account(stub, own)).star_level == 1 and a, 30)
+        account = wait_until(lambda: (a := _account(stub, own)).star_level == 1 and a, 30)
         assert account.verified_minutes == 6000
         assert account.star_history[0].threshold_minutes == 100 * 60
 
         stars = lambda: [p for e, p, _ in tap.events(d, timeout=1) if isinstance(p, pev.StarLevelChanged)]  # noqa: E731
-        assert wait_for(lambda: len(stars()) == 1, 15)
+        assert wait_until(lambda: len(stars()) == 1, 15)
         star = stars()[0]
         assert (star.volunteer_id, star.old_level, star.new_level, star.counted_minutes) == (vid, 0, 1, 6000)
         credited = [p for e, p, _ in tap.events(d, timeout=1) if isinstance(p, pev.PointsCredited)]
@@ -88,7 +89,7 @@ def test_hours_points_and_exactly_one_star_event(module_district, setup, stub, f
                            metadata=module_district.as_center(), timeout=5)
         feed.send(feed.hours_confirmed(d, feed.order(f"ord_{uuid.uuid4().hex[:12]}", courtyard=tree.courtyards[0]),
                                        [(vid, 60, VERIFIED)], station))
-        account = wait_for(lambda: (a := _account(stub, own)).verified_minutes == 6060 and a, 30)
+        account = wait_until(lambda: (a := _account(stub, own)).verified_minutes == 6060 and a, 30)
         assert account.star_level == 1
 
         audit = stub.AuditAccount(pb.AuditAccountRequest(account_id=vid), metadata=admin, timeout=5)
@@ -106,7 +107,7 @@ def test_entries_are_listed_newest_first_and_corrected_by_reversal(module_distri
                            category=c.SERVICE_CATEGORY_CARE_FOR_OTHERS)
         feed.send(feed.hours_confirmed(module_district.id, order, [(vid, minutes, VERIFIED)], tree.stations[0]))
         key = f"ord:{order.order_id}:points:{vid}"
-        page = wait_for(lambda: (p := stub.ListLedgerEntries(
+        page = wait_until(lambda: (p := stub.ListLedgerEntries(
             pb.ListLedgerEntriesRequest(book=pb.BOOK_POINTS, page=c.PageRequest(page_size=1)), metadata=own,
             timeout=5)).entries and p.entries[0].entry_id == key and p, 30)  # noqa: B023 (called at once)
         assert page, f"{key} never became the newest entry"
@@ -156,9 +157,9 @@ def test_resident_civilization_points_and_training_hours(module_district, setup,
               feed.order_event(ordering.OrderRated(order=order, rating=5, comment="很满意"), d, 11),
               feed.training_hours(d, f"ses_{uuid.uuid4().hex[:8]}", volunteer.volunteer_id, 120, tree.stations[0]))
     mine = bearer(resident_token)
-    resident_account = wait_for(lambda: (a := _account(stub, mine)).points == 5 + 2 and a, 30)
+    resident_account = wait_until(lambda: (a := _account(stub, mine)).points == 5 + 2 and a, 30)
     assert resident_account.kind == pb.ACCOUNT_KIND_RESIDENT
-    vol = wait_for(lambda: (a := _account(stub, own)).training_minutes == 120 and a, 30)
+    vol = wait_until(lambda: (a := _account(stub, own)).training_minutes == 120 and a, 30)
     assert vol.training_minutes == 120
 
 
@@ -177,7 +178,7 @@ def test_poison_goes_to_the_dlq_with_its_error_and_the_rest_is_applied(module_di
     key = b"same-partition-" + uuid.uuid4().hex.encode()
     for value in (b"\x00not a protobuf", unknown.SerializeToString(), bad_minutes["value"], good["value"]):
         feed.send_raw(ORDERING_TOPIC, bytes(value), key=key)
-    assert wait_for(lambda: _account(stub, own).verified_minutes == before + 45, 30)
+    assert wait_until(lambda: _account(stub, own).verified_minutes == before + 45, 30)
 
     def dead() -> list[dict]:
         consumer = KafkaConsumer(f"{ORDERING_TOPIC}.dlq", bootstrap_servers=stack.kafka, group_id=None,
@@ -186,8 +187,8 @@ def test_poison_goes_to_the_dlq_with_its_error_and_the_rest_is_applied(module_di
         consumer.close()
         return found
 
-    errors = wait_for(lambda: (found := [h["error"].decode() for h in dead()]) and
-                      any("minutes must be between" in e for e in found) and found, 20)
+    errors = wait_until(lambda: (found := [h["error"].decode() for h in dead()]) and
+                        any("minutes must be between" in e for e in found) and found, 20)
     assert any("not an EventEnvelope" in e for e in errors)
     assert any("unknown event type" in e for e in errors)
     assert any("hours[0].minutes must be between 1 and 1440 (got -30)" in e for e in errors)

@@ -22,11 +22,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.common.auth import TokenIssuer
 from services.common.clock import CHINA
 from tests.ordering.support import Clock, Ordering, World
-from tests.points.support import wait_for
 from tests.support.exports import download, finished
 from tests.support.grpc_helpers import expect_error
 from tests.support.registration import District
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as ord_pb
 from wenming.points.v1 import points_pb2 as pb
@@ -136,9 +136,9 @@ def test_the_months_figures_by_unit_and_category(world, stub, month_of_records):
     admin = world.as_admin(station)
     assert order_minutes >= 44  # 45 minutes on site by ordering's clock
 
-    report = wait_for(lambda: (r := _report(stub, admin, station)).total.service_minutes ==
-                      order_minutes + ACTIVITY_MINUTES and r.total.ratings == 1 and r.total.activities_held == 1
-                      and r.total.teams == 1 and r, CATCH_UP_SECONDS)
+    report = wait_until(lambda: (r := _report(stub, admin, station)).total.service_minutes ==
+                        order_minutes + ACTIVITY_MINUTES and r.total.ratings == 1 and r.total.activities_held == 1
+                        and r.total.teams == 1 and r, CATCH_UP_SECONDS)
     assert report, _report(stub, admin, station)
     assert (report.unit.unit_id, report.month, report.district_name) == (station.unit_id, this_month(),
                                                                          world.center.name)
@@ -170,8 +170,8 @@ def test_the_months_figures_by_unit_and_category(world, stub, month_of_records):
     assert {row.unit.unit_id: row.figures for row in above.units}[station.unit_id] == report.total
     # last month holds only the order placed then: the volunteers and the team came after it
     last_month = middle_of_last_month().strftime("%Y-%m")
-    before = wait_for(lambda: (r := _report(stub, admin, station, last_month)).total.orders_placed and r,
-                      CATCH_UP_SECONDS)
+    before = wait_until(lambda: (r := _report(stub, admin, station, last_month)).total.orders_placed and r,
+                        CATCH_UP_SECONDS)
     assert {row.unit.unit_id: row.figures for row in before.units}[yard1.unit_id] == _figures(orders_placed=1)
     assert before.total == _figures(orders_placed=1)
     assert {row.category: row.figures for row in before.categories}[CARE] == _figures(orders_placed=1)
@@ -212,7 +212,7 @@ def _check_workbook(content: bytes, report: pb.MonthlyReport, station, yards) ->
 def test_the_workbook_holds_the_reports_figures_and_totals(world, stub, month_of_records, registration_db):
     station, yards = world.stations[0], world.courtyards[:2]
     admin = world.as_admin(station)
-    report = wait_for(lambda: (r := _report(stub, admin, station)).total.ratings == 1 and r, CATCH_UP_SECONDS)
+    report = wait_until(lambda: (r := _report(stub, admin, station)).total.ratings == 1 and r, CATCH_UP_SECONDS)
     started = stub.StartMonthlyReportExport(pb.StartMonthlyReportExportRequest(month=this_month()),
                                             metadata=admin, timeout=10).job
     assert started.kind == c.EXPORT_KIND_MONTHLY_REPORT and started.unit.unit_id == station.unit_id
@@ -227,15 +227,15 @@ def test_the_workbook_holds_the_reports_figures_and_totals(world, stub, month_of
     for other in (world.as_admin(world.stations[1]), world.as_admin(yards[0])):
         with expect_error(grpc.StatusCode.PERMISSION_DENIED):
             download(stub, pb.DownloadExportRequest, job.job_id, other)
-    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 16}), 30)
+    record = wait_until(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 16}), 30)
     assert record["service"] == "points" and record["method"].endswith("/StartMonthlyReportExport")
 
 
 def test_the_command_line_saves_the_same_workbook(world, stub, points, month_of_records, tmp_path):
     station, yards = world.stations[0], world.courtyards[:2]
     token = world.tree.admins[station.unit_id]
-    report = wait_for(lambda: (r := _report(stub, world.as_admin(station), station)).total.ratings == 1 and r,
-                      CATCH_UP_SECONDS)
+    report = wait_until(lambda: (r := _report(stub, world.as_admin(station), station)).total.ratings == 1 and r,
+                        CATCH_UP_SECONDS)
     done = subprocess.run([sys.executable, "-m", "services.common.export_cli", "monthly", "--month", this_month()],
                           env={**points.env, "WENMING_TOKEN": token, "POINTS_GRPC_TARGET": points.grpc_target},
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)

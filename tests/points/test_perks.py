@@ -11,10 +11,11 @@ import uuid
 import grpc
 import pytest
 
-from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal, wait_for
+from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal
 from tests.points.test_store import tree  # noqa: F401 (the module's units, known to points)
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
+from tests.support.waiting import wait_until
 from wenming.points.v1 import events_pb2 as pev
 from wenming.points.v1 import points_pb2 as pb
 
@@ -83,7 +84,8 @@ def test_merchants_rules_discounted_redemption_and_my_perks(module_district, tre
             metadata=station_admin, timeout=5).item
         assert (bread.merchant_name, checkup.min_star_level) == ("爱心面包房", 2)
 
-        assert wait_for(lambda: _account(stub, me).star_level == 1 and _account(stub, them).points == 200, 30)
+        wait_until(lambda: _account(stub, me).star_level == 1 and _account(stub, them).points == 200, 30,
+                   what="the first star and the newcomer's points")
         seen = {i.name: i for i in stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=station.unit_id),
                                                        metadata=me, timeout=5).items}
         assert (seen["全麦面包"].your_price_points, seen["全麦面包"].your_discount_percent) == (40, 20)
@@ -134,7 +136,7 @@ def test_merchants_rules_discounted_redemption_and_my_perks(module_district, tre
             return sorted(type(p).__name__ for _, p, _ in tap.events(d) if isinstance(p, (
                 pev.MerchantRegistered, pev.MerchantStatusChanged, pev.PerkRulesChanged, pev.StockDonated)))
         expected = ["MerchantRegistered", "MerchantStatusChanged", "PerkRulesChanged", "StockDonated", "StockDonated"]
-        assert wait_for(lambda: announced() == expected, 15), announced()
+        wait_until(lambda: announced() == expected, 15, what=f"{expected} (so far {announced()})")
         redeemed = [p for _, p, _ in tap.events(d) if isinstance(p, pev.ItemRedeemed)
                     and p.redemption_id == bought.redemption_id]
         assert [(p.cost_points, p.list_price_points, p.discount_percent) for p in redeemed] == [(80, 50, 20)]

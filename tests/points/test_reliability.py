@@ -8,8 +8,8 @@ import random
 import urllib.request
 import uuid
 
-from tests.points.support import wait_for
 from tests.support.registration import District
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 from services.common.events import events_topic
@@ -60,7 +60,7 @@ def test_kill_mid_batch_then_replay_counts_every_order_exactly_once(stack, regis
     proc = spawn("points", port_offset=1, database_prefix=prefix, log_name="points-kill",
                  extra_env={**env, "POINTS_CRASH_AT": "ledger.entered"})
     count = lambda: db.ledger_entries.count_documents({"district_id": district.id})  # noqa: E731
-    assert wait_for(lambda: proc.process.poll() is not None, 180), "the ledger never reached its crash point"
+    assert wait_until(lambda: proc.process.poll() is not None, 180), "the ledger never reached its crash point"
     assert proc.process.returncode == -9
     # the topic carries other tests' districts too, which may come first
     assert db.ledger_entries.estimated_document_count() > 0 and count() < expected_entries, "not mid-way"
@@ -68,7 +68,7 @@ def test_kill_mid_batch_then_replay_counts_every_order_exactly_once(stack, regis
     del proc.env["POINTS_CRASH_AT"]
     proc.start()
     proc.wait_serving(90)
-    assert wait_for(lambda: count() == expected_entries and _settled(db, district.id, expected_minutes), 180), \
+    assert wait_until(lambda: count() == expected_entries and _settled(db, district.id, expected_minutes), 180), \
         f"{count()} of {expected_entries} entries"
     accounts = {a["_id"]: a for a in db.accounts.find({"district_id": district.id})}
     for v in volunteers:
@@ -87,8 +87,8 @@ def test_kill_mid_batch_then_replay_counts_every_order_exactly_once(stack, regis
     replay = spawn("points", port_offset=1, database_prefix=prefix, log_name="points-replay",
                    extra_env={**env, "POINTS_LEDGER_GROUP": group})
     replay.wait_serving(90)
-    assert wait_for(lambda: (_metric(replay, "events_duplicate_total", group=group) or 0) >= ORDERS
-                    and _metric(replay, "consumer_lag", group=group, topic=events_topic("ordering")) == 0, 180)
+    assert wait_until(lambda: (_metric(replay, "events_duplicate_total", group=group) or 0) >= ORDERS
+                      and _metric(replay, "consumer_lag", group=group, topic=events_topic("ordering")) == 0, 180)
     assert count() == entries_before
     assert _balances(db, district.id) == before  # not even a version moved: nothing was rewritten
     district.close()

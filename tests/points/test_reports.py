@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
-from tests.points.support import run_points, wait_for
+from tests.points.support import run_points
 from tests.support.grpc_helpers import or_not_found
 from tests.support.grpc_helpers import bearer
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ot
@@ -37,7 +38,7 @@ def tree(module_district, points, stub):
         return or_not_found(lambda: stub.GetLeaderboard(request, metadata=admin, timeout=5)) is not None
 
     for unit in (*built.stations, *built.courtyards):
-        assert wait_for(lambda: known(unit), 60), f"points never heard of {unit.name}"  # noqa: B023 (waited here)
+        assert wait_until(lambda: known(unit), 60), f"points never heard of {unit.name}"  # noqa: B023 (waited here)
     return built
 
 
@@ -59,9 +60,9 @@ def test_leaderboard_ranks_verified_hours_inside_the_subtree(module_district, tr
                                                             metric=pb.LEADERBOARD_METRIC_VERIFIED_HOURS),
                                    metadata=admin, timeout=5).rows
 
-    rows = wait_for(lambda: (r := board(tree.stations[0])) and [x.value for x in r] == [360, 120] and r, 30)
+    rows = wait_until(lambda: (r := board(tree.stations[0])) and [x.value for x in r] == [360, 120] and r, 30)
     assert [(r.rank, r.account_id) for r in rows] == [(1, a), (2, b)]
-    assert wait_for(lambda: board(tree.stations[0])[0].volunteer_number == named.volunteer_number, 20)
+    assert wait_until(lambda: board(tree.stations[0])[0].volunteer_number == named.volunteer_number, 20)
     assert board(tree.stations[0])[0].display_name == "王*国"
     assert [r.account_id for r in board(tree.institute)] == [far, a, b]
     last_year = stub.GetLeaderboard(pb.GetLeaderboardRequest(
@@ -104,14 +105,14 @@ def test_scorecard_grades_from_activities_response_completion_and_satisfaction(m
         return stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id=unit.unit_id, period=period),
                                      metadata=bearer(tree.admins[unit.unit_id]), timeout=5).scorecard
 
-    top = wait_for(lambda: (s := card(good)).ratings == 2 and s.activities_completed == 1 and s, 30)
+    top = wait_until(lambda: (s := card(good)).ratings == 2 and s.activities_completed == 1 and s, 30)
     assert top.grade == pb.SCORECARD_GRADE_EXEMPLARY and top.grade_label == "示范级"
     assert (top.stations, top.station_months, top.station_months_with_activity) == (1, 1, 1)
     assert (top.orders, top.orders_completed, top.acknowledgements) == (2, 2, 2)
     assert top.avg_ack_seconds == 600 and top.avg_completion_seconds == 7200 and top.satisfaction_centi == 500
     checks = {ch.criterion: ch for ch in top.checks}
     assert checks["avg_ack_minutes"].value == 10 and checks["avg_ack_minutes"].exemplary_threshold == 120
-    low = wait_for(lambda: (s := card(bad)).acknowledgements == 1 and s, 30)
+    low = wait_until(lambda: (s := card(bad)).acknowledgements == 1 and s, 30)
     assert low.grade == pb.SCORECARD_GRADE_BUILDING and low.grade_label == "创建级"
     failing = {ch.criterion for ch in low.checks if not ch.meets_standard}
     assert failing == {"activity_coverage_percent", "avg_ack_minutes", "completion_rate_percent"}
@@ -136,7 +137,7 @@ def test_points_expire_after_their_validity_earliest_first(module_district, tree
     def account():
         return stub.GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admin, timeout=5).account
 
-    assert wait_for(lambda: _quiet(account) and account().points == 100, 40)
+    assert wait_until(lambda: _quiet(account) and account().points == 100, 40)
     expiry = account().next_points_expiry.ToDatetime(dt.UTC)
     china_new_year = dt.datetime(dt.datetime.now(dt.UTC).year + 1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     assert expiry == china_new_year.astimezone(dt.UTC).replace(tzinfo=dt.UTC)
@@ -145,7 +146,7 @@ def test_points_expire_after_their_validity_earliest_first(module_district, tree
     try:
         clock_file.write_text(str((expiry - dt.datetime.now(dt.UTC)).total_seconds() + 86400))
         # the expiry posting and the account's next expiry date are two steps of one job pass
-        expired = wait_for(lambda: (a := account()).points == 0 and a.next_points_expiry.seconds == 0 and a, 30)
+        expired = wait_until(lambda: (a := account()).points == 0 and a.next_points_expiry.seconds == 0 and a, 30)
         assert expired
         entries = stub.ListLedgerEntries(pb.ListLedgerEntriesRequest(account_id=vid, book=pb.BOOK_POINTS),
                                          metadata=admin, timeout=5).entries

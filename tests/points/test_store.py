@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal, wait_for
+from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.stack import CATCH_UP_SECONDS
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import events_pb2 as pev
 from wenming.points.v1 import points_pb2 as pb
@@ -27,7 +28,7 @@ def tree(module_district, points, stack, mongo_client):
     tree = module_district.small_tree()
     # stores belong to units points knows from registration's events (its own consumer)
     units = mongo_client[f"{stack.db_prefix}points"].registry_units
-    assert wait_for(lambda: units.count_documents({"district_id": module_district.id}) == 8, CATCH_UP_SECONDS)
+    assert wait_until(lambda: units.count_documents({"district_id": module_district.id}) == 8, CATCH_UP_SECONDS)
     return tree
 
 
@@ -52,7 +53,7 @@ def test_redeem_collect_refund(module_district, tree, stub, feed, stack):
     vid = f"vol_store{uuid.uuid4().hex[:8]}"
     me = token_for(stack, volunteer_principal(module_district.id, vid, tree.courtyards[0]))
     fund(feed, module_district.id, tree, [vid], 600)  # 100 points
-    assert wait_for(lambda: _points(stub, me) == 100, 30)
+    assert wait_until(lambda: _points(stub, me) == 100, 30)
     item = stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name="洗衣液", price_points=30,
                                                           stock=5, description="蓝月亮 1kg"),
                                 metadata=admin, timeout=5).item
@@ -109,7 +110,7 @@ def test_redeem_collect_refund(module_district, tree, stub, feed, stack):
             return (sum(isinstance(p, pev.ItemRedeemed) for _, p, _ in events),
                     sum(isinstance(p, pev.RedemptionRefunded) for _, p, _ in events))
         # the district's other events (balances, stock) come too, in any order
-        assert wait_for(lambda: announced() == (2, 1), 15), announced()
+        assert wait_until(lambda: announced() == (2, 1), 15), announced()
     finally:
         tap.close()
 
@@ -127,8 +128,8 @@ def test_200_parallel_redemptions_never_oversell_or_overdraw(module_district, tr
             fund(feed, d, tree, ids, points * 6)  # 6 minutes per point
     funded = [v for ids in list(groups.values())[:3] for v in ids]
     tokens = {v: token_for(stack, volunteer_principal(d, v, tree.courtyards[2])) for ids in groups.values() for v in ids}
-    assert wait_for(lambda: points_db.accounts.count_documents({"_id": {"$in": funded}, "points": {"$gt": 0}}) == 30,
-                    40)
+    assert wait_until(lambda: points_db.accounts.count_documents({"_id": {"$in": funded}, "points": {"$gt": 0}}) == 30,
+                      40)
     item = stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name="大米", price_points=10,
                                                           stock=50, description="五常大米 5kg"),
                                 metadata=admin, timeout=5).item

@@ -10,10 +10,10 @@ import sys
 import grpc
 import pytest
 
-from tests.points.support import wait_for
 from tests.support.exports import download, finished, sheet_rows
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import new_phone
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as reg
 
@@ -50,7 +50,7 @@ def test_roster_workbook_matches_the_volunteer_list_and_is_audited(district, ros
     assert {r[0] for r in rows} == {v.volunteer_number for v in mine}
     assert all("*" in r[4] and "*" in r[5] for r in rows)  # masked as the API masks them
 
-    record = wait_for(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
+    record = wait_until(lambda: registration_db.audit_records.find_one({"object_ids": job.job_id, "rows": 3}), 30)
     assert record["method"].endswith("/StartRosterExport") and record["actor_unit_id"] == station.unit_id
 
 

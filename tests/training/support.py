@@ -36,16 +36,6 @@ def eventually(call, timeout: float = CATCH_UP_SECONDS, retry_on=(grpc.StatusCod
             time.sleep(0.2)
 
 
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
 def first_aid_content(**changes) -> pb.CourseContent:
     """应急救护: two questions, pass mark 50, grants first_aid for 24 months."""
     fields = dict(

@@ -11,7 +11,8 @@ import pytest
 
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.registration import District
-from tests.training.support import RIGHT_ANSWERS, first_aid_content, ts, wait_for
+from tests.training.support import RIGHT_ANSWERS, first_aid_content, ts
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.training.v1 import training_pb2 as pb
 from wenming.training.v1 import types_pb2 as ty
@@ -37,7 +38,7 @@ def world(module_campus, registration):
     campus.stub.RecordAttendance(pb.RecordAttendanceRequest(session_id=cert_session.session_id,
                                                             volunteer_ids=[a.volunteer_id]),
                                  metadata=campus.admin(tree.stations[0]), timeout=5)
-    cert = wait_for(lambda: campus.stub.ListCertifications(pb.ListCertificationsRequest(), metadata=a_token,
+    cert = wait_until(lambda: campus.stub.ListCertifications(pb.ListCertificationsRequest(), metadata=a_token,
                                                            timeout=5).certifications)[0]
     elsewhere = District(registration.grpc_target, registration.env)
     yield SimpleNamespace(

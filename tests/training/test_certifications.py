@@ -7,7 +7,8 @@ import grpc
 import pytest
 
 from tests.support.grpc_helpers import expect_error
-from tests.training.support import first_aid_content, wait_for
+from tests.training.support import first_aid_content
+from tests.support.waiting import wait_until
 from wenming.training.v1 import events_pb2 as ev
 from wenming.training.v1 import training_pb2 as pb
 from wenming.training.v1 import types_pb2 as ty
@@ -30,10 +31,9 @@ def _certified(campus, code: str, valid_months: int, station_index: int = 0):
         return campus.stub.ListCertifications(pb.ListCertificationsRequest(code=code, qualifying_only=True),
                                               metadata=token, timeout=5).certifications
 
-    found = wait_for(qualifying)
+    found = wait_until(qualifying)
     assert len(found) == 1
     return volunteer, token, found[0], qualifying
-
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_a_certification_past_its_expiry_no_longer_qualifies_and_expires_once(ca
                                        timeout=5).certification
     assert got.status == pb.CERTIFICATION_STATUS_EXPIRED
     # the job publishes CertificationExpired exactly once
-    expired = wait_for(lambda: [p for _, p, _ in training_events.events(campus.district.id, timeout=1)
+    expired = wait_until(lambda: [p for _, p, _ in training_events.events(campus.district.id, timeout=1)
                                 if isinstance(p, ev.CertificationExpired)])
     assert [p.certification.certification_id for p in expired] == [cert_id]
     events = training_events.events(campus.district.id, timeout=1, settle=3.0)  # several job passes
@@ -85,6 +85,6 @@ def test_the_granting_unit_revokes_a_certification_with_a_reason(campus, trainin
     assert qualifying() == []
     with expect_error(grpc.StatusCode.FAILED_PRECONDITION, contains="REVOKED"):
         campus.stub.RevokeCertification(request, metadata=granting, timeout=5)
-    revocations = wait_for(lambda: [p for _, p, _ in training_events.events(campus.district.id, timeout=1)
+    revocations = wait_until(lambda: [p for _, p, _ in training_events.events(campus.district.id, timeout=1)
                                     if isinstance(p, ev.CertificationRevoked)])
     assert [(p.certification.certification_id, p.reason) for p in revocations] == [(cert_id, "服务中存在违规行为")]

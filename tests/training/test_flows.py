@@ -11,7 +11,8 @@ from bson import BSON
 
 from services.training.dates import add_months
 from tests.support.grpc_helpers import expect_error
-from tests.training.support import RIGHT_ANSWERS, WRONG_ANSWERS, first_aid_content, wait_for
+from tests.training.support import RIGHT_ANSWERS, WRONG_ANSWERS, first_aid_content
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.training.v1 import events_pb2 as ev
 from wenming.training.v1 import training_pb2 as pb
@@ -85,7 +86,7 @@ def test_enroll_attend_pass_grants_the_certification_and_closing_credits_hours(c
     assert {e.aggregate_id for e in trainee_events} == {f"{session.session_id}/{vid}"}
     assert [e.aggregate_version for e in trainee_events] == [1, 2, 3, 4, 4]
 
-    record = wait_for(lambda: (r := campus.stub.GetTrainingRecord(pb.GetTrainingRecordRequest(), metadata=token,
+    record = wait_until(lambda: (r := campus.stub.GetTrainingRecord(pb.GetTrainingRecordRequest(), metadata=token,
                                                                   timeout=5).record).certifications and r)
     assert record.certifications[0].status == pb.CERTIFICATION_STATUS_ACTIVE
     assert [(x.course_id, x.minutes, x.historical) for x in record.completions] == [(course.course_id, 240, False)]
@@ -160,7 +161,7 @@ def test_attending_a_course_without_quiz_completes_it_and_duplicate_attendance_w
     assert after["trainees"][second.volunteer_id]["state"] == ty.TRAINEE_STATE_ENROLLED
     assert len(training_events.events(campus.district.id, timeout=1, settle=1.0)) == seen
 
-    record = wait_for(lambda: (r := campus.stub.GetTrainingRecord(pb.GetTrainingRecordRequest(), metadata=first_token,
+    record = wait_until(lambda: (r := campus.stub.GetTrainingRecord(pb.GetTrainingRecordRequest(), metadata=first_token,
                                                                   timeout=5).record).completions and r)
     assert record.completions[0].minutes == 90 and record.total_minutes == 90 and not record.certifications
 

@@ -12,7 +12,8 @@ import pytest
 
 from services.training.dates import add_months
 from tests.support.grpc_helpers import expect_error
-from tests.training.support import first_aid_content, wait_for
+from tests.training.support import first_aid_content
+from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import registration_pb2 as reg
 from wenming.training.v1 import training_pb2 as pb
@@ -28,7 +29,6 @@ def _day(months_ago: int) -> str:
 
 def _counts(report) -> dict:
     return {c.plan: (c.volunteers, c.done, c.due, c.overdue) for c in report.counts}
-
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_rotation_counts_from_backdated_training(campus, training):
                                              metadata=campus.center, timeout=5).record
 
     # the completions and team leaders arrive as events: wait until training has them all
-    assert wait_for(lambda: all(record(w).completions for w in "abcefh") and record("e").core_basis == "team_leader")
+    assert wait_until(lambda: all(record(w).completions for w in "abcefh") and record("e").core_basis == "team_leader")
     b = record("b")
     assert b.completions[0].historical and b.completions[0].reason == "2019年起线下培训台账补录"
     assert [(s.plan, s.status) for s in b.rotation] == [(GENERAL, pb.ROTATION_STATUS_DUE)]
@@ -131,7 +131,7 @@ def test_rotation_counts_from_backdated_training(campus, training):
         with urllib.request.urlopen(f"{training.http_base}/metrics", timeout=5) as reply:
             return label in reply.read().decode()
 
-    assert wait_for(scraped, timeout=15)
+    assert wait_until(scraped, timeout=15)
 
     with expect_error(grpc.StatusCode.PERMISSION_DENIED):
         campus.stub.GetRotationReport(pb.GetRotationReportRequest(unit_id=station.unit_id),

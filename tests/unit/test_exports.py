@@ -24,6 +24,7 @@ from wenming.registration.v1 import registration_pb2 as reg
 def test_file_name_drops_characters_a_file_system_refuses():
     assert file_name("志愿者花名册", "东关/站:1", dt.date(2026, 12, 7)) == "志愿者花名册-东关站1-20261207.xlsx"
     assert file_name("时长积分统计", "  ", dt.date(2026, 1, 2)) == "时长积分统计-单位-20260102.xlsx"
+    assert file_name("志愿服务记录证明", "东关站", dt.date(2026, 12, 7), "zip") == "志愿服务记录证明-东关站-20261207.zip"
 
 
 def test_workbook_has_each_sheet_with_its_headers_and_rows():

@@ -22,3 +22,10 @@ def test_points_needs_the_personal_data_keys_for_merchants_contact_numbers():
     env = Env({})
     extra_settings(env)
     assert any(p.startswith("PII_ENCRYPTION_KEYS is required") for p in env.problems)
+
+
+def test_points_does_not_start_without_the_font_its_pdfs_embed(tmp_path):
+    env = Env({"CJK_FONT_PATH": str(tmp_path / "missing.ttc")})
+    extra_settings(env)
+    assert [p for p in env.problems if p.startswith("CJK_FONT_PATH=")]
+    assert extra_settings(Env({}))["public_app_url"] == "http://127.0.0.1:8080/app"

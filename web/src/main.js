@@ -1,6 +1,6 @@
 import { createApp } from 'vue'
 import {
-  Button, Cell, CellGroup, Empty, Field, Form, Icon, List, Loading, NavBar, PullRefresh, Tag,
+  Button, Cell, CellGroup, Empty, Field, Form, Icon, List, Loading, NavBar, PullRefresh, Tag, setToastDefaultOptions,
 } from 'vant'
 import 'vant/lib/index.css'
 import './theme.css'
@@ -10,6 +10,11 @@ import { router } from './router'
 import { restoreSession } from './session'
 
 restoreSession()
+
+// Vant draws a toast as a dialog with no name, which screen readers announce as an empty dialog; a
+// toast is a message to read out: a failure at once (alert), anything else in its turn (status)
+setToastDefaultOptions({ role: 'status' })
+setToastDefaultOptions('fail', { role: 'alert' })
 
 const app = createApp(App)
 for (const component of [Button, Cell, CellGroup, Empty, Field, Form, Icon, List, Loading, NavBar, PullRefresh, Tag]) {
