@@ -3,10 +3,12 @@ points store (积分超市) at every station, and a service record certificate (
 demo volunteer, issued by the unit that recorded most of their verified hours once those have
 arrived; two commendations (表彰) of the demo volunteer, recorded by the center, which their
 certificate and 我的表彰 show; the first station's rule documents (有机制), so its 三级创建 card shows
-a grade made of this month's venues, teams, volunteers, activities, brand project and rules. The
-ledgers fill by themselves from the orders and activities the ordering seed publishes.
-Idempotent: stations that already have items are skipped, the certificate and the commendations
-have idempotency keys, a station with rule documents gets none again."""
+a grade made of this month's venues, teams, volunteers, activities, brand project and rules; one
+爱心商家 registered by the center, whose item the first station's store offers, and the district's
+礼遇 rules. The ledgers fill by themselves from the orders and activities the ordering seed publishes.
+Idempotent: stations that already have items are skipped, the certificate, the commendations and
+the merchant have idempotency keys, a station with rule documents gets none again, rules already
+set are kept."""
 
 from __future__ import annotations
 
@@ -50,12 +52,29 @@ def _rules() -> pb.PointRules:
                                         max_avg_ack_minutes=1440))
 
 
+# a partner merchant registered by the center (its contact number is made up, as every demo one)
+MERCHANT = dict(name="爱心面包房", address="凉州区东大街 12 号", contact_name="李师傅", contact_phone="13993510001",
+                idempotency_key="demo-merchant-1")
+MERCHANT_ITEM = ("全麦面包", "爱心面包房每日现烤", 50, 20)
+
+
+def _perk_rules(merchant_id: str) -> list[pb.PerkRule]:
+    return [pb.PerkRule(min_star_level=1, discount_percent=5),
+            pb.PerkRule(min_star_level=2, discount_percent=20, merchant_id=merchant_id, benefits=["生日蛋糕免费裱花"]),
+            pb.PerkRule(min_star_level=3, benefits=["免费体检", "景区免票"])]
+
+
 def seed(ctx) -> None:
     stub = points_pb2_grpc.PointsServiceStub(grpc.insecure_channel(ctx.targets["points"]))
     current = stub.GetPointRules(pb.GetPointRulesRequest(), metadata=ctx.center_admin, timeout=10).rules
     if current.version == 0:
         stub.SetPointRules(pb.SetPointRulesRequest(rules=_rules(), expected_version=0), metadata=ctx.center_admin,
                            timeout=10)
+    merchant = stub.RegisterMerchant(pb.RegisterMerchantRequest(unit_id=ctx.center_id, **MERCHANT),
+                                     metadata=ctx.center_admin, timeout=10).merchant
+    if stub.GetPerkRules(pb.GetPerkRulesRequest(), metadata=ctx.center_admin, timeout=10).rules.version == 0:
+        stub.SetPerkRules(pb.SetPerkRulesRequest(rules=_perk_rules(merchant.merchant_id), expected_version=0),
+                          metadata=ctx.center_admin, timeout=10)
     created = 0
     for i, station in enumerate(ctx.stations):
         admin = ctx.login_admin(station.unit_id)
@@ -67,11 +86,18 @@ def seed(ctx) -> None:
                                                            description=description, price_points=price, stock=stock),
                                  metadata=admin, timeout=10)
             created += 1
+        if i == 0:
+            name, description, price, stock = MERCHANT_ITEM
+            stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name=name, description=description,
+                                                           price_points=price, stock=stock,
+                                                           merchant_id=merchant.merchant_id),
+                                 metadata=admin, timeout=10)
+            created += 1
     certificate = _demo_certificate(ctx, stub)
     commendations = _demo_commendations(ctx, stub)
     documents = _first_station_rules(ctx, stub)
     print(f"  points: district rules set (1★ 100 h … 5★ 1500 h, 10 points/h), {created} store items "
-          f"at {len(ctx.stations)} stations' 积分超市"
+          f"at {len(ctx.stations)} stations' 积分超市, 爱心商家 {merchant.name} and 礼遇 from 1★"
           + (f", certificate {certificate} for the demo volunteer" if certificate else "")
           + (f", {commendations} commendations of the demo volunteer" if commendations else "")
           + (f", {documents} rule documents at the first station" if documents else ""), flush=True)

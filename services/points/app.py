@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from services.common.config import Env
+from services.common.config import Env, pii_vault
 from services.common.events import EventSource
 from services.common.exports import ExportJobs
 from services.common.fonts import CjkFont, cjk_font
+from services.common.pii import PiiVault
 
 from . import crashpoints
 from .certificate_export import START_CERTIFICATES_EXPORT, CertificatesSource
@@ -22,6 +23,7 @@ from .ledger import BOOK_FIELD, OWNER_DEADLINE_SECONDS, Ledger
 from .models import ALL_MODELS, Account
 from .monthly_report import START_MONTHLY_REPORT_EXPORT, MonthlyReports, MonthlyReportSource
 from .owners import Owners
+from .perks import Perks
 from .rulebook import RuleBook
 from .scorecard_export import START_SCORECARD_EXPORT, ScorecardSource
 from .scorecards import Boards, Facts
@@ -51,6 +53,8 @@ def extra_settings(env: Env) -> dict:
         "cjk_font": cjk_font(env),
         # where the app is served: a certificate's QR code opens its 证明核验 page there
         "public_app_url": env.str("PUBLIC_APP_URL", "http://127.0.0.1:8080/app"),
+        # 爱心商家' contact numbers are encrypted with the platform's personal-data keys
+        "pii_vault": pii_vault(env),
     }
 
 
@@ -68,6 +72,7 @@ class Points:
     grading_facts: GradingFacts
     grading: Grading
     monthly: MonthlyReports
+    perks: Perks
 
     def recover(self, older_than_seconds: float) -> int:
         """Ledger postings first: the store's recovery reads their outcome. Once a dead process's
@@ -78,7 +83,7 @@ class Points:
         return done
 
 
-def build(db, font: CjkFont, public_app_url: str) -> Points:
+def build(db, font: CjkFont, public_app_url: str, vault: PiiVault) -> Points:
     events = EventSource("points")
     directory = Directory(db)
     rules = RuleBook()
@@ -90,16 +95,17 @@ def build(db, font: CjkFont, public_app_url: str) -> Points:
     commendations = Commendations(directory, events)
     certificates = Certificates(directory, events, commendations)
     monthly = MonthlyReports(directory, facts)
+    perks = Perks(directory, events, vault, ledger, rules)
     exports = ExportJobs(db, "points", [HoursSource(directory), ScorecardSource(directory, grading, font),
                                         MonthlyReportSource(monthly),
                                         CertificatesSource(directory, certificates, font, public_app_url)],
                          {HoursSource.kind: START_HOURS_EXPORT, ScorecardSource.kind: START_SCORECARD_EXPORT,
                           MonthlyReportSource.kind: START_MONTHLY_REPORT_EXPORT,
                           CertificatesSource.kind: START_CERTIFICATES_EXPORT})
-    return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events),
+    return Points(directory=directory, rules=rules, ledger=ledger, store=Store(ledger, directory, events, perks),
                   facts=facts, boards=boards, certificates=certificates,
                   commendations=commendations, exports=exports, grading_facts=grading_facts, grading=grading,
-                  monthly=monthly)
+                  monthly=monthly, perks=perks)
 
 
 def ensure_indexes(db, directory: Directory) -> None:

@@ -99,6 +99,12 @@ class StoreItem(Document):
     holds = ListField(StringField())  # redemptions whose stock step is not final yet
     version = IntField(default=1)
     created_at = DateTimeField()
+    merchant_id = StringField(default="")  # the 爱心商家 offering it (its name kept beside it)
+    merchant_name = StringField(default="")
+    min_star_level = IntField(default=0)   # only volunteers of this many stars or more redeem it
+    donated_stock = IntField(default=0)    # pieces donated (捐赠) so far; the last donation in `last_donation`
+    last_donation = DictField()
+    outbox = ListField(DictField())        # StockDonated, written with the stock it adds
 
 
 class Redemption(Aggregate):
@@ -251,6 +257,29 @@ class Commendation(Aggregate):
     revoked_at = DateTimeField()
 
 
+class Merchant(Aggregate):
+    """爱心商家: a partner merchant registered by a unit's admin. The contact phone is kept as
+    ciphertext (`contact_phone_enc`, PiiVault) beside its mask; `request_key`
+    (listing.key(district, registrar, idempotency key)) finds a retry."""
+
+    meta = {"collection": "merchants", "strict": False, "indexes": [
+        {"fields": ["request_key"], "unique": True},
+        {"fields": ["district_id", "unit_path"]},
+    ]}
+    request_key = StringField(required=True)
+    unit_id = StringField(required=True)
+    unit_path = ListField(StringField())
+    name = StringField(required=True)
+    status = IntField(required=True)
+
+
+class PerkRulesDocument(Aggregate):
+    """The district's 礼遇 rules (`_id` = the district), set by its center admins."""
+
+    meta = {"collection": "perk_rules", "strict": False}
+    rules = ListField(DictField())
+
+
 ALL_MODELS = (Account, LedgerEntry, Posting, RulesDocument, StoreItem, Redemption, Certificate, Counter,
               OrderFact, AckFact, ActivityFact, VenueFact, RoomFact, ProjectFact, GradeEvidence, GradeAssessment,
-              Commendation)
+              Commendation, Merchant, PerkRulesDocument)

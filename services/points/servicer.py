@@ -15,6 +15,7 @@ from .commendations import Commendations, commendation_msg
 from .grading import Grading, assessment_msg, evidence_msg
 from .ledger import Ledger
 from .monthly_report import MonthlyReports, start_monthly_report
+from .perks import Perks, merchant_msg
 from .rulebook import RuleBook
 from .scorecard_export import start_scorecards
 from .scorecards import Boards
@@ -31,7 +32,8 @@ def _page(token: str) -> common_pb2.PageResponse:
 
 class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def __init__(self, ledger: Ledger, rules: RuleBook, store: Store, boards: Boards, certificates: Certificates,
-                 exports: ExportJobs, grading: Grading, commendations: Commendations, monthly: MonthlyReports):
+                 exports: ExportJobs, grading: Grading, commendations: Commendations, monthly: MonthlyReports,
+                 perks: Perks):
         self.ledger = ledger
         self.exports = exports
         self.rules = rules
@@ -41,6 +43,7 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         self.grading = grading
         self.commendations = commendations
         self.monthly = monthly
+        self.perks = perks
 
     def _holder(self, account_id: str):
         """For the volunteer number shown with an account."""
@@ -96,8 +99,11 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         return pb.RestockStoreItemResponse(item=item_msg(self.store.restock(current_principal(), request)))
 
     def ListStoreItems(self, request, context):
-        items, token = self.store.list_items(current_principal(), request)
-        return pb.ListStoreItemsResponse(items=[item_msg(i) for i in items], page=_page(token))
+        principal = current_principal()
+        items, token = self.store.list_items(principal, request)
+        stars, prices = self.store.prices_for(principal, items)
+        return pb.ListStoreItemsResponse(items=[item_msg(i, prices.get(i["_id"]), stars) for i in items],
+                                         page=_page(token))
 
     def Redeem(self, request, context):
         return pb.RedeemResponse(redemption=redemption_msg(self.store.redeem(current_principal(), request)))
@@ -175,6 +181,34 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def RevokeCommendation(self, request, context):
         return pb.RevokeCommendationResponse(commendation=commendation_msg(self.commendations.revoke(
             current_principal(), request)))
+
+    # 礼遇 and 爱心商家
+
+    def RegisterMerchant(self, request, context):
+        principal = current_principal()
+        merchant = self.perks.register_merchant(principal, request)
+        return pb.RegisterMerchantResponse(merchant=merchant_msg(merchant, self.perks.contact_phone(principal, merchant)))
+
+    def SetMerchantStatus(self, request, context):
+        principal = current_principal()
+        merchant = self.perks.set_merchant_status(principal, request)
+        return pb.SetMerchantStatusResponse(merchant=merchant_msg(merchant, self.perks.contact_phone(principal,
+                                                                                                    merchant)))
+
+    def ListMerchants(self, request, context):
+        principal = current_principal()
+        found, token = self.perks.list_merchants(principal, request)
+        return pb.ListMerchantsResponse(merchants=[merchant_msg(m, self.perks.contact_phone(principal, m))
+                                                   for m in found], page=_page(token))
+
+    def GetPerkRules(self, request, context):
+        return pb.GetPerkRulesResponse(rules=self.perks.rules_msg(current_principal().district_id))
+
+    def SetPerkRules(self, request, context):
+        return pb.SetPerkRulesResponse(rules=self.perks.set_rules(current_principal(), request))
+
+    def GetMyPerks(self, request, context):
+        return self.perks.my_perks(current_principal(), request)
 
     # exports
 

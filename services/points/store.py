@@ -32,27 +32,35 @@ from services.common.clock import as_utc, clock
 from services.common.errors import (
     Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable,
 )
-from services.common.events import EventSource
+from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.outbox import insert_with_events, update_with_events
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
 
-from . import crashpoints
+from . import crashpoints, perk_rules
 from .directory import Directory
 from .earning import Cause, EntrySpec
 from .ledger import OWNER_DEADLINE_SECONDS, SETTLING, Ledger, entry_document
 from .models import Redemption, StoreItem
+from .perks import Perks
+from .rules import STAR_LEVELS
 
 S, K, B, E = pb.RedemptionStatus, pb.AccountKind, pb.Book, pb.EntryKind
 CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
-ITEM_FIELDS = {"name", "description", "price_points", "active"}
+ITEM_FIELDS = {"name", "description", "price_points", "active", "merchant_id", "min_star_level"}
+DONATED = (pb.STOCK_SOURCE_MERCHANT, pb.STOCK_SOURCE_CHARITY_STORE)
 MAX_QUANTITY = 20
+ITEM_VIEW = {"holds": 0, "outbox": 0}
 
 log = logging.getLogger(__name__)
 
 REDEMPTIONS = Counter("points_redemptions_total", "Points store redemptions by outcome", ["result"])
+DISCOUNTED = Counter("points_redemptions_discounted_total", "Redemptions charged a 礼遇 discount, by per cent",
+                     ["discount_percent"])
+DONATIONS = Counter("points_stock_donated_total", "Pieces of stock donated (捐赠) to store items, by source",
+                    ["source"])
 
 
 def _code() -> str:
@@ -60,10 +68,11 @@ def _code() -> str:
 
 
 class Store:
-    def __init__(self, ledger: Ledger, directory: Directory, events: EventSource):
+    def __init__(self, ledger: Ledger, directory: Directory, events: EventSource, perks: Perks):
         self.ledger = ledger
         self.directory = directory
         self.events = events
+        self.perks = perks
         self.items = StoreItem._get_collection()
         self.redemptions = Redemption.collection()
 
@@ -73,7 +82,7 @@ class Store:
         v = Validator()
         item_id = v.ident(field, item_id)
         v.check()
-        item = self.items.find_one({"_id": item_id, "district_id": principal.district_id})
+        item = self.items.find_one({"_id": item_id, "district_id": principal.district_id}, {"outbox": 0})
         if item is None:
             raise NotFound("store item", item_id)
         return item
@@ -85,12 +94,16 @@ class Store:
         description = v.text("description", req.description, max_len=200, required=False, multiline=True)
         v.int_range("price_points", req.price_points, 1, 100_000)
         v.int_range("stock", req.stock, 0, 100_000)
+        merchant_id = v.ident("merchant_id", req.merchant_id, required=False)
+        v.int_range("min_star_level", req.min_star_level, 0, STAR_LEVELS)
         v.check()
         unit = self.directory.managed_unit(principal, unit_id, "store's unit")
         item = {"_id": new_id("item"), "district_id": principal.district_id, "unit_id": unit["_id"],
                 "unit_path": unit["path"], "unit_name": unit["name"], "unit_level": unit["level"], "name": name,
                 "description": description, "price_points": req.price_points, "stock": req.stock, "active": True,
-                "holds": [], "version": 1, "created_at": clock.now()}
+                "holds": [], "version": 1, "created_at": clock.now(),
+                **self._offered_by(principal, merchant_id, unit["path"]), "min_star_level": req.min_star_level,
+                "donated_stock": 0}
         self.items.insert_one(item)
         return item
 
@@ -107,11 +120,16 @@ class Store:
             changes["price_points"] = v.int_range("price_points", req.price_points, 1, 100_000)
         if "active" in fields:
             changes["active"] = req.active
+        merchant_id = v.ident("merchant_id", req.merchant_id, required=False) if "merchant_id" in fields else ""
+        if "min_star_level" in fields:
+            changes["min_star_level"] = v.int_range("min_star_level", req.min_star_level, 0, STAR_LEVELS)
         if req.expected_version < 0:
             v.fail("expected_version", "must not be negative")
         v.check()
         item = self._item(principal, req.item_id)
         self.directory.managed_unit(principal, item["unit_id"], "store's unit")
+        if "merchant_id" in fields:
+            changes.update(self._offered_by(principal, merchant_id, item["unit_path"]))
         version = req.expected_version or item["version"]
         after = self.items.find_one_and_update({"_id": item["_id"], "version": version},
                                                {"$set": changes, "$inc": {"version": 1}},
@@ -120,14 +138,52 @@ class Store:
             raise FailedPrecondition("the item changed since you read it (version mismatch); reload and retry")
         return after
 
+    def _offered_by(self, principal: Principal, merchant_id: str, unit_path) -> dict:
+        """The item's merchant fields: none, or an active merchant of the store's unit or above."""
+        if not merchant_id:
+            return {"merchant_id": "", "merchant_name": ""}
+        merchant = perk_rules.require_offerable(self.perks.merchant(principal.district_id, merchant_id), unit_path)
+        return {"merchant_id": merchant["_id"], "merchant_name": merchant["name"]}
+
     def restock(self, principal: Principal, req: pb.RestockStoreItemRequest) -> dict:
+        """Adds stock; donated stock (捐赠) is recorded with its donor, who recorded it and when,
+        in the same write as the stock (StockDonated in the item's outbox)."""
         v = Validator()
         v.int_range("quantity", req.quantity, 1, 100_000)
+        source = v.enum("source", req.source, pb.StockSource, required=False)
+        donor_merchant_id = donor_name = ""
+        if source == pb.STOCK_SOURCE_MERCHANT:
+            donor_merchant_id = v.ident("donor_merchant_id", req.donor_merchant_id)
+        elif source == pb.STOCK_SOURCE_CHARITY_STORE:
+            donor_name = v.text("donor_name", req.donor_name, min_len=2, max_len=40)
         v.check()
         item = self._item(principal, req.item_id)
         self.directory.managed_unit(principal, item["unit_id"], "store's unit")
-        return self.items.find_one_and_update({"_id": item["_id"]}, {"$inc": {"stock": req.quantity, "version": 1}},
-                                              return_document=ReturnDocument.AFTER)
+        if source not in DONATED:
+            return self.items.find_one_and_update({"_id": item["_id"]}, {"$inc": {"stock": req.quantity, "version": 1}},
+                                                  return_document=ReturnDocument.AFTER)
+        if donor_merchant_id:
+            merchant = self.perks.merchant(principal.district_id, donor_merchant_id)
+            if merchant is None:
+                raise InvalidArgument.field("donor_merchant_id", "is not a merchant of this district")
+            donor_name = merchant["name"]
+        now = clock.now_as_stored()
+        event = self.events.new(
+            events_pb2.StockDonated(item_id=item["_id"], unit_id=item["unit_id"], quantity=req.quantity, source=source,
+                                    donor_merchant_id=donor_merchant_id, donor_name=donor_name,
+                                    recorded_by=principal.subject, recorded_at=to_timestamp(now)),
+            district_id=principal.district_id, aggregate_type="store_item", aggregate_id=item["_id"],
+            version=item["version"] + 1, actor_id=principal.subject)
+        after = update_with_events(self.items, {"_id": item["_id"], "version": item["version"]},
+                                   {"$inc": {"stock": req.quantity, "donated_stock": req.quantity},
+                                    "$set": {"last_donation": {"source": source, "donor_merchant_id": donor_merchant_id,
+                                                               "donor_name": donor_name, "quantity": req.quantity,
+                                                               "recorded_by": principal.subject, "recorded_at": now}}},
+                                   [event])
+        if after is None:
+            raise Aborted("该物品刚被修改，请重试")
+        DONATIONS.labels(pb.StockSource.Name(source)).inc(req.quantity)
+        return after
 
     def list_items(self, principal: Principal, req: pb.ListStoreItemsRequest) -> tuple[list[dict], str]:
         v = Validator()
@@ -145,9 +201,19 @@ class Store:
             query["active"] = True
         if after:
             query["_id"] = {"$gt": after}
-        found = list(self.items.find(query, {"holds": 0}).sort("_id", 1).limit(size + 1))
+        found = list(self.items.find(query, ITEM_VIEW).sort("_id", 1).limit(size + 1))
         token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
         return found[:size], token
+
+    def prices_for(self, principal: Principal, items: list[dict]) -> tuple[int, dict[str, perk_rules.Price]]:
+        """The caller's stars and what each item costs them per piece (their 礼遇 discount):
+        volunteers only (no prices for others)."""
+        if principal.role != Role.ROLE_VOLUNTEER:
+            return 0, {}
+        stars = self.perks.star_level(principal)
+        rules, _ = self.perks.for_district(principal.district_id)
+        return stars, {i["_id"]: perk_rules.price(i["price_points"], stars, rules, i.get("merchant_id", ""))
+                       for i in items}
 
     # ---- redemptions ----
 
@@ -166,12 +232,21 @@ class Store:
         item = self._item(principal, item_id)
         if not item["active"]:
             raise FailedPrecondition("this item is no longer offered")
+        stars = self.perks.star_level(principal)
+        perk_rules.require_stars(item.get("min_star_level", 0), stars)
+        if item.get("merchant_id"):
+            merchant = self.perks.merchant(principal.district_id, item["merchant_id"])
+            if merchant is not None:
+                perk_rules.require_active(merchant)
+        rules, _ = self.perks.for_district(principal.district_id)
+        price = perk_rules.price(item["price_points"], stars, rules, item.get("merchant_id", ""))
         now = clock.now()
         redemption = {"_id": new_id("red"), "district_id": principal.district_id, "account_id": account_id,
                       "account_kind": kind, "item_id": item["_id"], "item_name": item["name"],
                       "unit_id": item["unit_id"], "unit_path": item["unit_path"], "unit_name": item["unit_name"],
                       "unit_level": item["unit_level"], "quantity": req.quantity,
-                      "cost_points": item["price_points"] * req.quantity, "status": S.REDEMPTION_STATUS_PENDING,
+                      "cost_points": price.points * req.quantity, "list_price_points": price.list_points,
+                      "discount_percent": price.discount_percent, "status": S.REDEMPTION_STATUS_PENDING,
                       "idempotency_key": key, "failure_reason": "", "refund_reason": "",
                       "owner": self.ledger.owners.id, "created_at": now}
         for _ in range(3):
@@ -266,7 +341,9 @@ class Store:
         event = self.events.new(
             events_pb2.ItemRedeemed(redemption_id=r["_id"], account_id=r["account_id"], account_kind=r["account_kind"],
                                     item_id=r["item_id"], unit_id=r["unit_id"], quantity=r["quantity"],
-                                    cost_points=r["cost_points"]),
+                                    # a redemption started before 礼遇 existed has neither (recovery ends it)
+                                    cost_points=r["cost_points"], list_price_points=r.get("list_price_points", 0),
+                                    discount_percent=r.get("discount_percent", 0)),
             district_id=r["district_id"], aggregate_type="redemption", aggregate_id=r["_id"], version=2,
             actor_id=r["account_id"])
         after = update_with_events(self.redemptions, {"_id": r["_id"], "status": S.REDEMPTION_STATUS_PENDING},
@@ -277,6 +354,8 @@ class Store:
         if after is None:  # recovery completed it meanwhile
             return self.redemptions.find_one({"_id": r["_id"]}, {"outbox": 0})
         REDEMPTIONS.labels("completed").inc()
+        if r.get("discount_percent"):
+            DISCOUNTED.labels(str(r["discount_percent"])).inc()
         return after
 
     def _load(self, principal: Principal, redemption_id: str) -> dict:

@@ -9,6 +9,7 @@ from wenming.points.v1 import points_pb2 as pb
 from . import grading_rules
 from . import rules as r
 from .directory import Holder
+from .perk_rules import Price
 
 
 def account_msg(account: dict, holder: Holder | None) -> pb.Account:
@@ -53,10 +54,18 @@ def _unit(doc: dict) -> common_pb2.UnitRef:
                               path=doc["unit_path"])
 
 
-def item_msg(item: dict) -> pb.StoreItem:
-    return pb.StoreItem(item_id=item["_id"], district_id=item["district_id"], unit=_unit(item), name=item["name"],
-                        description=item["description"], price_points=item["price_points"], stock=item["stock"],
-                        active=item["active"], version=item["version"], created_at=to_timestamp(item["created_at"]))
+def item_msg(item: dict, price: Price | None = None, star_level: int = 0) -> pb.StoreItem:
+    """An item; with `price` (a volunteer's), their price and whether their `star_level` reaches it."""
+    msg = pb.StoreItem(item_id=item["_id"], district_id=item["district_id"], unit=_unit(item), name=item["name"],
+                       description=item["description"], price_points=item["price_points"], stock=item["stock"],
+                       active=item["active"], version=item["version"], created_at=to_timestamp(item["created_at"]),
+                       merchant_id=item.get("merchant_id", ""), merchant_name=item.get("merchant_name", ""),
+                       min_star_level=item.get("min_star_level", 0), donated_stock=item.get("donated_stock", 0))
+    if price is not None:
+        msg.your_price_points = price.points
+        msg.your_discount_percent = price.discount_percent
+        msg.reserved_above_you = star_level < msg.min_star_level
+    return msg
 
 
 def redemption_msg(r: dict) -> pb.Redemption:
@@ -67,4 +76,5 @@ def redemption_msg(r: dict) -> pb.Redemption:
         code=r["code"] if r["status"] in (pb.REDEMPTION_STATUS_COMPLETED, pb.REDEMPTION_STATUS_COLLECTED) else "",
         failure_reason=r["failure_reason"], refund_reason=r["refund_reason"],
         created_at=to_timestamp(r["created_at"]), completed_at=to_timestamp(r.get("completed_at")),
-        collected_at=to_timestamp(r.get("collected_at")), refunded_at=to_timestamp(r.get("refunded_at")))
+        collected_at=to_timestamp(r.get("collected_at")), refunded_at=to_timestamp(r.get("refunded_at")),
+        list_price_points=r.get("list_price_points", 0), discount_percent=r.get("discount_percent", 0))

@@ -113,6 +113,8 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("volunteer-commendations", "/volunteer/me", "我的表彰"),
             ("volunteer-commendation", "/volunteer/me", "年度 · 区文明办"),
             ("volunteer-credit", "/volunteer/me", "我的信用记录"),
+            ("volunteer-perks", "/volunteer/me", "我的礼遇"),
+            ("volunteer-store", "/volunteer/store", "我的积分"),
         ],
         "管理员": [
             ("head-queue", "/admin", "助老理发"),
@@ -125,6 +127,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-center-big-screen", "/admin/center?screen=1", "退出大屏"),
             ("head-exports", "/admin/exports", "开始导出"),
             ("head-commendations", "/admin/commendations", "周志愿"),
+            ("head-perks", "/admin/perks", "登记爱心商家"),
             ("head-credit-appeals", "/admin/appeals", "申诉成立则撤销记录"),
             ("head-grade-evidence", "/admin/evidence", "有机制：制度文件"),
             ("head-me", "/admin/me", "退出登录"),

@@ -46,9 +46,15 @@ def world(module_district, points, stub, feed):
                                  metadata=admin1, timeout=10).certificate
     commendation = stub.RecordCommendation(_commendation(other.volunteer_id, "cmd-1"), metadata=admin1,
                                            timeout=5).commendation
+    merchant = stub.RegisterMerchant(_merchant(tree.stations[1].unit_id, "mer-1"), metadata=admin1, timeout=5).merchant
     return dict(tree=tree, mine=mine, other=other, admin0=admin0, admin1=admin1, own=bearer(d.volunteer_token(phones[0])),
                 other_token=other_token, item=item, redemption=redemption, entry=entry, cert=cert,
-                commendation=commendation)
+                commendation=commendation, merchant=merchant)
+
+
+def _merchant(unit_id: str, key: str) -> pb.RegisterMerchantRequest:
+    return pb.RegisterMerchantRequest(unit_id=unit_id, name="爱心理发店", address="东关街3号", contact_name="王师傅",
+                                      contact_phone=new_phone(), idempotency_key=key)
 
 
 def _commendation(volunteer_id: str, key: str, **changes) -> pb.RecordCommendationRequest:
@@ -81,6 +87,9 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
         (own, lambda m: stub.RecordCommendation(_commendation(other_id, "x"), metadata=m, timeout=5)),
         (own, lambda m: stub.RevokeCommendation(pb.RevokeCommendationRequest(
             commendation_id=w["commendation"].commendation_id, reason="越权"), metadata=m, timeout=5)),
+        (own, lambda m: stub.GetMyPerks(pb.GetMyPerksRequest(volunteer_id=other_id), metadata=m, timeout=5)),
+        (own, lambda m: stub.RegisterMerchant(_merchant(station1, "x"), metadata=m, timeout=5)),
+        (own, lambda m: stub.ListMerchants(pb.ListMerchantsRequest(unit_id=station1), metadata=m, timeout=5)),
         # an admin of another station
         (admin0, lambda m: stub.GetAccount(pb.GetAccountRequest(account_id=other_id), metadata=m, timeout=5)),
         (admin0, lambda m: stub.AuditAccount(pb.AuditAccountRequest(account_id=other_id), metadata=m, timeout=5)),
@@ -120,11 +129,20 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
             commendation_id=w["commendation"].commendation_id, reason="越权"), metadata=m, timeout=5)),
         (admin0, lambda m: stub.SetPointRules(pb.SetPointRulesRequest(rules=stub.GetPointRules(
             pb.GetPointRulesRequest(), metadata=m, timeout=5).rules), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.GetMyPerks(pb.GetMyPerksRequest(volunteer_id=other_id), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.RegisterMerchant(_merchant(station1, "x"), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.ListMerchants(pb.ListMerchantsRequest(unit_id=station1), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.SetMerchantStatus(pb.SetMerchantStatusRequest(
+            merchant_id=w["merchant"].merchant_id, status=pb.MERCHANT_STATUS_SUSPENDED, reason="越权"), metadata=m,
+            timeout=5)),
+        (admin0, lambda m: stub.SetPerkRules(pb.SetPerkRulesRequest(rules=[
+            pb.PerkRule(min_star_level=1, discount_percent=5)]), metadata=m, timeout=5)),
     ]
     for metadata, call in calls:
         with expect_error(DENIED):
             call(metadata)
     # the rightful callers get through
+    assert stub.GetMyPerks(pb.GetMyPerksRequest(volunteer_id=other_id), metadata=w["admin1"], timeout=5).star_level == 0
     assert stub.GetAccount(pb.GetAccountRequest(account_id=other_id), metadata=w["admin1"], timeout=5)
     assert stub.GetRedemption(pb.GetRedemptionRequest(redemption_id=w["redemption"].redemption_id),
                               metadata=w["other_token"], timeout=5).redemption.code == w["redemption"].code

@@ -29,7 +29,7 @@ def test_seed_sets_rules_and_stocks_every_station(module_district, points, stub,
     seed_points.seed(ctx)
     seed_points.seed(ctx)  # a second run adds nothing
     out = capsys.readouterr().out
-    assert "16 store items" in out and "0 store items" in out
+    assert "17 store items" in out and "0 store items" in out
     assert out.count("2 rule documents at the first station") == 1
     rules = stub.GetPointRules(pb.GetPointRulesRequest(), metadata=module_district.as_center(), timeout=5).rules
     assert rules.version == 1 and list(rules.star_threshold_hours) == [100, 300, 600, 1000, 1500]
@@ -37,6 +37,13 @@ def test_seed_sets_rules_and_stocks_every_station(module_district, points, stub,
     items = stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=tree.stations[1].unit_id),
                                 metadata=module_district.as_center(), timeout=5).items
     assert len(items) == 8 and {"洗衣液", "大米", "食用油", "毛巾"} <= {i.name for i in items}
+    merchants = stub.ListMerchants(pb.ListMerchantsRequest(), metadata=module_district.as_center(), timeout=5)
+    assert [m.name for m in merchants.merchants] == ["爱心面包房"]  # once, however often seeded
+    perks = stub.GetPerkRules(pb.GetPerkRulesRequest(), metadata=module_district.as_center(), timeout=5).rules
+    assert perks.version == 1 and [r.min_star_level for r in perks.rules] == [1, 2, 3]
+    first = stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=tree.stations[0].unit_id),
+                                metadata=module_district.as_center(), timeout=5).items
+    assert [i.name for i in first if i.merchant_name == "爱心面包房"] == ["全麦面包"]
 
 
 def test_seed_records_the_demo_volunteers_two_commendations_once(district, points, stub, capsys):

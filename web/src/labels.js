@@ -235,3 +235,22 @@ export function toLocalInput(timestamp) {
   const shifted = new Date(new Date(timestamp).getTime() + 8 * 3600_000)
   return shifted.toISOString().slice(0, 16)
 }
+
+export const MERCHANT_STATUS = {
+  MERCHANT_STATUS_ACTIVE: '合作中',
+  MERCHANT_STATUS_SUSPENDED: '已暂停',
+}
+
+/** A 礼遇 rule in one line: "积分超市兑换九折（爱心面包房） · 免费体检、景区免票". */
+export function perkText(rule) {
+  const parts = []
+  if (rule.discountPercent) {
+    const off = 100 - rule.discountPercent
+    const where = rule.merchantName ? `「${rule.merchantName}」的物品` : '积分超市物品'
+    parts.push(`${where}${off % 10 ? `${off}折` : `${off / 10}折`}兑换`)
+  }
+  if (rule.benefits && rule.benefits.length) {
+    parts.push(`${rule.benefits.join('、')}${rule.merchantName && !rule.discountPercent ? `（${rule.merchantName}）` : ''}`)
+  }
+  return parts.join(' · ')
+}

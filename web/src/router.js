@@ -65,7 +65,9 @@ const routes = [
       { path: 'me', component: volunteer('Me'), meta: { title: '我的' } },
     ]),
     { path: 'tasks/:id', component: volunteer('TaskDetail'), meta: { role: 'ROLE_VOLUNTEER', title: '任务详情' } },
-    { path: 'training/:sessionId/quiz', component: volunteer('Quiz'), meta: { role: 'ROLE_VOLUNTEER', title: '培训测验' } }],
+    { path: 'training/:sessionId/quiz', component: volunteer('Quiz'), meta: { role: 'ROLE_VOLUNTEER', title: '培训测验' } },
+    // the residents' 积分超市, with the volunteer's 礼遇 prices
+    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } }],
   },
   {
     path: '/admin',
@@ -80,6 +82,7 @@ const routes = [
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
+    { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
     { path: 'appeals', component: admin('CreditAppeals'), meta: { role: 'ROLE_UNIT_ADMIN', title: '信用申诉' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
     { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
