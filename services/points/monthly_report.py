@@ -18,6 +18,7 @@ from typing import cast
 
 from prometheus_client import Histogram
 
+from services.common import monthly_rules as rules
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet
@@ -25,8 +26,7 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
-from . import monthly_rules as rules
-from .certificates import CATEGORY_LABEL, HOURS_BOOKS
+from .certificates import CATEGORY_LABEL
 from .directory import Directory, unit_ref_of
 from .exports import reported_unit, first_unit_inside
 from .models import LedgerEntry
@@ -149,7 +149,7 @@ class MonthlyReports:
     def _hours(self, district: str, unit: dict, span: tuple[dt.datetime, dt.datetime]) -> list[rules.Hours]:
         """Service minutes (verified and manual, reversals included) recorded inside the subtree."""
         found = self.entries.find(
-            {"district_id": district, "book": {"$in": list(HOURS_BOOKS)}, "unit_path": unit["_id"],
+            {"district_id": district, "book": {"$in": list(rules.HOURS_BOOKS)}, "unit_path": unit["_id"],
              "occurred_at": {"$gte": span[0], "$lt": span[1]}},
             {"account_id": 1, "amount": 1, "unit_path": 1, "cause": 1})
         return [rules.Hours(e["unit_path"], e.get("cause", {}).get("category", 0), e["amount"], e["account_id"])
