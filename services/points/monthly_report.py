@@ -65,15 +65,6 @@ def month_caption(district_name: str, unit_name: str, year: int, month: int) -> 
     return f"{where} {year}年{month}月 {TITLE}"
 
 
-def figures_msg(f: rules.Figures) -> pb.MonthlyFigures:
-    return pb.MonthlyFigures(
-        volunteers_registered=f.volunteers_registered, volunteers_new=f.volunteers_new,
-        volunteers_active=f.volunteers_active, teams=f.teams, activities_held=f.activities_held,
-        activity_participants=f.activity_participants, orders_placed=f.orders_placed,
-        orders_completed=f.orders_completed, service_minutes=f.service_minutes, ratings=f.ratings,
-        satisfied_ratings=f.satisfied_ratings, satisfaction_centi=f.satisfaction_centi)
-
-
 def figure_cells(f: pb.MonthlyFigures) -> Row:
     """The cells after the volunteers' and teams': hours rather than minutes, the share satisfied
     in per cent and the average rating, as a 文明办's form asks for them."""
@@ -136,11 +127,11 @@ class MonthlyReports:
                              hours=hours)
         report = pb.MonthlyReport(
             unit=unit_ref_of(unit), month=f"{year:04d}-{month:02d}", district_name=self.district_name(district, unit),
-            units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=figures_msg(result.units[c["_id"]]))
-                   for c in children] + [pb.MonthlyUnitRow(figures=figures_msg(result.units[rules.OWN]))],
+            units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=rules.figures_msg(result.units[c["_id"]]))
+                   for c in children] + [pb.MonthlyUnitRow(figures=rules.figures_msg(result.units[rules.OWN]))],
             categories=[pb.MonthlyCategoryRow(category=_category(c), label=category_label(c),
-                                              figures=figures_msg(f)) for c, f in result.categories.items()],
-            total=figures_msg(result.total))
+                                              figures=rules.figures_msg(f)) for c, f in result.categories.items()],
+            total=rules.figures_msg(result.total))
         COMPUTE_SECONDS.labels(common_pb2.UnitLevel.Name(unit["level"])).observe(time.perf_counter() - started)
         return report
 

@@ -35,13 +35,6 @@ M = pb.LeaderboardMetric
 METRIC_FILTER = {M.LEADERBOARD_METRIC_VERIFIED_HOURS: (pb.BOOK_VERIFIED_MINUTES, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_VOLUNTEER_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_RESIDENT_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_RESIDENT)}
-ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderHandedOver,
-                ordering.OrderDispatched, ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted,
-                ordering.OrderDeclined, ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed,
-                ordering.OrderRated, ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
-ACTIVITY_EVENTS = (ordering.ActivityPlanned, ordering.ActivityPublished, ordering.ActivityCancelled,
-                   ordering.ActivitySignedUp, ordering.ActivityAttended, ordering.ActivityRated,
-                   ordering.ActivityCompleted)
 
 
 def _at(ts) -> dt.datetime | None:
@@ -58,9 +51,9 @@ class Facts:
         self.activities = ActivityFact._get_collection()
 
     def handlers(self) -> dict:
-        return {**{e.DESCRIPTOR.full_name: self._order for e in ORDER_EVENTS},
+        return {**{e.DESCRIPTOR.full_name: self._order for e in monthly_rules.ORDER_EVENTS},
                 ordering.OrderAcknowledged.DESCRIPTOR.full_name: self._acknowledged,
-                **{e.DESCRIPTOR.full_name: self._activity for e in ACTIVITY_EVENTS}}
+                **{e.DESCRIPTOR.full_name: self._activity for e in monthly_rules.ACTIVITY_EVENTS}}
 
     def _order(self, event: ConsumedEvent) -> Outcome:
         o = event.payload.order

@@ -47,7 +47,7 @@ STACK = ROOT / "infra" / "local" / "stack.sh"
 # service's index, HTTP 10 above. Lanes run 0..31 (8 slots × 4), so every port stays below the test
 # database's 27018.
 SERVICE_INDEX = {"gateway": 0, "registration": 1, "ordering": 2, "points": 3, "training": 4, "media": 5,
-                 "notification": 6}
+                 "notification": 6, "rollup": 7}
 PORTS_PER_LANE = 200
 
 
