@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from services.common.auth import Principal
 from services.common.config import Env
@@ -48,20 +49,20 @@ class Region:
 class Regions:
     by_id: dict[str, Region]
 
-    def districts(self) -> dict[str, District]:
-        """Every district of any region (a province's region may repeat its cities' districts)."""
-        return {d.district_id: d for region in self.by_id.values() for d in region.districts}
+    @cached_property
+    def _topics_of(self) -> dict[str, frozenset[str]]:
+        """district id -> the topics of its release (a province's region may repeat its cities' districts)."""
+        return {d.district_id: frozenset(release_events_topic(d.kafka_prefix, s) for s in SOURCES)
+                for region in self.by_id.values() for d in region.districts}
 
     def topics(self) -> list[str]:
         """The event topics of every release a region's district runs in."""
-        prefixes = sorted({d.kafka_prefix for d in self.districts().values()})
-        return [release_events_topic(prefix, service) for prefix in prefixes for service in SOURCES]
+        return sorted(set().union(*self._topics_of.values()))
 
     def hosts(self, topic: str, district_id: str) -> bool:
         """True when the district is a configured one and `topic` is of its release: a release
-        never speaks for a district it does not run."""
-        district = self.districts().get(district_id)
-        return district is not None and topic in {release_events_topic(district.kafka_prefix, s) for s in SOURCES}
+        never speaks for a district it does not run. Asked for every event."""
+        return topic in self._topics_of.get(district_id, ())
 
     def readable_by(self, principal: Principal, region_id: str) -> Region:
         """The region a caller asks for (empty: their own), if they may read it: a center admin of
