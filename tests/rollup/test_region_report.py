@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from wenming.common.v1 import common_pb2 as c
 
 # the second district's release: its own topics, consumer groups and databases on the same servers
 SECOND_PREFIX = f"{KAFKA_PREFIX}second."
+ROUTE = "/api/v1/rollup/GetRegionReport"
 COUNTS = [f.name for f in points_pb.MonthlyFigures.DESCRIPTOR.fields if f.name != "satisfaction_centi"]
 
 
@@ -124,7 +127,7 @@ def cities(registration):
 
 
 @pytest.fixture(scope="module")
-def rollup(stack, districts, cities):
+def rollup_proc(stack, districts, cities):
     """The city's roll-up of both districts; the other city's region holds the second one only."""
     first, second = districts
     city, other = cities
@@ -132,8 +135,13 @@ def rollup(stack, districts, cities):
               {"district_id": second.world.district.id, "name": "乙县", "kafka_prefix": second.prefix}]
     regions = {"regions": [{"region_id": city.id, "name": "测试市", "districts": listed},
                            {"region_id": other.id, "name": "另一市", "districts": listed[1:]}]}
-    with stack.running("rollup", extra_env={"ROLLUP_REGIONS": json.dumps(regions)}) as proc, \
-            grpc.insecure_channel(proc.grpc_target) as channel:
+    with stack.running("rollup", extra_env={"ROLLUP_REGIONS": json.dumps(regions)}) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def rollup(rollup_proc):
+    with grpc.insecure_channel(rollup_proc.grpc_target) as channel:
         yield rollup_pb2_grpc.RollupServiceStub(channel)
 
 
@@ -196,3 +204,37 @@ def test_only_the_regions_文明办_reads_it(rollup, districts, cities):
 def test_bad_fields_are_named(rollup, cities, request_fields, field):
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field=field):
         rollup.GetRegionReport(pb.GetRegionReportRequest(**request_fields), metadata=cities[0].as_center(), timeout=10)
+
+
+def test_the_citys_gateway_serves_it_as_rest(stack, registration, rollup_proc, rollup, districts, cities):
+    """The city's gateway, in front of the registration its 文明办 logs in to, routes the roll-up
+    (and describes it in its OpenAPI document)."""
+    from openapi_spec_validator import validate
+
+    city = cities[0]
+    off = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media", "notification")}
+    with stack.running("gateway", log_name="gateway-rollup", extra_env={
+            "REGISTRATION_GRPC_TARGET": registration.grpc_target, "ROLLUP_GRPC_TARGET": rollup_proc.grpc_target,
+            **off}) as gateway:
+        def post(token: str) -> tuple[int, dict]:
+            request = urllib.request.Request(f"{gateway.http_base}{ROUTE}",
+                                             data=json.dumps({"month": this_month()}).encode(), method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status, json.loads(reply.read())
+            except urllib.error.HTTPError as err:
+                return err.code, json.loads(err.read())
+
+        status, body = post(city.center_admin_token)
+        assert status == 200, body
+        expected = _region(rollup, city)
+        assert [row["districtId"] for row in body["report"]["districts"]] == [r.district_id for r in expected.districts]
+        assert int(body["report"]["total"]["serviceMinutes"]) == expected.total.service_minutes > 0
+        status, body = post(districts[0].world.district.center_admin_token)
+        assert status == 403, body
+        with urllib.request.urlopen(f"{gateway.http_base}/api/v1/openapi.json", timeout=10) as reply:
+            document = json.loads(reply.read())
+        validate(document)
+        assert "post" in document["paths"][ROUTE]

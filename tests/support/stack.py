@@ -97,7 +97,9 @@ class Stack:
         """A service process definition on test ports (not started)."""
         port = grpc_port(name, port_offset)
         definition = launcher.ServiceDef(name, port, port + 10)
-        peers = [launcher.ServiceDef(n, grpc_port(n), grpc_port(n) + 10) for n in SERVICE_INDEX]
+        # a district's services, never the roll-up: a gateway told of one waits for it to serve,
+        # and only a city's release runs it (a test that wants it passes ROLLUP_GRPC_TARGET)
+        peers = [launcher.ServiceDef(n, grpc_port(n), grpc_port(n) + 10) for n in SERVICE_INDEX if n != "rollup"]
         env = launcher.service_env(definition, secrets=self.secrets,
                                    database_prefix=database_prefix or self.db_prefix,
                                    extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3",
