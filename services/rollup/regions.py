@@ -90,14 +90,17 @@ def parse_regions(text: str) -> Regions:
         if not ID_PATTERN.match(region.region_id) or not region.name or not region.districts:
             problems.append(f"region {region.region_id!r} needs an id, a name and at least one district")
         for d in region.districts:
-            if not ID_PATTERN.match(d.district_id) or not d.name or d.district_id == region.region_id:
-                problems.append(f"district {d.district_id!r} of {region.region_id!r} needs an id (not the region's) and a name")
+            if not ID_PATTERN.match(d.district_id) or not d.name:
+                problems.append(f"district {d.district_id!r} of {region.region_id!r} needs an id and a name")
             if not PREFIX.match(d.kafka_prefix):
                 problems.append(f"district {d.district_id!r}: kafka_prefix is at most 40 of A-Z a-z 0-9 . _ -")
             if prefixes.setdefault(d.district_id, d.kafka_prefix) != d.kafka_prefix:
                 problems.append(f"district {d.district_id!r} is named with two different kafka_prefix values")
     if len({r.region_id for r in regions}) < len(regions):
         problems.append("a region_id appears twice")
+    # a region's admins are its account district's: were that a district of some region, the
+    # district's own center admins would read the region
+    problems += [f"region {r.region_id!r} is also a district" for r in regions if r.region_id in prefixes]
     if not regions:
         problems.append("no region")
     if problems:
