@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import fcntl
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ SERVICES = [
     ServiceDef("training", 50054, 8084),
     ServiceDef("media", 50055, 8085),
     ServiceDef("notification", 50056, 8086),
+    ServiceDef("rollup", 50057, 8087),
     ServiceDef("gateway", 50050, 8080),
 ]
 
@@ -204,6 +206,19 @@ def service_env(definition: ServiceDef, *, secrets: dict[str, str], database_pre
 DEMO_APP = {"APP_DISTRICT_ID": "liangzhou", "APP_DISTRICT_NAME": "凉州区"}
 
 
+# the demo city above it (docs/rollup.md): its 文明办 logs in to the account district `wuwei`, which
+# seed_demo bootstraps, and reads 凉州区 through the roll-up
+DEMO_REGION = {"region_id": "wuwei", "name": "武威市", "districts": [{"district_id": "liangzhou", "name": "凉州区"}]}
+
+
+def demo_regions() -> str:
+    """ROLLUP_REGIONS of the local stack: the demo district runs in this very release."""
+    prefix = os.environ.get("KAFKA_PREFIX", "")
+    return json.dumps({"regions": [{**DEMO_REGION, "districts": [{**d, "kafka_prefix": prefix}
+                                                                 for d in DEMO_REGION["districts"]]}]},
+                      ensure_ascii=False)
+
+
 def demo_clock_file(data_dir: Path) -> Path:
     """Ordering's clock offset (CLOCK_OFFSET_FILE) in the local stack: only the demo seed writes
     it, to serve orders and hold activities in the past, and removes it when done."""
@@ -220,6 +235,7 @@ def processes(data_dir: Path, database_prefix: str = "wenming_") -> list[Service
     secrets = ensure_secrets(data_dir / "secrets")
     extra = {name: {"GRPC_PROCESSES": str(n)} for name, n in DEV_GRPC_PROCESSES.items()}
     extra["gateway"] = DEMO_APP
+    extra["rollup"] = {"ROLLUP_REGIONS": demo_regions()}
     extra["ordering"]["CLOCK_OFFSET_FILE"] = str(demo_clock_file(data_dir))
     # a PDF certificate's QR code opens the app's 证明核验 page: on this machine, the gateway's port
     gateway = next(d for d in defs if d.name == "gateway")

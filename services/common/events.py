@@ -40,7 +40,12 @@ def kafka_name(name: str) -> str:
 
 
 def events_topic(service: str) -> str:
-    return kafka_name(f"wenming.{service}.v1.events")
+    return release_events_topic(_kafka_prefix, service)
+
+
+def release_events_topic(prefix: str, service: str) -> str:
+    """A service's topic in the release whose KAFKA_PREFIX is `prefix` (the roll-up reads many releases')."""
+    return f"{prefix}wenming.{service}.v1.events"
 
 
 def dlq_topic(topic: str) -> str:

@@ -43,6 +43,7 @@ CONTRACT_SERVICES = (
     ("wenming.training.v1.training_pb2", "TrainingService"),
     ("wenming.media.v1.media_pb2", "MediaService"),
     ("wenming.notification.v1.notification_pb2", "NotificationService"),
+    ("wenming.rollup.v1.rollup_pb2", "RollupService"),
 )
 IDEMPOTENCY_FIELD = "idempotency_key"
 # 5 attempts (gRPC's cap) spaced ~0.1, 0.2, 0.4, 0.8 s (jittered): a server that drains hands its

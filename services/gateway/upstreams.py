@@ -31,6 +31,8 @@ KNOWN_SERVICES = {
     "training": ("wenming.training.v1.training_pb2", "TrainingService"),
     "media": ("wenming.media.v1.media_pb2", "MediaService"),
     "notification": ("wenming.notification.v1.notification_pb2", "NotificationService"),
+    # a city's release (docs/rollup.md): its gateway, in front of its registration, routes it
+    "rollup": ("wenming.rollup.v1.rollup_pb2", "RollupService"),
 }
 
 

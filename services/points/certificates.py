@@ -24,6 +24,7 @@ from services.common.http_errors import from_domain_error, json_error, json_resp
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.monthly_rules import HOURS_BOOKS
 from services.common.outbox import insert_with_events
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -36,7 +37,6 @@ from .models import Certificate, Counter as Sequence, LedgerEntry
 from .store import CODE_ALPHABET
 
 NUMBER = re.compile(r"^ZM-\d{4}-\d{6}-[2-9A-HJ-NP-Z]{4}$")
-HOURS_BOOKS = (pb.BOOK_VERIFIED_MINUTES, pb.BOOK_MANUAL_MINUTES)
 CATEGORY_LABEL = {
     common_pb2.SERVICE_CATEGORY_LECTURE_THEORY: "讲理论", common_pb2.SERVICE_CATEGORY_LECTURE_POLICY: "讲政策",
     common_pb2.SERVICE_CATEGORY_LECTURE_SCIENCE: "讲科学", common_pb2.SERVICE_CATEGORY_LECTURE_LAW: "讲法治",

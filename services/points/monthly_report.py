@@ -18,6 +18,7 @@ from typing import cast
 
 from prometheus_client import Histogram
 
+from services.common import monthly_rules as rules
 from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet, WorkbookSource
@@ -25,8 +26,7 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
-from . import monthly_rules as rules
-from .certificates import CATEGORY_LABEL, HOURS_BOOKS
+from .certificates import CATEGORY_LABEL
 from .directory import Directory, unit_ref_of
 from .exports import reported_unit, first_unit_inside
 from .models import LedgerEntry
@@ -63,15 +63,6 @@ def month_caption(district_name: str, unit_name: str, year: int, month: int) -> 
     """The title row: 凉州区新时代文明实践中心 东关街道实践站 2026年11月 志愿服务统计月报."""
     where = unit_name if unit_name == district_name else f"{district_name} {unit_name}"
     return f"{where} {year}年{month}月 {TITLE}"
-
-
-def figures_msg(f: rules.Figures) -> pb.MonthlyFigures:
-    return pb.MonthlyFigures(
-        volunteers_registered=f.volunteers_registered, volunteers_new=f.volunteers_new,
-        volunteers_active=f.volunteers_active, teams=f.teams, activities_held=f.activities_held,
-        activity_participants=f.activity_participants, orders_placed=f.orders_placed,
-        orders_completed=f.orders_completed, service_minutes=f.service_minutes, ratings=f.ratings,
-        satisfied_ratings=f.satisfied_ratings, satisfaction_centi=f.satisfaction_centi)
 
 
 def figure_cells(f: pb.MonthlyFigures) -> Row:
@@ -136,11 +127,11 @@ class MonthlyReports:
                              hours=hours)
         report = pb.MonthlyReport(
             unit=unit_ref_of(unit), month=f"{year:04d}-{month:02d}", district_name=self.district_name(district, unit),
-            units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=figures_msg(result.units[c["_id"]]))
-                   for c in children] + [pb.MonthlyUnitRow(figures=figures_msg(result.units[rules.OWN]))],
+            units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=rules.figures_msg(result.units[c["_id"]]))
+                   for c in children] + [pb.MonthlyUnitRow(figures=rules.figures_msg(result.units[rules.OWN]))],
             categories=[pb.MonthlyCategoryRow(category=_category(c), label=category_label(c),
-                                              figures=figures_msg(f)) for c, f in result.categories.items()],
-            total=figures_msg(result.total))
+                                              figures=rules.figures_msg(f)) for c, f in result.categories.items()],
+            total=rules.figures_msg(result.total))
         COMPUTE_SECONDS.labels(common_pb2.UnitLevel.Name(unit["level"])).observe(time.perf_counter() - started)
         return report
 
@@ -149,7 +140,7 @@ class MonthlyReports:
     def _hours(self, district: str, unit: dict, span: tuple[dt.datetime, dt.datetime]) -> list[rules.Hours]:
         """Service minutes (verified and manual, reversals included) recorded inside the subtree."""
         found = self.entries.find(
-            {"district_id": district, "book": {"$in": list(HOURS_BOOKS)}, "unit_path": unit["_id"],
+            {"district_id": district, "book": {"$in": list(rules.HOURS_BOOKS)}, "unit_path": unit["_id"],
              "occurred_at": {"$gte": span[0], "$lt": span[1]}},
             {"account_id": 1, "amount": 1, "unit_path": 1, "cause": 1})
         return [rules.Hours(e["unit_path"], e.get("cause", {}).get("category", 0), e["amount"], e["account_id"])

@@ -12,6 +12,7 @@ import math
 
 from pymongo.errors import DuplicateKeyError
 
+from services.common import monthly_rules
 from services.common.auth import Principal
 from services.common.consumer import ConsumedEvent, Outcome
 from services.common.pii import mask_name
@@ -34,13 +35,6 @@ M = pb.LeaderboardMetric
 METRIC_FILTER = {M.LEADERBOARD_METRIC_VERIFIED_HOURS: (pb.BOOK_VERIFIED_MINUTES, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_VOLUNTEER_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_RESIDENT_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_RESIDENT)}
-ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderHandedOver,
-                ordering.OrderDispatched, ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted,
-                ordering.OrderDeclined, ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed,
-                ordering.OrderRated, ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
-ACTIVITY_EVENTS = (ordering.ActivityPlanned, ordering.ActivityPublished, ordering.ActivityCancelled,
-                   ordering.ActivitySignedUp, ordering.ActivityAttended, ordering.ActivityRated,
-                   ordering.ActivityCompleted)
 
 
 def _at(ts) -> dt.datetime | None:
@@ -57,9 +51,9 @@ class Facts:
         self.activities = ActivityFact._get_collection()
 
     def handlers(self) -> dict:
-        return {**{e.DESCRIPTOR.full_name: self._order for e in ORDER_EVENTS},
+        return {**{e.DESCRIPTOR.full_name: self._order for e in monthly_rules.ORDER_EVENTS},
                 ordering.OrderAcknowledged.DESCRIPTOR.full_name: self._acknowledged,
-                **{e.DESCRIPTOR.full_name: self._activity for e in ACTIVITY_EVENTS}}
+                **{e.DESCRIPTOR.full_name: self._activity for e in monthly_rules.ACTIVITY_EVENTS}}
 
     def _order(self, event: ConsumedEvent) -> Outcome:
         o = event.payload.order
@@ -67,11 +61,11 @@ class Facts:
             raise ValueError("order.order_id is empty")
         placed, completed = _at(o.placed_at), _at(o.completed_at)
         return upsert_if_newer(self.orders, o.order_id, event.envelope.aggregate_version, {
+            **monthly_rules.order_facts(o),
             "district_id": event.envelope.district_id, "origin_path": list(o.origin_courtyard.path),
-            "placed_at": placed, "status": o.status, "category": o.category, "one": 1,
-            "completed": int(completed is not None), "cancelled": int(o.status == OS.ORDER_STATUS_CANCELLED),
+            "status": o.status, "one": 1, "cancelled": int(o.status == OS.ORDER_STATUS_CANCELLED),
             "completion_seconds": int((completed - placed).total_seconds()) if completed and placed else 0,
-            "rated": int(o.rating > 0), "rating": o.rating})
+            "rated": int(o.rating > 0)})
 
     def _acknowledged(self, event: ConsumedEvent) -> Outcome:
         p: ordering.OrderAcknowledged = event.payload
@@ -99,14 +93,9 @@ class Facts:
         starts = _at(a.starts_at)
         path = list(a.unit.path)
         station = path[2] if len(path) > 2 else ""  # center, institute, station, courtyard
-        completed = isinstance(event.payload, ordering.ActivityCompleted) or \
-            a.status == ordering_types.ACTIVITY_STATUS_COMPLETED
-        # who took part is known once, at completion: its volunteers with hours and the residents who came
-        took_part = {"participants": len({h.volunteer_id for h in event.payload.hours}) +
-                     event.payload.residents_attended} if isinstance(event.payload, ordering.ActivityCompleted) else {}
         return upsert_if_newer(self.activities, a.activity_id, event.envelope.aggregate_version, {
-            "district_id": event.envelope.district_id, "unit_path": path, "starts_at": starts, "title": a.title,
-            "category": a.category, "station_id": station, "completed": int(completed), **took_part,
+            **monthly_rules.activity_facts(event.payload),
+            "district_id": event.envelope.district_id, "unit_path": path, "title": a.title, "station_id": station,
             "station_month": f"{station}|{month_key(starts)}" if station and starts else ""})
 
 

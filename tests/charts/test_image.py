@@ -152,13 +152,20 @@ def test_context_copies_exist_and_survive_dockerignore():
         assert dockerignore_excludes(outside), outside
 
 
+# built, but off in a district's release: a city's release turns it on (docs/rollup.md)
+CITY_RELEASE_ONLY = {"rollup"}
+
+
 def test_chart_enables_exactly_the_built_services():
-    """A service is enabled by default once `python -m services.<name>` exists in the image."""
+    """A service is enabled by default once `python -m services.<name>` exists in the image
+    (but for those only a city's release runs)."""
     built = {p.parent.name for p in (ROOT / "services").glob("*/__main__.py")}
     chart = CHART_VALUES["services"]
     assert built <= set(chart), f"services/{sorted(built - set(chart))} exist but the chart does not know them"
     for name, values in chart.items():
-        if is_built(name):
+        if name in CITY_RELEASE_ONLY:
+            assert is_built(name) and not values["enabled"], f"services.{name} is for a city's release: off by default"
+        elif is_built(name):
             assert values["enabled"], f"services/{name} is built: enable services.{name} in charts/wenming/values.yaml"
         else:
             assert not values["enabled"], f"services.{name} is enabled but services/{name}/__main__.py does not exist"

@@ -17,7 +17,7 @@ from services.common.kafka_clients import DAY_MS, FOREVER
 from tests.charts.helm import CHART_DIR, NAMESPACE, ROOT, Manifest, matches, validate
 from tests.charts.service_code import required_settings
 
-ALL_SERVICES = ("registration", "ordering", "points", "training", "media", "notification", "gateway")
+ALL_SERVICES = ("registration", "ordering", "points", "training", "media", "notification", "rollup", "gateway")
 GRPC_SERVICES = tuple(s for s in ALL_SERVICES if s != "gateway")
 
 # What each service reads from Secrets (README "Configuration" and the services' own settings).
@@ -28,6 +28,7 @@ SECRET_ENV = {
     "training": {"JWT_PUBLIC_KEY", "CHECKIN_CODE_KEY", "MONGODB_URI"},
     "media": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "notification": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
+    "rollup": {"JWT_PUBLIC_KEY", "MONGODB_URI"},
     "gateway": set(),
 }
 
@@ -40,7 +41,10 @@ SENTINELS = {
 }
 MONGODB_URI_SENTINEL = "mongodb://wenming:SENTINEL-PASSWORD@m0,m1,m2/?replicaSet=rs0&authSource=admin"
 
-EVERY_SERVICE = {name: {"enabled": True} for name in ALL_SERVICES}
+# the roll-up runs in a city's release, with its regions (docs/rollup.md)
+ROLLUP_REGIONS = '{"regions": [{"region_id": "wuwei", "name": "武威市", "districts": [{"district_id": "liangzhou", "name": "凉州区", "kafka_prefix": "liangzhou."}]}]}'
+EVERY_SERVICE = {**{name: {"enabled": True} for name in ALL_SERVICES},
+                 "rollup": {"enabled": True, "config": {"ROLLUP_REGIONS": ROLLUP_REGIONS}}}
 
 VARIANTS = {
     "defaults": {},

@@ -30,7 +30,8 @@ from wenming.registration.v1 import registration_pb2 as reg
 SERVICES = {"registration": "wenming.registration.v1.RegistrationService",
             "ordering": "wenming.ordering.v1.OrderingService", "points": "wenming.points.v1.PointsService",
             "training": "wenming.training.v1.TrainingService", "media": "wenming.media.v1.MediaService",
-            "notification": "wenming.notification.v1.NotificationService"}
+            "notification": "wenming.notification.v1.NotificationService",
+            "rollup": "wenming.rollup.v1.RollupService"}
 READ, OWN_ACCOUNT = common_pb2.METHOD_EFFECT_READ, common_pb2.METHOD_EFFECT_OWN_ACCOUNT
 
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import tools
 
-SERVICES = ("registration", "ordering", "points", "training", "media", "notification", "gateway")
+SERVICES = ("registration", "ordering", "points", "training", "media", "notification", "rollup", "gateway")
 
 
 def scrape(proc) -> tuple[str, str]:

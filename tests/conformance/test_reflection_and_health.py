@@ -36,6 +36,7 @@ def test_grpcurl_lists_every_service(tool, fleet):
                           ("training", "wenming.training.v1.TrainingService"),
                           ("media", "wenming.media.v1.MediaService"),
                           ("notification", "wenming.notification.v1.NotificationService"),
+                          ("rollup", "wenming.rollup.v1.RollupService"),
                           ("registration", "wenming.registration.v1.RegistrationService")):
         listed = set(grpcurl(tool, fleet[name].grpc_target, "list").split())
         assert listed == {service, "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",

@@ -47,7 +47,7 @@ STACK = ROOT / "infra" / "local" / "stack.sh"
 # service's index, HTTP 10 above. Lanes run 0..31 (8 slots × 4), so every port stays below the test
 # database's 27018.
 SERVICE_INDEX = {"gateway": 0, "registration": 1, "ordering": 2, "points": 3, "training": 4, "media": 5,
-                 "notification": 6}
+                 "notification": 6, "rollup": 7}
 PORTS_PER_LANE = 200
 
 
@@ -97,7 +97,9 @@ class Stack:
         """A service process definition on test ports (not started)."""
         port = grpc_port(name, port_offset)
         definition = launcher.ServiceDef(name, port, port + 10)
-        peers = [launcher.ServiceDef(n, grpc_port(n), grpc_port(n) + 10) for n in SERVICE_INDEX]
+        # a district's services, never the roll-up: a gateway told of one waits for it to serve,
+        # and only a city's release runs it (a test that wants it passes ROLLUP_GRPC_TARGET)
+        peers = [launcher.ServiceDef(n, grpc_port(n), grpc_port(n) + 10) for n in SERVICE_INDEX if n != "rollup"]
         env = launcher.service_env(definition, secrets=self.secrets,
                                    database_prefix=database_prefix or self.db_prefix,
                                    extra={"LOG_LEVEL": "INFO", "SHUTDOWN_GRACE_SECONDS": "3",

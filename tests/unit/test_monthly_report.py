@@ -15,11 +15,11 @@ from services.common.errors import InvalidArgument
 from services.common.export_cli import EXPORTS, parser
 from services.common.exports import workbook
 from services.common.validation import Validator
-from services.points import monthly_rules as rules
+from services.common import monthly_rules as rules
 from services.points.monthly_report import (
-    CATEGORY_HEADERS, UNIT_HEADERS, figures_msg, month_caption, report_rows, report_sheets,
+    CATEGORY_HEADERS, UNIT_HEADERS, month_caption, report_rows, report_sheets,
 )
-from services.points.monthly_rules import OWN, Activity, Figures, Hours, Order, Team, Volunteer
+from services.common.monthly_rules import OWN, Activity, Figures, Hours, Order, Team, Volunteer, figures_msg
 from wenming.common.v1 import common_pb2 as c
 from wenming.points.v1 import points_pb2 as pb
 

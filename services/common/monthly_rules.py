@@ -1,5 +1,7 @@
 """The monthly statistics report's rules (月报, docs/reporting.md), with no database: which month may
 be asked for, which row of the report a record falls in, and how the records of a month add up.
+Points reports a district's units with them, the roll-up (docs/rollup.md) a region's districts: one
+set of rules, so a district's row in its region is what the district reports of itself.
 
 Every record is counted in exactly one unit row — the child of the report's unit on the record's
 path, or 本级 when the path ends at the unit itself — so the rows add up to the total, figure by
@@ -14,13 +16,21 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from services.common.clock import CHINA, as_utc
 from services.common.validation import Validator
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from wenming.ordering.v1 import events_pb2 as ordering
+from wenming.ordering.v1 import ordering_pb2 as ordering_api
+from wenming.ordering.v1 import types_pb2 as ordering_types
+from wenming.points.v1 import points_pb2 as points
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 OWN = ""  # the row key of the unit's own records (本级)
 SATISFIED_FROM = 4  # stars: a rating of 4 or 5 counts as satisfied (满意)
+HOURS_BOOKS = (points.BOOK_VERIFIED_MINUTES, points.BOOK_MANUAL_MINUTES)  # the ledger's books of service minutes
 
 
 def validate_month(v: Validator, field_name: str, text: str, now: dt.datetime) -> tuple[int, int]:
@@ -172,3 +182,47 @@ def tally(root_id: str, children: Iterable[str], month: tuple[dt.datetime, dt.da
     for h in hours:
         result.count(h.path, root_id, Figures(service_minutes=h.minutes), h.category)
     return result
+
+
+def figures_msg(f: Figures) -> points.MonthlyFigures:
+    return points.MonthlyFigures(
+        volunteers_registered=f.volunteers_registered, volunteers_new=f.volunteers_new,
+        volunteers_active=f.volunteers_active, teams=f.teams, activities_held=f.activities_held,
+        activity_participants=f.activity_participants, orders_placed=f.orders_placed,
+        orders_completed=f.orders_completed, service_minutes=f.service_minutes, ratings=f.ratings,
+        satisfied_ratings=f.satisfied_ratings, satisfaction_centi=f.satisfaction_centi)
+
+
+# ---- what the report takes from ordering's events (each consumer keeps it beside its own fields) ----
+
+# the events carrying an order's or an activity's whole snapshot
+ORDER_EVENTS = (ordering.OrderPlaced, ordering.OrderAcknowledged, ordering.OrderEscalated, ordering.OrderHandedOver,
+                ordering.OrderDispatched, ordering.OrderOpened, ordering.OrderClaimed, ordering.OrderAccepted,
+                ordering.OrderDeclined, ordering.OrderCheckedIn, ordering.OrderCompleted, ordering.OrderHoursConfirmed,
+                ordering.OrderRated, ordering.OrderClosed, ordering.OrderCancelled, ordering.OrderRejected)
+ACTIVITY_EVENTS = (ordering.ActivityPlanned, ordering.ActivityPublished, ordering.ActivityCancelled,
+                   ordering.ActivitySignedUp, ordering.ActivityAttended, ordering.ActivityRated,
+                   ordering.ActivityCompleted)
+ActivityEvent = (ordering.ActivityPlanned | ordering.ActivityPublished | ordering.ActivityCancelled
+                 | ordering.ActivitySignedUp | ordering.ActivityAttended | ordering.ActivityRated
+                 | ordering.ActivityCompleted)
+
+
+def _at(ts: Timestamp) -> dt.datetime | None:
+    return ts.ToDatetime(dt.UTC) if ts.seconds else None
+
+
+def order_facts(o: ordering_api.Order) -> dict[str, Any]:
+    """An order snapshot's figures: when it was placed, its category, served (签退) or not, its rating."""
+    return {"placed_at": _at(o.placed_at), "category": o.category, "completed": int(_at(o.completed_at) is not None),
+            "rating": o.rating}
+
+
+def activity_facts(payload: ActivityEvent) -> dict[str, Any]:
+    """An activity event's figures: when it starts, its category, held or not, and — known once, at
+    completion — who took part: its volunteers with hours and the residents who came."""
+    a = payload.activity
+    completed = isinstance(payload, ordering.ActivityCompleted) or a.status == ordering_types.ACTIVITY_STATUS_COMPLETED
+    took_part = {"participants": len({h.volunteer_id for h in payload.hours}) + payload.residents_attended} \
+        if isinstance(payload, ordering.ActivityCompleted) else {}
+    return {"starts_at": _at(a.starts_at), "category": a.category, "completed": int(completed), **took_part}
