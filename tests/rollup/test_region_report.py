@@ -21,10 +21,11 @@ import pytest
 from services.common.auth import TokenIssuer
 from services.common.clock import CHINA
 from tests.ordering.support import Clock, Ordering, World
-from tests.points.support import points_stub, wait_for
+from tests.points.support import points_stub
 from tests.support.grpc_helpers import expect_error
 from tests.support.registration import District
 from tests.support.stack import CATCH_UP_SECONDS, KAFKA_PREFIX
+from tests.support.waiting import wait_until
 from wenming.ordering.v1 import ordering_pb2 as ord_pb
 from wenming.points.v1 import points_pb2 as points_pb
 from wenming.points.v1 import points_pb2_grpc
@@ -163,15 +164,15 @@ def test_each_district_is_its_own_report_and_the_region_their_sum(rollup, distri
     first, second = districts
     city, other = cities
     # each district's points has counted its month: the served orders' hours and ratings, the team
-    own = [wait_for(lambda r=r, teams=teams: (f := _own_report(r)).ratings == 1 and f.service_minutes
-                    and f.teams == teams and f, CATCH_UP_SECONDS)
+    own = [wait_until(lambda r=r, teams=teams: (f := _own_report(r)).ratings == 1 and f.service_minutes
+                      and f.teams == teams and f, CATCH_UP_SECONDS, what="each district's own month")
            for r, teams in ((first, 1), (second, 0))]
     assert own[0].orders_placed == 2 and own[0].volunteers_new == 3 and own[0].satisfied_ratings == 1, own[0]
     assert own[1].orders_placed == 1 and own[1].volunteers_new == 1 and own[1].satisfied_ratings == 0, own[1]
 
-    report = wait_for(lambda: (r := _region(rollup, city))
-                      and [row.figures for row in r.districts] == own and r, CATCH_UP_SECONDS)
-    assert report, (_region(rollup, city), own)
+    report = wait_until(lambda: (r := _region(rollup, city))
+                        and [row.figures for row in r.districts] == own and r, CATCH_UP_SECONDS,
+                        what="the region's rows to equal the districts' own reports")
     assert (report.region_id, report.name, report.month) == (city.id, "测试市", this_month())
     assert [(row.district_id, row.name) for row in report.districts] == [
         (first.world.district.id, "甲区"), (second.world.district.id, "乙县")]
