@@ -114,17 +114,7 @@ class Commendations:
         size = v.page_size("page.page_size", req.page.page_size)
         v.check()
         cursor = _cursor(req.page.page_token)
-        if principal.role == Role.ROLE_VOLUNTEER:
-            if volunteer_id not in ("", principal.subject):
-                raise PermissionDenied("a volunteer sees their own commendations only")
-            volunteer_id = principal.subject
-        elif principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE):
-            if not volunteer_id:
-                raise InvalidArgument.field("volunteer_id", "must be set: your token has no commendations of its own")
-            if self.directory.managed(principal, volunteer_id).kind != pb.ACCOUNT_KIND_VOLUNTEER:
-                raise InvalidArgument.field("volunteer_id", "is not a volunteer")
-        else:
-            raise PermissionDenied("commendations are listed for the volunteer themself or an admin of their unit")
+        volunteer_id = self.directory.volunteer_asked_for(principal, volunteer_id, "表彰")
         found = rules.newest_first(self.of_volunteer(principal.district_id, volunteer_id))
         if cursor is not None:
             found = [c for c in found if rules.sort_key(c) < cursor]

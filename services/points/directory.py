@@ -86,6 +86,21 @@ class Directory:
             return principal.subject, K.ACCOUNT_KIND_RESIDENT
         raise InvalidArgument.field("account_id", "must be set: your token has no account of its own")
 
+    def volunteer_asked_for(self, principal: Principal, volunteer_id: str, what: str) -> str:
+        """The volunteer a read of their `what` (表彰, 礼遇 …) concerns: a volunteer's own (naming
+        nobody or themself), or one an admin or a service names inside its subtree."""
+        if principal.role == Role.ROLE_VOLUNTEER:
+            if volunteer_id not in ("", principal.subject):
+                raise PermissionDenied(f"志愿者只能查看自己的{what}")
+            return principal.subject
+        if principal.role not in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE):
+            raise PermissionDenied(f"{what}只能由志愿者本人或其所在单位的管理员查看")
+        if not volunteer_id:
+            raise InvalidArgument.field("volunteer_id", f"须指明志愿者（管理员本人没有{what}）")
+        if self.managed(principal, volunteer_id).kind != K.ACCOUNT_KIND_VOLUNTEER:
+            raise InvalidArgument.field("volunteer_id", "不是志愿者")
+        return volunteer_id
+
     def readable(self, principal: Principal, account_id: str) -> Holder:
         """The holder of an account the caller may read: their own, or a person in an admin's
         subtree. NotFound for people this service has not heard of."""

@@ -227,17 +227,7 @@ class Perks:
         v = Validator()
         volunteer_id = v.ident("volunteer_id", req.volunteer_id, required=False)
         v.check()
-        if principal.role == Role.ROLE_VOLUNTEER:
-            if volunteer_id not in ("", principal.subject):
-                raise PermissionDenied("志愿者只能查看自己的礼遇")
-            volunteer_id = principal.subject
-        elif principal.role in (Role.ROLE_UNIT_ADMIN, Role.ROLE_SERVICE):
-            if not volunteer_id:
-                raise InvalidArgument.field("volunteer_id", "must be set: your token has no stars of its own")
-            if self.directory.managed(principal, volunteer_id).kind != pb.ACCOUNT_KIND_VOLUNTEER:
-                raise InvalidArgument.field("volunteer_id", "is not a volunteer")
-        else:
-            raise PermissionDenied("礼遇属于志愿者：居民没有星级")
+        volunteer_id = self.directory.volunteer_asked_for(principal, volunteer_id, "礼遇")
         district = principal.district_id
         account = self.ledger.account_view(district, volunteer_id, pb.ACCOUNT_KIND_VOLUNTEER)
         points = self.point_rules.for_district(district)
