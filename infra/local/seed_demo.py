@@ -24,6 +24,7 @@ from pathlib import Path
 
 import grpc
 import seed_venues  # infra/local, beside this file
+from launcher import DEMO_REGION  # infra/local, beside this file
 
 from services.common.pii import id_check_char
 from wenming.common.v1 import common_pb2 as c
@@ -33,7 +34,8 @@ from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
 DISTRICT = "liangzhou"
 PASSWORD = "Wenming@2026"
 CENTER_NAME = "凉州区新时代文明实践中心"
-REGION = "wuwei"  # the demo city's account district (launcher.DEMO_REGION)
+# the demo city's account district: its 文明办 logs in there and reads 凉州区 through the roll-up
+CITY_DISTRICT = DEMO_REGION["region_id"]
 INSTITUTES = {
     "黄羊镇": ["广场村", "上庄村", "新店村"],
     "武南镇": ["白塔村", "刘庄村", "下双村"],
@@ -228,7 +230,7 @@ def seed(procs) -> None:
     print(f"seeding demo district {DISTRICT} ({CENTER_NAME})…", flush=True)
     bootstrap_center(registration.env)
     # the 文明办 of the demo city, reading 凉州区 through the roll-up (launcher.DEMO_REGION)
-    bootstrap_center(registration.env, REGION, "武威市文明办")
+    bootstrap_center(registration.env, CITY_DISTRICT, "武威市文明办")
     seeder = Seeder(registration.grpc_target)
     center_admin, claims = seeder.login(reg.PRINCIPAL_KIND_ADMIN, "center-admin")
     if seeder.already_seeded(center_admin):
@@ -263,7 +265,7 @@ def print_summary(procs) -> None:
                              ("志愿者", "volunteer", "13909310000"), ("群众(居民)", "resident", "13709310000")]:
         print(f"  {who:<12} kind={kind:<10} login={login}")
     print("  every unit has an admin: inst<i>-admin, st<i><j>-admin, cy<i><j><k>-admin")
-    print(f"  武威市文明办 (roll-up, district '{REGION}') kind=admin      login=center-admin")
+    print(f"  武威市文明办 (roll-up, district '{CITY_DISTRICT}') kind=admin      login=center-admin")
     print("\nTry:  grpcurl -plaintext -d '{\"district_id\":\"liangzhou\",\"kind\":\"PRINCIPAL_KIND_ADMIN\","
           "\"login\":\"center-admin\",\"password\":\"" + PASSWORD + "\"}' 127.0.0.1:50051 "
           "wenming.registration.v1.RegistrationService/Login", flush=True)
