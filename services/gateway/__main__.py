@@ -97,7 +97,7 @@ def main() -> int:
     trace_requests(app)
     app.register_blueprint(api_blueprint(upstreams))
     app.register_blueprint(downloads_blueprint(upstreams))
-    app.register_blueprint(web_blueprint(web_root, district_id, district_name))
+    app.register_blueprint(web_blueprint(web_root, district_id, district_name, region_reports="rollup" in upstreams))
     streams = InboxStreams(upstreams.get("notification"), sse_streams, sse_max_seconds)
     app.register_blueprint(streams.blueprint())
     # open streams are connections on top of waitress's usual limit (100)

@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
 HASHED_ASSETS_MAX_AGE = 365 * 24 * 3600
 
 
-def web_blueprint(root: Path, district_id: str, district_name: str) -> Blueprint:
+def web_blueprint(root: Path, district_id: str, district_name: str, region_reports: bool = False) -> Blueprint:
     bp = Blueprint("web", __name__)
     index = root / "index.html"
     if not index.exists():
@@ -67,8 +67,10 @@ def web_blueprint(root: Path, district_id: str, district_name: str) -> Blueprint
 
     @bp.get("/app/config.json")
     def config():
-        """What the login page needs before anyone is logged in: the district this deployment serves."""
-        body = json.dumps({"districtId": district_id, "districtName": district_name}, ensure_ascii=False)
+        """What the pages need to know of this deployment: the district it serves (the login page) and
+        whether it routes a roll-up (a city's or province's release: 我的 offers 区域汇总)."""
+        body = json.dumps({"districtId": district_id, "districtName": district_name,
+                           "regionReports": region_reports}, ensure_ascii=False)
         response = Response(body, mimetype="application/json")
         response.headers["Cache-Control"] = "no-cache"
         return _with_headers(response)

@@ -209,7 +209,7 @@ def test_the_app_is_served_with_its_routes_and_cache_rules(gateway, module_distr
     # the old dashboard address and the root lead into the app
     assert get("/dashboard")[3].endswith("/app/admin/center") and get("/")[3].endswith("/app/")
     status, body, _ = call(gateway, "/app/config.json", method="GET")
-    assert status == 200 and body == {"districtId": "", "districtName": ""}
+    assert status == 200 and body == {"districtId": "", "districtName": "", "regionReports": False}
 
 
 def test_readiness_and_metrics(gateway):

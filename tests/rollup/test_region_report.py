@@ -23,7 +23,7 @@ from services.common.clock import CHINA
 from tests.ordering.support import Clock, Ordering, World
 from tests.points.support import points_stub
 from tests.support.grpc_helpers import expect_error
-from tests.support.registration import District
+from tests.support.registration import PASSWORD, District
 from tests.support.stack import CATCH_UP_SECONDS, KAFKA_PREFIX
 from tests.support.waiting import wait_until
 from wenming.ordering.v1 import ordering_pb2 as ord_pb
@@ -239,3 +239,38 @@ def test_the_citys_gateway_serves_it_as_rest(stack, registration, rollup_proc, r
             document = json.loads(reply.read())
         validate(document)
         assert "post" in document["paths"][ROUTE]
+
+
+def test_the_citys_文明办_reads_its_region_on_a_phone(stack, registration, rollup_proc, rollup, districts, cities):
+    """区域汇总 in the app of the city's release: 我的 offers it to the 文明办 (the gateway routes a
+    roll-up), the page shows each district's month as the roll-up answers it and the total; axe-core
+    finds nothing serious, and the page raises no errors."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, new_device
+
+    city = cities[0]
+    expected = _region(rollup, city)
+    off = {f"{name.upper()}_GRPC_TARGET": "" for name in ("ordering", "points", "training", "media", "notification")}
+    with stack.running("gateway", log_name="gateway-rollup-app", extra_env={
+            "REGISTRATION_GRPC_TARGET": registration.grpc_target, "ROLLUP_GRPC_TARGET": rollup_proc.grpc_target,
+            "WEB_ROOT": str(ROOT / "build" / "web"), "APP_DISTRICT_ID": city.id, "APP_DISTRICT_NAME": "测试市",
+            **off}) as gateway, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        phone = new_device(browser, gateway.http_base, "region")
+        try:
+            phone.login("管理员", "center-admin", PASSWORD)
+            page = phone.open("/admin/me")
+            page.get_by_text("区域汇总（各区县月度志愿服务情况）").click()
+            for row in expected.districts:
+                card = page.locator(f'[data-district-id="{row.district_id}"]')
+                expect(card).to_contain_text(row.name)
+                expect(card).to_contain_text(f"注册志愿者 {row.figures.volunteers_registered} 人")
+            expect(page.get_by_test_id("region-total")).to_contain_text(
+                f"点单 {expected.total.orders_placed}、完成 {expected.total.orders_completed}")
+            phone.settle()
+            assert not phone.accessibility_violations()
+            assert not phone.unexpected_faults()
+        finally:
+            phone.context.close()
+            browser.close()

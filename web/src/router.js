@@ -82,6 +82,7 @@ const routes = [
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
+    { path: 'region', component: admin('Region'), meta: { role: 'ROLE_UNIT_ADMIN', title: '区域汇总' } },
     { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
     { path: 'appeals', component: admin('CreditAppeals'), meta: { role: 'ROLE_UNIT_ADMIN', title: '信用申诉' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
