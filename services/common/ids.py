@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import time
 
@@ -39,6 +40,14 @@ def ulid_millis(value: str) -> int | None:
 def new_id(prefix: str) -> str:
     """e.g. new_id("vol") -> "vol_01JD3Q8Y6P4M2T5R7W9X0Z1B3C"."""
     return f"{prefix}_{ulid()}"
+
+
+def keyed_id(prefix: str, request_key: str) -> str:
+    """The id of what a keyed request creates: the same key always gives the same id, so the
+    `_id` index every collection has finds a retry (and refuses a concurrent duplicate). For
+    collections whose older documents carry no key field: a unique index on such a field would
+    collide on their missing values (FerretDB v1 has no partial or sparse indexes)."""
+    return f"{prefix}_k{hashlib.sha256(request_key.encode()).hexdigest()[:32]}"
 
 
 def encode_page_token(last_key: str) -> str:

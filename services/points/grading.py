@@ -14,13 +14,15 @@ import math
 import re
 
 from prometheus_client import Counter
+from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal
 from services.common.clock import CHINA, clock
 from services.common.consumer import ConsumedEvent, Outcome
 from services.common.errors import InvalidArgument
 from services.common.events import EventSource, to_timestamp
-from services.common.ids import new_id
+from services.common.ids import keyed_id, new_id
+from services.common.listing import key
 from services.common.outbox import insert_with_events
 from services.common.readmodels import upsert_if_newer
 from services.common.validation import Validator
@@ -171,23 +173,44 @@ class Grading:
     # ---- writes ----
 
     def record_evidence(self, principal: Principal, req: pb.RecordGradeEvidenceRequest) -> dict:
+        """Records evidence; with an idempotency key, a retry gets the first evidence. Keyed
+        evidence takes its id from the key (ids.keyed_id): older evidence has no key field to
+        index uniquely, and `_id` is unique already, so the insert itself refuses a duplicate."""
         v = Validator()
         unit_id = v.ident("unit_id", req.unit_id)
         v.enum("criterion", req.criterion, pb.GradingCriterion)
-        title = v.text("title", req.title.strip(), min_len=2, max_len=60)
-        url = v.regex("document_url", req.document_url.strip(), URL, "须为 http(s) 网址", required=False)
-        note = v.text("note", req.note.strip(), max_len=500, required=False)
+        asked = {"criterion": req.criterion, "title": v.text("title", req.title.strip(), min_len=2, max_len=60),
+                 "document_url": v.regex("document_url", req.document_url.strip(), URL, "须为 http(s) 网址",
+                                         required=False),
+                 "note": v.text("note", req.note.strip(), max_len=500, required=False)}
+        idempotency_key = v.idempotency_key(req.idempotency_key) if req.idempotency_key else ""
         v.check()
         unit = self.directory.managed_unit(principal, unit_id)
-        document = {"_id": new_id("gev"), "district_id": principal.district_id, "unit": _unit_doc(unit),
-                    "unit_path": unit["path"], "criterion": req.criterion, "title": title, "document_url": url,
-                    "note": note, "recorded_by": principal.subject, "recorded_at": clock.now()}
+        evidence_id = keyed_id("gev", key(principal.district_id, principal.subject, idempotency_key)) \
+            if idempotency_key else new_id("gev")
+        if idempotency_key and (replayed := self._replayed_evidence(evidence_id, unit["_id"], asked)) is not None:
+            return replayed
+        document = {"_id": evidence_id, "district_id": principal.district_id, "unit": _unit_doc(unit),
+                    "unit_path": unit["path"], **asked, "recorded_by": principal.subject,
+                    "recorded_at": clock.now_as_stored()}
         event = self.events.new(events_pb2.GradeEvidenceRecorded(evidence=evidence_msg(document)),
                                 district_id=principal.district_id, aggregate_type="grade_evidence",
                                 aggregate_id=document["_id"], version=1, actor_id=principal.subject)
-        insert_with_events(self.evidence, document, [event])
+        try:
+            insert_with_events(self.evidence, document, [event])
+        except DuplicateKeyError:  # a concurrent retry with the key won
+            replayed = self._replayed_evidence(evidence_id, unit["_id"], asked) if idempotency_key else None
+            if replayed is None:
+                raise
+            return replayed
         EVIDENCE_RECORDED.labels(pb.GradingCriterion.Name(req.criterion)).inc()
         return document
+
+    def _replayed_evidence(self, evidence_id: str, unit_id: str, asked: dict) -> dict | None:
+        existing = self.evidence.find_one({"_id": evidence_id}, {"outbox": 0})
+        if existing is not None and not rules.same_evidence(existing, unit_id, asked):
+            raise InvalidArgument.field("idempotency_key", "已用于另一份证明材料的登记")
+        return existing
 
     def assess(self, principal: Principal, req: pb.AssessUnitGradeRequest) -> dict:
         v = Validator()

@@ -153,6 +153,12 @@ def require_evidence_for_change(computed: int, asked: int, reason: str, evidence
 
 # ---- storage and API shapes ----
 
+def same_evidence(stored: dict, unit_id: str, asked: dict) -> bool:
+    """A retry with a used idempotency key is the same request when it records the same evidence
+    for the same unit (`asked`: criterion, title, document_url, note)."""
+    return stored["unit"]["unit_id"] == unit_id and all(stored.get(name) == value for name, value in asked.items())
+
+
 def to_document(scheme: Scheme) -> dict:
     return {"criteria": [{"criterion": c.criterion, "threshold": c.threshold, "points": c.points}
                          for c in scheme.criteria],

@@ -84,7 +84,8 @@ class RulesDocument(Document):
 
 class StoreItem(Document):
     meta = {"collection": "store_items", "strict": False,
-            "indexes": [{"fields": ["district_id", "unit_id"]}, {"fields": ["district_id", "unit_path"]}]}
+            "indexes": [{"fields": ["district_id", "unit_id"]}, {"fields": ["district_id", "unit_path"]},
+                        {"fields": ["restock_keys"]}]}
     id = StringField(primary_key=True)
     district_id = StringField(required=True)
     unit_id = StringField(required=True)
@@ -105,6 +106,8 @@ class StoreItem(Document):
     donated_stock = IntField(default=0)    # pieces donated (捐赠) so far; the last donation in `last_donation`
     last_donation = DictField()
     outbox = ListField(DictField())        # StockDonated, written with the stock it adds
+    restock_keys = ListField(StringField())  # the last keyed restocks applied (store.RESTOCK_KEYS_KEPT)
+    restocks = ListField(DictField())        # and what each asked, in the same order
 
 
 class Redemption(Aggregate):

@@ -34,6 +34,7 @@ from services.common.errors import (
 )
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.listing import key as listing_key
 from services.common.outbox import insert_with_events, update_with_events
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
@@ -52,7 +53,9 @@ CODE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 ITEM_FIELDS = {"name", "description", "price_points", "active", "merchant_id", "min_star_level"}
 DONATED = (pb.STOCK_SOURCE_MERCHANT, pb.STOCK_SOURCE_CHARITY_STORE)
 MAX_QUANTITY = 20
-ITEM_VIEW = {"holds": 0, "outbox": 0}
+ITEM_VIEW = {"holds": 0, "outbox": 0, "restock_keys": 0, "restocks": 0}
+# keyed restocks an item remembers: a retry comes within minutes, long before 20 more restocks
+RESTOCK_KEYS_KEPT = 20
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,14 @@ class Store:
 
     def restock(self, principal: Principal, req: pb.RestockStoreItemRequest) -> dict:
         """Adds stock; donated stock (捐赠) is recorded with its donor, who recorded it and when,
-        in the same write as the stock (StockDonated in the item's outbox)."""
+        in the same write as the stock (StockDonated in the item's outbox).
+
+        With an idempotency key the restock is remembered in the item: its key in `restock_keys`
+        and what it asked in `restocks`, pushed by the same conditional update that adds the stock
+        and only where the key is not there yet (a list of strings: on FerretDB v1 `restocks.key`
+        $ne k still matches an item whose `restocks` hold k beside another key). One atomic write, so a crash never leaves stock added without its
+        key or the reverse (no transactions, and a journal elsewhere would need a recovery). A retry
+        gets the item as it stands; the list keeps the last RESTOCK_KEYS_KEPT keys."""
         v = Validator()
         v.int_range("quantity", req.quantity, 1, 100_000)
         source = v.enum("source", req.source, pb.StockSource, required=False)
@@ -156,12 +166,27 @@ class Store:
             donor_merchant_id = v.ident("donor_merchant_id", req.donor_merchant_id)
         elif source == pb.STOCK_SOURCE_CHARITY_STORE:
             donor_name = v.text("donor_name", req.donor_name, min_len=2, max_len=40)
+        idempotency_key = v.idempotency_key(req.idempotency_key) if req.idempotency_key else ""
         v.check()
         item = self._item(principal, req.item_id)
         self.directory.managed_unit(principal, item["unit_id"], "store's unit")
+        keyed = {"key": listing_key(principal.district_id, principal.subject, idempotency_key), "item_id": item["_id"],
+                 "quantity": req.quantity, "source": source, "donor_merchant_id": donor_merchant_id,
+                 "donor_name": donor_name} if idempotency_key else None
+        unseen: dict = {}  # the write's filter: the key not applied yet
+        remember: dict = {}  # and its update: the key applied
+        if keyed is not None:
+            replayed = self._replayed_restock(principal.district_id, keyed)
+            if replayed is not None:
+                return replayed
+            unseen = {"restock_keys": {"$ne": keyed["key"]}}
+            remember = {"$push": {"restock_keys": keyed["key"], "restocks": keyed}}
         if source not in DONATED:
-            return self.items.find_one_and_update({"_id": item["_id"]}, {"$inc": {"stock": req.quantity, "version": 1}},
-                                                  return_document=ReturnDocument.AFTER)
+            after = self.items.find_one_and_update({"_id": item["_id"], **unseen},
+                                                   {"$inc": {"stock": req.quantity, "version": 1},
+                                                    **remember},
+                                                   return_document=ReturnDocument.AFTER)
+            return self._restocked(principal.district_id, keyed, after)
         if donor_merchant_id:
             merchant = self.perks.merchant(principal.district_id, donor_merchant_id)
             if merchant is None:
@@ -174,16 +199,42 @@ class Store:
                                     recorded_by=principal.subject, recorded_at=to_timestamp(now)),
             district_id=principal.district_id, aggregate_type="store_item", aggregate_id=item["_id"],
             version=item["version"] + 1, actor_id=principal.subject)
-        after = update_with_events(self.items, {"_id": item["_id"], "version": item["version"]},
+        after = update_with_events(self.items, {"_id": item["_id"], "version": item["version"],
+                                                **unseen},
                                    {"$inc": {"stock": req.quantity, "donated_stock": req.quantity},
                                     "$set": {"last_donation": {"source": source, "donor_merchant_id": donor_merchant_id,
                                                                "donor_name": donor_name, "quantity": req.quantity,
-                                                               "recorded_by": principal.subject, "recorded_at": now}}},
+                                                               "recorded_by": principal.subject, "recorded_at": now}},
+                                    **remember},
                                    [event])
+        restocked = self._restocked(principal.district_id, keyed, after)
+        if after is not None:
+            DONATIONS.labels(pb.StockSource.Name(source)).inc(req.quantity)
+        return restocked
+
+    def _restocked(self, district_id: str, keyed: dict | None, after: dict | None) -> dict:
+        """The answer to a restock write: the item it changed (its oldest keys beyond
+        RESTOCK_KEYS_KEPT dropped, a separate write: a dropped key only forgets an old restock),
+        or the first outcome when a concurrent retry with the key won."""
         if after is None:
-            raise Aborted("该物品刚被修改，请重试")
-        DONATIONS.labels(pb.StockSource.Name(source)).inc(req.quantity)
+            replayed = self._replayed_restock(district_id, keyed) if keyed is not None else None
+            if replayed is None:
+                raise Aborted("该物品刚被修改，请重试")
+            return replayed
+        if keyed is not None:
+            self.items.update_one({"_id": after["_id"], f"restock_keys.{RESTOCK_KEYS_KEPT}": {"$exists": True}},
+                                  {"$pop": {"restock_keys": -1, "restocks": -1}})
         return after
+
+    def _replayed_restock(self, district_id: str, keyed: dict) -> dict | None:
+        """The item a restock with this key changed, None when there is none; refused when the
+        key was used for another restock."""
+        item = self.items.find_one({"district_id": district_id, "restock_keys": keyed["key"]}, {"outbox": 0})
+        if item is None:
+            return None
+        if keyed not in item["restocks"]:
+            raise InvalidArgument.field("idempotency_key", "已用于另一次补货")
+        return item
 
     def list_items(self, principal: Principal, req: pb.ListStoreItemsRequest) -> tuple[list[dict], str]:
         v = Validator()

@@ -219,3 +219,4 @@ def test_an_admin_records_a_rules_document_and_this_months_grade_names_it(world,
         metadata=world.as_admin(yard), timeout=10).grade
     rules = next(line for line in grade.lines if line.criterion == points_pb2.GRADING_CRITERION_RULES)
     assert [r.label.split("（")[0] for r in rules.records] == ["《志愿服务管理制度》"]
+    assert rules.records[0].record_id.startswith("gev_k")  # recorded with the form's idempotency key

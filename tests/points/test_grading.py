@@ -8,6 +8,8 @@ bad input by field."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -224,3 +226,29 @@ def test_a_bad_period_is_refused_by_field(world, stub):
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="grade"):
         stub.AssessUnitGrade(pb.AssessUnitGradeRequest(unit_id=world.stations[0].unit_id),
                              metadata=world.as_admin(world.institute), timeout=5)
+
+
+def test_evidence_retried_with_its_key_is_recorded_once(world, stub, points_db):
+    admin = world.as_admin(world.stations[0])
+    asked = pb.RecordGradeEvidenceRequest(unit_id=world.stations[0].unit_id, criterion=C.GRADING_CRITERION_RULES,
+                                          title=f"《台账{uuid.uuid4().hex[:6]}》", idempotency_key=f"gev-{uuid.uuid4().hex}")
+    first = stub.RecordGradeEvidence(asked, metadata=admin, timeout=5).evidence
+    assert stub.RecordGradeEvidence(asked, metadata=admin, timeout=5).evidence == first
+    with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="idempotency_key"):
+        stub.RecordGradeEvidence(pb.RecordGradeEvidenceRequest(
+            unit_id=asked.unit_id, criterion=asked.criterion, title="《另一份制度》", idempotency_key=asked.idempotency_key),
+            metadata=admin, timeout=5)
+    assert points_db.grade_evidence.count_documents({"title": asked.title}) == 1
+
+    raced = pb.RecordGradeEvidenceRequest(unit_id=asked.unit_id, criterion=asked.criterion,
+                                          title=f"《台账{uuid.uuid4().hex[:6]}》", idempotency_key=f"gev-{uuid.uuid4().hex}")
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: stub.RecordGradeEvidence(raced, metadata=admin, timeout=10).evidence,
+                                range(2)))
+    assert answers[0] == answers[1]
+    assert points_db.grade_evidence.count_documents({"title": raced.title}) == 1
+
+    unkeyed = pb.RecordGradeEvidenceRequest(unit_id=asked.unit_id, criterion=asked.criterion,
+                                            title=f"《台账{uuid.uuid4().hex[:6]}》")
+    ids = {stub.RecordGradeEvidence(unkeyed, metadata=admin, timeout=5).evidence.evidence_id for _ in range(2)}
+    assert len(ids) == 2  # without a key, each call records (as before keys)

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
+from services.points.store import RESTOCK_KEYS_KEPT
 from tests.points.support import POINTS_TOPIC, token_for, volunteer_principal
 from tests.support.events import TopicTap
 from tests.support.grpc_helpers import bearer, expect_error
@@ -168,3 +169,40 @@ def test_200_parallel_redemptions_never_oversell_or_overdraw(module_district, tr
     for v in funded:  # balances equal the sum of the entries
         total = sum(e["amount"] for e in points_db.ledger_entries.find({"account_id": v, "book": pb.BOOK_POINTS}))
         assert points_db.accounts.find_one({"_id": v})["points"] == total
+
+
+def test_a_restock_retried_with_its_key_adds_its_stock_once(tree, stub, points_db):
+    station, admin = tree.stations[0], bearer(tree.admins[tree.stations[0].unit_id])
+    item = stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name="大米", price_points=20,
+                                                          stock=0), metadata=admin, timeout=5).item
+    asked = pb.RestockStoreItemRequest(item_id=item.item_id, quantity=4, idempotency_key=f"rs-{uuid.uuid4().hex}")
+    first = stub.RestockStoreItem(asked, metadata=admin, timeout=5).item
+    assert first.stock == 4
+    assert stub.RestockStoreItem(asked, metadata=admin, timeout=5).item == first
+    with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="idempotency_key"):
+        stub.RestockStoreItem(pb.RestockStoreItemRequest(item_id=item.item_id, quantity=5,
+                                                         idempotency_key=asked.idempotency_key),
+                              metadata=admin, timeout=5)
+
+    # concurrent duplicates, plain and donated (捐赠): one of each adds its stock
+    plain = pb.RestockStoreItemRequest(item_id=item.item_id, quantity=2, idempotency_key=f"rs-{uuid.uuid4().hex}")
+    donated = pb.RestockStoreItemRequest(item_id=item.item_id, quantity=3, source=pb.STOCK_SOURCE_CHARITY_STORE,
+                                         donor_name="凉州区慈善超市", idempotency_key=f"rs-{uuid.uuid4().hex}")
+    for raced, stock, donated_stock in ((plain, 6, 0), (donated, 9, 3)):
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda r: stub.RestockStoreItem(r, metadata=admin, timeout=10).item,
+                                    [raced, raced]))
+        assert answers[0] == answers[1]
+        assert (answers[0].stock, answers[0].donated_stock) == (stock, donated_stock)
+
+    # without a key each call adds (as before keys); the item keeps its last keys only
+    for _ in range(2):
+        stub.RestockStoreItem(pb.RestockStoreItemRequest(item_id=item.item_id, quantity=1), metadata=admin, timeout=5)
+    for n in range(RESTOCK_KEYS_KEPT):
+        stub.RestockStoreItem(pb.RestockStoreItemRequest(item_id=item.item_id, quantity=1,
+                                                         idempotency_key=f"rs-{n}-{uuid.uuid4().hex}"),
+                              metadata=admin, timeout=5)
+    stored = points_db.store_items.find_one({"_id": item.item_id})
+    assert (stored["stock"], len(stored["restock_keys"]), len(stored["restocks"])) == \
+        (9 + 2 + RESTOCK_KEYS_KEPT, RESTOCK_KEYS_KEPT, RESTOCK_KEYS_KEPT)
+    assert asked.idempotency_key not in str(stored["restocks"])

@@ -141,3 +141,13 @@ def test_only_an_admin_above_records_a_grade():
         rules.require_reviewer(_admin(("unt_c", "unt_i", "unt_s1")), station)
     with pytest.raises(PermissionDenied):
         rules.require_reviewer(_admin(("unt_c", "unt_i", "unt_s2")), station)
+
+
+def test_a_retried_evidence_is_the_same_request_only_with_the_same_unit_and_fields():
+    stored = {"unit": {"unit_id": "unit_1"}, "criterion": C.GRADING_CRITERION_RULES, "title": "《制度》",
+              "document_url": "", "note": "", "recorded_by": "adm_1"}
+    asked = {"criterion": C.GRADING_CRITERION_RULES, "title": "《制度》", "document_url": "", "note": ""}
+    assert rules.same_evidence(stored, "unit_1", asked)
+    assert not rules.same_evidence(stored, "unit_2", asked)
+    assert not rules.same_evidence(stored, "unit_1", {**asked, "note": "补充"})
+

@@ -8,9 +8,9 @@ from services.common.auth import Principal, TokenIssuer, TokenVerifier, generate
 from services.common.config import ConfigError, load_settings
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.events import EventSource, PoisonEvent, decode
-from services.common.ids import decode_page_token, encode_page_token, new_id, ulid, ulid_millis
+from services.common.ids import decode_page_token, encode_page_token, keyed_id, new_id, ulid, ulid_millis
 from services.common.logs import JsonFormatter, redact
-from services.common.validation import Validator
+from services.common.validation import ID_PATTERN, Validator
 from wenming.common.v1 import common_pb2 as c
 from wenming.registration.v1 import events_pb2
 
@@ -150,3 +150,11 @@ def test_a_kafka_prefix_names_every_topic_and_group_of_the_release():
         assert partition_source(events.events_topic("ordering"), 3) == "ordering-3"
     finally:
         events.set_kafka_prefix(before)
+
+
+def test_a_keyed_id_is_the_same_for_the_same_key_only_and_a_valid_id():
+    first = keyed_id("gev", "d1|adm_1|k-1")
+    assert first == keyed_id("gev", "d1|adm_1|k-1") and first.startswith("gev_k")
+    assert first != keyed_id("gev", "d1|adm_2|k-1") and first != keyed_id("gas", "d1|adm_1|k-1")
+    assert ID_PATTERN.match(first) and len(first) != len(new_id("gev"))  # never a ULID id
+
