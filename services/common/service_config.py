@@ -2,8 +2,11 @@
 try again when a server went away (UNAVAILABLE, CANCELLED), and how.
 
 A call is retried only when repeating it cannot change anything twice: the reads (the contract
-marks them `(wenming.common.v1.method_effect) = METHOD_EFFECT_READ`) and the writes that carry an
-`idempotency_key` (the service answers a repeat with the first outcome). UNAVAILABLE is what a
+marks them `(wenming.common.v1.method_effect) = METHOD_EFFECT_READ`), the writes that carry an
+`idempotency_key` (the service answers a repeat with the first outcome), and the writes the
+contract marks `idempotency_level = IDEMPOTENT` (protobuf's own option: the request itself says
+what it does once — an appeal of one incident with its reason — and a repeat of it is answered
+with the first outcome). UNAVAILABLE is what a
 client sees while a server drains or restarts (GOAWAY, refused stream, connection refused);
 CANCELLED is what gRPC core answers a call that reached a stopping server before any handler
 took it (grpc/grpc#41785, grpcio 1.85; measured here: 1 call in a rolling restart of 4 pods) —
@@ -31,6 +34,7 @@ import json
 from functools import cache
 from typing import Any
 
+from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import MethodDescriptor
 
 from wenming.common.v1 import common_pb2
@@ -65,8 +69,11 @@ def method_effect_of(method: MethodDescriptor) -> int:
 
 
 def retryable(method: MethodDescriptor) -> bool:
-    """A read, or a write the server deduplicates by the request's idempotency key."""
-    return method_effect_of(method) == common_pb2.METHOD_EFFECT_READ or IDEMPOTENCY_FIELD in method.input_type.fields_by_name
+    """A read, a write the server deduplicates by the request's idempotency key, or one the
+    contract marks idempotent."""
+    return (method_effect_of(method) == common_pb2.METHOD_EFFECT_READ
+            or IDEMPOTENCY_FIELD in method.input_type.fields_by_name
+            or method.GetOptions().idempotency_level == descriptor_pb2.MethodOptions.IDEMPOTENT)
 
 
 def service_config() -> dict[str, Any]:

@@ -117,26 +117,31 @@ class CreditBook:
     # ---- appeal and decision ----
 
     def _change(self, principal: Principal, incident_id: str, plan: Callable[[dict, dt.datetime], dict],
-                payload: Callable[[dict], Message]) -> dict:
+                payload: Callable[[dict], Message]) -> tuple[dict, bool]:
         """Applies `plan`'s `$set` to the incident with the event `payload(the incident after it)`,
-        in one write guarded by the version the plan saw."""
+        in one write guarded by the version the plan saw: the incident after it, and whether it
+        changed (not when the plan repeats what was done: the incident as it is)."""
         current = CreditIncident.raw_in_district(principal.district_id, incident_id, "credit incident")
         changes = plan(current, clock.now_as_stored())
+        if not changes:
+            return current, False
         after = {**current, **changes, "version": current["version"] + 1}
         event = self.events.new(payload(after), district_id=principal.district_id, aggregate_type=AGGREGATE,
                                 aggregate_id=incident_id, version=after["version"], actor_id=principal.subject)
         if CreditIncident.change({"_id": incident_id, "version": current["version"]}, {"$set": changes},
                                  [event]) is None:
             raise Aborted("该信用记录刚被修改，请刷新后重试")
-        return after
+        return after, True
 
     def appeal(self, principal: Principal, req: pb.AppealCreditIncidentRequest) -> dict:
         v = Validator()
         incident_id, reason = rules.validate_appeal(v, req)
         v.check()
-        after = self._change(principal, incident_id, lambda current, now: rules.appeal(current, principal, now, reason),
-                             lambda after: ev.CreditIncidentAppealed(incident=credit_snapshot(after)))
-        metrics.CREDIT_APPEALS.labels("appealed").inc()
+        after, changed = self._change(
+            principal, incident_id, lambda current, now: rules.appeal(current, principal, now, reason),
+            lambda after: ev.CreditIncidentAppealed(incident=credit_snapshot(after)))
+        if changed:
+            metrics.CREDIT_APPEALS.labels("appealed").inc()
         return after
 
     def decide(self, principal: Principal, req: pb.DecideCreditAppealRequest) -> dict:
@@ -144,10 +149,11 @@ class CreditBook:
         incident_id, outcome, reason = rules.validate_decision(v, req)
         v.check()
         upheld = outcome == rules.OUTCOME.CREDIT_APPEAL_OUTCOME_UPHELD
-        after = self._change(principal, incident_id,
-                             lambda current, now: rules.decide(current, principal, now, outcome, reason),
-                             lambda after: ev.CreditAppealDecided(incident=credit_snapshot(after), upheld=upheld))
-        metrics.CREDIT_APPEALS.labels("upheld" if upheld else "rejected").inc()
+        after, changed = self._change(
+            principal, incident_id, lambda current, now: rules.decide(current, principal, now, outcome, reason),
+            lambda after: ev.CreditAppealDecided(incident=credit_snapshot(after), upheld=upheld))
+        if changed:
+            metrics.CREDIT_APPEALS.labels("upheld" if upheld else "rejected").inc()
         return after
 
     # ---- reads ----

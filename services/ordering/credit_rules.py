@@ -8,6 +8,9 @@ An incident is a dict as stored (credit.py). Its way:
     APPEALED ──decide upheld (an admin of its scope, not its recorder)──▶ VOIDED
     APPEALED ──decide rejected (same)──▶ CONFIRMED
 
+A repeat of the appeal or decision made (same caller and reason, same outcome) changes nothing
+and answers the incident as it is: the retry of a call whose answer was lost gets the first answer.
+
 Who is in an incident's scope: the admins of any unit on the path of the unit where it happened
 and on the paths of the units the volunteer served when it was recorded (`scope`, unit ids).
 `now` always comes from the caller's clock, never the wall clock.
@@ -140,10 +143,18 @@ def appeal_until(incident: dict) -> dt.datetime:
     return as_utc(incident["recorded_at"]) + APPEAL_WINDOW
 
 
+def repeats_appeal(incident: dict, reason: str) -> bool:
+    """The appeal asked is the one already made (a retry after a lost answer): same reason."""
+    return incident["status"] != S.CREDIT_INCIDENT_STATUS_STANDING and incident.get("appeal_reason") == reason
+
+
 def appeal(incident: dict, principal: Principal, now: dt.datetime, reason: str) -> dict:
-    """The `$set` an appeal makes: the volunteer themself, once, within APPEAL_WINDOW."""
+    """The `$set` an appeal makes: the volunteer themself, once, within APPEAL_WINDOW. Nothing
+    (`{}`) when it repeats the appeal made: the retry gets the incident as it is."""
     if principal.role != Role.ROLE_VOLUNTEER or principal.subject != incident["volunteer_id"]:
         raise PermissionDenied("只有志愿者本人可以申诉自己的信用记录")
+    if repeats_appeal(incident, reason):
+        return {}
     status = incident["status"]
     if status == S.CREDIT_INCIDENT_STATUS_APPEALED:
         raise FailedPrecondition("该记录已申诉，正在等待处理")
@@ -172,17 +183,31 @@ def require_in_scope(principal: Principal, incident: dict) -> None:
         raise PermissionDenied("该信用记录不属于本单位及下级单位")
 
 
+def decided_status(outcome: int) -> int:
+    return S.CREDIT_INCIDENT_STATUS_VOIDED if outcome == OUTCOME.CREDIT_APPEAL_OUTCOME_UPHELD \
+        else S.CREDIT_INCIDENT_STATUS_CONFIRMED
+
+
+def repeats_decision(incident: dict, principal: Principal, outcome: int, reason: str) -> bool:
+    """The decision asked is the one already made (a retry after a lost answer): the same admin,
+    outcome and reason."""
+    return (incident["status"] == decided_status(outcome) and incident.get("decided_by") == principal.subject
+            and incident.get("decision_reason") == reason)
+
+
 def decide(incident: dict, principal: Principal, now: dt.datetime, outcome: int, reason: str) -> dict:
     """The `$set` a decision makes: an admin of the incident's scope who did not record it
-    (nobody judges an appeal against their own record), while the appeal is pending."""
+    (nobody judges an appeal against their own record), while the appeal is pending. Nothing
+    (`{}`) when it repeats the decision made: the retry gets the incident as it is."""
     require_in_scope(principal, incident)
     if incident.get("recorded_by") == principal.subject:
         raise PermissionDenied("登记该记录的管理员不能处理对它的申诉，请由同级或上级其他管理员处理")
+    if repeats_decision(incident, principal, outcome, reason):
+        return {}
     if incident["status"] != S.CREDIT_INCIDENT_STATUS_APPEALED:
         raise FailedPrecondition("该记录没有待处理的申诉")
-    status = S.CREDIT_INCIDENT_STATUS_VOIDED if outcome == OUTCOME.CREDIT_APPEAL_OUTCOME_UPHELD \
-        else S.CREDIT_INCIDENT_STATUS_CONFIRMED
-    return {"status": status, "decided_by": principal.subject, "decision_reason": reason, "decided_at": now}
+    return {"status": decided_status(outcome), "decided_by": principal.subject, "decision_reason": reason,
+            "decided_at": now}
 
 
 # ---- standing ----

@@ -1,8 +1,8 @@
 """志愿者信用 on the real stack: the loop records no-shows and complaints by itself (an accepted
 order served without one volunteer, a 2-star rating, an activity a volunteer signed up to and
 missed), an admin records one once per idempotency key, the volunteer appeals once, an admin of
-the scope decides; everything refused that should be, by status, role and unit subtree; the
-events on the topic; the standing on SuggestVolunteers."""
+the scope decides, a repeat of either gets the first answer; everything refused that should be,
+by status, role and unit subtree; the events on the topic; the standing on SuggestVolunteers."""
 
 from __future__ import annotations
 
@@ -114,8 +114,10 @@ def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(wo
 
     appealed = _appeal(world, missed.token, incident.incident_id)
     assert appealed.status == S.CREDIT_INCIDENT_STATUS_APPEALED and appealed.appealed_at.seconds
+    # a retry whose first answer was lost gets that answer; another appeal is refused
+    assert _appeal(world, missed.token, incident.incident_id) == appealed
     with expect_error(PRECONDITION, contains="已申诉"):
-        _appeal(world, missed.token, incident.incident_id)
+        _appeal(world, missed.token, incident.incident_id, reason="再补充一句：当天手机没电")
     # the admins of the scope see it pending; another station's admin neither sees nor decides it
     pending = _incidents(world, world.as_admin(yard), statuses=[S.CREDIT_INCIDENT_STATUS_APPEALED]).incidents
     assert [i.incident_id for i in pending] == [incident.incident_id] and pending[0].volunteer_name
@@ -133,8 +135,14 @@ def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(wo
                      "病历属实，撤销爽约记录")
     assert voided.status == S.CREDIT_INCIDENT_STATUS_VOIDED and voided.decision_reason == "病历属实，撤销爽约记录"
     assert _incidents(world, missed.token).standing.no_shows == 0
+    # the same decision repeated gets the first answer; another outcome or reason is refused
+    assert _decide(world, world.as_admin(yard), incident.incident_id, OUT.CREDIT_APPEAL_OUTCOME_UPHELD,
+                   "病历属实，撤销爽约记录") == voided
+    with expect_error(PRECONDITION, contains="没有待处理的申诉"):
+        _decide(world, world.as_admin(yard), incident.incident_id, OUT.CREDIT_APPEAL_OUTCOME_REJECTED,
+                "病历属实，撤销爽约记录")
     with expect_error(PRECONDITION, contains="只能申诉一次"):
-        _appeal(world, missed.token, incident.incident_id)
+        _appeal(world, missed.token, incident.incident_id, reason="再补充一句：当天手机没电")
 
     # the complaint's appeal is rejected: it stands, for good
     _appeal(world, came.token, complaint.incident_id, reason="老人家门口修路，已提前电话说明")
@@ -149,7 +157,9 @@ def test_the_loop_records_a_no_show_and_a_complaint_and_each_is_appealed_once(wo
                         what="the credit events")
     kinds = [(type(p).__name__, p.incident.incident_id) for _, p in credit]
     assert kinds.count(("CreditIncidentRecorded", incident.incident_id)) == 1
-    assert ("CreditIncidentAppealed", incident.incident_id) in kinds
+    # the repeats changed nothing: one appeal, one decision
+    assert kinds.count(("CreditIncidentAppealed", incident.incident_id)) == 1
+    assert kinds.count(("CreditAppealDecided", incident.incident_id)) == 1
     decided = {p.incident.incident_id: p.upheld for _, p in credit if isinstance(p, ev.CreditAppealDecided)}
     assert decided == {incident.incident_id: True, complaint.incident_id: False}
     assert all("病历" not in str(p) for _, p in credit)

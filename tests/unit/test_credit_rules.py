@@ -118,6 +118,59 @@ def test_an_automatic_incident_may_be_decided_by_any_admin_of_its_scope():
     assert changes["status"] == S.CREDIT_INCIDENT_STATUS_VOIDED
 
 
+# ---- a retry after a lost answer ----
+
+APPEAL = "那天我在医院，有病历为证"
+DECISION = "核实情况属实"
+APPEALED = dict(appeal_reason=APPEAL, appealed_at=NOW)
+DECIDER = admin("unt_s1")
+
+
+def decided(status: int, by: str = "adm_unt_s1", reason: str = DECISION) -> dict:
+    return incident(status, **APPEALED, decided_by=by, decision_reason=reason, decided_at=NOW)
+
+
+# (the incident, the appeal's reason) -> {} (the repeat: answered as it is) or the refusal
+@pytest.mark.parametrize(("current", "reason", "want"), [
+    (incident(S.CREDIT_INCIDENT_STATUS_APPEALED, **APPEALED), APPEAL, {}),
+    (decided(S.CREDIT_INCIDENT_STATUS_CONFIRMED), APPEAL, {}),
+    (incident(S.CREDIT_INCIDENT_STATUS_APPEALED, **APPEALED), "另一个申诉理由", FailedPrecondition),
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), "另一个申诉理由", FailedPrecondition),
+], ids=["appealed, same reason", "decided, same reason", "appealed, other reason", "decided, other reason"])
+def test_a_repeated_appeal_gets_the_first_answer_and_another_is_refused(current, reason, want):
+    if want == {}:
+        assert rules.appeal(current, VOLUNTEER, NOW, reason) == {}
+    else:
+        with pytest.raises(want):
+            rules.appeal(current, VOLUNTEER, NOW, reason)
+
+
+def test_a_repeated_appeal_by_someone_else_is_still_refused_as_theirs():
+    with pytest.raises(PermissionDenied):
+        rules.appeal(incident(S.CREDIT_INCIDENT_STATUS_APPEALED, **APPEALED), OTHER_VOLUNTEER, NOW, APPEAL)
+
+
+# (the incident, who decides, outcome, reason) -> {} (the repeat) or the refusal
+@pytest.mark.parametrize(("current", "who", "outcome", "reason", "want"), [
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), DECIDER, OUT.CREDIT_APPEAL_OUTCOME_UPHELD, DECISION, {}),
+    (decided(S.CREDIT_INCIDENT_STATUS_CONFIRMED), DECIDER, OUT.CREDIT_APPEAL_OUTCOME_REJECTED, DECISION, {}),
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), DECIDER, OUT.CREDIT_APPEAL_OUTCOME_REJECTED, DECISION,
+     FailedPrecondition),
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), DECIDER, OUT.CREDIT_APPEAL_OUTCOME_UPHELD, "另一个理由",
+     FailedPrecondition),
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), admin("unt_c"), OUT.CREDIT_APPEAL_OUTCOME_UPHELD, DECISION,
+     FailedPrecondition),
+    (decided(S.CREDIT_INCIDENT_STATUS_VOIDED), admin("unt_s3"), OUT.CREDIT_APPEAL_OUTCOME_UPHELD, DECISION,
+     PermissionDenied),
+], ids=["upheld again", "rejected again", "other outcome", "other reason", "other admin", "admin elsewhere"])
+def test_a_repeated_decision_gets_the_first_answer_and_another_is_refused(current, who, outcome, reason, want):
+    if want == {}:
+        assert rules.decide(current, who, NOW, outcome, reason) == {}
+    else:
+        with pytest.raises(want):
+            rules.decide(current, who, NOW, outcome, reason)
+
+
 # ---- what the loop records by itself ----
 
 def test_the_loop_records_nothing_about_an_event_older_than_the_appeal_window():

@@ -30,6 +30,9 @@ def test_reads_and_keyed_writes_are_retried_when_the_server_went_away():
     # writes the service deduplicates by their idempotency key
     assert {"wenming.points.v1.PointsService/AdjustPoints", "wenming.points.v1.PointsService/AddManualHours",
             "wenming.points.v1.PointsService/Redeem", "wenming.points.v1.PointsService/ReverseEntry"} <= retried
+    # writes the contract marks idempotent: the service answers a repeat of the request with the first outcome
+    assert {"wenming.ordering.v1.OrderingService/AppealCreditIncident",
+            "wenming.ordering.v1.OrderingService/DecideCreditAppeal"} <= retried
     # writes without a key would be done twice by a retry of a call whose answer was lost
     assert not {"wenming.registration.v1.RegistrationService/CreateUnit",
                 "wenming.registration.v1.RegistrationService/Login",
