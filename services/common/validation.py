@@ -88,6 +88,14 @@ class Validator:
             self.fail(field, "is not a valid id")
         return value
 
+    def unit_or_own(self, field: str, value: str, own_unit_id: str) -> str:
+        """The unit a request names, else the caller's own (`Principal.unit_id`; a service token
+        names none, and must then name one)."""
+        unit_id = self.ident(field, value, required=False) or own_unit_id
+        if not unit_id:
+            self.fail(field, "must be set (your token names no unit)")
+        return unit_id
+
     def ids(self, field: str, values: Sequence[str], *, min_count: int = 0, max_count: int = 100) -> list[str]:
         if len(values) < min_count:
             self.fail(field, f"needs at least {min_count} item(s)")

@@ -40,7 +40,7 @@ from .grading_rules import C, GRADE_LABEL, Measure
 from .models import GradeAssessment, GradeEvidence, ProjectFact, RoomFact, VenueFact
 from .periods import bounds, months_so_far, validate_period
 from .rulebook import RuleBook
-from .scorecards import Boards, asked_unit_id
+from .scorecards import Boards
 
 P = ordering_types.ProjectStatus
 # 立项 or further: a project the units above have taken on
@@ -106,7 +106,7 @@ class Grading:
     def grade(self, principal: Principal, req: pb.GetUnitGradeRequest) -> tuple[pb.UnitGrade, list[dict]]:
         """The unit's grade for the period, and its recorded grades, newest first."""
         v = Validator()
-        unit_id = asked_unit_id(v, principal, req.unit_id)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         period = validate_period(v, "period", req.period)
         v.check()
         unit = self.directory.managed_unit(principal, unit_id)

@@ -131,12 +131,10 @@ class Perks:
     def list_merchants(self, principal: Principal, req: pb.ListMerchantsRequest) -> tuple[list[dict], str]:
         """The merchants a unit's admins work with: registered in its subtree or by a unit above it."""
         v = Validator()
-        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         size = v.page_size("page.page_size", req.page.page_size)
         after = decode_page_token(req.page.page_token)
         v.check()
-        if not unit_id:
-            raise InvalidArgument.field("unit_id", "must be set (your token names no unit)")
         unit = self.directory.managed_unit(principal, unit_id, "unit")
         query: dict = {"district_id": principal.district_id,
                        "$or": [{"unit_path": unit["_id"]}, {"unit_id": {"$in": list(unit["path"])}}]}

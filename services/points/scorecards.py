@@ -99,14 +99,6 @@ class Facts:
             "station_month": f"{station}|{month_key(starts)}" if station and starts else ""})
 
 
-def asked_unit_id(v: Validator, principal: Principal, unit_id: str) -> str:
-    """The unit a report is asked for: the one named, else the caller's own."""
-    unit_id = v.ident("unit_id", unit_id, required=False) or principal.unit_id
-    if not unit_id:
-        v.fail("unit_id", "must be set (your token names no unit)")
-    return unit_id
-
-
 class Boards:
     def __init__(self, directory: Directory, rules: RuleBook, facts: Facts):
         self.directory = directory
@@ -116,7 +108,7 @@ class Boards:
 
     def leaderboard(self, principal: Principal, req: pb.GetLeaderboardRequest) -> list[pb.LeaderboardRow]:
         v = Validator()
-        unit_id = asked_unit_id(v, principal, req.unit_id)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         v.enum("metric", req.metric, pb.LeaderboardMetric)
         period = validate_period(v, "period", req.period)
         limit = v.int_range("limit", req.limit or 10, 1, 100)
@@ -140,7 +132,7 @@ class Boards:
 
     def scorecard(self, principal: Principal, req: pb.GetUnitScorecardRequest) -> pb.UnitScorecard:
         v = Validator()
-        unit_id = asked_unit_id(v, principal, req.unit_id)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         period = validate_period(v, "period", req.period)
         v.check()
         unit = self.directory.managed_unit(principal, unit_id)

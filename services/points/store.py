@@ -238,12 +238,10 @@ class Store:
 
     def list_items(self, principal: Principal, req: pb.ListStoreItemsRequest) -> tuple[list[dict], str]:
         v = Validator()
-        unit_id = v.ident("unit_id", req.unit_id, required=False) or principal.unit_id
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         size = v.page_size("page.page_size", req.page.page_size)
         after = decode_page_token(req.page.page_token)
         v.check()
-        if not unit_id:
-            raise InvalidArgument.field("unit_id", "must be set (your token names no unit)")
         unit = self.directory.unit(principal.district_id, unit_id)
         query: dict = {"district_id": principal.district_id, "unit_id": unit["_id"]}
         if req.include_inactive:

@@ -125,13 +125,11 @@ class UnitDirectory:
 
     def list_subtree(self, principal: Principal, root_id: str, level: int, page_size: int, page_token: str):
         v = Validator()
-        root_id = v.ident("root_unit_id", root_id, required=False) or principal.unit_id
+        root_id = v.unit_or_own("root_unit_id", root_id, principal.unit_id)
         v.enum("level", level, common_pb2.UnitLevel, required=False)
         size = v.page_size("page.page_size", page_size)
         after = decode_page_token(page_token)
         v.check()
-        if not root_id:
-            raise InvalidArgument.field("root_unit_id", "must be set (your token names no unit)")
         root = self.get(principal.district_id, root_id)
         district, depth = principal.district_id, len(root.path) - 1
         cursor = self._cursor(district, after)

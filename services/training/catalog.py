@@ -19,7 +19,7 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
-from .directory import Directory, unit_id_or_own, unit_ref, unit_ref_msg
+from .directory import Directory, unit_ref, unit_ref_msg
 from .models import Course
 
 CERTIFICATION_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -180,7 +180,7 @@ class CourseCatalog:
 
     def create(self, principal: Principal, req: pb.CreateCourseRequest) -> Course:
         v = Validator()
-        owner_id = unit_id_or_own(v, "owner_unit_id", req.owner_unit_id, principal)
+        owner_id = v.unit_or_own("owner_unit_id", req.owner_unit_id, principal.unit_id)
         content = validate_content(v, req.content)
         v.check()
         owner = self.directory.unit(principal.district_id, owner_id)

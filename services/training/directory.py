@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from services.common.auth import Principal, Role, require_district, require_role
 from services.common.errors import NotFound, PermissionDenied
 from services.common.readmodels import RegistrationReadModels
-from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
@@ -29,14 +28,6 @@ def unit_ref_msg(ref: dict | None) -> common_pb2.UnitRef:
     if not ref:
         return common_pb2.UnitRef()
     return common_pb2.UnitRef(unit_id=ref["unit_id"], level=ref["level"], name=ref["name"], path=list(ref["path"]))
-
-
-def unit_id_or_own(v: Validator, field: str, value: str, principal: Principal) -> str:
-    """The unit named in the request, else the caller's own (service tokens name none)."""
-    unit_id = v.ident(field, value, required=False) or principal.unit_id
-    if not unit_id:
-        v.fail(field, "must be set (your token names no unit)")
-    return unit_id
 
 
 def is_center(unit: dict) -> bool:

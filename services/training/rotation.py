@@ -30,7 +30,7 @@ from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
 from . import metrics
 from .dates import add_years, parse_date, start_of_day
-from .directory import ACTIVE_VOLUNTEER, Directory, unit_id_or_own
+from .directory import ACTIVE_VOLUNTEER, Directory
 from .models import RotationPolicy, TraineeProfile, TrainingSummary
 
 GENERAL, CORE = pb.ROTATION_PLAN_GENERAL, pb.ROTATION_PLAN_CORE
@@ -202,7 +202,7 @@ class Rotation:
 
     def report(self, principal: Principal, req: pb.GetRotationReportRequest):
         v = Validator()
-        unit_id = unit_id_or_own(v, "unit_id", req.unit_id, principal)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         v.enum("plan", req.plan, pb.RotationPlan, required=False)
         v.enum("status", req.status, pb.RotationStatus, required=False)
         size = v.page_size("page.page_size", req.page.page_size)

@@ -34,7 +34,7 @@ from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
 from . import metrics
 from .catalog import ACTIVE as COURSE_ACTIVE, CourseCatalog, certification_spec, latest
-from .directory import Directory, unit_id_or_own, unit_ref, unit_ref_msg
+from .directory import Directory, unit_ref, unit_ref_msg
 from .models import Session
 from .trainers import TrainerPool
 
@@ -188,7 +188,7 @@ class SessionBook:
     def schedule(self, principal: Principal, req: pb.ScheduleSessionRequest) -> SessionDoc:
         v = Validator()
         course_id = v.ident("course_id", req.course_id)
-        unit_id = unit_id_or_own(v, "unit_id", req.unit_id, principal)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         trainer_id = v.ident("trainer_id", req.trainer_id)
         v.enum("mode", req.mode, types_pb2.SessionMode)
         offline = req.mode == types_pb2.SESSION_MODE_OFFLINE

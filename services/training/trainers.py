@@ -17,7 +17,7 @@ from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.training.v1 import events_pb2, training_pb2 as pb
 
-from .directory import ACTIVE_VOLUNTEER, Directory, unit_id_or_own, unit_ref, unit_ref_msg
+from .directory import ACTIVE_VOLUNTEER, Directory, unit_ref, unit_ref_msg
 from .models import Session, Trainer
 
 UPDATABLE = ("title", "specialties", "served_unit_ids", "availability", "bio", "active")
@@ -76,7 +76,7 @@ class TrainerPool:
 
     def list(self, principal: Principal, req: pb.ListTrainersRequest) -> tuple[list[Trainer], str]:
         v = Validator()
-        unit_id = unit_id_or_own(v, "unit_id", req.unit_id, principal)
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
         v.enum("specialty", req.specialty, common_pb2.Skill, required=False)
         size = v.page_size("page.page_size", req.page.page_size)
         after = decode_page_token(req.page.page_token)
@@ -126,7 +126,7 @@ class TrainerPool:
 
     def register(self, principal: Principal, req: pb.RegisterTrainerRequest) -> Trainer:
         v = Validator()
-        owner_id = unit_id_or_own(v, "owner_unit_id", req.owner_unit_id, principal)
+        owner_id = v.unit_or_own("owner_unit_id", req.owner_unit_id, principal.unit_id)
         name = v.text("name", req.name, max_len=30)
         title = v.text("title", req.title, max_len=40, required=False)
         volunteer_id = v.ident("volunteer_id", req.volunteer_id, required=False)

@@ -44,6 +44,16 @@ def test_validator_collects_all_violations():
     assert [f for f, _ in err.value.violations] == ["name", "title", "page.page_size", "level", "unit_ids[1]"]
 
 
+def test_a_unit_named_or_else_the_callers_own():
+    v = Validator()
+    assert v.unit_or_own("unit_id", " unit_a ", "unit_mine") == "unit_a"
+    assert v.unit_or_own("unit_id", "", "unit_mine") == "unit_mine"
+    assert v.ok()
+    assert v.unit_or_own("owner_unit_id", "", "") == ""  # a service token names no unit of its own
+    assert v.unit_or_own("unit_id", "not an id!", "unit_mine") == "not an id!"
+    assert v.violations == [("owner_unit_id", "must be set (your token names no unit)"), ("unit_id", "is not a valid id")]
+
+
 def test_a_rating_takes_one_to_five_stars_and_a_short_comment():
     assert Validator().rating(5, "  很好  ") == "很好"
     v = Validator()
