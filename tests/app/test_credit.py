@@ -46,6 +46,9 @@ def test_a_volunteer_appeals_a_complaint_and_the_station_upholds_it(world, devic
     popup.get_by_label("申诉理由").fill("临时")
     popup.get_by_role("button", name="提交申诉").click()
     expect(popup.get_by_text("申诉理由应为5至300个字")).to_be_visible()
+    # with the popup open: its overlay and close icon are named buttons, its refusal shown
+    assert not phone.accessibility_violations()
+    expect(page.locator(".van-popup__close-icon").first).to_have_attribute("aria-label", "关闭")
     popup.get_by_label("申诉理由").fill("当天暴雨封路，已提前电话告知居民改期")
     popup.get_by_role("button", name="提交申诉").click()
     expect(row).to_contain_text("申诉中")

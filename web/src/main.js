@@ -28,5 +28,12 @@ app.directive('stepper-label', {
     el.querySelector('.van-stepper__input')?.setAttribute('aria-label', value)
   },
 })
+// Vant's popups draw the overlay and the close icon as buttons without a name (axe: serious); both
+// close the popup, so each is named so wherever a popup opens
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('.van-overlay[role="button"]:not([aria-label]), .van-popup__close-icon:not([aria-label])')) {
+    el.setAttribute('aria-label', '关闭')
+  }
+}).observe(document.body, { childList: true, subtree: true })
 app.use(router)
 app.mount('#app')
