@@ -22,6 +22,20 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, one per test process: Playwright's sync API runs one event loop a process,
+    so the app's pages and any other package's page tests share it."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.app.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
 def registration(stack):
     # session-scoped fixtures keep the tokens they logged in with for the whole run, which can
     # outlast the 15-minute default of an access token on a busy machine

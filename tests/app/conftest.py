@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from services.common.auth import TokenIssuer
 from services.common.events import events_topic
@@ -21,7 +20,7 @@ from tests.support.waiting import wait_until
 from tests.support.registration import District
 from tests.support.stack import CATCH_UP_SECONDS
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, DESK, ROOT, new_device
+from .browser import DESK, ROOT, new_device
 
 PEERS = ("ordering", "points", "training", "notification")
 # gRPC servers bind with SO_REUSEPORT: a port another package's process still holds would be
@@ -90,14 +89,6 @@ def gateway(stack, registration, peers, world):
         UPSTREAM_TIMEOUT_SECONDS="10"))
     yield proc
     proc.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

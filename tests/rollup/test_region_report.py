@@ -241,13 +241,14 @@ def test_the_citys_gateway_serves_it_as_rest(stack, registration, rollup_proc, r
         assert "post" in document["paths"][ROUTE]
 
 
-def test_the_citys_文明办_reads_its_region_on_a_phone(stack, registration, rollup_proc, rollup, districts, cities):
+def test_the_citys_文明办_reads_its_region_on_a_phone(stack, registration, rollup_proc, rollup, districts, cities,
+                                                   browser):
     """区域汇总 in the app of the city's release: 我的 offers it to the 文明办 (the gateway routes a
     roll-up), the page shows each district's month as the roll-up answers it and the total; axe-core
     finds nothing serious, and the page raises no errors."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.app.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, new_device
+    from tests.app.browser import ROOT, new_device
 
     city = cities[0]
     expected = _region(rollup, city)
@@ -255,8 +256,7 @@ def test_the_citys_文明办_reads_its_region_on_a_phone(stack, registration, ro
     with stack.running("gateway", log_name="gateway-rollup-app", extra_env={
             "REGISTRATION_GRPC_TARGET": registration.grpc_target, "ROLLUP_GRPC_TARGET": rollup_proc.grpc_target,
             "WEB_ROOT": str(ROOT / "build" / "web"), "APP_DISTRICT_ID": city.id, "APP_DISTRICT_NAME": "测试市",
-            **off}) as gateway, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            **off}) as gateway:
         phone = new_device(browser, gateway.http_base, "region")
         try:
             phone.login("管理员", "center-admin", PASSWORD)
@@ -273,4 +273,3 @@ def test_the_citys_文明办_reads_its_region_on_a_phone(stack, registration, ro
             assert not phone.unexpected_faults()
         finally:
             phone.context.close()
-            browser.close()
