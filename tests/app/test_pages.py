@@ -162,16 +162,24 @@ def test_every_page_renders_accessibly(kind, desk, world, people, device):
             f"{name}: {problem}" for name, problems in findings.items() for problem in problems))
 
 
+def _first_paint(page) -> float:
+    """Milliseconds to the first contentful paint; the browser may record it a moment after the
+    content is visible."""
+    entry = "performance.getEntriesByName('first-contentful-paint')"
+    page.wait_for_function(f"{entry}.length > 0")
+    return page.evaluate(f"{entry}[0].startTime")
+
+
 def test_login_and_public_pages_are_accessible_and_fast(device, gateway):
     screen = device("phone")
     page = screen.open("/login")
     expect(page.get_by_role("button", name="以居民身份登录")).to_be_visible()
-    paints = [page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")]
+    paints = [_first_paint(page)]
     # the suite's other workers share the two cores: the best of three loads is the page's own cost
     while min(paints) >= 1000 and len(paints) < 3:
         page.reload()
         expect(page.get_by_role("button", name="以居民身份登录")).to_be_visible()
-        paints.append(page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime"))
+        paints.append(_first_paint(page))
     assert min(paints) < 1000, f"first contentful paint of the app shell took {paints} ms"
     screen.shot("login")
     assert not screen.accessibility_violations()
