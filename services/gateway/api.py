@@ -21,7 +21,7 @@ from services.common.audit import CLIENT_ADDRESS_HEADER
 from services.common.http_errors import HTTP_STATUS, json_error, json_response
 
 from .openapi import openapi_document
-from .upstreams import Upstream
+from .upstreams import Metadata, Upstream
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -80,16 +80,13 @@ def api_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
     return bp
 
 
-def call_metadata() -> list[tuple[str, str]]:
+def call_metadata() -> Metadata:
     """What an upstream call carries of the HTTP request: the person's address and their token.
     The trace (traceparent) travels with the call through the kit's client channel; the address is
     the peer, or behind TRUSTED_PROXY_HOPS proxies what the outermost saw (waitress takes it from
     X-Forwarded-For, __main__.py)."""
-    metadata = [(CLIENT_ADDRESS_HEADER, request.remote_addr or "")]
     auth = request.headers.get("Authorization", "")
-    if auth:
-        metadata.append(("authorization", auth))
-    return metadata
+    return ((CLIENT_ADDRESS_HEADER, request.remote_addr or ""), *((("authorization", auth),) if auth else ()))
 
 
 def _call(upstream: Upstream | None, service: str, method: str) -> Response:

@@ -42,7 +42,7 @@ def downloads_blueprint(upstreams: dict[str, Upstream]) -> Blueprint:
         upstream = upstreams.get(service)
         if upstream is None or upstream.download_export is None or upstream.download_request is None:
             return json_error(404, "NOT_FOUND", f"no exports from {service[:40]!r} behind this gateway")
-        parts = upstream.download_export(upstream.download_request(job_id=job_id), metadata=tuple(call_metadata()),
+        parts = upstream.download_export(upstream.download_request(job_id=job_id), metadata=call_metadata(),
                                          timeout=DOWNLOAD_SECONDS)
         try:
             first = next(parts).part

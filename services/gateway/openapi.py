@@ -8,12 +8,16 @@ Nothing here is written by hand: a new RPC or field in protos/ shows up on the n
 
 from __future__ import annotations
 
+from typing import cast
+
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
 
 from .upstreams import Upstream
 
 F = FieldDescriptor
-SCALARS = {
+JsonSchema = dict[str, object]
+SCALARS: dict[int, JsonSchema] = {
     F.TYPE_DOUBLE: {"type": "number", "format": "double"},
     F.TYPE_FLOAT: {"type": "number", "format": "float"},
     F.TYPE_INT32: {"type": "integer", "format": "int32"},
@@ -31,7 +35,7 @@ SCALARS = {
     F.TYPE_STRING: {"type": "string"},
     F.TYPE_BYTES: {"type": "string", "contentEncoding": "base64"},
 }
-WELL_KNOWN = {
+WELL_KNOWN: dict[str, JsonSchema] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d+)?s$"},
     "google.protobuf.FieldMask": {"type": "string"},
@@ -70,6 +74,11 @@ class _Schemas:
             self.components[descriptor.full_name] = self._message(descriptor)
         return {"$ref": f"#/components/schemas/{descriptor.full_name}"}
 
+    def of(self, message_class: type[Message]) -> dict:
+        """The schema of a generated message class (its DESCRIPTOR, typed by protobuf's stubs as
+        either implementation's)."""
+        return self.ref(cast(Descriptor, message_class.DESCRIPTOR))
+
     def _message(self, descriptor: Descriptor) -> dict:
         properties = {field.json_name: self._field(field) for field in descriptor.fields}
         return {"type": "object", "properties": properties, "additionalProperties": False}
@@ -83,9 +92,11 @@ class _Schemas:
 
     def _single(self, field: FieldDescriptor) -> dict:
         if field.type == F.TYPE_MESSAGE:
+            assert field.message_type is not None  # a message field has its type
             return self.ref(field.message_type)
         if field.type == F.TYPE_ENUM:
             enum = field.enum_type
+            assert enum is not None  # an enum field has its type
             if enum.full_name not in self.components:
                 self.components[enum.full_name] = {"type": "string", "enum": [v.name for v in enum.values]}
             return {"$ref": f"#/components/schemas/{enum.full_name}"}
@@ -102,17 +113,17 @@ def openapi_document(upstreams: dict[str, Upstream], server_url: str = "/") -> d
                 "tags": [name],
                 "summary": f"{upstream.full_name}/{method.name}",
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": schemas.ref(method.request_class.DESCRIPTOR)}}},
+                    "schema": schemas.of(method.request_class)}}},
                 "responses": {
                     "200": {"description": "the reply message", "content": {"application/json": {
-                        "schema": schemas.ref(method.response_class.DESCRIPTOR)}}},
+                        "schema": schemas.of(method.response_class)}}},
                     "default": {"$ref": "#/components/responses/Error"},
                 },
             }}
     if "notification" in upstreams:
         from wenming.notification.v1 import notification_pb2
 
-        update = schemas.ref(notification_pb2.InboxUpdate.DESCRIPTOR)
+        update = schemas.of(notification_pb2.InboxUpdate)
         paths["/api/v1/notification/WatchInbox"] = {"get": {
             "operationId": "notification.WatchInbox",
             "tags": ["notification"],

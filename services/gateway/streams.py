@@ -176,8 +176,7 @@ class InboxStreams:
         if not self._reserve():
             REQUESTS.labels("busy").inc()
             return _busy()
-        metadata = [("authorization", auth)]
-        call = self._watch(pb.WatchInboxRequest(), metadata=metadata, timeout=self._max_seconds)
+        call = self._watch(pb.WatchInboxRequest(), metadata=(("authorization", auth),), timeout=self._max_seconds)
         try:
             first = next(call)
         except (grpc.RpcError, StopIteration) as error:
@@ -192,7 +191,10 @@ class InboxStreams:
 
     @staticmethod
     def _refused(error: grpc.RpcError | StopIteration) -> Response:
-        code = error.code() if isinstance(error, grpc.RpcError) else grpc.StatusCode.UNAVAILABLE
+        if isinstance(error, StopIteration):  # ended before its first update: the server is going away
+            REQUESTS.labels("busy").inc()
+            return _busy(AWAY)
+        code = error.code()
         if code in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
             REQUESTS.labels("busy").inc()
             return _busy(BUSY if code == grpc.StatusCode.RESOURCE_EXHAUSTED else AWAY)

@@ -43,13 +43,17 @@ class ExportFileReply(Protocol):
     def part(self) -> common_pb2.ExportFilePart: ...
 
 
+# what a call carries besides the request: (header, value) pairs, as grpcio takes them
+Metadata = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class Method:
     upstream: str
     name: str
     path: str  # /package.Service/Method
-    request_class: type
-    response_class: type
+    request_class: type[Message]
+    response_class: type[Message]
 
 
 class Upstream:
@@ -90,7 +94,7 @@ class Upstream:
                 f"/{descriptor.full_name}/DownloadExport", request_serializer=request_class.SerializeToString,
                 response_deserializer=read_reply)
 
-    def call(self, method: str, request, metadata: list[tuple[str, str]]):
+    def call(self, method: str, request: Message, metadata: Metadata) -> Message:
         return self._callables[method](request, metadata=metadata)
 
     def close(self) -> None:

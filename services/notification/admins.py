@@ -22,7 +22,7 @@ class UnitAdmins:
         return {reg_events.AdminAccountCreated.DESCRIPTOR.full_name: self._created}
 
     def _created(self, event: ConsumedEvent) -> Outcome:
-        p = event.payload
+        p = event.payload_as(reg_events.AdminAccountCreated)
         if not p.account_id or not p.unit.unit_id:
             raise ValueError("AdminAccountCreated without account or unit")
         return upsert_if_newer(self.collection, p.account_id, event.envelope.aggregate_version,

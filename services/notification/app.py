@@ -13,7 +13,7 @@ from services.common.config import Env, Settings
 from services.common.events import EventSource
 
 from .admins import UnitAdmins
-from .channels import Channel, WebhookChannel
+from .channels import ExternalChannel, WebhookChannel
 from .inbox import Inbox
 from .messages import OrderMessages
 from .models import AGGREGATES
@@ -59,15 +59,15 @@ def extra_settings(env: Env) -> dict:
 class Notification:
     admins: UnitAdmins
     inbox: Inbox
-    channels: list[Channel]
+    channels: list[ExternalChannel]
     notifier: Notifier
     hub: WatchHub
     watching: Watching
 
 
-def external_channels(extra: dict) -> list[Channel]:
+def external_channels(extra: dict) -> list[ExternalChannel]:
     """The configured channels besides the inbox."""
-    channels: list[Channel] = []
+    channels: list[ExternalChannel] = []
     if "webhook" in extra["channels"]:
         channels.append(WebhookChannel(extra["webhook_url"], timeout_seconds=extra["webhook_timeout_seconds"],
                                        retries=extra["webhook_retries"], queue_size=extra["webhook_queue_size"]))

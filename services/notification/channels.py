@@ -25,6 +25,7 @@ from typing import Protocol
 from google.protobuf import json_format
 
 from services.common.retry import Backoff, Retry
+from services.common.runtime import Background
 
 from . import metrics
 from .messages import Message, Recipient
@@ -40,6 +41,11 @@ class Channel(Protocol):
 
     def deliver(self, recipient: Recipient, message: Message) -> bool:
         """Takes the message for `recipient`; True when it was taken (stored, or queued)."""
+
+
+class ExternalChannel(Channel, Background, Protocol):
+    """A channel beside the inbox: it delivers from a worker of its own, started and stopped with
+    the service (ServiceApp.add_background)."""
 
 
 def webhook_body(recipient: Recipient, message: Message) -> bytes:

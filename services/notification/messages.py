@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from services.common.clock import CHINA, clock
 from services.common.consumer import ConsumedEvent
@@ -21,6 +22,7 @@ from services.common.ids import new_id
 from wenming.common.v1 import common_pb2
 from wenming.notification.v1 import notification_pb2 as pb
 from wenming.ordering.v1 import events_pb2 as ev
+from wenming.ordering.v1 import types_pb2 as order_types
 
 K = pb.MessageKind
 Role = common_pb2.Role
@@ -34,7 +36,7 @@ RESIDENT_LINK = "/app/resident/orders/{}"
 class Recipient:
     district_id: str
     principal_id: str
-    role: int
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,16 @@ class Message:
 Delivery = tuple[Recipient, Message]
 
 
-def service_name(order) -> str:
+class _OrderEvent(Protocol):
+    order: order_types.OrderSnapshot
+
+
+def order_of(event: ConsumedEvent) -> order_types.OrderSnapshot:
+    """The order every event of an order carries whole (its `order` field)."""
+    return cast(_OrderEvent, event.payload).order
+
+
+def service_name(order: order_types.OrderSnapshot) -> str:
     """The menu item's name; a wish (微心愿, no item) is the resident's own words, never repeated."""
     return order.item_name if order.item_id else "微心愿"
 
@@ -102,13 +113,13 @@ class OrderMessages:
     # ---- unit admins ----
 
     def placed(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         return self._admins(event, o.current_unit.unit_id, K.MESSAGE_KIND_ORDER_ARRIVED, "新的群众点单",
                             f"来自{o.origin_courtyard.name}的群众点单“{service_name(o)}”已到{o.current_unit.name}，"
                             "请及时受理。")
 
     def escalated(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderEscalated)
         service = service_name(p.order)
         if not p.automatic:
             return self._admins(event, p.to_unit.unit_id, K.MESSAGE_KIND_ORDER_ARRIVED, "上报的群众点单",
@@ -121,25 +132,25 @@ class OrderMessages:
         ]
 
     def handed_over(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderHandedOver)
         return self._admins(event, p.to_unit.unit_id, K.MESSAGE_KIND_ORDER_ARRIVED, "分派的群众点单",
                             f"{p.from_unit.name}将群众点单“{service_name(p.order)}”分派给{p.to_unit.name}，"
                             "请及时受理。")
 
     def overdue(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderOverdue)
         return self._admins(event, p.unit.unit_id, K.MESSAGE_KIND_ORDER_OVERDUE, "点单已超时",
                             f"群众点单“{service_name(p.order)}”未在{p.allowed_minutes}分钟内受理，已超时，请尽快受理。")
 
     def deadline_approaching(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderDeadlineApproaching)
         due = p.due_at.ToDatetime(dt.UTC).astimezone(CHINA)
         then = "逾期将记为超时" if p.unit.level == common_pb2.UNIT_LEVEL_CENTER else "逾期将自动上报"
         return self._admins(event, p.unit.unit_id, K.MESSAGE_KIND_ORDER_DEADLINE_NEAR, "点单即将超时",
                             f"群众点单“{service_name(p.order)}”须在{due:%m月%d日 %H:%M}前受理，{then}。")
 
     def completed(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         return [
             *self._admins(event, o.current_unit.unit_id, K.MESSAGE_KIND_ORDER_TO_CONFIRM, "服务时长待审核",
                           f"群众点单“{service_name(o)}”已完成服务，请审核志愿服务时长。"),
@@ -149,7 +160,7 @@ class OrderMessages:
     # ---- volunteers (and the resident where the same step concerns them) ----
 
     def dispatched(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderDispatched)
         o, service = p.order, service_name(p.order)
         return [
             *self._volunteers(event, p.volunteer_ids, K.MESSAGE_KIND_TASK_DISPATCHED, "新的服务任务",
@@ -158,7 +169,7 @@ class OrderMessages:
         ]
 
     def hours_confirmed(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderHoursConfirmed)
         o, service = p.order, service_name(p.order)
         minutes = {h.volunteer_id: h.minutes for h in p.hours}
 
@@ -173,12 +184,12 @@ class OrderMessages:
         ]
 
     def rated(self, event: ConsumedEvent) -> list[Delivery]:
-        p = event.payload
+        p = event.payload_as(ev.OrderRated)
         return self._volunteers(event, p.order.volunteer_ids, K.MESSAGE_KIND_TASK_UPDATED, "服务获得评价",
                                 lambda _: f"群众为“{service_name(p.order)}”的服务评了{p.rating}星。")
 
     def cancelled(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         told = self.dispatched_to(event.envelope.district_id, o.order_id)
         volunteers = list(dict.fromkeys([*o.volunteer_ids, *told]))
         return [
@@ -190,26 +201,26 @@ class OrderMessages:
     # ---- the resident ----
 
     def acknowledged(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         return self._resident(event, "点单已受理", f"{o.current_unit.name}已受理您的点单“{service_name(o)}”，正在安排志愿者。")
 
     def opened(self, event: ConsumedEvent) -> list[Delivery]:
-        return self._resident(event, "点单已派单", f"您的点单“{service_name(event.payload.order)}”已发布，等待志愿者认领。")
+        return self._resident(event, "点单已派单", f"您的点单“{service_name(order_of(event))}”已发布，等待志愿者认领。")
 
     def accepted(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         if len(o.volunteer_ids) != 1:  # a team accepting one by one: the first acceptance is the news
             return []
         return self._resident(event, "志愿者已接单", f"志愿者已接下您的点单“{service_name(o)}”。")
 
     def checked_in(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         # every volunteer on site checks in; the service starts once
         return self._resident(event, "服务已开始", f"志愿者已签到，您的点单“{service_name(o)}”开始服务。",
                               once=f"{o.order_id}#in-service")
 
     def rejected(self, event: ConsumedEvent) -> list[Delivery]:
-        o = event.payload.order
+        o = order_of(event)
         return self._resident(event, "点单未能受理", f"很抱歉，您的点单“{service_name(o)}”未能受理，原因请查看点单详情。")
 
     # ---- building ----
@@ -225,14 +236,14 @@ class OrderMessages:
         return self._each(event, volunteer_ids, Role.ROLE_VOLUNTEER, kind, title, body, VOLUNTEER_LINK)
 
     def _resident(self, event: ConsumedEvent, title: str, body: str, once: str = "") -> list[Delivery]:
-        return self._each(event, [event.payload.order.resident_id], Role.ROLE_RESIDENT, K.MESSAGE_KIND_ORDER_UPDATED,
+        return self._each(event, [order_of(event).resident_id], Role.ROLE_RESIDENT, K.MESSAGE_KIND_ORDER_UPDATED,
                           title, lambda _: body, RESIDENT_LINK, once)
 
     @staticmethod
-    def _each(event: ConsumedEvent, principal_ids: Iterable[str], role: int, kind: int, title: str,
+    def _each(event: ConsumedEvent, principal_ids: Iterable[str], role: Role, kind: int, title: str,
               body: Callable[[str], str], link: str, once: str = "") -> list[Delivery]:
         """One message per recipient; nobody is told of what they did themselves."""
-        order_id = event.payload.order.order_id
+        order_id = order_of(event).order_id
         district = event.envelope.district_id
         now = clock.now()
         return [(Recipient(district, pid, role),

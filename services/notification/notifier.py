@@ -11,18 +11,18 @@ only bury the current ones.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from services.common.clock import clock
 from services.common.consumer import ConsumedEvent, Outcome
 
 from .channels import Channel
-from .messages import Delivery
+from .messages import Delivery, order_of
 
 
 class Notifier:
     def __init__(self, builders: dict[str, Callable[[ConsumedEvent], list[Delivery]]], inbox: Channel,
-                 channels: list[Channel], max_age: dt.timedelta):
+                 channels: Sequence[Channel], max_age: dt.timedelta):
         self._builders = builders
         self._inbox = inbox
         self._channels = channels
@@ -32,7 +32,7 @@ class Notifier:
         return {name: (lambda event, build=build: self.notify(event, build)) for name, build in self._builders.items()}
 
     def notify(self, event: ConsumedEvent, build: Callable[[ConsumedEvent], list[Delivery]]) -> Outcome:
-        if not event.payload.order.order_id:
+        if not order_of(event).order_id:
             raise ValueError(f"{event.envelope.event_type} without an order id")
         if clock.now() - event.envelope.occurred_at.ToDatetime(dt.UTC) > self._max_age:
             return Outcome.SKIPPED

@@ -69,7 +69,8 @@ class Attendance:
         self._require_attendance_open(session)
         return self._attend(principal, session, volunteer_ids, types_pb2.ATTENDANCE_METHOD_ORGANIZER)
 
-    def _attend(self, principal: Principal, session: SessionDoc, volunteer_ids: list[str], method: int) -> SessionDoc:
+    def _attend(self, principal: Principal, session: SessionDoc, volunteer_ids: list[str],
+               method: types_pb2.AttendanceMethod) -> SessionDoc:
         def attempt(s: SessionDoc) -> SessionDoc | None:
             SessionBook.require_open(s)
             for vid in volunteer_ids:

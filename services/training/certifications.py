@@ -33,7 +33,7 @@ ACTIVE, EXPIRED, REVOKED = (pb.CERTIFICATION_STATUS_ACTIVE, pb.CERTIFICATION_STA
                             pb.CERTIFICATION_STATUS_REVOKED)
 
 
-def effective_status(cert: Certification, now: dt.datetime) -> int:
+def effective_status(cert: Certification, now: dt.datetime) -> pb.CertificationStatus:
     """EXPIRED as soon as expires_at passed, whether or not the expiry job has run."""
     if cert.status == ACTIVE and cert.expires_at is not None and as_utc(cert.expires_at) <= now:
         return EXPIRED
@@ -64,7 +64,7 @@ class CertificationRegistry:
 
     def grant_for(self, event: ConsumedEvent) -> bool:
         """Grants the certification a completion earns; False when it was granted already."""
-        completed = event.payload
+        completed = event.payload_as(events_pb2.CourseCompleted)
         spec = completed.certification
         granted_at = completed.completed_at.ToDatetime(tzinfo=dt.UTC)
         ref = completed.recorded_by

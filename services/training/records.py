@@ -60,7 +60,7 @@ class TrainingRecords:
         return {events_pb2.CourseCompleted.DESCRIPTOR.full_name: self._completed}
 
     def _completed(self, event: ConsumedEvent) -> Outcome:
-        completed = event.payload
+        completed = event.payload_as(events_pb2.CourseCompleted)
         district_id = event.envelope.district_id
         completed_at = completed.completed_at.ToDatetime(tzinfo=dt.UTC)
         ref = completed.recorded_by
@@ -98,6 +98,7 @@ class TrainingRecords:
             v.fail("completed_on", f"must be a past day, {EARLIEST_HISTORY} or later")
         reason = v.text("reason", req.reason, max_len=200)
         v.check()
+        assert day is not None  # parse_date recorded why it had none, and check() refused that
         require_role(principal, Role.ROLE_UNIT_ADMIN)
         volunteer = self.directory.volunteer(principal.district_id, volunteer_id)
         self.directory.require_admin_of_volunteer(principal, volunteer)

@@ -44,14 +44,14 @@ LOOKUP_CHUNK = 1000
 
 @dataclass(frozen=True)
 class Standing:
-    plan: int
-    status: int
+    plan: pb.RotationPlan
+    status: pb.RotationStatus
     last_completed_at: dt.datetime | None
     due_at: dt.datetime
 
 
 def evaluate(cycle_years: int, notice_days: int, effective_from: dt.date, last: dt.datetime | None,
-             now: dt.datetime) -> tuple[int, dt.datetime]:
+             now: dt.datetime) -> tuple[pb.RotationStatus, dt.datetime]:
     """(status, due_at) of one plan for one volunteer (see the module docstring)."""
     if last is not None and add_years(last, cycle_years) > now:
         due = add_years(last, cycle_years)
@@ -62,7 +62,7 @@ def evaluate(cycle_years: int, notice_days: int, effective_from: dt.date, last: 
     return (OVERDUE if due <= now else DUE), due
 
 
-def standing(policy: RotationPolicy, plan: int, summary: dict | None, now: dt.datetime) -> Standing:
+def standing(policy: RotationPolicy, plan: pb.RotationPlan, summary: dict | None, now: dt.datetime) -> Standing:
     last = (summary or {}).get(SUMMARY_FIELD[plan])
     last = as_utc(last) if last is not None else None
     cycle = policy.general_cycle_years if plan == GENERAL else policy.core_cycle_years
@@ -104,6 +104,7 @@ class Rotation:
         if req.expected_version < 0:
             v.fail("expected_version", "must not be negative")
         v.check()
+        assert start is not None  # parse_date recorded why it had none, and check() refused that
         if not (principal.is_center_admin or principal.role == Role.ROLE_SERVICE):
             raise PermissionDenied("only an admin of the district's center may set its rotation policy")
         district_id = principal.district_id
@@ -113,7 +114,9 @@ class Rotation:
         version = (current.version if current else 0) + 1
         if req.expected_version and (current is None or req.expected_version != current.version):
             raise FailedPrecondition("the rotation policy changed since you read it; reload and retry")
-        event = self.events.new(events_pb2.RotationPolicySet(**terms), district_id=district_id,
+        event = self.events.new(events_pb2.RotationPolicySet(
+            general_cycle_years=req.general_cycle_years, core_cycle_years=req.core_cycle_years,
+            notice_days=req.notice_days, effective_from=start.isoformat()), district_id=district_id,
                                 aggregate_type="rotation_policy", aggregate_id=district_id, version=version,
                                 actor_id=principal.subject, occurred_at=clock.now())
         fields = {**terms, "updated_at": clock.now(), "updated_by": principal.subject}

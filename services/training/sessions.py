@@ -203,6 +203,7 @@ class SessionBook:
             v.fail("ends_at", "must be after starts_at and at most 7 days later")
         v.int_range("capacity", req.capacity, 1, MAX_CAPACITY)
         v.check()
+        assert starts_at is not None and ends_at is not None  # check() refused a missing one
         unit = self.directory.unit(principal.district_id, unit_id)
         self.directory.require_admin_of_unit(principal, unit)
         course = self.catalog.load(principal.district_id, course_id)

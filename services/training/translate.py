@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter as Tally
 
 from services.common.events import to_timestamp
 from wenming.common.v1 import common_pb2
@@ -118,7 +119,7 @@ def standing_msg(standing: Standing) -> pb.RotationStanding:
                                last_completed_at=_ts(standing.last_completed_at), due_at=to_timestamp(standing.due_at))
 
 
-def rotation_counts_msg(plan: int, tally) -> pb.RotationCounts:
+def rotation_counts_msg(plan: pb.RotationPlan, tally: Tally[int]) -> pb.RotationCounts:
     return pb.RotationCounts(plan=plan, volunteers=sum(tally.values()), done=tally[DONE], due=tally[DUE],
                              overdue=tally[OVERDUE])
 
