@@ -1,13 +1,14 @@
-"""A rolling restart under steady load fails no call that is safe to retry.
+"""A rolling restart of every service under steady load fails no call that is safe to retry.
 
-Two replicas each of registration and points (each a pod of GRPC_PROCESSES=2 processes) serve
-real clients: kit channels (grpc_client.client_channel) and a gateway whose upstream channels are
-the kit's. Their target lists every replica's address, as DNS of a headless Kubernetes Service
-would; a replica not (or no longer) listening is skipped. Under reads and idempotency-keyed
-writes, every replica is replaced as a Deployment's rolling update does it: the new one started
-and SERVING, then SIGTERM to the old one (which drains: NOT_SERVING, new calls refused with
-GOAWAY, calls in flight finished). No call may fail, each replaced replica must have carried
-load, and every write must be in the ledger exactly once.
+One pod of each gRPC service (registration, ordering, points, training, media, notification; each
+pod GRPC_PROCESSES=2 processes) serves real clients: kit channels (grpc_client.client_channel) and
+a gateway whose upstream channels are the kit's. Each target lists the pod's address and its
+successor's, as DNS of a headless Kubernetes Service would; an address not (or no longer)
+listening is skipped. Under a cheap read of every service and idempotency-keyed writes, every pod
+is replaced in turn as a Deployment's rolling update does it: the new one started and SERVING, then
+SIGTERM to the old one (which drains: NOT_SERVING, new calls refused with GOAWAY, calls in flight
+finished). No call may fail, each replaced pod must have carried load, and every write must be in
+the ledger exactly once.
 """
 
 from __future__ import annotations
@@ -25,27 +26,40 @@ import grpc
 from services.common.grpc_client import client_channel
 from tests.support.grpc_helpers import bearer, handled_total
 from tests.support.registration import District
+from wenming.media.v1 import media_pb2, media_pb2_grpc
+from wenming.notification.v1 import notification_pb2, notification_pb2_grpc
+from wenming.ordering.v1 import ordering_pb2, ordering_pb2_grpc
 from wenming.points.v1 import points_pb2 as pb
 from wenming.points.v1 import points_pb2_grpc
 from wenming.registration.v1 import registration_pb2 as reg
 from wenming.registration.v1 import registration_pb2_grpc as reg_grpc
+from wenming.training.v1 import training_pb2, training_pb2_grpc
 
-OLD, NEW = (5, 6), (7, 8)  # port offsets of the replicas before and after the rolling update
-GATEWAY_OFFSET = 5
-CHANNELS = 4  # kit channels, each starting on another replica (their address lists rotated)
-READERS, WRITERS = 4, 2
-PACE_SECONDS = 0.2  # per thread: ~20 reads/s and ~10 writes/s in all, through kit and gateway
+OLD, NEW = 5, 6  # port offsets of each pod before and after the rolling update
+GATEWAY_OFFSET = 7
+CHANNELS = 2  # kit channels per service, one starting at each address (the address list rotated)
+WRITERS = 2
+PACE_SECONDS = 0.25  # per thread: ~4 reads/s of each service and ~12 writes/s, through kit and gateway
 GRACE_SECONDS = 10
 # what is counted is calls failed by the restarts, not slow answers of a machine shared by parallel
 # test runs (the slowest call of each kind is printed): longer than the grace, since a call the old
-# replica accepted just before it drained may be finished at the end of its grace
+# pod accepted just before it drained may be finished at the end of its grace
 DEADLINE_SECONDS = GRACE_SECONDS + 10
 POD = {"GRPC_PROCESSES": "2", "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS), "ACCESS_TOKEN_TTL_SECONDS": "7200",
        "LOGIN_MAX_FAILURES_PER_ADDRESS": "100000"}
+# each service's stub and a read every caller may make (the district's unit and volunteer filled in)
+SERVICES = {
+    "registration": (reg_grpc.RegistrationServiceStub, "GetUnit"),
+    "ordering": (ordering_pb2_grpc.OrderingServiceStub, "GetOrderPolicy"),
+    "points": (points_pb2_grpc.PointsServiceStub, "GetAccount"),
+    "training": (training_pb2_grpc.TrainingServiceStub, "ListCourses"),
+    "media": (media_pb2_grpc.MediaServiceStub, "GetScreeningPolicy"),
+    "notification": (notification_pb2_grpc.NotificationServiceStub, "ListInbox"),
+}
 
 
 def _target(stack, name: str, rotation: int = 0) -> str:
-    ports = [stack.service(name, port_offset=o).definition.grpc_port for o in (*OLD, *NEW)]
+    ports = [stack.service(name, port_offset=o).definition.grpc_port for o in (OLD, NEW)]
     ports = ports[rotation:] + ports[:rotation]
     return "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
 
@@ -105,34 +119,33 @@ def _rest(gateway, method: str, body: dict, token: str) -> dict:
         return json.loads(reply.read())
 
 
-def test_rolling_restart_under_load_fails_no_retryable_call(stack, registration, spawn):
+def test_rolling_restart_of_every_service_under_load_fails_no_retryable_call(stack, registration, spawn):
     district = District(registration.grpc_target, registration.env)
     token = district.center_admin_token
     admin = bearer(token)
-    volunteer = district.volunteer(district.center_id)
-    vid = volunteer.volunteer_id
+    vid = district.volunteer(district.center_id).volunteer_id
+    requests = {"registration": reg.GetUnitRequest(unit_id=district.center_id),
+                "ordering": ordering_pb2.GetOrderPolicyRequest(), "points": pb.GetAccountRequest(account_id=vid),
+                "training": training_pb2.ListCoursesRequest(), "media": media_pb2.GetScreeningPolicyRequest(),
+                "notification": notification_pb2.ListInboxRequest()}
 
-    replicas = {}
-    for name in ("registration", "points"):
-        for offset in OLD:
-            replicas[(name, offset)] = spawn(name, port_offset=offset, extra_env=POD, log_name=f"{name}-roll-{offset}")
-    for proc in replicas.values():
-        proc.wait_serving(120)
+    pods = {name: spawn(name, port_offset=OLD, extra_env=POD, log_name=f"{name}-roll-old") for name in SERVICES}
+    for pod in pods.values():
+        pod.wait_serving(120)
     gateway = spawn("gateway", port_offset=GATEWAY_OFFSET, log_name="gateway-roll", extra_env={
         "UPSTREAM_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
-        "REGISTRATION_GRPC_TARGET": _target(stack, "registration"), "POINTS_GRPC_TARGET": _target(stack, "points"),
-        **{f"{n.upper()}_GRPC_TARGET": "" for n in ("ordering", "training", "media", "notification")}})
+        **{f"{name.upper()}_GRPC_TARGET": _target(stack, name) for name in SERVICES}})
     gateway.wait_serving(60)
 
-    channels = [client_channel(_target(stack, name, rotation=i % len(OLD)), default_timeout=DEADLINE_SECONDS)
-                for i in range(CHANNELS) for name in ("registration", "points")]
-    registration_stubs = [reg_grpc.RegistrationServiceStub(c) for c in channels[0::2]]
-    points_stubs = [points_pb2_grpc.PointsServiceStub(c) for c in channels[1::2]]
+    channels = {name: [client_channel(_target(stack, name, rotation=i), default_timeout=DEADLINE_SECONDS)
+                       for i in range(CHANNELS)] for name in SERVICES}
+    stubs = {name: [SERVICES[name][0](channel) for channel in channels[name]] for name in SERVICES}
+    points = stubs["points"][0]
     # points hears of the volunteer through registration's events
     deadline = time.monotonic() + 60
     while True:
         try:
-            points_stubs[0].GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admin)
+            points.GetAccount(requests["points"], metadata=admin)
             break
         except grpc.RpcError as err:
             assert err.code() == grpc.StatusCode.NOT_FOUND and time.monotonic() < deadline
@@ -152,42 +165,41 @@ def test_rolling_restart_under_load_fails_no_retryable_call(stack, registration,
                                                "idempotencyKey": key}, token)
         load.wrote(key)
 
-    for i in range(READERS):
-        unit, account = registration_stubs[i], points_stubs[i]
-        load.run(f"kit GetUnit {i}", lambda s=unit: s.GetUnit(reg.GetUnitRequest(unit_id=district.center_id),
-                                                                metadata=admin) and None)
-        load.run(f"kit GetAccount {i}", lambda s=account: s.GetAccount(pb.GetAccountRequest(account_id=vid),
-                                                                        metadata=admin) and None)
+    for name, (_, method) in SERVICES.items():
+        for i, stub in enumerate(stubs[name]):
+            load.run(f"kit {method} {i}", lambda call=getattr(stub, method), request=requests[name]:
+                     call(request, metadata=admin) and None)
     load.run("gateway GetUnit", lambda: _rest(gateway, "registration/GetUnit", {"unitId": district.center_id},
                                               token) and None)
-    load.run("gateway GetAccount", lambda: _rest(gateway, "points/GetAccount", {"accountId": vid}, token) and None)
+    load.run("gateway GetOrderPolicy", lambda: _rest(gateway, "ordering/GetOrderPolicy", {}, token) and None)
     for i in range(WRITERS):
-        load.run(f"kit AdjustPoints {i}", lambda s=points_stubs[i]: write_kit(s))
+        load.run(f"kit AdjustPoints {i}", lambda s=stubs["points"][i]: write_kit(s))
     load.run("gateway AdjustPoints", write_gateway)
     try:
         time.sleep(3)
-        for (name, offset), old in list(replicas.items()):
-            new = spawn(name, port_offset=NEW[OLD.index(offset)], extra_env=POD, log_name=f"{name}-roll-new-{offset}")
+        for name, old in pods.items():
+            new = spawn(name, port_offset=NEW, extra_env=POD, log_name=f"{name}-roll-new")
             new.wait_serving(120)
-            method = "GetUnit" if name == "registration" else "GetAccount"
-            assert handled_total(old.http_base, method) > 0, f"{name}@{offset} carried no load before its restart"
+            method = SERVICES[name][1]
+            assert handled_total(old.http_base, method) > 0, f"{name} carried no load before its restart: {load.failed()}"
             before = load.ok()
-            assert old.stop(60) == 0, f"{name}@{offset} did not stop cleanly"
+            assert old.stop(60) == 0, f"{name} did not stop cleanly"
             time.sleep(2)
-            assert load.ok() > before, "the load stopped during the restart"
+            assert load.ok() > before, f"the load stopped during the restart of {name}"
+            assert handled_total(new.http_base, method) > 0, f"{name}'s new pod took no load"
         time.sleep(2)
         load.stop()
-        print(f"rolling restart of 4 pods: {load.ok()} calls OK, failed: {load.failed()}, slowest (s): "
+        print(f"rolling restart of {len(pods)} pods: {load.ok()} calls OK, failed: {load.failed()}, slowest (s): "
               f"{ {name: round(s, 2) for name, s in sorted(load.slowest.items())} }")
         assert load.failed() == {}
 
         # every write exactly once: the balance is their number, one entry each
-        account = points_stubs[0].GetAccount(pb.GetAccountRequest(account_id=vid), metadata=admin, timeout=10).account
+        account = points.GetAccount(requests["points"], metadata=admin, timeout=10).account
         assert account.points == len(load.written) == len(set(load.written))
-        audit = points_stubs[0].AuditAccount(pb.AuditAccountRequest(account_id=vid), metadata=admin, timeout=10)
+        audit = points.AuditAccount(pb.AuditAccountRequest(account_id=vid), metadata=admin, timeout=10)
         assert all(book.stored == book.from_entries for book in audit.books), audit
     finally:
         load.stop()
-        for channel in channels:
+        for channel in (c for group in channels.values() for c in group):
             channel.close()
         district.close()
