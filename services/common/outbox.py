@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
 from .producers import HealingProducer, outbox_record
 from .retry import Backoff
@@ -86,6 +88,25 @@ def insert_with_events(collection: Collection[RawDoc], document: RawDoc, events:
     collection.insert_one(document)
     _wake_for(collection)
     return document
+
+
+def insert_once_with_events(collection: Collection[RawDoc], found_by: RawDoc,
+                            make: Callable[[], tuple[RawDoc, list[RawDoc]]]) -> tuple[RawDoc, bool]:
+    """A new aggregate and its events, once per idempotency key: `found_by` finds what an earlier
+    call stored under the key, and a unique index on it makes a concurrent retry lose the insert.
+    `make` builds the document and its events only when nothing is stored yet. Returns (the
+    document, True) when this call inserted it, else (the one stored earlier, False) for the
+    caller to check that the retry asks for the same thing."""
+    existing = collection.find_one(found_by, {"outbox": 0})
+    if existing is None:
+        document, events = make()
+        try:
+            return insert_with_events(collection, document, events), True
+        except DuplicateKeyError:  # a concurrent retry with the key won (FerretDB does not name the index)
+            existing = collection.find_one(found_by, {"outbox": 0})
+            if existing is None:
+                raise
+    return existing, False
 
 
 def update_with_events(collection: Collection[RawDoc], filter: RawDoc, update: RawDoc, events: list[RawDoc],

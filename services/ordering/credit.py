@@ -28,6 +28,7 @@ from services.common.errors import Aborted, InvalidArgument, NotFound, Permissio
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key
+from services.common.outbox import insert_once_with_events, insert_with_events
 from services.common.readmodels import unit_ref_doc
 from services.common.validation import Validator
 from wenming.ordering.v1 import events_pb2 as ev
@@ -59,28 +60,30 @@ class CreditBook:
 
     # ---- recording ----
 
-    def _insert(self, district_id: str, volunteer_id: str, kind: int, reason: str, dedup_key: str, *, unit: dict,
-                order_id: str, activity_id: str, occurred_at: dt.datetime, recorded_by: str) -> dict:
-        """One new incident (STANDING) with its CreditIncidentRecorded; DuplicateKeyError when
-        its `dedup_key` was recorded before."""
+    def _new_incident(self, district_id: str, volunteer_id: str, kind: int, reason: str, dedup_key: str, *,
+                      unit: dict, order_id: str, activity_id: str, occurred_at: dt.datetime,
+                      recorded_by: str) -> tuple[dict, list[dict]]:
+        """One new incident (STANDING) in its stored form, with its CreditIncidentRecorded."""
         volunteer = self.registry.volunteer(district_id, volunteer_id) or {}
         scope = {*unit["path"], *(u for served in volunteer.get("units", ()) for u in served["path"])}
-        document: dict = {
+        stored = CreditIncident.stored_form({
             "_id": new_id("cri"), "district_id": district_id, "dedup_key": dedup_key,
             "volunteer_key": volunteer_key(district_id, volunteer_id), "volunteer_id": volunteer_id,
             "kind": kind, "status": S.CREDIT_INCIDENT_STATUS_STANDING, "reason": reason,
             "automatic": not recorded_by, "order_id": order_id, "activity_id": activity_id, "unit": unit,
             "scope": sorted(scope), "recorded_by": recorded_by, "occurred_at": occurred_at,
             "recorded_at": clock.now_as_stored(),
-        }
-        stored = CreditIncident.stored_form(document)
+        })
         event = self.events.new(ev.CreditIncidentRecorded(incident=credit_snapshot(stored)), district_id=district_id,
-                                aggregate_type=AGGREGATE, aggregate_id=document["_id"], version=1,
-                                actor_id=recorded_by, occurred_at=document["recorded_at"])
-        CreditIncident.insert_raw(stored, [event])
-        metrics.CREDIT_INCIDENTS.labels(metrics.credit_kind_name(kind),
-                                        "automatic" if not recorded_by else "manual").inc()
-        return {**stored, "version": 1}
+                                aggregate_type=AGGREGATE, aggregate_id=stored["_id"], version=1,
+                                actor_id=recorded_by, occurred_at=stored["recorded_at"])
+        return stored, [event]
+
+    @staticmethod
+    def _counted(incident: dict) -> dict:
+        metrics.CREDIT_INCIDENTS.labels(metrics.credit_kind_name(incident["kind"]),
+                                        "automatic" if incident["automatic"] else "manual").inc()
+        return incident
 
     def record(self, principal: Principal, req: pb.RecordCreditIncidentRequest) -> dict:
         v = Validator()
@@ -100,19 +103,11 @@ class CreditBook:
                         if p["role"] == P.PARTICIPANT_ROLE_VOLUNTEER}
         rules.require_recorder(principal, unit["path"], involved, asked.volunteer_id)
         dedup_key = key(district, "manual", principal.subject, idempotency_key)
-        existing = self.collection.find_one({"dedup_key": dedup_key}, {"outbox": 0})
-        if existing is not None:
-            return _replayed(existing, asked)
         unit_doc = {name: unit[name] for name in ("unit_id", "level", "name", "path")}
-        try:
-            return self._insert(district, asked.volunteer_id, asked.kind, asked.reason, dedup_key, unit=unit_doc,
-                                order_id=asked.order_id, activity_id=asked.activity_id,
-                                occurred_at=clock.now_as_stored(), recorded_by=principal.subject)
-        except DuplicateKeyError:  # a concurrent retry with the key won
-            existing = self.collection.find_one({"dedup_key": dedup_key}, {"outbox": 0})
-            if existing is None:
-                raise
-            return _replayed(existing, asked)
+        stored, inserted = insert_once_with_events(self.collection, {"dedup_key": dedup_key}, lambda: self._new_incident(
+            district, asked.volunteer_id, asked.kind, asked.reason, dedup_key, unit=unit_doc, order_id=asked.order_id,
+            activity_id=asked.activity_id, occurred_at=clock.now_as_stored(), recorded_by=principal.subject))
+        return self._counted(stored) if inserted else _replayed(stored, asked)
 
     # ---- appeal and decision ----
 
@@ -237,10 +232,12 @@ class CreditBook:
             return Outcome.SKIPPED
         recorded = 0
         for finding in findings:
+            document, events = self._new_incident(
+                district, finding.volunteer_id, finding.kind, finding.reason,
+                key(district, finding.source, finding.volunteer_id), unit=unit, order_id=order_id,
+                activity_id=activity_id, occurred_at=occurred_at, recorded_by="")
             try:
-                self._insert(district, finding.volunteer_id, finding.kind, finding.reason,
-                             key(district, finding.source, finding.volunteer_id), unit=unit, order_id=order_id,
-                             activity_id=activity_id, occurred_at=occurred_at, recorded_by="")
+                self._counted(insert_with_events(self.collection, document, events))
                 recorded += 1
             except DuplicateKeyError:  # recorded by an earlier delivery of this event
                 pass

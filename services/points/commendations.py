@@ -10,7 +10,6 @@ them and commits one write.
 from __future__ import annotations
 
 from prometheus_client import Counter
-from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role
 from services.common.clock import CHINA, clock
@@ -18,7 +17,7 @@ from services.common.errors import Aborted, FailedPrecondition, InvalidArgument,
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key
-from services.common.outbox import insert_with_events, update_with_events
+from services.common.outbox import insert_once_with_events, update_with_events
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
@@ -57,29 +56,25 @@ class Commendations:
             raise NotFound("volunteer", asked.volunteer_id)
         rules.require_recorder(principal, holder.unit_paths)
         request_key = key(district, principal.subject, idempotency_key)
-        existing = self.collection.find_one({"request_key": request_key}, {"outbox": 0})
-        if existing is not None:
-            return _replayed(existing, asked)
-        unit = self.directory.unit(district, principal.unit_id)
-        document = {
-            "_id": new_id("comm"), "district_id": district,
-            "volunteer_key": volunteer_key(district, asked.volunteer_id), "request_key": request_key,
-            **asked.stored(), "unit_id": unit["_id"], "unit_path": list(unit["path"]),
-            "recorded_by": principal.subject, "recorded_at": clock.now_as_stored(),
-            "idempotency_key": idempotency_key,
-            "revoked": False, "revoke_reason": "", "revoked_by": "",
-        }
-        event = self.events.new(events_pb2.CommendationRecorded(commendation=commendation_msg({**document,
-                                                                                               "version": 1})),
-                                district_id=district, aggregate_type="commendation", aggregate_id=document["_id"],
-                                version=1, actor_id=principal.subject)
-        try:
-            stored = insert_with_events(self.collection, document, [event])
-        except DuplicateKeyError:  # a concurrent retry with the key won (FerretDB does not name the index)
-            existing = self.collection.find_one({"request_key": request_key}, {"outbox": 0})
-            if existing is None:
-                raise
-            return _replayed(existing, asked)
+
+        def new_commendation() -> tuple[dict, list[dict]]:
+            unit = self.directory.unit(district, principal.unit_id)
+            document = {
+                "_id": new_id("comm"), "district_id": district,
+                "volunteer_key": volunteer_key(district, asked.volunteer_id), "request_key": request_key,
+                **asked.stored(), "unit_id": unit["_id"], "unit_path": list(unit["path"]),
+                "recorded_by": principal.subject, "recorded_at": clock.now_as_stored(),
+                "idempotency_key": idempotency_key,
+                "revoked": False, "revoke_reason": "", "revoked_by": "",
+            }
+            event = self.events.new(events_pb2.CommendationRecorded(commendation=commendation_msg(
+                {**document, "version": 1})), district_id=district, aggregate_type="commendation",
+                aggregate_id=document["_id"], version=1, actor_id=principal.subject)
+            return document, [event]
+
+        stored, inserted = insert_once_with_events(self.collection, {"request_key": request_key}, new_commendation)
+        if not inserted:
+            return _replayed(stored, asked)
         RECORDED.labels(pb.CommendationLevel.Name(asked.level)).inc()
         return stored
 

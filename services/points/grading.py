@@ -14,7 +14,6 @@ import math
 import re
 
 from prometheus_client import Counter
-from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal
 from services.common.clock import CHINA, clock
@@ -23,7 +22,7 @@ from services.common.errors import InvalidArgument
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import keyed_id, new_id
 from services.common.listing import key
-from services.common.outbox import insert_with_events
+from services.common.outbox import insert_once_with_events, insert_with_events
 from services.common.readmodels import upsert_if_newer
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
@@ -188,29 +187,24 @@ class Grading:
         unit = self.directory.managed_unit(principal, unit_id)
         evidence_id = keyed_id("gev", key(principal.district_id, principal.subject, idempotency_key)) \
             if idempotency_key else new_id("gev")
-        if idempotency_key and (replayed := self._replayed_evidence(evidence_id, unit["_id"], asked)) is not None:
-            return replayed
-        document = {"_id": evidence_id, "district_id": principal.district_id, "unit": _unit_doc(unit),
-                    "unit_path": unit["path"], **asked, "recorded_by": principal.subject,
-                    "recorded_at": clock.now_as_stored()}
-        event = self.events.new(events_pb2.GradeEvidenceRecorded(evidence=evidence_msg(document)),
-                                district_id=principal.district_id, aggregate_type="grade_evidence",
-                                aggregate_id=document["_id"], version=1, actor_id=principal.subject)
-        try:
-            insert_with_events(self.evidence, document, [event])
-        except DuplicateKeyError:  # a concurrent retry with the key won
-            replayed = self._replayed_evidence(evidence_id, unit["_id"], asked) if idempotency_key else None
-            if replayed is None:
-                raise
-            return replayed
-        EVIDENCE_RECORDED.labels(pb.GradingCriterion.Name(req.criterion)).inc()
-        return document
 
-    def _replayed_evidence(self, evidence_id: str, unit_id: str, asked: dict) -> dict | None:
-        existing = self.evidence.find_one({"_id": evidence_id}, {"outbox": 0})
-        if existing is not None and not rules.same_evidence(existing, unit_id, asked):
-            raise InvalidArgument.field("idempotency_key", "已用于另一份证明材料的登记")
-        return existing
+        def new_evidence() -> tuple[dict, list[dict]]:
+            document = {"_id": evidence_id, "district_id": principal.district_id, "unit": _unit_doc(unit),
+                        "unit_path": unit["path"], **asked, "recorded_by": principal.subject,
+                        "recorded_at": clock.now_as_stored()}
+            event = self.events.new(events_pb2.GradeEvidenceRecorded(evidence=evidence_msg(document)),
+                                    district_id=principal.district_id, aggregate_type="grade_evidence",
+                                    aggregate_id=document["_id"], version=1, actor_id=principal.subject)
+            return document, [event]
+
+        # without a key the id is new, so nothing is found and the insert cannot collide
+        stored, inserted = insert_once_with_events(self.evidence, {"_id": evidence_id}, new_evidence)
+        if not inserted:
+            if not rules.same_evidence(stored, unit["_id"], asked):
+                raise InvalidArgument.field("idempotency_key", "已用于另一份证明材料的登记")
+            return stored
+        EVIDENCE_RECORDED.labels(pb.GradingCriterion.Name(req.criterion)).inc()
+        return stored
 
     def assess(self, principal: Principal, req: pb.AssessUnitGradeRequest) -> dict:
         v = Validator()

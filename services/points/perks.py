@@ -18,7 +18,7 @@ from services.common.errors import Aborted, FailedPrecondition, InvalidArgument,
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key
-from services.common.outbox import insert_with_events, update_with_events
+from services.common.outbox import insert_once_with_events, insert_with_events, update_with_events
 from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator
 from wenming.points.v1 import events_pb2
@@ -72,25 +72,23 @@ class Perks:
         request_key = key(district, principal.subject, idempotency_key)
         asked = {"unit_id": unit["_id"], "name": name, "address": address, "contact_name": contact_name,
                  "contact_phone_masked": mask_phone(phone)}
-        existing = self.merchants.find_one({"request_key": request_key}, {"outbox": 0})
-        if existing is not None:
-            return self._replayed(existing, asked, phone)
-        document = {"_id": new_id("mer"), "district_id": district, "request_key": request_key, **asked,
-                    "unit_path": list(unit["path"]), "unit_name": unit["name"], "unit_level": unit["level"],
-                    "contact_phone_enc": self.vault.encrypt(phone, district_id=district, field=MERCHANT_PHONE_FIELD),
-                    "status": M.MERCHANT_STATUS_ACTIVE, "status_reason": "", "registered_by": principal.subject,
-                    "registered_at": clock.now_as_stored()}
-        event = self.events.new(events_pb2.MerchantRegistered(merchant_id=document["_id"], unit_id=unit["_id"],
-                                                              name=name, status=M.MERCHANT_STATUS_ACTIVE),
-                                district_id=district, aggregate_type="merchant", aggregate_id=document["_id"],
-                                version=1, actor_id=principal.subject)
-        try:
-            stored = insert_with_events(self.merchants, document, [event])
-        except DuplicateKeyError:  # a concurrent retry with the key won (FerretDB does not name the index)
-            existing = self.merchants.find_one({"request_key": request_key}, {"outbox": 0})
-            if existing is None:
-                raise
-            return self._replayed(existing, asked, phone)
+
+        def new_merchant() -> tuple[dict, list[dict]]:
+            document = {"_id": new_id("mer"), "district_id": district, "request_key": request_key, **asked,
+                        "unit_path": list(unit["path"]), "unit_name": unit["name"], "unit_level": unit["level"],
+                        "contact_phone_enc": self.vault.encrypt(phone, district_id=district,
+                                                                field=MERCHANT_PHONE_FIELD),
+                        "status": M.MERCHANT_STATUS_ACTIVE, "status_reason": "", "registered_by": principal.subject,
+                        "registered_at": clock.now_as_stored()}
+            event = self.events.new(events_pb2.MerchantRegistered(merchant_id=document["_id"], unit_id=unit["_id"],
+                                                                  name=name, status=M.MERCHANT_STATUS_ACTIVE),
+                                    district_id=district, aggregate_type="merchant", aggregate_id=document["_id"],
+                                    version=1, actor_id=principal.subject)
+            return document, [event]
+
+        stored, inserted = insert_once_with_events(self.merchants, {"request_key": request_key}, new_merchant)
+        if not inserted:
+            return self._replayed(stored, asked, phone)
         MERCHANTS_REGISTERED.inc()
         return stored
 
