@@ -110,3 +110,17 @@ def test_the_center_sets_perks_a_volunteer_sees_and_uses_them(world, starred, po
                                       metadata=world.as_admin(yard), timeout=5).redemptions
     assert [(r.cost_points, r.discount_percent) for r in redeemed] == [(40, 20)]
     assert not phone.unexpected_faults()
+
+    # the center suspends the merchant: a reason too short is refused in the sheet, then it stands
+    page.get_by_role("button", name=f"暂停{MERCHANT}").click()
+    sheet = page.get_by_role("dialog", name="商家合作状态")
+    expect(sheet).to_contain_text(f"暂停合作：{MERCHANT}")
+    sheet.get_by_label("原因").fill("停")
+    sheet.get_by_role("button", name="确定").click()
+    expect(sheet.get_by_text("原因应为2至200个字")).to_be_visible()
+    assert not admin.accessibility_violations()
+    sheet.get_by_label("原因").fill("停业整顿")
+    sheet.get_by_role("button", name="确定").click()
+    expect(merchants).to_contain_text("已暂停")
+    assert points.ListMerchants(points_pb2.ListMerchantsRequest(), metadata=world.as_center(),
+                                timeout=5).merchants[0].status == points_pb2.MERCHANT_STATUS_SUSPENDED
