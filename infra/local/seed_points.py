@@ -46,6 +46,7 @@ def _rules() -> pb.PointRules:
         attendance_points=5, rating_given_points=2, rating_received_points=[0, 0, 1, 3, 5],
         training_points_per_hour=5, points_validity_years=2, star_threshold_hours=[100, 300, 600, 1000, 1500],
         grading=scheme_msg(DEFAULT_SCHEME),
+        # deprecated thresholds that grade nothing (GetUnitGrade uses `grading`), still validated by SetPointRules
         exemplary=pb.ScorecardThresholds(**thresholds),
         standard=pb.ScorecardThresholds(max_avg_completion_hours=168, min_completion_rate_percent=85,
                                         min_satisfaction_centi=400, min_activity_coverage_percent=80,
