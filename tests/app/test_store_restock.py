@@ -1,7 +1,7 @@
 """积分超市补货 in the app: the admin of the station that runs a store restocks an item with goods a
 慈善超市 donated — the page refuses a bad quantity before sending; the first answer is lost on the
-way back, and tapping twice more retries with the form's one idempotency key, so points adds the
-stock once (read back through ListStoreItems) — and the admin of the sibling station is refused,
+way back; the form closed and opened again is the same form, and a double tap retries with its one
+idempotency key, so points adds the stock once (read back through ListStoreItems) — and the admin of the sibling station is refused,
 on the page and by RestockStoreItem, with nothing added."""
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ def test_a_store_admin_restocks_once_per_form_and_another_units_admin_is_refused
     form.get_by_role("button", name="确认补货").click()
     expect(page.get_by_text("网络连接失败，请检查网络后重试")).to_be_visible()
     assert stored().stock == 8  # added once already
+    form.get_by_role("button", name="关闭").click()  # closed and opened again: the same form, the same key
+    expect(form).to_be_hidden()
+    row.get_by_role("button", name=f"补货：{name}").click()
+    expect(form.get_by_label("补货数量")).to_have_value("5")
     form.get_by_role("button", name="确认补货").dblclick()  # a double tap of the same form
     expect(page.get_by_text(f"「{name}」已补货 5 件")).to_be_visible()
     expect(row).to_contain_text("库存 8 · 累计受赠 5")
