@@ -4,8 +4,8 @@ demo volunteer, issued by the unit that recorded most of their verified hours on
 arrived; two commendations (表彰) of the demo volunteer, recorded by the center, which their
 certificate and 我的表彰 show; the first station's rule documents (有机制), so its 三级创建 card shows
 a grade made of this month's venues, teams, volunteers, activities, brand project and rules; one
-爱心商家 registered by the center, whose item the first station's store offers, and the district's
-礼遇 rules. The ledgers fill by themselves from the orders and activities the ordering seed publishes.
+爱心商家 registered by the center, whose item the first station's store offers (with 10 it donated,
+recorded as a keyed restock), and the district's 礼遇 rules. The ledgers fill by themselves from the orders and activities the ordering seed publishes.
 Idempotent: stations that already have items are skipped, the certificate, the commendations and
 the merchant have idempotency keys, a station with rule documents gets none again, rules already
 set are kept."""
@@ -46,6 +46,7 @@ def _rules() -> pb.PointRules:
         attendance_points=5, rating_given_points=2, rating_received_points=[0, 0, 1, 3, 5],
         training_points_per_hour=5, points_validity_years=2, star_threshold_hours=[100, 300, 600, 1000, 1500],
         grading=scheme_msg(DEFAULT_SCHEME),
+        # deprecated thresholds that grade nothing (GetUnitGrade uses `grading`), still validated by SetPointRules
         exemplary=pb.ScorecardThresholds(**thresholds),
         standard=pb.ScorecardThresholds(max_avg_completion_hours=168, min_completion_rate_percent=85,
                                         min_satisfaction_centi=400, min_activity_coverage_percent=80,
@@ -88,11 +89,14 @@ def seed(ctx) -> None:
             created += 1
         if i == 0:
             name, description, price, stock = MERCHANT_ITEM
-            stub.CreateStoreItem(pb.CreateStoreItemRequest(unit_id=station.unit_id, name=name, description=description,
-                                                           price_points=price, stock=stock,
-                                                           merchant_id=merchant.merchant_id),
-                                 metadata=admin, timeout=10)
+            bread = stub.CreateStoreItem(pb.CreateStoreItemRequest(
+                unit_id=station.unit_id, name=name, description=description, price_points=price, stock=stock,
+                merchant_id=merchant.merchant_id), metadata=admin, timeout=10).item
             created += 1
+            # the merchant's first donation, as the 积分超市补货 page records one (/app/admin/store)
+            stub.RestockStoreItem(pb.RestockStoreItemRequest(
+                item_id=bread.item_id, quantity=10, source=pb.STOCK_SOURCE_MERCHANT,
+                donor_merchant_id=merchant.merchant_id, idempotency_key="demo-restock-1"), metadata=admin, timeout=10)
     certificate = _demo_certificate(ctx, stub)
     commendations = _demo_commendations(ctx, stub)
     documents = _first_station_rules(ctx, stub)

@@ -10,7 +10,6 @@ deployment that adds it replays both topics from the start and counts what exist
 
 from __future__ import annotations
 
-import math
 import re
 
 from prometheus_client import Counter
@@ -104,24 +103,39 @@ class Grading:
 
     def grade(self, principal: Principal, req: pb.GetUnitGradeRequest) -> tuple[pb.UnitGrade, list[dict]]:
         """The unit's grade for the period, and its recorded grades, newest first."""
-        v = Validator()
-        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
-        period = validate_period(v, "period", req.period)
-        v.check()
-        unit = self.directory.managed_unit(principal, unit_id)
+        unit, period = self._asked(principal, req)
         history = list(self.assessments.find({"district_id": principal.district_id, "unit_id": unit["_id"]},
                                               {"outbox": 0}).sort("assessed_at", -1).limit(HISTORY_SHOWN))
         return self.evaluate(principal.district_id, unit, period), history
 
+    def scorecard(self, principal: Principal, req: pb.GetUnitScorecardRequest) -> pb.UnitScorecard:
+        """The deprecated GetUnitScorecard: the same grade as GetUnitGrade, in the old shape."""
+        unit, period = self._asked(principal, req)
+        return rules.scorecard_of(*self._graded(principal.district_id, unit, period))
+
+    def _asked(self, principal: Principal,
+               req: pb.GetUnitGradeRequest | pb.GetUnitScorecardRequest) -> tuple[dict, pb.Period]:
+        """The unit (the caller's own when none is named; admins of its subtree) and the period."""
+        v = Validator()
+        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
+        period = validate_period(v, "period", req.period)
+        v.check()
+        return self.directory.managed_unit(principal, unit_id), period
+
     def evaluate(self, district: str, unit: dict, period: pb.Period) -> pb.UnitGrade:
         """The unit's grade for the period as the records give it (GetUnitGrade, 评定 and the
         scorecard export all grade through here)."""
+        return self._graded(district, unit, period)[0]
+
+    def _graded(self, district: str, unit: dict, period: pb.Period) -> tuple[pb.UnitGrade, pb.UnitScorecard]:
+        """The grade, and the loop's figures it was measured from."""
         scheme = self.rulebook.for_district(district).grading
-        measures = {**self._unit_building(district, unit, period), **self._loop(district, unit, period)}
+        loop = self.boards.measure_loop(district, unit, period)
+        measures = {**self._unit_building(district, unit, period), **rules.loop_measures(loop)}
         result = rules.evaluate(measures, scheme, len(months_so_far(period)))
         return pb.UnitGrade(unit=unit_ref_of(unit), period=period, score=result.score, grade=result.grade,
                             grade_label=GRADE_LABEL[result.grade], exemplary_min_score=scheme.exemplary_min_score,
-                            standard_min_score=scheme.standard_min_score, lines=result.lines)
+                            standard_min_score=scheme.standard_min_score, lines=result.lines), loop
 
     def _unit_building(self, district: str, unit: dict, period: pb.Period) -> dict[int, Measure]:
         """The five 有 of the unit's subtree. Venues, teams, volunteers and projects count as they
@@ -157,16 +171,6 @@ class Grading:
             C.GRADING_CRITERION_BRAND_PROJECT: _counted([(p["_id"], p["name"]) for p in projects
                                                          if p["status"] == P.PROJECT_STATUS_BRANDED]),
             C.GRADING_CRITERION_RULES: _counted(documents),
-        }
-
-    def _loop(self, district: str, unit: dict, period: pb.Period) -> dict[int, Measure]:
-        card = self.boards.measure_loop(district, unit, period)
-        live_orders = card.orders - card.orders_cancelled
-        return {
-            C.GRADING_CRITERION_RESPONSE: Measure(math.ceil(card.avg_ack_seconds / 60), card.acknowledgements > 0),
-            C.GRADING_CRITERION_COMPLETION: Measure(card.orders_completed * 100 // live_orders if live_orders else 0,
-                                                    live_orders > 0),
-            C.GRADING_CRITERION_SATISFACTION: Measure(card.satisfaction_centi, card.ratings > 0),
         }
 
     # ---- writes ----

@@ -4,12 +4,14 @@ tests/unit/test_grading_rules.py; measuring lives in grading.py.
 
 Each criterion gives its points when the measured value meets its threshold, nothing otherwise;
 the total decides the grade (示范级 / 达标级 / 创建级). The loop's criteria (response, completion,
-satisfaction) with nothing to measure count as met, as the loop's scorecard has always counted
-them: a station nobody ordered from is not failed for it.
+satisfaction) with nothing to measure count as met, as the loop's scorecard always counted them:
+a station nobody ordered from is not failed for it. The deprecated GetUnitScorecard answers this
+grade too, reshaped by `scorecard_of` — one grade, computed once.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
@@ -86,7 +88,7 @@ class Measure:
     value: int
     applicable: bool = True
     records: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-    records_total: int | None = None  # when `records` holds only the first ones
+    records_total: int | None = None  # when `records` holds only the first ones, or none (the loop's)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,34 @@ def evaluate(measures: dict[int, Measure], scheme: Scheme, months: int) -> Evalu
     else:
         grade = G.SCORECARD_GRADE_BUILDING
     return Evaluation(lines, score, grade)
+
+
+def loop_measures(card: pb.UnitScorecard) -> dict[int, Measure]:
+    """The loop's three criteria from its figures (Boards.measure_loop), each counting what it
+    measured (acknowledgements, orders not cancelled, rated orders) without listing them."""
+    live_orders = card.orders - card.orders_cancelled
+    return {
+        C.GRADING_CRITERION_RESPONSE: Measure(math.ceil(card.avg_ack_seconds / 60), card.acknowledgements > 0,
+                                              records_total=card.acknowledgements),
+        C.GRADING_CRITERION_COMPLETION: Measure(card.orders_completed * 100 // live_orders if live_orders else 0,
+                                                live_orders > 0, records_total=live_orders),
+        C.GRADING_CRITERION_SATISFACTION: Measure(card.satisfaction_centi, card.ratings > 0,
+                                                  records_total=card.ratings),
+    }
+
+
+def scorecard_of(grade: pb.UnitGrade, loop: pb.UnitScorecard) -> pb.UnitScorecard:
+    """The deprecated GetUnitScorecard's answer: `grade` (GetUnitGrade's) in the old shape, with the
+    loop's figures measured for it and one check per line. A 赋分 scheme has one threshold per
+    criterion, so both of a check's thresholds are the line's, and both "meets" say it is met."""
+    card = pb.UnitScorecard()
+    card.CopyFrom(loop)
+    card.grade, card.grade_label = grade.grade, grade.grade_label
+    card.checks.extend(pb.GradeCheck(
+        criterion=C.Name(line.criterion).removeprefix("GRADING_CRITERION_").lower(), label=line.label,
+        value=line.value, applicable=line.applicable, exemplary_threshold=line.threshold,
+        standard_threshold=line.threshold, meets_exemplary=line.met, meets_standard=line.met) for line in grade.lines)
+    return card
 
 
 def _line(rule: CriterionRule, measure: Measure, months: int) -> pb.GradeLine:

@@ -1,14 +1,14 @@
-"""Leaderboards and unit scorecards (三级创建: 示范级 / 达标级 / 创建级).
+"""Leaderboards, and the loop's figures of a unit (orders, acknowledgements, activities) that
+三级创建 grading (grading.py) measures its loop lines from.
 
 Facts come from ordering's events (own consumer group): one document per order and per
-activity, kept at the newest snapshot (aggregate version), and one per acknowledgement. A
-scorecard is computed on request from them, with the numbers behind every criterion.
+activity, kept at the newest snapshot (aggregate version), and one per acknowledgement. The
+figures are computed on request from them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 from pymongo.errors import DuplicateKeyError
 
@@ -23,14 +23,11 @@ from wenming.ordering.v1 import types_pb2 as ordering_types
 from wenming.points.v1 import points_pb2 as pb
 
 from .directory import Directory, unit_ref_of
-from .grading_rules import GRADE_LABEL
 from .models import AckFact, ActivityFact, LedgerEntry, OrderFact
 from .periods import bounds, month_key, months_so_far, validate_period
-from .rules import Rules
 from .rulebook import RuleBook
 
 OS = ordering_types.OrderStatus
-G = pb.ScorecardGrade
 M = pb.LeaderboardMetric
 METRIC_FILTER = {M.LEADERBOARD_METRIC_VERIFIED_HOURS: (pb.BOOK_VERIFIED_MINUTES, pb.ACCOUNT_KIND_VOLUNTEER),
                  M.LEADERBOARD_METRIC_VOLUNTEER_POINTS: (pb.BOOK_POINTS, pb.ACCOUNT_KIND_VOLUNTEER),
@@ -130,18 +127,9 @@ class Boards:
                                   display_name=mask_name(people.get(r["_id"], {}).get("name", "")))
                 for i, r in enumerate(rows)]
 
-    def scorecard(self, principal: Principal, req: pb.GetUnitScorecardRequest) -> pb.UnitScorecard:
-        v = Validator()
-        unit_id = v.unit_or_own("unit_id", req.unit_id, principal.unit_id)
-        period = validate_period(v, "period", req.period)
-        v.check()
-        unit = self.directory.managed_unit(principal, unit_id)
-        card = self.measure_loop(principal.district_id, unit, period)
-        grade(card, self.rules.for_district(principal.district_id))
-        return card
-
     def measure_loop(self, district: str, unit: dict, period: pb.Period) -> pb.UnitScorecard:
-        """The loop's figures of the unit's subtree in the period, not graded yet."""
+        """The loop's figures of the unit's subtree in the period, which Grading grades (its three
+        loop lines, and the deprecated GetUnitScorecard's figures)."""
         start, end = bounds(period)
         card = pb.UnitScorecard(unit=unit_ref_of(unit), period=period)
 
@@ -178,42 +166,3 @@ class Boards:
         card.satisfaction_centi = rating_sum * 100 // card.ratings if card.ratings else 0
         return card
 
-
-def grade(card: pb.UnitScorecard, rules: Rules) -> None:
-    """Fills the checks and the grade: 示范级 when every measured criterion meets the exemplary
-    thresholds, 达标级 when every one meets the standard ones, else 创建级."""
-    live_orders = card.orders - card.orders_cancelled
-    criteria = [
-        ("activity_coverage_percent", "活动覆盖率(每站每月≥1场)", True, card.station_months,
-         card.station_months_with_activity * 100 // card.station_months if card.station_months else 0,
-         lambda t: t.min_activity_coverage_percent),
-        ("avg_ack_minutes", "平均接单响应(分钟)", False, card.acknowledgements,
-         math.ceil(card.avg_ack_seconds / 60), lambda t: t.max_avg_ack_minutes),
-        ("avg_completion_hours", "平均办结时长(小时)", False, card.orders_completed,
-         math.ceil(card.avg_completion_seconds / 3600), lambda t: t.max_avg_completion_hours),
-        ("completion_rate_percent", "办结率(%)", True, live_orders,
-         card.orders_completed * 100 // live_orders if live_orders else 0, lambda t: t.min_completion_rate_percent),
-        ("satisfaction_centi", "群众满意度(平均评分×100)", True, card.ratings, card.satisfaction_centi,
-         lambda t: t.min_satisfaction_centi),
-    ]
-
-    def meets(value: int, higher_is_better: bool, threshold: int) -> bool:
-        return value >= threshold if higher_is_better else value <= threshold
-
-    ex, st = rules.exemplary, rules.standard
-    for name, label, higher, measured, value, threshold in criteria:
-        applicable = measured > 0
-        card.checks.append(pb.GradeCheck(
-            criterion=name, label=label, value=value, applicable=applicable,
-            exemplary_threshold=threshold(ex), standard_threshold=threshold(st),
-            meets_exemplary=not applicable or meets(value, higher, threshold(ex)),
-            meets_standard=not applicable or meets(value, higher, threshold(st))))
-    if not any(c.applicable for c in card.checks):
-        card.grade = G.SCORECARD_GRADE_BUILDING  # nothing to show yet
-    elif all(c.meets_exemplary for c in card.checks):
-        card.grade = G.SCORECARD_GRADE_EXEMPLARY
-    elif all(c.meets_standard for c in card.checks):
-        card.grade = G.SCORECARD_GRADE_STANDARD
-    else:
-        card.grade = G.SCORECARD_GRADE_BUILDING
-    card.grade_label = GRADE_LABEL[card.grade]

@@ -124,13 +124,10 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
         redemption = self.store.refund(current_principal(), request.redemption_id, request.reason)
         return pb.RefundRedemptionResponse(redemption=redemption_msg(redemption))
 
-    # leaderboards and scorecards
+    # leaderboards
 
     def GetLeaderboard(self, request, context):
         return pb.GetLeaderboardResponse(rows=self.boards.leaderboard(current_principal(), request))
-
-    def GetUnitScorecard(self, request, context):
-        return pb.GetUnitScorecardResponse(scorecard=self.boards.scorecard(current_principal(), request))
 
     # the monthly statistics report (月报)
 
@@ -142,6 +139,9 @@ class PointsServicer(points_pb2_grpc.PointsServiceServicer):
     def GetUnitGrade(self, request, context):
         grade, history = self.grading.grade(current_principal(), request)
         return pb.GetUnitGradeResponse(grade=grade, history=[assessment_msg(a) for a in history])
+
+    def GetUnitScorecard(self, request, context):  # deprecated: GetUnitGrade's grade in the old shape
+        return pb.GetUnitScorecardResponse(scorecard=self.grading.scorecard(current_principal(), request))
 
     def RecordGradeEvidence(self, request, context):
         return pb.RecordGradeEvidenceResponse(evidence=evidence_msg(self.grading.record_evidence(

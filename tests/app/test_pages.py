@@ -128,6 +128,7 @@ def pages(people) -> dict[str, list[tuple[str, str, str]]]:
             ("head-exports", "/admin/exports", "开始导出"),
             ("head-commendations", "/admin/commendations", "周志愿"),
             ("head-perks", "/admin/perks", "登记爱心商家"),
+            ("head-store-stock", "/admin/store", "补充库存"),
             ("head-credit-appeals", "/admin/appeals", "申诉成立则撤销记录"),
             ("head-grade-evidence", "/admin/evidence", "有机制：制度文件"),
             ("head-me", "/admin/me", "退出登录"),

@@ -115,7 +115,7 @@ def test_another_users_token_is_refused_for_every_rpc_with_an_object_id(stub, wo
         (admin0, lambda m: stub.RefundRedemption(pb.RefundRedemptionRequest(
             redemption_id=w["redemption"].redemption_id, reason="越权"), metadata=m, timeout=5)),
         (admin0, lambda m: stub.ListRedemptions(pb.ListRedemptionsRequest(unit_id=station1), metadata=m, timeout=5)),
-        (admin0, lambda m: stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id=station1), metadata=m, timeout=5)),
+        (admin0, lambda m: stub.GetUnitGrade(pb.GetUnitGradeRequest(unit_id=station1), metadata=m, timeout=5)),
         (admin0, lambda m: stub.IssueCertificate(pb.IssueCertificateRequest(
             volunteer_id=other_id, issuing_unit_id=station1, idempotency_key="x"), metadata=m, timeout=5)),
         (admin0, lambda m: stub.GetCertificate(pb.GetCertificateRequest(number=w["cert"].facts.number), metadata=m,
@@ -169,7 +169,7 @@ def test_unknown_ids_are_not_found(stub, world, module_district):
         lambda: stub.RestockStoreItem(pb.RestockStoreItemRequest(item_id="item_none", quantity=1), metadata=admin,
                                       timeout=5),
         lambda: stub.CollectRedemption(pb.CollectRedemptionRequest(code="ABCDEFGH"), metadata=admin, timeout=5),
-        lambda: stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id="unit_none"), metadata=admin, timeout=5),
+        lambda: stub.GetUnitGrade(pb.GetUnitGradeRequest(unit_id="unit_none"), metadata=admin, timeout=5),
         lambda: stub.VerifyCertificate(pb.VerifyCertificateRequest(number="ZM-2026-999999-ABCD"), timeout=5),
         lambda: stub.RevokeCommendation(pb.RevokeCommendationRequest(commendation_id="comm_nothing", reason="没有"),
                                         metadata=admin, timeout=5),

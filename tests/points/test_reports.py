@@ -1,5 +1,6 @@
-"""Leaderboards by subtree and period, unit scorecards (三级创建) with the numbers behind the
-grade, and points expiring when the clock passes their validity — over the real broker."""
+"""Leaderboards by subtree and period, the 三级创建 grade's loop lines (GetUnitGrade) measured from
+ordering's events over the subtree — and the deprecated GetUnitScorecard answering that same grade —
+and points expiring when the clock passes their validity — over the real broker."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from tests.support.waiting import wait_until
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ot
+from services.points.grading_rules import GRADE_LABEL
 from wenming.points.v1 import points_pb2 as pb
 
 VERIFIED = c.HOURS_SOURCE_VERIFIED
+LOOP_AND_ACTIVITIES = (pb.GRADING_CRITERION_RESPONSE, pb.GRADING_CRITERION_COMPLETION, pb.GRADING_CRITERION_SATISFACTION,
+                       pb.GRADING_CRITERION_ACTIVITIES)
 OS = ot.OrderStatus
 
 
@@ -71,7 +75,8 @@ def test_leaderboard_ranks_verified_hours_inside_the_subtree(module_district, tr
     assert list(last_year) == []
 
 
-def test_scorecard_grades_from_activities_response_completion_and_satisfaction(module_district, tree, stub, feed):
+def test_the_grade_measures_activities_response_completion_and_satisfaction_of_the_subtree(module_district, tree, stub,
+                                                                                           feed):
     d, now = module_district.id, dt.datetime.now(dt.UTC)
     good, bad = tree.stations[0], tree.stations[1]
     events = []
@@ -101,23 +106,40 @@ def test_scorecard_grades_from_activities_response_completion_and_satisfaction(m
     china = now.astimezone(dt.timezone(dt.timedelta(hours=8)))
     period = pb.Period(year=china.year, month=china.month)
 
-    def card(unit):
-        return stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id=unit.unit_id, period=period),
-                                     metadata=bearer(tree.admins[unit.unit_id]), timeout=5).scorecard
+    def grade(unit) -> pb.UnitGrade:
+        return stub.GetUnitGrade(pb.GetUnitGradeRequest(unit_id=unit.unit_id, period=period),
+                                 metadata=bearer(tree.admins[unit.unit_id]), timeout=5).grade
 
-    top = wait_until(lambda: (s := card(good)).ratings == 2 and s.activities_completed == 1 and s, 30)
-    assert top.grade == pb.SCORECARD_GRADE_EXEMPLARY and top.grade_label == "示范级"
-    assert (top.stations, top.station_months, top.station_months_with_activity) == (1, 1, 1)
-    assert (top.orders, top.orders_completed, top.acknowledgements) == (2, 2, 2)
-    assert top.avg_ack_seconds == 600 and top.avg_completion_seconds == 7200 and top.satisfaction_centi == 500
-    checks = {ch.criterion: ch for ch in top.checks}
-    assert checks["avg_ack_minutes"].value == 10 and checks["avg_ack_minutes"].exemplary_threshold == 120
-    low = wait_until(lambda: (s := card(bad)).acknowledgements == 1 and s, 30)
-    assert low.grade == pb.SCORECARD_GRADE_BUILDING and low.grade_label == "创建级"
-    failing = {ch.criterion for ch in low.checks if not ch.meets_standard}
-    assert failing == {"activity_coverage_percent", "avg_ack_minutes", "completion_rate_percent"}
-    whole = card(tree.institute)
-    assert (whole.stations, whole.station_months_with_activity, whole.orders) == (2, 1, 3)
+    def lines(g: pb.UnitGrade) -> dict[int, tuple]:  # criterion: (value, applicable, met, records_total)
+        return {line.criterion: (line.value, line.applicable, line.met, line.records_total) for line in g.lines
+                if line.criterion in LOOP_AND_ACTIVITIES}
+
+    C = pb.GradingCriterion
+    top = wait_until(lambda: (g := grade(good)) and lines(g)[C.GRADING_CRITERION_SATISFACTION][3] == 2
+                     and lines(g)[C.GRADING_CRITERION_ACTIVITIES][0] == 1 and g, 30)
+    assert lines(top) == {  # acknowledged in 10 min, 2 of 2 orders done, rated 5: every loop line met
+        C.GRADING_CRITERION_RESPONSE: (10, True, True, 2), C.GRADING_CRITERION_COMPLETION: (100, True, True, 2),
+        C.GRADING_CRITERION_SATISFACTION: (500, True, True, 2), C.GRADING_CRITERION_ACTIVITIES: (1, True, False, 1)}
+    activities = next(line for line in top.lines if line.criterion == C.GRADING_CRITERION_ACTIVITIES)
+    assert [r.record_id for r in activities.records] == [activity.activity_id]
+    assert top.score == sum(line.points for line in top.lines) and top.grade_label == GRADE_LABEL[top.grade]
+    low = wait_until(lambda: (g := grade(bad)) and lines(g)[C.GRADING_CRITERION_RESPONSE][3] == 1 and g, 30)
+    assert lines(low) == {  # two days to acknowledge, never done, nothing rated (counted as met), no activity
+        C.GRADING_CRITERION_RESPONSE: (2880, True, False, 1), C.GRADING_CRITERION_COMPLETION: (0, True, False, 1),
+        C.GRADING_CRITERION_SATISFACTION: (0, False, True, 0), C.GRADING_CRITERION_ACTIVITIES: (0, True, False, 0)}
+    assert (low.grade, low.grade_label) == (pb.SCORECARD_GRADE_BUILDING, "创建级") and low.score < top.score
+    whole = lines(grade(tree.institute))  # the subtree: both stations' orders and the activity
+    assert (whole[C.GRADING_CRITERION_COMPLETION][3], whole[C.GRADING_CRITERION_RESPONSE][3],
+            whole[C.GRADING_CRITERION_ACTIVITIES][0]) == (3, 3, 1)
+
+    # the deprecated GetUnitScorecard answers the same grade, with the loop's figures it was measured from
+    card = stub.GetUnitScorecard(pb.GetUnitScorecardRequest(unit_id=good.unit_id, period=period),
+                                 metadata=bearer(tree.admins[good.unit_id]), timeout=5).scorecard
+    assert (card.grade, card.grade_label) == (top.grade, top.grade_label)
+    assert (card.stations, card.station_months, card.station_months_with_activity) == (1, 1, 1)
+    assert (card.orders, card.orders_completed, card.acknowledgements) == (2, 2, 2)
+    assert card.avg_ack_seconds == 600 and card.avg_completion_seconds == 7200 and card.satisfaction_centi == 500
+    assert [(ch.value, ch.meets_standard) for ch in card.checks] == [(line.value, line.met) for line in top.lines]
 
 
 def feed_ref(unit) -> c.UnitRef:

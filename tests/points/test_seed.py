@@ -43,7 +43,7 @@ def test_seed_sets_rules_and_stocks_every_station(module_district, points, stub,
     assert perks.version == 1 and [r.min_star_level for r in perks.rules] == [1, 2, 3]
     first = stub.ListStoreItems(pb.ListStoreItemsRequest(unit_id=tree.stations[0].unit_id),
                                 metadata=module_district.as_center(), timeout=5).items
-    assert [i.name for i in first if i.merchant_name == "爱心面包房"] == ["全麦面包"]
+    assert [(i.name, i.stock, i.donated_stock) for i in first if i.merchant_name == "爱心面包房"] == [("全麦面包", 30, 10)]
 
 
 def test_seed_records_the_demo_volunteers_two_commendations_once(district, points, stub, capsys):

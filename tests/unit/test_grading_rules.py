@@ -78,6 +78,47 @@ def test_the_thriving_station_earns_exemplary_and_the_bare_one_stays_building():
     assert (bare.score, bare.grade) == (10, G.SCORECARD_GRADE_BUILDING)
 
 
+# the loop's figures (Boards.measure_loop) → (criterion, value, applicable, records_total)
+LOOPS = [
+    (pb.UnitScorecard(acknowledgements=2, avg_ack_seconds=601, orders=3, orders_cancelled=1, orders_completed=2,
+                      ratings=2, satisfaction_centi=450),
+     [(C.GRADING_CRITERION_RESPONSE, 11, True, 2), (C.GRADING_CRITERION_COMPLETION, 100, True, 2),
+      (C.GRADING_CRITERION_SATISFACTION, 450, True, 2)]),
+    (pb.UnitScorecard(acknowledgements=1, avg_ack_seconds=2 * 86400, orders=1),  # late and never done
+     [(C.GRADING_CRITERION_RESPONSE, 2880, True, 1), (C.GRADING_CRITERION_COMPLETION, 0, True, 1),
+      (C.GRADING_CRITERION_SATISFACTION, 0, False, 0)]),
+    (pb.UnitScorecard(orders=1, orders_cancelled=1),  # nothing left to measure: counted as met
+     [(C.GRADING_CRITERION_RESPONSE, 0, False, 0), (C.GRADING_CRITERION_COMPLETION, 0, False, 0),
+      (C.GRADING_CRITERION_SATISFACTION, 0, False, 0)]),
+]
+
+
+@pytest.mark.parametrize("card, expected", LOOPS)
+def test_the_loop_lines_measure_the_loops_figures_and_count_what_they_measured(card, expected):
+    measures = rules.loop_measures(card)
+    lines = {line.criterion: line for line in rules.evaluate({**BARE, **measures}, rules.DEFAULT_SCHEME, 1).lines}
+    assert [(c, lines[c].value, lines[c].applicable, lines[c].records_total) for c, *_ in expected] == expected
+    assert all(not lines[c].records for c, *_ in expected)  # counted, not listed
+
+
+def test_the_deprecated_scorecard_is_the_grade_in_the_old_shape():
+    loop = pb.UnitScorecard(stations=2, station_months=2, station_months_with_activity=1,
+                            orders=3, orders_completed=2, acknowledgements=2, avg_ack_seconds=600,
+                            avg_completion_seconds=7200, ratings=2, satisfaction_centi=500)
+    result = rules.evaluate({**THRIVING, **rules.loop_measures(loop)}, rules.DEFAULT_SCHEME, months=1)
+    grade = pb.UnitGrade(score=result.score, grade=result.grade, grade_label=rules.GRADE_LABEL[result.grade],
+                         lines=result.lines)
+    card = rules.scorecard_of(grade, loop)
+    assert (card.grade, card.grade_label) == (G.SCORECARD_GRADE_EXEMPLARY, "示范级") == (grade.grade, grade.grade_label)
+    assert (card.stations, card.station_months_with_activity, card.orders, card.avg_completion_seconds) == (2, 1, 3, 7200)
+    assert [(ch.criterion, ch.label, ch.value, ch.applicable, ch.exemplary_threshold, ch.standard_threshold,
+             ch.meets_exemplary, ch.meets_standard) for ch in card.checks] == [
+        (C.Name(line.criterion).removeprefix("GRADING_CRITERION_").lower(), line.label, line.value, line.applicable,
+         line.threshold, line.threshold, line.met, line.met) for line in grade.lines]
+    assert [ch.criterion for ch in card.checks][-3:] == ["response", "completion", "satisfaction"]
+    assert not loop.checks  # the loop's figures are not changed
+
+
 def test_a_quarter_asks_the_monthly_activities_for_each_month_begun():
     line = next(line for line in rules.evaluate(THRIVING, rules.DEFAULT_SCHEME, months=3).lines
                 if line.criterion == C.GRADING_CRITERION_ACTIVITIES)

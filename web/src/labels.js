@@ -236,6 +236,13 @@ export function toLocalInput(timestamp) {
   return shifted.toISOString().slice(0, 16)
 }
 
+/** Where restocked goods came from (RestockStoreItem.source). */
+export const STOCK_SOURCE = {
+  STOCK_SOURCE_UNSPECIFIED: '本单位自购',
+  STOCK_SOURCE_MERCHANT: '爱心商家捐赠',
+  STOCK_SOURCE_CHARITY_STORE: '慈善超市捐赠',
+}
+
 export const MERCHANT_STATUS = {
   MERCHANT_STATUS_ACTIVE: '合作中',
   MERCHANT_STATUS_SUSPENDED: '已暂停',

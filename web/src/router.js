@@ -84,6 +84,7 @@ const routes = [
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
     { path: 'region', component: admin('Region'), meta: { role: 'ROLE_UNIT_ADMIN', title: '区域汇总' } },
     { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
+    { path: 'store', component: admin('StoreStock'), meta: { role: 'ROLE_UNIT_ADMIN', title: '积分超市补货' } },
     { path: 'appeals', component: admin('CreditAppeals'), meta: { role: 'ROLE_UNIT_ADMIN', title: '信用申诉' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
     { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
