@@ -61,7 +61,7 @@ class Taxonomies:
             raise FailedPrecondition("服务菜单分类已被修改（版本不符），请刷新后重试")
         self._refuse_removing_used_items(district, rules.item_codes(stored.categories) - rules.item_codes(categories))
         version = req.expected_version + 1
-        now = clock.now()
+        now = clock.now_as_stored()  # what a later read gives back, so a repeat answers the same
         after = Taxonomy(district, categories or rules.national_default(district).categories, version,
                          principal.subject, now, defaults=not categories)
         event = self.events.new(events_pb2.DistrictTaxonomySet(taxonomy=rules.taxonomy_msg(after)),
