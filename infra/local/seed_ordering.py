@@ -1,5 +1,6 @@
-"""Seeds ordering for the demo district through its public API: the center's service menu
-(七讲 lectures and 关爱 care items) plus a station's own item, orders in every state of the
+"""Seeds ordering for the demo district through its public API: the district's own menu taxonomy
+(11 类 22 项 on the national 七讲 and 三关爱, 身边人讲身边事 mandatory for stations), the center's
+service menu on it plus a station's own item, orders in every state of the
 closed loop 点单 → 报单 → 派单 → 接单 → 评单 (including one placed on a resident's behalf, one
 routed up to its station, one rejected by the center), a queue at the demo courtyard and station
 (幸福小院 of 广场村, cy111-admin / st11-admin), tasks of the demo volunteer, and this month's
@@ -69,6 +70,36 @@ MENU = [
     ("植树护绿", "春秋两季植树、古树名木巡护", c.SERVICE_CATEGORY_CARE_FOR_NATURE, L.UNIT_LEVEL_INSTITUTE,
      [c.SKILL_ENVIRONMENT], [], 180, "care.nature"),
 ]
+S = c.ServiceCategory
+# the district's own menu taxonomy, 11 类 22 项 in the style of the seeds, each category on a national
+# one; 身边人讲身边事 is mandatory for every station once a month (the 三级创建 scorecard checks it)
+TAXONOMY = [
+    ("theory", "理论宣讲", S.SERVICE_CATEGORY_LECTURE_THEORY,
+     [("courtyard_class", "小院讲堂"), ("theory_talk", "理论宣讲进小院")]),
+    ("policy", "政策解读", S.SERVICE_CATEGORY_LECTURE_POLICY,
+     [("policy_talk", "惠民政策宣讲"), ("policy_desk", "政策咨询代办")]),
+    ("science", "科学普及", S.SERVICE_CATEGORY_LECTURE_SCIENCE,
+     [("science_talk", "科普讲座"), ("anti_fraud", "防范电信诈骗")]),
+    ("law", "法治服务", S.SERVICE_CATEGORY_LECTURE_LAW, [("legal_advice", "法律咨询"), ("mediation", "矛盾纠纷调解")]),
+    ("health", "健康服务", S.SERVICE_CATEGORY_LECTURE_HEALTH, [("health_clinic", "健康义诊")]),
+    ("role_models", "榜样引领", S.SERVICE_CATEGORY_LECTURE_ROLE_MODELS,
+     [("neighbours_talk", "身边人讲身边事"), ("good_people", "身边好人故事会")]),
+    ("change", "家乡变化", S.SERVICE_CATEGORY_LECTURE_CHANGE, [("hometown_change", "家乡变化讲述")]),
+    ("elderly", "助老爱老", S.SERVICE_CATEGORY_CARE_FOR_OTHERS, [("haircut", "助老理发"), ("smartphone", "智能手机教学")]),
+    ("neighbours", "邻里互助", S.SERVICE_CATEGORY_CARE_FOR_OTHERS,
+     [("appliance_repair", "家电维修"), ("counselling", "心理疏导"), ("homework", "留守儿童课业辅导")]),
+    ("civility", "文明新风", S.SERVICE_CATEGORY_CARE_FOR_SOCIETY,
+     [("first_aid", "应急救护培训"), ("culture_show", "文艺演出进村"), ("farm_machinery", "农机具检修")]),
+    ("nature", "生态环保", S.SERVICE_CATEGORY_CARE_FOR_NATURE, [("waste_sorting", "垃圾分类宣传"), ("tree_planting", "植树护绿")]),
+]
+MANDATORY = {"neighbours_talk": [types_pb2.MandatoryRule(level=L.UNIT_LEVEL_STATION, min_per_month=1)]}
+# the district item of each menu item (by its name)
+ITEM_CODES = {"理论宣讲进小院": "theory_talk", "政策宣讲": "policy_talk", "科普讲座": "science_talk",
+              "法律咨询": "legal_advice", "健康义诊": "health_clinic", "身边好人故事会": "good_people",
+              "家乡变化讲述": "hometown_change", "助老理发": "haircut", "家电维修": "appliance_repair",
+              "心理疏导": "counselling", "智能手机教学": "smartphone", "留守儿童课业辅导": "homework",
+              "应急救护培训": "first_aid", "文艺演出进村": "culture_show", "垃圾分类宣传": "waste_sorting",
+              "植树护绿": "tree_planting", "农机具检修": "farm_machinery"}
 NOTES = {
     "助老理发": "老伴腿脚不便，想请志愿者上门理发",
     "智能手机教学": "想学用手机和孙子视频通话，还有扫码缴费",
@@ -222,17 +253,22 @@ def seed(ctx) -> None:
     _eventually(lambda: stub.ListMenu(pb.ListMenuRequest(unit_id=ctx.courtyards[-1].unit_id), metadata=center,
                                       timeout=10))
 
+    taxonomy = stub.SetDistrictTaxonomy(pb.SetDistrictTaxonomyRequest(categories=[
+        types_pb2.DistrictCategory(code=code, name=name, national_category=national, items=[
+            types_pb2.DistrictItem(code=item, name=item_name, mandatory=MANDATORY.get(item, []))
+            for item, item_name in entries]) for code, name, national, entries in TAXONOMY]),
+        metadata=center, timeout=10).taxonomy
     items = {}
     for name, description, category, level, skills, certs, minutes, rule in MENU:
         items[name] = stub.PublishMenuItem(pb.PublishMenuItemRequest(
             name=name, description=description, category=category, handling_level=level, required_skills=skills,
-            required_certifications=certs, expected_minutes=minutes, points_rule=rule), metadata=center,
-            timeout=10).item
+            required_certifications=certs, expected_minutes=minutes, points_rule=rule,
+            district_item_code=ITEM_CODES[name]), metadata=center, timeout=10).item
     own_station = ctx.stations[0]
     items["农机具检修"] = stub.PublishMenuItem(pb.PublishMenuItemRequest(
         name="农机具检修", description="春耕前为农户检修播种机、旋耕机", category=c.SERVICE_CATEGORY_CARE_FOR_SOCIETY,
         handling_level=L.UNIT_LEVEL_STATION, required_skills=[c.SKILL_AGRI_TECH], expected_minutes=120,
-        points_rule="care.society"), metadata=desk.admin(own_station.unit_id), timeout=10).item
+        points_rule="care.society", district_item_code=ITEM_CODES["农机具检修"]), metadata=desk.admin(own_station.unit_id), timeout=10).item
 
     # pairs of a resident and a volunteer of their courtyard who can serve one of its courtyard items
     active = [v for v in ctx.volunteers if v.status == reg.VOLUNTEER_STATUS_ACTIVE]
@@ -324,6 +360,9 @@ def seed(ctx) -> None:
     print(f"  ordering: {len(items)} menu items, {len(orders)} orders in {len(states)} states ({confirmed} with "
           f"verified hours), {len(activities)} activities this month ({held} held, {upcoming} open for sign-up, "
           f"{len(activities) - held - upcoming} planned)", flush=True)
+    print(f"  ordering: menu taxonomy {len(taxonomy.categories)} 类 "
+          f"{sum(len(category.items) for category in taxonomy.categories)} 项, mandatory for stations: "
+          f"{', '.join(i.name for category in taxonomy.categories for i in category.items if i.mandatory)}", flush=True)
 
 
 def _service_end(days_ago: int) -> dt.datetime:
@@ -370,13 +409,18 @@ CALENDAR = [
     (9, 9, ("courtyard", 3), "垃圾分类宣传进小院", c.SERVICE_CATEGORY_CARE_FOR_NATURE, "小院门口", 90, 4, 30, True),
     (12, 15, ("courtyard", 0), "防范电信诈骗小院讲堂", c.SERVICE_CATEGORY_LECTURE_SCIENCE, "小院议事厅", 90, 2, 30, True),
     (16, 9, ("station", 0), "智能手机使用培训", c.SERVICE_CATEGORY_CARE_FOR_OTHERS, "实践站活动室", 90, 4, 30, True),
-    (19, 15, ("courtyard", 0), "小院讲堂：身边好人故事会", c.SERVICE_CATEGORY_LECTURE_ROLE_MODELS, "小院议事厅", 60, 2,
+    (2, 15, ("courtyard", 0), "小院讲堂：身边人讲身边事", c.SERVICE_CATEGORY_LECTURE_ROLE_MODELS, "小院议事厅", 60, 2,
      30, True),
     (23, 9, ("station", 1), "秦腔进村文艺汇演", c.SERVICE_CATEGORY_CARE_FOR_SOCIETY, "村文化广场", 120, 10, 200, True),
     (26, 15, ("courtyard", 0), "小院讲堂：民法典进万家", c.SERVICE_CATEGORY_LECTURE_LAW, "小院议事厅", 90, 2, 30, True),
     (28, 14, ("institute", 0), "新时代文明实践月度宣讲", c.SERVICE_CATEGORY_LECTURE_POLICY, "镇文化站多功能厅", 120, 10,
      200, False),
 ]
+
+
+# the district items of activities of the calendar (by title): the mandatory one held by station 0's
+# courtyard early in the month, so its 必办项目 line is met and station 1's is missed
+CALENDAR_ITEMS = {"小院讲堂：身边人讲身边事": "neighbours_talk", "小院讲堂：学习贯彻党的二十届三中全会精神": "courtyard_class"}
 
 
 def _seed_activities(ctx, stub, desk: _Desk, active) -> list[pb.Activity]:
@@ -399,7 +443,8 @@ def _seed_activities(ctx, stub, desk: _Desk, active) -> list[pb.Activity]:
         if held:
             desk.at(starts - dt.timedelta(days=7))  # announced a week before
         activity = stub.PlanActivity(pb.PlanActivityRequest(
-            unit_id=unit.unit_id, title=title, category=category, location=location, starts_at=_ts(starts),
+            unit_id=unit.unit_id, title=title, category=category, district_item_code=CALENDAR_ITEMS.get(title, ""),
+            location=location, starts_at=_ts(starts),
             ends_at=_ts(ends), volunteer_capacity=volunteers, resident_capacity=residents,
             description=f"{unit.name}组织，欢迎志愿者和群众报名参加"), metadata=admin, timeout=10).activity
         if publish:

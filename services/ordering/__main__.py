@@ -23,6 +23,7 @@ def main() -> None:
     migrate(app.db, domain.index)
     app.add_grpc(ordering_pb2_grpc.add_OrderingServiceServicer_to_server, OrderingServicer(domain), SERVICE_NAME)
     app.add_cache(domain.menu.cache)
+    app.add_cache(domain.taxonomies.cache)
     for model in AGGREGATES:
         app.add_outbox(model.collection())
     app.add_event_consumer("registry", [events_topic("registration")], domain.registry.handlers())

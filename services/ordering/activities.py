@@ -37,10 +37,11 @@ from . import activity_rules as rules
 from . import hours as hours_rules
 from . import metrics
 from .index import ACTIVITIES, OrderIndex, today
-from .menu import MenuBook
+from .menu import CODE, CODE_RULE, MenuBook
 from .models import Activity
 from .activity_rules import ActivityMove
 from .readmodels import Registry
+from .taxonomy_rules import resolve
 from .translate import activity_snapshot
 
 A = types_pb2.ActivityStatus
@@ -130,7 +131,8 @@ class ActivityBoard:
         unit_id = v.ident("unit_id", req.unit_id, required=False)
         title = v.text("title", req.title, max_len=60)
         description = v.text("description", req.description, max_len=2000, required=False, multiline=True)
-        v.enum("category", req.category, common_pb2.ServiceCategory)
+        item_code = v.regex("district_item_code", req.district_item_code, CODE, CODE_RULE, required=False)
+        v.enum("category", req.category, common_pb2.ServiceCategory, required=not item_code)
         location = v.text("location", req.location, max_len=100, required=False)
         now = clock.now()
         starts_at = v.timestamp("starts_at", req)
@@ -151,12 +153,13 @@ class ActivityBoard:
         require_role(principal, Role.ROLE_UNIT_ADMIN)
         path = self.menu.unit_path(principal, unit_id, "unit_id")
         require_manages(principal, principal.district_id, path)
+        category = resolve(self.menu.taxonomies.get(principal.district_id), item_code, req.category)
         unit = self.registry.unit_ref(principal.district_id, path)
         if not unit["name"] and unit["unit_id"] == principal.unit_id:
             unit["name"] = principal.unit_name
         activity = Activity.from_raw({
             "_id": new_id("act"), "district_id": principal.district_id, "title": title, "description": description,
-            "category": req.category, "unit": unit, "location": location, "starts_at": starts_at, "ends_at": ends_at,
+            "category": category, "district_item_code": item_code, "unit": unit, "location": location, "starts_at": starts_at, "ends_at": ends_at,
             "volunteer_capacity": req.volunteer_capacity, "resident_capacity": req.resident_capacity,
             "volunteer_count": 0, "resident_count": 0, "participants": {}, "status": A.ACTIVITY_STATUS_PLANNED,
             "planned_by": principal.subject, "planned_at": now, "version": 0})

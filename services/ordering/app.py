@@ -21,6 +21,7 @@ from .policy import Policies
 from .projects import CompetitionDesk, ProjectDesk
 from .queries import OrderQueries
 from .readmodels import Certifications, Registry
+from .taxonomy import Taxonomies
 from .trends import OrderTrends
 
 
@@ -43,6 +44,7 @@ class Ordering:
     index: OrderIndex
     registry: Registry
     certifications: Certifications
+    taxonomies: Taxonomies
     menu: MenuBook
     policies: Policies
     orders: OrderDesk
@@ -61,14 +63,16 @@ def build(settings, db: Database) -> Ordering:
     tolerance = extra["hours_tolerance_minutes"]
     registry = Registry(db)
     certifications = Certifications(db)
-    menu = MenuBook(registry, events)
+    taxonomies = Taxonomies(events)
+    menu = MenuBook(registry, taxonomies, events)
     policies = Policies(extra["rating_window_days"])
     credit = CreditBook(registry, menu, events)
     matcher = Matcher(registry, certifications, credit)
     index = OrderIndex(db)
     orders = OrderDesk(registry, menu, policies, matcher, codes, events, tolerance, extra["pii_vault"], index)
     trends = OrderTrends(menu, index)
-    return Ordering(index=index, registry=registry, certifications=certifications, menu=menu, policies=policies,
+    return Ordering(index=index, registry=registry, certifications=certifications, taxonomies=taxonomies, menu=menu,
+                    policies=policies,
                     orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
                     activities=ActivityBoard(registry, menu, codes, events, tolerance, index),
                     projects=ProjectDesk(registry, menu, events), competitions=CompetitionDesk(registry, menu, events),

@@ -23,6 +23,8 @@ from wenming.ordering.v1 import ordering_pb2 as pb
 
 from .models import MenuItem, UnitRefDoc
 from .readmodels import Registry
+from .taxonomy import Taxonomies
+from .taxonomy_rules import resolve
 from .translate import unit_ref_msg
 
 CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,39}$")
@@ -34,12 +36,14 @@ def menu_event(item: MenuItem) -> events_pb2.MenuItemPublished:
     return events_pb2.MenuItemPublished(
         item_id=item.id, name=item.name, category=item.category, handling_level=item.handling_level,
         owner_unit=unit_ref_msg(item.owner), required_skills=list(item.required_skills),
-        required_certifications=list(item.required_certifications), expected_minutes=item.expected_minutes)
+        required_certifications=list(item.required_certifications), expected_minutes=item.expected_minutes,
+        district_item_code=item.district_item_code)
 
 
 class MenuBook:
-    def __init__(self, registry: Registry, events: EventSource):
+    def __init__(self, registry: Registry, taxonomies: Taxonomies, events: EventSource):
         self.registry = registry
+        self.taxonomies = taxonomies
         self.events = events
         # the items orders are placed on, as last read, until an event about the item (retired)
         # says otherwise
@@ -108,7 +112,9 @@ class MenuBook:
         owner_id = v.ident("owner_unit_id", req.owner_unit_id, required=False)
         name = v.text("name", req.name, max_len=60)
         description = v.text("description", req.description, max_len=500, required=False, multiline=True)
-        v.enum("category", req.category, common_pb2.ServiceCategory)
+        item_code = v.regex("district_item_code", req.district_item_code, CODE, CODE_RULE, required=False)
+        # with a district item the category may be left out: the item's category decides it
+        v.enum("category", req.category, common_pb2.ServiceCategory, required=not item_code)
         v.enum("handling_level", req.handling_level, common_pb2.UnitLevel)
         skills = v.enums("required_skills", list(req.required_skills), common_pb2.Skill, max_count=10)
         if len(req.required_certifications) > 10:
@@ -126,6 +132,7 @@ class MenuBook:
         require_role(principal, Role.ROLE_UNIT_ADMIN)
         path = self.unit_path(principal, owner_id, "owner_unit_id")
         require_manages(principal, principal.district_id, path)
+        category = resolve(self.taxonomies.get(principal.district_id), item_code, req.category)
         owner = self.registry.unit_ref(principal.district_id, path)
         if not owner["name"] and owner["unit_id"] == principal.unit_id:
             owner["name"] = principal.unit_name
@@ -136,7 +143,8 @@ class MenuBook:
                                   f"not at {L.Name(req.handling_level)}")
         item = MenuItem(
             id=new_id("item"), district_id=principal.district_id, name=name, description=description,
-            category=req.category, handling_level=req.handling_level, owner=UnitRefDoc(**owner), required_skills=skills,
+            category=category, district_item_code=item_code, handling_level=req.handling_level,
+            owner=UnitRefDoc(**owner), required_skills=skills,
             required_certifications=certifications, expected_minutes=req.expected_minutes, points_rule=points_rule,
             published_by=principal.subject, published_at=clock.now())
         event = self.events.new(menu_event(item), district_id=item.district_id, aggregate_type="menu_item",

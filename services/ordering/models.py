@@ -10,7 +10,7 @@ across districts, and those fields exist only while something is due.
 from __future__ import annotations
 
 from mongoengine import (
-    BinaryField, BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField, MapField,
+    BinaryField, BooleanField, DateTimeField, DictField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField, ListField, MapField,
     StringField,
 )
 
@@ -42,11 +42,22 @@ class MenuItem(Aggregate):
     required_certifications = ListField(StringField())
     expected_minutes = IntField(required=True, min_value=1)
     points_rule = StringField(default="")
+    district_item_code = StringField(default="")  # an item of the district's taxonomy, or ""
     retired = BooleanField(default=False)
     retired_reason = StringField(default="")
     published_by = StringField(required=True)
     published_at = DateTimeField(required=True)
     retired_at = DateTimeField()
+
+
+class DistrictTaxonomy(Aggregate):
+    """A district's own menu taxonomy (taxonomy_rules.py), `_id` = the district; absent: the
+    national default. `categories` empty: the district went back to the default."""
+
+    meta = {"collection": "district_taxonomies"}
+    categories = ListField(DictField())  # taxonomy_rules.to_document
+    updated_by = StringField(required=True)
+    updated_at = DateTimeField(required=True)
 
 
 class Transition(EmbeddedDocument):
@@ -155,6 +166,7 @@ class Activity(Aggregate):
     title = StringField(required=True, max_length=60)
     description = StringField(default="", max_length=2000)
     category = IntField(required=True)
+    district_item_code = StringField(default="")  # an item of the district's taxonomy, or ""
     unit = EmbeddedDocumentField(UnitRefDoc, required=True)
     location = StringField(default="", max_length=100)
     starts_at = DateTimeField(required=True)
@@ -300,5 +312,5 @@ class CreditIncident(Aggregate):
     decided_at = DateTimeField()
 
 
-AGGREGATES = (MenuItem, Order, Activity, Project, Competition, CreditIncident)
+AGGREGATES = (MenuItem, Order, Activity, Project, Competition, CreditIncident, DistrictTaxonomy)
 ALL_MODELS = AGGREGATES + (OrderPolicy, BrandSlot)

@@ -13,6 +13,7 @@ from wenming.ordering.v1 import ordering_pb2_grpc
 from .app import Ordering
 from .policy import policy_msg
 from .project_rules import ranking
+from .taxonomy_rules import taxonomy_msg
 from .translate import (
     activity_msg, competition_msg, credit_incident_msg, credit_standing_msg, menu_item_msg, order_msg, participant_msg,
     project_msg,
@@ -34,6 +35,7 @@ def _checkin(kind: str, subject_id: str, issued: tuple[str, float]) -> pb.Checki
 class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     def __init__(self, domain: Ordering):
         self.menu = domain.menu
+        self.taxonomies = domain.taxonomies
         self.policies = domain.policies
         self.orders = domain.orders
         self.queries = domain.queries
@@ -61,6 +63,12 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     def ListMenu(self, request, context):
         items, token = self.menu.list(current_principal(), request)
         return pb.ListMenuResponse(items=[menu_item_msg(i) for i in items], page=_page(token))
+
+    def GetDistrictTaxonomy(self, request, context):
+        return pb.GetDistrictTaxonomyResponse(taxonomy=taxonomy_msg(self.taxonomies.read(current_principal())))
+
+    def SetDistrictTaxonomy(self, request, context):
+        return pb.SetDistrictTaxonomyResponse(taxonomy=taxonomy_msg(self.taxonomies.set(current_principal(), request)))
 
     # policy
 

@@ -36,7 +36,7 @@ def menu_item_msg(item: MenuItem) -> pb.MenuItem:
         category=item.category, handling_level=item.handling_level, owner_unit=unit_ref_msg(item.owner),
         required_skills=list(item.required_skills), required_certifications=list(item.required_certifications),
         expected_minutes=item.expected_minutes, points_rule=item.points_rule, retired=item.retired,
-        retired_reason=item.retired_reason, version=item.version,
+        retired_reason=item.retired_reason, version=item.version, district_item_code=item.district_item_code,
         **_times(published_at=item.published_at, retired_at=item.retired_at))
 
 
@@ -94,6 +94,7 @@ def activity_snapshot(activity: Activity) -> types_pb2.ActivitySnapshot:
         activity_id=activity.id, title=activity.title, category=activity.category,
         unit=unit_ref_msg(activity.unit), volunteer_capacity=activity.volunteer_capacity,
         resident_capacity=activity.resident_capacity, status=activity.status,
+        district_item_code=activity.district_item_code,
         **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))
 
 
@@ -113,7 +114,7 @@ def activity_msg(activity: Activity, visible_participants: list[str] | None) -> 
         location=activity.location, volunteer_capacity=activity.volunteer_capacity,
         resident_capacity=activity.resident_capacity, volunteers_signed_up=activity.volunteer_count,
         residents_signed_up=activity.resident_count, status=activity.status, cancel_reason=activity.cancel_reason,
-        hours=hours_msg(activity.hours), version=activity.version,
+        hours=hours_msg(activity.hours), version=activity.version, district_item_code=activity.district_item_code,
         participants=[participant_msg(pid, p) for pid, p in shown],
         **_times(starts_at=activity.starts_at, ends_at=activity.ends_at))
 

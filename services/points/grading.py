@@ -35,7 +35,7 @@ from wenming.registration.v1 import registration_pb2 as reg
 from . import grading_rules as rules
 from .directory import Directory, unit_ref_of
 from .grading_rules import C, GRADE_LABEL, Measure
-from .models import GradeAssessment, GradeEvidence, ProjectFact, RoomFact, VenueFact
+from .models import GradeAssessment, GradeEvidence, ProjectFact, RoomFact, TaxonomyFact, VenueFact
 from .periods import bounds, months_so_far, validate_period
 from .rulebook import RuleBook
 from .scorecards import Boards
@@ -62,12 +62,14 @@ class GradingFacts:
         self.venues = VenueFact._get_collection()
         self.rooms = RoomFact._get_collection()
         self.projects = ProjectFact._get_collection()
+        self.taxonomies = TaxonomyFact._get_collection()
 
     def handlers(self) -> dict:
         r = registration
         return {**{e.DESCRIPTOR.full_name: self._venue for e in (r.VenueCreated, r.VenueUpdated, r.VenueRetired)},
                 **{e.DESCRIPTOR.full_name: self._room for e in (r.RoomCreated, r.RoomUpdated, r.RoomRetired)},
-                **{e.DESCRIPTOR.full_name: self._project for e in PROJECT_EVENTS}}
+                **{e.DESCRIPTOR.full_name: self._project for e in PROJECT_EVENTS},
+                ordering.DistrictTaxonomySet.DESCRIPTOR.full_name: self._taxonomy}
 
     def _venue(self, event: ConsumedEvent) -> Outcome:
         venue = event.payload.venue
@@ -86,6 +88,19 @@ class GradingFacts:
         return upsert_if_newer(self.projects, project.project_id, event.envelope.aggregate_version, {
             "district_id": event.envelope.district_id, "unit_path": list(project.unit.path), "name": project.name,
             "status": project.status})
+
+
+    def _taxonomy(self, event: ConsumedEvent) -> Outcome:
+        """Only the mandatory items: grading needs nothing else of the district's taxonomy."""
+        mandatory = [{"code": item.code, "name": item.name, "level": rule.level, "min_per_month": rule.min_per_month}
+                     for category in event.payload.taxonomy.categories for item in category.items
+                     for rule in item.mandatory]
+        return upsert_if_newer(self.taxonomies, event.envelope.district_id, event.envelope.aggregate_version,
+                               {"mandatory": mandatory})
+
+    def mandatory_items(self, district: str, level: int) -> list[dict]:
+        stored = self.taxonomies.find_one({"_id": district}, {"mandatory": 1})
+        return [item for item in (stored or {}).get("mandatory", ()) if item["level"] == level]
 
 
 class Grading:
@@ -132,7 +147,8 @@ class Grading:
         scheme = self.rulebook.for_district(district).grading
         loop = self.boards.measure_loop(district, unit, period)
         measures = {**self._unit_building(district, unit, period), **rules.loop_measures(loop)}
-        result = rules.evaluate(measures, scheme, len(months_so_far(period)))
+        result = rules.evaluate(measures, scheme, len(months_so_far(period)),
+                                self._mandatory(district, unit, period))
         return pb.UnitGrade(unit=unit_ref_of(unit), period=period, score=result.score, grade=result.grade,
                             grade_label=GRADE_LABEL[result.grade], exemplary_min_score=scheme.exemplary_min_score,
                             standard_min_score=scheme.standard_min_score, lines=result.lines), loop
@@ -172,6 +188,16 @@ class Grading:
                                                          if p["status"] == P.PROJECT_STATUS_BRANDED]),
             C.GRADING_CRITERION_RULES: _counted(documents),
         }
+
+    def _mandatory(self, district: str, unit: dict, period: pb.Period) -> tuple[rules.MandatoryItem, ...]:
+        """The district's mandatory items for the unit's level, each with the completed activities
+        of the subtree in the period that carried it."""
+        start, end = bounds(period)
+        return tuple(rules.MandatoryItem(item["code"], item["name"], item["min_per_month"],
+                                         self.boards.facts.activities.count_documents({
+                                             "district_id": district, "unit_path": unit["_id"], "completed": 1,
+                                             "item_code": item["code"], "starts_at": {"$gte": start, "$lt": end}}))
+                     for item in self.facts.mandatory_items(district, unit["level"]))
 
     # ---- writes ----
 

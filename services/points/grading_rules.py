@@ -7,6 +7,12 @@ the total decides the grade (示范级 / 达标级 / 创建级). The loop's crit
 satisfaction) with nothing to measure count as met, as the loop's scorecard always counted them:
 a station nobody ordered from is not failed for it. The deprecated GetUnitScorecard answers this
 grade too, reshaped by `scorecard_of` — one grade, computed once.
+
+必办项目: where the district's menu taxonomy (ordering) marks items mandatory for the unit's level,
+one more line checks that each ran at least its monthly minimum × the months begun, counting the
+completed activities of the unit's subtree that carry the item's code. It is worth the points the
+scheme gives GRADING_CRITERION_MANDATORY_ITEMS, else MANDATORY_DEFAULT_POINTS; a district without
+mandatory items for the level has no such line, so nothing changes for it.
 """
 
 from __future__ import annotations
@@ -47,7 +53,9 @@ CRITERIA = {
     C.GRADING_CRITERION_RESPONSE: Criterion("点单响应：平均受理用时", "分钟", lower_is_better=True, loop=True),
     C.GRADING_CRITERION_COMPLETION: Criterion("办结率", "%", loop=True),
     C.GRADING_CRITERION_SATISFACTION: Criterion("群众满意度（平均评分×100）", "", loop=True),
+    C.GRADING_CRITERION_MANDATORY_ITEMS: Criterion("必办项目：按月完成", "项"),
 }
+MANDATORY_DEFAULT_POINTS = 10
 
 
 @dataclass(frozen=True)
@@ -92,16 +100,34 @@ class Measure:
 
 
 @dataclass(frozen=True)
+class MandatoryItem:
+    """A mandatory item of the unit's level and how many completed activities carried it."""
+
+    code: str
+    name: str
+    min_per_month: int
+    done: int
+
+
+@dataclass(frozen=True)
 class Evaluation:
     lines: tuple[pb.GradeLine, ...]
     score: int
     grade: int
 
 
-def evaluate(measures: dict[int, Measure], scheme: Scheme, months: int) -> Evaluation:
+def evaluate(measures: dict[int, Measure], scheme: Scheme, months: int,
+             mandatory: tuple[MandatoryItem, ...] = ()) -> Evaluation:
     """The grade the measures earn under the scheme; `months` is how many months of the period
-    have begun (the activities' threshold is per month)."""
-    lines = tuple(_line(rule, measures[rule.criterion], max(months, 1)) for rule in scheme.criteria)
+    have begun (the activities' and mandatory items' thresholds are per month); `mandatory`: the
+    district's mandatory items for the unit's level, if any."""
+    months = max(months, 1)
+    lines = tuple(_line(rule, measures[rule.criterion], months) for rule in scheme.criteria
+                  if rule.criterion != C.GRADING_CRITERION_MANDATORY_ITEMS)
+    if mandatory:
+        points = next((r.points for r in scheme.criteria if r.criterion == C.GRADING_CRITERION_MANDATORY_ITEMS),
+                      MANDATORY_DEFAULT_POINTS)
+        lines += (mandatory_line(mandatory, points, months),)
     score = sum(line.points for line in lines)
     if score >= scheme.exemplary_min_score:
         grade = G.SCORECARD_GRADE_EXEMPLARY
@@ -158,6 +184,26 @@ def _line(rule: CriterionRule, measure: Measure, months: int) -> pb.GradeLine:
         max_points=rule.points, explanation=f"{words}，得{points}分（满分{rule.points}分）",
         records=[pb.GradeLineRecord(record_id=i, label=label) for i, label in measure.records[:RECORDS_SHOWN]],
         records_total=len(measure.records) if measure.records_total is None else measure.records_total)
+
+
+def mandatory_line(items: tuple[MandatoryItem, ...], points: int, months: int) -> pb.GradeLine:
+    """必办项目: met when every item ran at least its minimum × the months begun."""
+    about = CRITERIA[C.GRADING_CRITERION_MANDATORY_ITEMS]
+    records = []
+    met_items = 0
+    for item in items:
+        needed = item.min_per_month * months
+        ok = item.done >= needed
+        met_items += ok
+        records.append(pb.GradeLineRecord(record_id=item.code, label=(
+            f"{item.name}：{item.done}场 {'≥' if ok else '＜'} {needed}场（每月{item.min_per_month}场×{months}个月）")))
+    met = met_items == len(items)
+    earned = points if met else 0
+    return pb.GradeLine(
+        criterion=C.GRADING_CRITERION_MANDATORY_ITEMS, label=about.label, value=met_items, threshold=len(items),
+        applicable=True, met=met, points=earned, max_points=points,
+        explanation=f"{met_items}{about.unit} {'≥' if met else '＜'} {len(items)}{about.unit}，得{earned}分（满分{points}分）",
+        records=records[:RECORDS_SHOWN], records_total=len(records))
 
 
 # ---- who may do what, and the evidence a changed grade needs ----

@@ -212,6 +212,16 @@ class ProjectFact(UnitFact):
     status = IntField()
 
 
+class TaxonomyFact(Document):
+    """A district's mandatory items (必办项目) as its latest DistrictTaxonomySet left them (`_id` the
+    district): [{code, name, level, min_per_month}], one entry per item and level."""
+
+    meta = {"collection": "taxonomy_facts", "strict": False}
+    id = StringField(primary_key=True)
+    mandatory = ListField(DictField())
+    version = IntField(default=0)
+
+
 class GradeEvidence(Aggregate):
     """Evidence an admin recorded for a unit (有机制: a rule document), with who and when."""
 

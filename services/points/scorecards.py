@@ -93,6 +93,7 @@ class Facts:
         return upsert_if_newer(self.activities, a.activity_id, event.envelope.aggregate_version, {
             **monthly_rules.activity_facts(event.payload),
             "district_id": event.envelope.district_id, "unit_path": path, "title": a.title, "station_id": station,
+            "item_code": a.district_item_code,
             "station_month": f"{station}|{month_key(starts)}" if station and starts else ""})
 
 

@@ -77,6 +77,12 @@ def test_the_seed_builds_a_menu_orders_in_every_state_verified_hours_and_a_month
                                       metadata=center, timeout=10).items
         assert {"助老理发", "家电维修", "法律咨询", "健康义诊", "心理疏导", "政策宣讲", "垃圾分类宣传",
                 "农机具检修"} <= {i.name for i in menu}
+        # the district's own taxonomy, 11 类 22 项, every menu item on one of its items
+        assert "menu taxonomy 11 类 22 项, mandatory for stations: 身边人讲身边事" in summary
+        taxonomy = ordering.stub.GetDistrictTaxonomy(pb.GetDistrictTaxonomyRequest(), metadata=center,
+                                                     timeout=10).taxonomy
+        codes = {i.code for category in taxonomy.categories for i in category.items}
+        assert all(i.district_item_code in codes for i in menu)
         orders = []
         token = ""
         while True:

@@ -192,3 +192,41 @@ def test_a_retried_evidence_is_the_same_request_only_with_the_same_unit_and_fiel
     assert not rules.same_evidence(stored, "unit_2", asked)
     assert not rules.same_evidence(stored, "unit_1", {**asked, "note": "补充"})
 
+
+
+# ---- 必办项目: the district's mandatory items for the unit's level ----
+
+TALKS = rules.MandatoryItem("neighbours_talk", "身边人讲身边事", 1, 0)
+
+# (items, months, value, threshold, met, points, explanation, record labels)
+MANDATORY = [
+    ((TALKS,), 1, 0, 1, False, 0, "0项 ＜ 1项，得0分（满分10分）", ["身边人讲身边事：0场 ＜ 1场（每月1场×1个月）"]),
+    ((rules.MandatoryItem("neighbours_talk", "身边人讲身边事", 1, 1),), 1, 1, 1, True, 10,
+     "1项 ≥ 1项，得10分（满分10分）", ["身边人讲身边事：1场 ≥ 1场（每月1场×1个月）"]),
+    ((rules.MandatoryItem("neighbours_talk", "身边人讲身边事", 1, 3), rules.MandatoryItem("theory", "小院讲堂", 2, 5)),
+     3, 1, 2, False, 0, "1项 ＜ 2项，得0分（满分10分）",
+     ["身边人讲身边事：3场 ≥ 3场（每月1场×3个月）", "小院讲堂：5场 ＜ 6场（每月2场×3个月）"]),
+]
+
+
+@pytest.mark.parametrize("items, months, value, threshold, met, points, explanation, labels", MANDATORY)
+def test_the_mandatory_line_asks_each_item_its_monthly_minimum(items, months, value, threshold, met, points,
+                                                               explanation, labels):
+    result = rules.evaluate(THRIVING, rules.DEFAULT_SCHEME, months, items)
+    line = result.lines[-1]
+    assert line.criterion == C.GRADING_CRITERION_MANDATORY_ITEMS and line.label == "必办项目：按月完成"
+    assert (line.value, line.threshold, line.met, line.points, line.explanation) == (
+        value, threshold, met, points, explanation)
+    assert [r.label for r in line.records] == labels and line.records_total == len(items)
+    assert result.score == sum(line.points for line in result.lines)
+
+
+def test_no_mandatory_items_no_line_and_the_scheme_sets_its_points():
+    plain = rules.evaluate(THRIVING, rules.DEFAULT_SCHEME, 1)
+    assert C.GRADING_CRITERION_MANDATORY_ITEMS not in {line.criterion for line in plain.lines}
+    weighted = rules.Scheme(rules.DEFAULT_SCHEME.criteria + (
+        rules.CriterionRule(C.GRADING_CRITERION_MANDATORY_ITEMS, 0, 20),), 90, 70)
+    met = rules.evaluate(THRIVING, weighted, 1, (rules.MandatoryItem("neighbours_talk", "身边人讲身边事", 1, 1),))
+    assert (met.lines[-1].points, met.lines[-1].max_points, met.score) == (20, 20, plain.score + 20)
+    # a scheme naming the criterion shows no line where the district has no mandatory item
+    assert len(rules.evaluate(THRIVING, weighted, 1).lines) == len(plain.lines)

@@ -81,6 +81,7 @@ const routes = [
     { path: 'proxy', component: admin('ProxyOrder'), meta: { role: 'ROLE_UNIT_ADMIN', title: '代群众点单' } },
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
+    { path: 'taxonomy', component: admin('Taxonomy'), meta: { role: 'ROLE_UNIT_ADMIN', title: '服务菜单分类' } },
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
     { path: 'region', component: admin('Region'), meta: { role: 'ROLE_UNIT_ADMIN', title: '区域汇总' } },
     { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
