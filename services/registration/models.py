@@ -8,7 +8,7 @@ entries; `schema_version` 2 has them (migrations.py upgrades older documents at 
 from __future__ import annotations
 
 from mongoengine import (
-    BinaryField, BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField,
+    BinaryField, BooleanField, DateTimeField, DictField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField,
     ListField, StringField,
 )
 
@@ -109,6 +109,7 @@ class Resident(Aggregate):
         "indexes": [
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "courtyard_id"]},
+            {"fields": ["household_id"]},
             *({"fields": [name]} for name in KEY_INDEXES["residents"]),  # searches (index.resident_keys)
         ],
     }
@@ -119,6 +120,9 @@ class Resident(Aggregate):
     courtyard_id = StringField(required=True)
     password_hash = StringField(required=True)   # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
+    # the household (户) they belong to, at most one (households.py); absent or "" for none. Set by
+    # one conditional write, so two households can never claim the same resident.
+    household_id = StringField()
     seq = IntField()                              # the district's resident number, in registration order
     pm = StringField()                            # list keys (index.resident_keys)
     ph = StringField()
@@ -214,6 +218,33 @@ class RoomDay(Aggregate):
     day = StringField(required=True)        # YYYY-MM-DD
     month_key = StringField(required=True)  # "<room id>:<YYYY-MM>": a month's usage is one $in
     bookings = ListField(EmbeddedDocumentField(Booking))
+
+
+class Household(Aggregate):
+    """A household (户) at a courtyard or a station (households.py). Its members are the residents
+    whose `household_id` names it; its ratings are one entry per year, each the stars decided."""
+
+    meta = {
+        "collection": "households",
+        "indexes": [{"fields": ["district_id", "unit_id", "created_at"]}],
+    }
+    unit_id = StringField(required=True)
+    name = StringField(required=True, max_length=30)
+    address_cipher = BinaryField()
+    address_masked = StringField(default="")
+    # [{"year", "stars": [{"star", "awarded", "note", "decided_by", "decided_by_name", "decided_at"}]}]
+    ratings = ListField(DictField())
+    created_at = DateTimeField(required=True)
+    created_by = StringField(required=True)
+
+
+class HouseholdStarList(Aggregate):
+    """The district's stars (十星) when it set its own (id = district id); the defaults otherwise."""
+
+    meta = {"collection": "household_star_lists"}
+    stars = ListField(StringField(), required=True)
+    updated_at = DateTimeField(required=True)
+    updated_by = StringField(default="")
 
 
 class AdminAccount(Aggregate):
@@ -329,7 +360,8 @@ class Counter(Document):
 IMPORT_CHUNKS = "import_chunks"
 IMPORT_ROWS_FIELD = "import.rows"
 
-AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session, Venue, Room, RoomDay)
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session, Venue, Room, RoomDay, Household,
+              HouseholdStarList)
 ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
 
 
@@ -342,5 +374,6 @@ def personal_data() -> list[Target]:
         # the phone search key ("ph", index.py) is the blind index too
         Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone",
                                               index_key="ph")]),
+        Target(Household.collection(), [Sealed("address_cipher", "household.address")]),
         Target(Unit._get_db()[IMPORT_CHUNKS], [Sealed("rows", IMPORT_ROWS_FIELD)]),
     ]
