@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import CHINA, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.common.events import EventSource
+from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, keyed_id
 from services.common.listing import key
 from services.common.pii import PiiVault, mask_address
@@ -23,7 +23,6 @@ from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
 from . import household_rules as rules
 from .models import Household, HouseholdStarList, Resident, Unit
-from .translate import star_award_msg
 from .units import UnitDirectory, unit_ref
 
 ADDRESS_FIELD = "household.address"
@@ -237,7 +236,7 @@ class HouseholdBook:
         rating = rules.rating_of(ratings, year, stars)
         event = self.events.new(
             events_pb2.HouseholdRated(household_id=household.id, unit=unit_ref(unit), year=year,
-                                      changed=[star_award_msg(s) for s in changed], stars_awarded=rating.awarded,
+                                      changed=[_star_in_event(s) for s in changed], stars_awarded=rating.awarded,
                                       stars_total=rating.total, all_stars=rating.all_stars),
             district_id=household.district_id, aggregate_type="household", aggregate_id=household.id,
             version=household.version + 1, actor_id=principal.subject)
@@ -246,3 +245,10 @@ class HouseholdBook:
         if saved is None:
             raise Aborted("这一户的评星刚被他人修改，请刷新后再试")
         return self.view(saved, unit, year, stars)
+
+
+def _star_in_event(star: dict) -> pb.StarAward:
+    """A changed star as the event carries it: no note and no name (free text stays in the
+    household; consumers that show it read the household)."""
+    return pb.StarAward(star=star["star"], awarded=star["awarded"], decided_by=star["decided_by"],
+                        decided_at=to_timestamp(star["decided_at"]))

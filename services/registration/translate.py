@@ -156,4 +156,4 @@ def household_msg(view) -> pb.Household:
 
 
 def household_stars_msg(stars: list[str], own) -> pb.HouseholdStars:
-    return pb.HouseholdStars(stars=stars, default=own is None, version=own.version if own is not None else 0)
+    return pb.HouseholdStars(stars=stars, built_in=own is None, version=own.version if own is not None else 0)

@@ -123,6 +123,7 @@ def test_a_courtyard_keeps_its_households_and_rates_a_ten_star_household(distric
     assert [(p.household_id, p.stars_awarded, p.all_stars, len(p.changed)) for _, p in rated_events] == [
         (zhang.household_id, 9, False, 10), (zhang.household_id, 10, True, 1)]
     assert rated_events[1][0].aggregate_version == rated.version
+    assert rated_events[0][1].changed[9].note == "" and rated_events[0][1].changed[9].decided_by_name == ""
 
 
 def test_another_unit_a_volunteer_and_a_resident_are_refused(district, yard):
@@ -181,7 +182,7 @@ def test_bad_input_names_the_field(district, yard):
 def test_a_district_sets_its_own_stars(district, yard):
     tree, courtyard, token, _ = yard
     stars = district.stub.GetHouseholdStars(reg.GetHouseholdStarsRequest(), metadata=bearer(token), timeout=10).stars
-    assert list(stars.stars) == STARS and stars.default
+    assert list(stars.stars) == STARS and stars.built_in
     with expect_error(grpc.StatusCode.PERMISSION_DENIED):
         district.stub.SetHouseholdStars(reg.SetHouseholdStarsRequest(stars=["爱国守法星"]), metadata=bearer(token),
                                         timeout=10)
@@ -190,7 +191,7 @@ def test_a_district_sets_its_own_stars(district, yard):
                                         metadata=district.as_center(), timeout=10)
     own = district.stub.SetHouseholdStars(reg.SetHouseholdStarsRequest(stars=["爱国守法星", "绿色环保星"]),
                                           metadata=district.as_center(), timeout=10).stars
-    assert (list(own.stars), own.default, own.version) == (["爱国守法星", "绿色环保星"], False, 1)
+    assert (list(own.stars), own.built_in, own.version) == (["爱国守法星", "绿色环保星"], False, 1)
     zhang = create(district, token, courtyard.unit_id)
     rated = rate(district, token, zhang.household_id, [reg.StarDecision(star="绿色环保星", awarded=True),
                                                        reg.StarDecision(star="爱国守法星", awarded=True)])
