@@ -1,6 +1,6 @@
 """Households (户) and their yearly stars (十星文明户): the desk. Registration keeps them because it
 owns the people: a household's members are resident records, and a resident belongs to at most
-one household (`Resident.household_id`, claimed by one conditional write). The rules are in
+one household (`Resident.hh`, claimed by one conditional write). The rules are in
 household_rules.py; this module validates, loads, authorizes, calls them and writes.
 """
 
@@ -16,17 +16,27 @@ from services.common.clock import CHINA, clock
 from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, keyed_id
-from services.common.listing import key
+from services.common.listing import key, scan
 from services.common.pii import PiiVault, mask_address
 from services.common.validation import Validator
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
-from . import household_rules as rules
+from . import household_rules as rules, index
 from .models import Household, HouseholdStarList, Resident, Unit
 from .units import UnitDirectory, unit_ref
 
 ADDRESS_FIELD = "household.address"
 NO_HOUSEHOLD = {"$in": [None, ""]}  # residents registered before households have no field at all
+
+
+def household_key(district_id: str, household_id: str) -> str:
+    """What a member carries (`Resident.hh`): the household, as a list key."""
+    return key(district_id, household_id)
+
+
+def household_of(hh: str | None) -> str:
+    """The household id a resident's `hh` names ("" for none)."""
+    return hh.rsplit("|", 1)[-1] if hh else ""
 
 
 @dataclass
@@ -93,11 +103,12 @@ class HouseholdBook:
             return []
         stars = stars if stars is not None else self.stars(households[0][0].district_id)[0]
         members: dict[str, list[Resident]] = {h.id: [] for h, _ in households}
-        for raw in Resident.collection().find({"household_id": {"$in": list(members)}},
-                                              {"outbox": 0}).sort("seq", 1):
-            members[raw["household_id"]].append(Resident.from_raw(raw))
-        return [HouseholdView(h, unit, members[h.id], rules.rating_of(h.ratings, year, stars))
-                for h, unit in households]
+        district = households[0][0].district_id
+        for raw in Resident.collection().find({"hh": {"$in": [household_key(district, h) for h in members]}},
+                                              {"outbox": 0}):
+            members[household_of(raw["hh"])].append(Resident.from_raw(raw))
+        return [HouseholdView(h, unit, sorted(members[h.id], key=lambda r: r.seq or 0),
+                              rules.rating_of(h.ratings, year, stars)) for h, unit in households]
 
     def get(self, principal: Principal, req: pb.GetHouseholdRequest) -> HouseholdView | None:
         v = Validator()
@@ -106,8 +117,8 @@ class HouseholdBook:
         v.check()
         callers = ""
         if principal.role == Role.ROLE_RESIDENT:
-            me = Resident.objects(id=principal.subject, district_id=principal.district_id).only("household_id").first()
-            callers = (me.household_id or "") if me is not None else ""
+            me = Resident.objects(id=principal.subject, district_id=principal.district_id).only("hh").first()
+            callers = household_of(me.hh) if me is not None else ""
             if not household_id:
                 if not callers:
                     return None
@@ -126,28 +137,30 @@ class HouseholdBook:
         require_role(principal, Role.ROLE_UNIT_ADMIN)
         root = self.units.get(principal.district_id, unit_id)
         rules.require_keeper(principal, root.path)
-        query: dict = {"district_id": root.district_id}
-        unit_ids = self.units.subtree_ids(root.district_id, root)
-        if unit_ids is not None:  # None: the center, the whole district
-            query["unit_id"] = {"$in": unit_ids}
-        if after:
-            query["$or"] = self._after(root.district_id, after)
-        found = [Household.from_raw(r) for r in Household.collection().find(query, {"outbox": 0})
-                 .sort([("created_at", 1), ("_id", 1)]).limit(size + 1)]
-        token = encode_page_token(found[size - 1].id) if len(found) > size else ""
-        shown = found[:size]
-        units = {u.id: u for u in self.units.get_many(root.district_id, sorted({h.unit_id for h in shown}),
-                                                       "unit_id")}
+        district, depth = root.district_id, len(root.path) - 1
+        cursor = self._cursor(district, after)
+        field = f"sub{depth}"
+
+        def fetch(chunk: builtins.list[int]):
+            return Household.collection().find({field: {"$in": [key(district, root.id, b) for b in chunk]}},
+                                               {"outbox": 0})
+
+        page = scan(fetch, index.buckets(district, index.HOUSEHOLDS, depth), sort_key=lambda r: r["seq"], size=size,
+                    after=cursor, bucket_of=lambda seq: index.bucket(seq, depth))
+        shown = [Household.from_raw(r) for r in page.entries if r["district_id"] == district]
+        units = {u.id: u for u in self.units.get_many(district, sorted({h.unit_id for h in shown}), "unit_id")}
+        token = encode_page_token(page.entries[-1]["_id"]) if page.more else ""
         return self.views([(h, units[h.unit_id]) for h in shown], year), token
 
     @staticmethod
-    def _after(district_id: str, after: str) -> builtins.list[dict]:
-        """The page token is the last household shown (ids of keyed creates do not follow creation
-        order, so the list runs by creation time, then id)."""
-        last = Household.collection().find_one({"_id": after, "district_id": district_id}, {"created_at": 1})
+    def _cursor(district_id: str, after: str | None) -> int | None:
+        """The page token is the last household shown; the list continues after its number."""
+        if after is None:
+            return None
+        last = Household.collection().find_one({"_id": after, "district_id": district_id}, {"seq": 1})
         if last is None:
             raise InvalidArgument.field("page.page_token", "is not a token returned by this API")
-        return [{"created_at": {"$gt": last["created_at"]}}, {"created_at": last["created_at"], "_id": {"$gt": after}}]
+        return last["seq"]
 
     # ---- writes ----
 
@@ -162,8 +175,10 @@ class HouseholdBook:
         household_id = keyed_id("hh", key(district, principal.subject, asked.idempotency_key))
         replayed = Household.objects(id=household_id).exclude("outbox").first()
         if replayed is None:
+            seq = index.reserve(district, index.HOUSEHOLDS)
             household = Household(
-                id=household_id, district_id=district, unit_id=unit.id, name=asked.name,
+                id=household_id, district_id=district, unit_id=unit.id, name=asked.name, seq=seq,
+                **index.household_keys(district, list(unit.path), seq),
                 address_cipher=self.vault.encrypt(asked.address, district_id=district, field=ADDRESS_FIELD)
                 if asked.address else None,
                 address_masked=mask_address(asked.address), ratings=[], created_at=clock.now_as_stored(),
@@ -198,24 +213,25 @@ class HouseholdBook:
         if resident is None:
             raise NotFound("resident", resident_id)
         courtyard = self.units.get(resident.district_id, resident.courtyard_id)
-        members = Resident.objects(household_id=household.id).count()
-        if rules.check_new_member(household.id, household.unit_id, courtyard.path, resident.household_id or "",
+        mine = household_key(household.district_id, household.id)
+        members = Resident.objects(hh=mine).count()
+        if rules.check_new_member(household.id, household.unit_id, courtyard.path, household_of(resident.hh),
                                   members):
             claimed = Resident.collection().update_one(
-                {"_id": resident.id, "district_id": household.district_id, "household_id": NO_HOUSEHOLD},
-                {"$set": {"household_id": household.id}})
+                {"_id": resident.id, "district_id": household.district_id, "hh": NO_HOUSEHOLD}, {"$set": {"hh": mine}})
             if claimed.matched_count == 0:  # another household claimed them in between
-                again = Resident.objects(id=resident.id).only("household_id").first()
-                if again is None or again.household_id != household.id:
+                again = Resident.objects(id=resident.id).only("hh").first()
+                if again is None or again.hh != mine:
                     rules.check_new_member(household.id, household.unit_id, courtyard.path,
-                                           again.household_id if again else "", members)
+                                           household_of(again.hh) if again else "", members)
                     raise Aborted("该居民刚被修改，请重试")
         return self.view(household, unit, self._this_year())
 
     def remove_member(self, principal: Principal, req: pb.RemoveHouseholdMemberRequest) -> HouseholdView:
         household, unit, resident_id = self._managed(principal, Validator(), req)
         Resident.collection().update_one({"_id": resident_id, "district_id": household.district_id,
-                                          "household_id": household.id}, {"$set": {"household_id": ""}})
+                                          "hh": household_key(household.district_id, household.id)},
+                                         {"$set": {"hh": ""}})
         return self.view(household, unit, self._this_year())
 
     def rate(self, principal: Principal, req: pb.RateHouseholdRequest) -> HouseholdView:

@@ -18,7 +18,8 @@ from services.common.pii_rotation import Sealed, Target
 
 KEY_INDEXES = {
     "units": ["sub0", "sub1", "sub2", "sub3"],
-    "residents": ["pm", "ph", "cy", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+    "residents": ["pm", "ph", "cy", "hh", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+    "households": ["sub0", "sub1", "sub2", "sub3", "uk"],
 }
 
 
@@ -109,7 +110,6 @@ class Resident(Aggregate):
         "indexes": [
             {"fields": ["district_id", "phone_index"], "unique": True},
             {"fields": ["district_id", "courtyard_id"]},
-            {"fields": ["household_id"]},
             *({"fields": [name]} for name in KEY_INDEXES["residents"]),  # searches (index.resident_keys)
         ],
     }
@@ -120,9 +120,10 @@ class Resident(Aggregate):
     courtyard_id = StringField(required=True)
     password_hash = StringField(required=True)   # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
-    # the household (户) they belong to, at most one (households.py); absent or "" for none. Set by
-    # one conditional write, so two households can never claim the same resident.
-    household_id = StringField()
+    # the household (户) they belong to, at most one (households.py), as `district|household id`
+    # (a list key: the members of a page of households are one `$in`); absent or "" for none. Set
+    # by one conditional write, so two households can never claim the same resident.
+    hh = StringField()
     seq = IntField()                              # the district's resident number, in registration order
     pm = StringField()                            # list keys (index.resident_keys)
     ph = StringField()
@@ -226,7 +227,7 @@ class Household(Aggregate):
 
     meta = {
         "collection": "households",
-        "indexes": [{"fields": ["district_id", "unit_id", "created_at"]}],
+        "indexes": [*({"fields": [name]} for name in KEY_INDEXES["households"])],  # ListHouseholds
     }
     unit_id = StringField(required=True)
     name = StringField(required=True, max_length=30)
@@ -236,6 +237,12 @@ class Household(Aggregate):
     ratings = ListField(DictField())
     created_at = DateTimeField(required=True)
     created_by = StringField(required=True)
+    seq = IntField(required=True)     # the district's household number, in creation order
+    uk = StringField()                # district|unit: the households of a moved unit (units.py)
+    sub0 = StringField()              # list keys (index.unit_keys of the household's unit path)
+    sub1 = StringField()
+    sub2 = StringField()
+    sub3 = StringField()
 
 
 class HouseholdStarList(Aggregate):

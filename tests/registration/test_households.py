@@ -7,6 +7,7 @@ volunteer and a resident are refused; the district's own star list."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import grpc
 import pytest
@@ -126,6 +127,32 @@ def test_a_courtyard_keeps_its_households_and_rates_a_ten_star_household(distric
     assert rated_events[0][1].changed[9].note == "" and rated_events[0][1].changed[9].decided_by_name == ""
 
 
+def test_households_adding_the_same_resident_at_once_leave_them_in_exactly_one(district, yard):
+    _, courtyard, token, residents = yard
+    resident = residents[0][0]
+    households = [create(district, token, courtyard.unit_id, name=f"第{i}户", address="", key=f"hh-race-{i}")
+                  for i in range(6)]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(len(households))
+
+    def attempt(household_id: str) -> None:
+        barrier.wait()
+        try:
+            add(district, token, household_id, resident.resident_id)
+            outcomes.append("added")
+        except grpc.RpcError as error:
+            outcomes.append(error.code().name)
+
+    threads = [threading.Thread(target=attempt, args=(h.household_id,)) for h in households]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["FAILED_PRECONDITION"] * 5 + ["added"], outcomes
+    listed = district.stub.ListHouseholds(reg.ListHouseholdsRequest(), metadata=bearer(token), timeout=10).households
+    assert sum(len(h.members) for h in listed) == 1
+
+
 def test_another_unit_a_volunteer_and_a_resident_are_refused(district, yard):
     tree, courtyard, token, residents = yard
     zhang = create(district, token, courtyard.unit_id)
@@ -199,3 +226,19 @@ def test_a_district_sets_its_own_stars(district, yard):
     with expect_error(grpc.StatusCode.FAILED_PRECONDITION):
         district.stub.SetHouseholdStars(reg.SetHouseholdStarsRequest(stars=STARS, expected_version=7),
                                         metadata=district.as_center(), timeout=10)
+
+
+def test_a_courtyard_that_moves_takes_its_households_along(district, yard):
+    tree, courtyard, token, residents = yard
+    zhang = create(district, token, courtyard.unit_id)
+    add(district, token, zhang.household_id, residents[0][0].resident_id)
+    district.stub.MoveUnit(reg.MoveUnitRequest(unit_id=courtyard.unit_id, new_parent_unit_id=tree.stations[1].unit_id),
+                           metadata=bearer(tree.admins[tree.institute.unit_id]), timeout=10)
+
+    def names(unit) -> list[str]:
+        return [h.name for h in district.stub.ListHouseholds(reg.ListHouseholdsRequest(),
+                                                             metadata=bearer(tree.admins[unit.unit_id]),
+                                                             timeout=10).households]
+
+    assert names(tree.stations[1]) == ["张家"] and names(tree.stations[0]) == []
+    assert names(tree.institute) == ["张家"] and names(courtyard) == ["张家"]
