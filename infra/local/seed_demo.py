@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import seed_households  # infra/local, beside this file
 import seed_venues  # infra/local, beside this file
 from launcher import DEMO_REGION  # infra/local, beside this file
 
@@ -242,6 +243,7 @@ def seed(procs) -> None:
                           set_clock=clock_control(Path(clock_file)) if clock_file else None)
         seed_registration(seeder, ctx)
         seed_venues.seed(ctx)  # registration's too
+        seed_households.seed(ctx)
         try:
             seed_other_services(ctx, [n for n in by_name if n != "registration"])
         finally:

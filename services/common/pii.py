@@ -92,6 +92,20 @@ def phone_masks_ending(last_four: str) -> list[str]:
     return [f"1{second}{third}****{last_four}" for second in "3456789" for third in "0123456789"]
 
 
+_ADDRESS_PLACE = re.compile(r"^.{1,12}?(?:路|街|道|巷|弄|胡同|村|小区|社区|里)")
+
+
+def mask_address(address: str) -> str:
+    """幸福路12号3单元501 -> 幸福路****: the street, village or compound and nothing that finds the
+    door; an address with none of those keeps its first third (at most four characters)."""
+    address = address.strip()
+    if not address:
+        return ""
+    place = _ADDRESS_PLACE.match(address)
+    kept = place.group(0) if place and len(place.group(0)) < len(address) else address[:min(4, len(address) // 3)]
+    return kept + "****"
+
+
 def mask_name(name: str) -> str:
     """张三 -> 张*, 欧阳娜娜 -> 欧**娜: for lists shown to people outside the unit."""
     if len(name) <= 1:

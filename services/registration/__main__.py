@@ -26,7 +26,8 @@ def main() -> None:
         domain.units.resume_interrupted_moves()
     app.add_cache(domain.units.cache)
     servicer = RegistrationServicer(domain.units, domain.volunteers, domain.teams, domain.residents, domain.accounts,
-                                    domain.audit, domain.imports, domain.venues, domain.bookings, domain.exports)
+                                    domain.audit, domain.imports, domain.venues, domain.bookings, domain.exports,
+                                    domain.households)
     app.add_grpc(registration_pb2_grpc.add_RegistrationServiceServicer_to_server, servicer, SERVICE_NAME,
                  public_methods=PUBLIC_METHODS)
     for model in AGGREGATES:

@@ -15,6 +15,7 @@ from .accounts import Accounts
 from .exports import START_ROSTER_EXPORT, RosterSource
 from .audit import AuditLog
 from .bookings import RoomBookings
+from .households import HouseholdBook
 from .import_jobs import ImportJobs
 from .index import VolunteerScopes
 from .models import ALL_MODELS, Volunteer
@@ -64,6 +65,7 @@ class Registration:
     venues: VenueRegistry
     bookings: RoomBookings
     exports: ExportJobs
+    households: HouseholdBook
 
 
 def build(settings, verifier: TokenVerifier | None = None) -> Registration:
@@ -94,6 +96,7 @@ def build(settings, verifier: TokenVerifier | None = None) -> Registration:
         bookings=RoomBookings(venues, events),
         exports=ExportJobs(Volunteer._get_db(), "registration", [RosterSource(units, volunteers)],
                            {RosterSource.kind: START_ROSTER_EXPORT}),
+        households=HouseholdBook(units, vault, events),
     )
 
 

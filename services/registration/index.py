@@ -8,10 +8,13 @@ number's bucket, wide enough that a bucket holds a page or so of the unit's own 
 district's whole roll spreads over many buckets, a courtyard's fits in one.
 
 units     sub<i> = district|unit at depth i of the unit's path|bucket     ListSubtree
+households sub<i> = district|unit at depth i of the household's unit path|bucket ListHouseholds
+          (a household's unit never moves it elsewhere in the list: it keeps its creation number)
 residents n1_<i>, n2_<i> = district|unit at depth i of the courtyard's path|the name's first 1
           or 2 characters|bucket                                            SearchResidents by name
           pm = district|masked phone, ph = district|phone blind index      … by phone
           cy = district|courtyard                                           a moved courtyard's people
+          hh = district|household                                           a household's members
 volunteer_scopes  one entry per (volunteer, unit on the path of a unit it serves):
           k = district|unit|status|bucket, u = district|unit               SearchVolunteers
 Keys on units and residents are written with the document itself; a volunteer's entries right
@@ -37,7 +40,7 @@ DEPTHS = range(4)  # center, institute, station, courtyard
 # sequence numbers per bucket, by the depth of the unit a list is under: the higher the unit,
 # the denser its share of the district's numbers
 WIDTH = (256, 1024, 4096, 1 << 40)
-UNITS, RESIDENTS, VOLUNTEERS = "unit_seq", "resident_seq", "volunteer_number"
+UNITS, RESIDENTS, VOLUNTEERS, HOUSEHOLDS = "unit_seq", "resident_seq", "volunteer_number", "household_seq"
 
 
 def bucket(seq: int, depth: int) -> int:
@@ -66,6 +69,11 @@ def volunteer_seq(number: str) -> int:
 def unit_keys(district_id: str, path: list[str], seq: int) -> dict:
     """A unit's keys (None at the depths below it, so a move clears what no longer applies)."""
     return {f"sub{i}": key(district_id, path[i], bucket(seq, i)) if i < len(path) else None for i in DEPTHS}
+
+
+def household_keys(district_id: str, unit_path: list[str], seq: int) -> dict:
+    """A household's keys: its unit's subtree keys at its own number, and its unit."""
+    return {**unit_keys(district_id, unit_path, seq), "uk": key(district_id, unit_path[-1])}
 
 
 def resident_keys(district_id: str, courtyard_path: list[str], seq: int, name: str, phone_index: str,

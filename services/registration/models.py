@@ -8,7 +8,7 @@ entries; `schema_version` 2 has them (migrations.py upgrades older documents at 
 from __future__ import annotations
 
 from mongoengine import (
-    BinaryField, BooleanField, DateTimeField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField,
+    BinaryField, BooleanField, DateTimeField, DictField, Document, EmbeddedDocument, EmbeddedDocumentField, IntField,
     ListField, StringField,
 )
 
@@ -18,7 +18,8 @@ from services.common.pii_rotation import Sealed, Target
 
 KEY_INDEXES = {
     "units": ["sub0", "sub1", "sub2", "sub3"],
-    "residents": ["pm", "ph", "cy", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+    "residents": ["pm", "ph", "cy", "hh", *(f"n{length}_{depth}" for length in (1, 2) for depth in range(4))],
+    "households": ["sub0", "sub1", "sub2", "sub3", "uk"],
 }
 
 
@@ -119,6 +120,10 @@ class Resident(Aggregate):
     courtyard_id = StringField(required=True)
     password_hash = StringField(required=True)   # "" for someone imported who has set none yet
     registered_at = DateTimeField(required=True)
+    # the household (户) they belong to, at most one (households.py), as `district|household id`
+    # (a list key: the members of a page of households are one `$in`); absent or "" for none. Set
+    # by one conditional write, so two households can never claim the same resident.
+    hh = StringField()
     seq = IntField()                              # the district's resident number, in registration order
     pm = StringField()                            # list keys (index.resident_keys)
     ph = StringField()
@@ -214,6 +219,39 @@ class RoomDay(Aggregate):
     day = StringField(required=True)        # YYYY-MM-DD
     month_key = StringField(required=True)  # "<room id>:<YYYY-MM>": a month's usage is one $in
     bookings = ListField(EmbeddedDocumentField(Booking))
+
+
+class Household(Aggregate):
+    """A household (户) at a courtyard or a station (households.py). Its members are the residents
+    whose `household_id` names it; its ratings are one entry per year, each the stars decided."""
+
+    meta = {
+        "collection": "households",
+        "indexes": [*({"fields": [name]} for name in KEY_INDEXES["households"])],  # ListHouseholds
+    }
+    unit_id = StringField(required=True)
+    name = StringField(required=True, max_length=30)
+    address_cipher = BinaryField()
+    address_masked = StringField(default="")
+    # [{"year", "stars": [{"star", "awarded", "note", "decided_by", "decided_by_name", "decided_at"}]}]
+    ratings = ListField(DictField())
+    created_at = DateTimeField(required=True)
+    created_by = StringField(required=True)
+    seq = IntField(required=True)     # the district's household number, in creation order
+    uk = StringField()                # district|unit: the households of a moved unit (units.py)
+    sub0 = StringField()              # list keys (index.unit_keys of the household's unit path)
+    sub1 = StringField()
+    sub2 = StringField()
+    sub3 = StringField()
+
+
+class HouseholdStarList(Aggregate):
+    """The district's stars (十星) when it set its own (id = district id); the defaults otherwise."""
+
+    meta = {"collection": "household_star_lists"}
+    stars = ListField(StringField(), required=True)
+    updated_at = DateTimeField(required=True)
+    updated_by = StringField(default="")
 
 
 class AdminAccount(Aggregate):
@@ -329,7 +367,8 @@ class Counter(Document):
 IMPORT_CHUNKS = "import_chunks"
 IMPORT_ROWS_FIELD = "import.rows"
 
-AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session, Venue, Room, RoomDay)
+AGGREGATES = (Unit, Volunteer, Team, Resident, AdminAccount, Session, Venue, Room, RoomDay, Household,
+              HouseholdStarList)
 ALL_MODELS = AGGREGATES + (ServiceAccount, InspectorAccount, LoginFailures, AuditRecord, Counter)
 
 
@@ -342,5 +381,6 @@ def personal_data() -> list[Target]:
         # the phone search key ("ph", index.py) is the blind index too
         Target(Resident.collection(), [Sealed("phone_cipher", "resident.phone", "phone_index", "resident.phone",
                                               index_key="ph")]),
+        Target(Household.collection(), [Sealed("address_cipher", "household.address")]),
         Target(Unit._get_db()[IMPORT_CHUNKS], [Sealed("rows", IMPORT_ROWS_FIELD)]),
     ]

@@ -15,12 +15,13 @@ from .accounts import Accounts, Tokens
 from .exports import start_roster
 from .audit import AuditLog, action_msg
 from .bookings import RoomBookings
+from .households import HouseholdBook
 from .import_jobs import ImportJobs
 from .residents import ResidentBook
 from .teams import TeamRoster
 from .translate import (
-    admin_msg, booking_msg, claims_msg, import_job_msg, imported_msg, resident_msg, room_msg, team_msg, unit_msg,
-    usage_msg, venue_msg, volunteer_msg,
+    admin_msg, booking_msg, claims_msg, household_msg, household_stars_msg, import_job_msg, imported_msg, resident_msg,
+    room_msg, team_msg, unit_msg, usage_msg, venue_msg, volunteer_msg,
 )
 from .units import UnitDirectory, unit_ref
 from .venues import Place, VenueRegistry
@@ -52,8 +53,9 @@ def _page(token: str) -> common_pb2.PageResponse:
 class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
     def __init__(self, units: UnitDirectory, volunteers: VolunteerRegistry, teams: TeamRoster,
                  residents: ResidentBook, accounts: Accounts, audit: AuditLog, imports: ImportJobs,
-                 venues: VenueRegistry, bookings: RoomBookings, exports: ExportJobs):
+                 venues: VenueRegistry, bookings: RoomBookings, exports: ExportJobs, households: HouseholdBook):
         self.units = units
+        self.households = households
         self.venues = venues
         self.bookings = bookings
         self.exports = exports
@@ -290,3 +292,35 @@ class RegistrationServicer(registration_pb2_grpc.RegistrationServiceServicer):
 
     def GetVenueUsage(self, request, context):
         return usage_msg(self.bookings.usage(current_principal(), request))
+
+    # households (户) and their stars (十星文明户)
+
+    def CreateHousehold(self, request, context):
+        return pb.CreateHouseholdResponse(household=household_msg(self.households.create(current_principal(), request)))
+
+    def AddHouseholdMember(self, request, context):
+        view = self.households.add_member(current_principal(), request)
+        return pb.AddHouseholdMemberResponse(household=household_msg(view))
+
+    def RemoveHouseholdMember(self, request, context):
+        view = self.households.remove_member(current_principal(), request)
+        return pb.RemoveHouseholdMemberResponse(household=household_msg(view))
+
+    def RateHousehold(self, request, context):
+        return pb.RateHouseholdResponse(household=household_msg(self.households.rate(current_principal(), request)))
+
+    def GetHousehold(self, request, context):
+        view = self.households.get(current_principal(), request)
+        return pb.GetHouseholdResponse(household=household_msg(view) if view is not None else None)
+
+    def ListHouseholds(self, request, context):
+        views, token = self.households.list(current_principal(), request)
+        return pb.ListHouseholdsResponse(households=[household_msg(v) for v in views], page=_page(token))
+
+    def GetHouseholdStars(self, request, context):
+        return pb.GetHouseholdStarsResponse(stars=household_stars_msg(*self.households.stars(
+            current_principal().district_id)))
+
+    def SetHouseholdStars(self, request, context):
+        own = self.households.set_stars(current_principal(), request)
+        return pb.SetHouseholdStarsResponse(stars=household_stars_msg(list(own.stars), own))

@@ -133,3 +133,27 @@ def usage_msg(usage) -> pb.GetVenueUsageResponse:
         units=[pb.UnitUsage(unit=unit_ref(unit), months=_months_msg(months, figures)) for unit, figures in usage.units],
         total=_months_msg(months, usage.total),
     )
+
+
+def star_award_msg(star: dict) -> pb.StarAward:
+    return pb.StarAward(star=star["star"], awarded=star["awarded"], note=star["note"],
+                        decided_by=star["decided_by"], decided_by_name=star["decided_by_name"],
+                        decided_at=to_timestamp(star["decided_at"]))
+
+
+def household_msg(view) -> pb.Household:
+    """A household (households.HouseholdView): members' phones and the address only masked."""
+    household, rating = view.household, view.rating
+    return pb.Household(
+        household_id=household.id, district_id=household.district_id, name=household.name,
+        address_masked=household.address_masked, unit=unit_ref(view.unit),
+        members=[pb.HouseholdMember(resident_id=r.id, name=r.name, phone_masked=r.phone_masked)
+                 for r in view.members],
+        rating=pb.HouseholdRating(year=rating.year, stars=[star_award_msg(s) for s in rating.stars],
+                                  stars_awarded=rating.awarded, stars_total=rating.total,
+                                  all_stars=rating.all_stars),
+        version=household.version, created_at=to_timestamp(household.created_at))
+
+
+def household_stars_msg(stars: list[str], own) -> pb.HouseholdStars:
+    return pb.HouseholdStars(stars=stars, built_in=own is None, version=own.version if own is not None else 0)

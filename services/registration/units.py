@@ -28,7 +28,7 @@ from wenming.registration.v1 import events_pb2
 from wenming.registration.v1 import registration_pb2 as pb
 
 from . import index
-from .models import Resident, Team, Unit, Volunteer
+from .models import Household, Resident, Team, Unit, Volunteer
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +310,10 @@ class UnitDirectory:
             keys = index.resident_keys(district, list(units[resident.courtyard_id].path), resident.seq,
                                        resident.name, resident.phone_index, resident.phone_masked, resident.courtyard_id)
             Resident.collection().update_one({"_id": resident.id}, {"$set": keys})
+        for raw in Household.collection().find({"uk": {"$in": [key(district, u) for u in units]}},
+                                               {"unit_id": 1, "seq": 1}):
+            Household.collection().update_one({"_id": raw["_id"]}, {"$set": index.household_keys(
+                district, list(units[raw["unit_id"]].path), raw["seq"])})
         serving = {e["vol"] for e in self.scopes.collection.find({"u": key(district, moved.id)}, {"vol": 1})}
         for volunteer in Volunteer.objects(id__in=sorted(serving)):
             self.scopes.record(volunteer, self.get_many(district, list(volunteer.unit_ids), "unit_ids"))

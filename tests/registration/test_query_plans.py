@@ -63,3 +63,24 @@ def test_subtree_volunteers_and_residents_read_their_keys(town, domain, principa
             found, _ = registration.residents.search(admin, reg.SearchResidentsRequest(query=query))
         assert found, query
         _check(db, finds, "residents", field)
+
+
+@pytest.mark.parametrize("who,depth", [("center", 0), ("station", 2), ("courtyard", 3)])
+def test_a_subtrees_households_and_their_members_read_their_keys(town, domain, principal, who, depth):
+    district, tree = town
+    (registration, db) = domain
+    yard = tree.courtyards[0]
+    yard_admin = principal(tree.admins[yard.unit_id])
+    if not registration.households.list(yard_admin, reg.ListHouseholdsRequest())[0]:
+        made = registration.households.create(yard_admin, reg.CreateHouseholdRequest(
+            unit_id=yard.unit_id, name="张家", idempotency_key="plans-1"))
+        resident = registration.residents.search(yard_admin, reg.SearchResidentsRequest(query="张0"))[0][0][0]
+        registration.households.add_member(yard_admin, reg.AddHouseholdMemberRequest(
+            household_id=made.household.id, resident_id=resident.id))
+    unit = {"center": tree.center, "station": tree.stations[0], "courtyard": yard}[who]
+    admin = principal(tree.admins[unit.unit_id])
+    with captured_finds() as finds:
+        views, _ = registration.households.list(admin, reg.ListHouseholdsRequest())
+    assert views and views[0].members
+    _check(db, finds, "households", f"sub{depth}")
+    _check(db, finds, "residents", "hh")

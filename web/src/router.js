@@ -54,7 +54,8 @@ const routes = [
     ]),
     { path: 'order', component: resident('PlaceOrder'), meta: { role: 'ROLE_RESIDENT', title: '我要点单' } },
     { path: 'orders/:id', component: resident('OrderDetail'), meta: { role: 'ROLE_RESIDENT', title: '点单详情' } },
-    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } }],
+    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } },
+    { path: 'household', component: resident('Household'), meta: { role: 'ROLE_RESIDENT', title: '我家的文明户评星' } }],
   },
   {
     path: '/volunteer',
@@ -89,6 +90,7 @@ const routes = [
     { path: 'appeals', component: admin('CreditAppeals'), meta: { role: 'ROLE_UNIT_ADMIN', title: '信用申诉' } },
     { path: 'activities/new', component: admin('PlanActivity'), meta: { role: 'ROLE_UNIT_ADMIN', title: '策划活动' } },
     { path: 'activities/:id', component: admin('ActivityDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动现场' } },
+    { path: 'households', component: admin('Households'), meta: { role: 'ROLE_UNIT_ADMIN', title: '家庭户与十星评定' } },
     { path: 'venues', component: admin('Venues'), meta: { role: 'ROLE_UNIT_ADMIN', title: '阵地与功能室' } },
     { path: 'rooms/:id', component: admin('Room'), meta: { role: 'ROLE_UNIT_ADMIN', title: '功能室预约' } },
     { path: 'projects', component: admin('Projects'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿服务项目' } },
