@@ -222,3 +222,41 @@ def test_bad_input_is_named_by_field(world, people):
     with expect_error(INVALID, field="deadline"):
         world.stub.OpenActivityPlanConsultation(pb.OpenActivityPlanConsultationRequest(plan_id="apl_x"),
                                                 metadata=admin, timeout=10)
+
+
+def test_every_plan_call_refuses_another_stations_admin(world, people):
+    station, other, _, _, _ = people
+    admin, other_admin = world.as_admin(station), world.as_admin(other)
+    plan = world.stub.CreateActivityPlan(pb.CreateActivityPlanRequest(
+        unit_id=station.unit_id, period=PERIOD.ACTIVITY_PLAN_PERIOD_YEAR, period_key="2031", title="2031年度计划",
+        entries=[entry("年度志愿服务集中月", "2031-03")], idempotency_key="year-2031"), metadata=admin, timeout=10).plan
+    pid = plan.plan_id
+    s = world.stub
+    calls = {
+        "CreateActivityPlan": lambda: s.CreateActivityPlan(pb.CreateActivityPlanRequest(
+            unit_id=station.unit_id, period=PERIOD.ACTIVITY_PLAN_PERIOD_YEAR, period_key="2032", title="2032年度计划",
+            idempotency_key="other-2032"), metadata=other_admin, timeout=10),
+        "SetActivityPlanEntries": lambda: s.SetActivityPlanEntries(pb.SetActivityPlanEntriesRequest(plan_id=pid),
+                                                                   metadata=other_admin, timeout=10),
+        "OpenActivityPlanConsultation": lambda: s.OpenActivityPlanConsultation(pb.OpenActivityPlanConsultationRequest(
+            plan_id=pid, deadline=_ts(dt.datetime.now(dt.UTC) + dt.timedelta(days=3))), metadata=other_admin,
+            timeout=10),
+        "CommentOnActivityPlan": lambda: comment(world, other_admin, pid, "admin-comment"),
+        "ListActivityPlanComments": lambda: s.ListActivityPlanComments(pb.ListActivityPlanCommentsRequest(plan_id=pid),
+                                                                       metadata=other_admin, timeout=10),
+        "PublishActivityPlan": lambda: s.PublishActivityPlan(pb.PublishActivityPlanRequest(plan_id=pid),
+                                                             metadata=other_admin, timeout=10),
+        "ReviseActivityPlan": lambda: s.ReviseActivityPlan(pb.ReviseActivityPlanRequest(plan_id=pid),
+                                                           metadata=other_admin, timeout=10),
+        "GetActivityPlan": lambda: s.GetActivityPlan(pb.GetActivityPlanRequest(plan_id=pid), metadata=other_admin,
+                                                     timeout=10),
+        "ListActivityPlans": lambda: s.ListActivityPlans(pb.ListActivityPlansRequest(unit_id=station.unit_id),
+                                                         metadata=other_admin, timeout=10),
+    }
+    assert set(calls) == {m.name for m in pb.DESCRIPTOR.services_by_name["OrderingService"].methods
+                          if "ActivityPlan" in m.name}
+    for call in calls.values():
+        with expect_error(DENIED):
+            call()
+    # nothing was written by the refusals
+    assert s.GetActivityPlan(pb.GetActivityPlanRequest(plan_id=pid), metadata=admin, timeout=10).plan == plan
