@@ -10,6 +10,7 @@ A plan is a dict as stored (plans.py). Its way (`NEXT`):
     CONSULTING ──comment (a resident or volunteer of the subtree, before the deadline)──▶ CONSULTING
     CONSULTING ──publish (the unit's admins, once the deadline has passed)──▶ PUBLISHED
     PUBLISHED ──revise (a new draft of the next revision)──▶ DRAFT
+    any ──link (an entry names the activity it became)──▶ the same status
 
 Publishing copies the entries to `published_entries`, which the calendar shows; a revision
 drafts, consults and publishes again while the previous revision stays on the calendar. A
@@ -314,6 +315,23 @@ def revise(plan: dict, principal: Principal) -> dict:
     to = _check(plan, REVISE)
     return {"status": to, "revision": plan["revision"] + 1, "consultation_deadline": None,
             "consultation_opened_at": None}
+
+
+def link_entry(plan: dict, principal: Principal, entry_id: str, activity_id: str) -> dict:
+    """The `$set` naming the activity an entry became (or none, `activity_id` ""), in any status:
+    the activity usually exists only after the plan is published. It changes the entries of the
+    current revision, and the calendar's too while they are the same (PUBLISHED); under
+    revision the link reaches the calendar with the revision. `{}` when already so."""
+    require_admin(principal, plan["district_id"], plan["unit"]["path"])
+    entries = plan.get("entries", [])
+    if not any(e["entry_id"] == entry_id for e in entries):
+        raise InvalidArgument.field("entry_id", "计划的当前版本中没有这一项安排")
+    if all(e.get("activity_id", "") == activity_id for e in entries if e["entry_id"] == entry_id):
+        return {}
+    linked = [{**e, "activity_id": activity_id} if e["entry_id"] == entry_id else e for e in entries]
+    if plan["status"] == S.ACTIVITY_PLAN_STATUS_PUBLISHED:
+        return {"entries": linked, "published_entries": linked}
+    return {"entries": linked}
 
 
 # ---- who reads what ----

@@ -162,6 +162,21 @@ class ActivityPlans:
         return self._apply(principal, plan_id, lambda plan, now: rules.revise(plan, principal),
                            ev.ActivityPlanRevised)
 
+    def link_entry(self, principal: Principal, req: pb.LinkActivityPlanEntryRequest) -> PlanView:
+        v = Validator()
+        plan_id = v.ident("plan_id", req.plan_id)
+        entry_id = v.ident("entry_id", req.entry_id)
+        activity_id = v.ident("activity_id", req.activity_id, required=False)
+        v.check()
+        if activity_id:
+            current = ActivityPlan.raw_in_district(principal.district_id, plan_id, AGGREGATE)
+            rules.require_admin(principal, current["district_id"], current["unit"]["path"])
+            activity = Activity.collection().find_one({"_id": activity_id}, {"district_id": 1, "unit": 1})
+            rules.require_entry_units(current["unit"]["path"], {}, {"activity_id": activity}, principal.district_id)
+        return self._apply(principal, plan_id,
+                           lambda plan, now: rules.link_entry(plan, principal, entry_id, activity_id),
+                           ev.ActivityPlanEntryLinked)
+
     # ---- comments (征求意见) ----
 
     def comment(self, principal: Principal, req: pb.CommentOnActivityPlanRequest) -> dict:

@@ -315,6 +315,9 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
     def SetActivityPlanEntries(self, request, context):
         return pb.SetActivityPlanEntriesResponse(plan=plan_msg(self.plans.set_entries(current_principal(), request)))
 
+    def LinkActivityPlanEntry(self, request, context):
+        return pb.LinkActivityPlanEntryResponse(plan=plan_msg(self.plans.link_entry(current_principal(), request)))
+
     def OpenActivityPlanConsultation(self, request, context):
         plan = self.plans.open_consultation(current_principal(), request)
         return pb.OpenActivityPlanConsultationResponse(plan=plan_msg(plan))

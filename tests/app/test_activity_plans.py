@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
 from tests.support.registration import PASSWORD, new_phone
+from wenming.common.v1 import common_pb2 as c
+from wenming.ordering.v1 import ordering_pb2 as pb
 
 STATION_ADMIN = "station0-admin"  # the first station (tests.support.registration.small_tree)
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -20,6 +23,12 @@ def _next_month() -> tuple[str, dt.date]:
     today = dt.datetime.now(CHINA).date()
     first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
     return first.strftime("%Y-%m"), first
+
+
+def _ts(value: dt.datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
 
 
 def test_a_station_consults_and_publishes_its_month_and_a_resident_reads_it(world, device, app_clock):
@@ -102,11 +111,27 @@ def test_a_station_consults_and_publishes_its_month_and_a_resident_reads_it(worl
         app_clock.set(0)
     desk.shot("admin-plan-published")
 
+    # the activity the first entry became, planned afterwards, is linked to it
+    world.stub.PlanActivity(pb.PlanActivityRequest(
+        unit_id=world.stations[0].unit_id, title="理论宣讲：乡村振兴", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
+        starts_at=_ts(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(1), dt.UTC)),
+        ends_at=_ts(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(3), dt.UTC)), resident_capacity=30),
+        metadata=world.as_admin(world.stations[0]), timeout=10)
+    page.get_by_role("button", name="为「理论宣讲进小院」关联活动").click()
+    choice = page.locator("option", has_text="理论宣讲：乡村振兴")
+    expect(choice).to_have_count(1)
+    page.get_by_label("活动", exact=True).select_option(choice.get_attribute("value"))
+    desk.settle()
+    assert not desk.accessibility_violations()
+    page.get_by_role("button", name="保存").click()
+    expect(entries).to_contain_text("已关联活动")
+
     # on the resident's calendar: by week, and the whole month
     mine.reload()
     mine.get_by_role("button", name="下个月").click()
     week = mine.locator("[data-week]", has_text="理论宣讲进小院")
     expect(week).to_contain_text("讲理论")
+    expect(week.get_by_role("link", name="查看活动「理论宣讲进小院」")).to_be_visible()
     expect(mine.get_by_test_id("consulting-plans")).to_have_count(0)
     mine.get_by_role("tab", name="全月").click()
     listed = mine.get_by_test_id("month-entries")

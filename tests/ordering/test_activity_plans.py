@@ -172,9 +172,26 @@ def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, peo
     assert world.stub.PublishActivityPlan(pb.PublishActivityPlanRequest(plan_id=plan.plan_id), metadata=admin,
                                           timeout=10).plan == published
 
+    # the activity the first entry became, planned after publication, is linked on the calendar
+    later = world.stub.PlanActivity(pb.PlanActivityRequest(
+        unit_id=station.unit_id, title="理论宣讲进小院", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
+        starts_at=_ts(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(2), dt.UTC)),
+        ends_at=_ts(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(4), dt.UTC)), resident_capacity=30),
+        metadata=admin, timeout=10).activity
+    link = pb.LinkActivityPlanEntryRequest(plan_id=plan.plan_id, entry_id="e1", activity_id=later.activity_id)
+    with expect_error(DENIED):
+        world.stub.LinkActivityPlanEntry(link, metadata=other_admin, timeout=10)
+    with expect_error(INVALID, field="entry_id"):
+        world.stub.LinkActivityPlanEntry(pb.LinkActivityPlanEntryRequest(plan_id=plan.plan_id, entry_id="e9"),
+                                         metadata=admin, timeout=10)
+    linked = world.stub.LinkActivityPlanEntry(link, metadata=admin, timeout=10).plan
+    assert linked.published_entries[0].activity_id == later.activity_id
+    assert world.stub.LinkActivityPlanEntry(link, metadata=admin, timeout=10).plan == linked  # a retry: as it is
+
     # on the calendar of the subtree's residents
     (shown,) = calendar(world, resident, month)
     assert [e.title for e in shown.published_entries] == ["理论宣讲进小院", "小院讲堂：垃圾分类", "志愿服务集中日"]
+    assert shown.published_entries[0].activity_id == later.activity_id
 
     # revised: a new draft; the calendar keeps revision 1, without the draft's entries
     revised = world.stub.ReviseActivityPlan(pb.ReviseActivityPlanRequest(plan_id=plan.plan_id), metadata=admin,
@@ -194,7 +211,7 @@ def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, peo
               if e.aggregate_type in ("activity_plan", "activity_plan_comment")]
     assert [type(p).__name__ for p in events if not isinstance(p, ev.ActivityPlanCommented)] == [
         "ActivityPlanDrafted", "ActivityPlanEntriesChanged", "ActivityPlanConsultationOpened",
-        "ActivityPlanPublished", "ActivityPlanRevised"]
+        "ActivityPlanPublished", "ActivityPlanEntryLinked", "ActivityPlanRevised"]
     assert sorted(p.author_role for p in events if isinstance(p, ev.ActivityPlanCommented)) == [
         c.ROLE_RESIDENT, c.ROLE_VOLUNTEER]
     published_event = next(p for p in events if isinstance(p, ev.ActivityPlanPublished))
@@ -246,6 +263,8 @@ def test_every_plan_call_refuses_another_stations_admin(world, people):
                                                                        metadata=other_admin, timeout=10),
         "PublishActivityPlan": lambda: s.PublishActivityPlan(pb.PublishActivityPlanRequest(plan_id=pid),
                                                              metadata=other_admin, timeout=10),
+        "LinkActivityPlanEntry": lambda: s.LinkActivityPlanEntry(pb.LinkActivityPlanEntryRequest(
+            plan_id=pid, entry_id="e1"), metadata=other_admin, timeout=10),
         "ReviseActivityPlan": lambda: s.ReviseActivityPlan(pb.ReviseActivityPlanRequest(plan_id=pid),
                                                            metadata=other_admin, timeout=10),
         "GetActivityPlan": lambda: s.GetActivityPlan(pb.GetActivityPlanRequest(plan_id=pid), metadata=other_admin,

@@ -228,3 +228,17 @@ def test_bad_entries_are_named_by_their_field():
 def test_courtyards_are_in_their_stations_plan():
     with pytest.raises(InvalidArgument, match="小院"):
         rules.require_planner(admin("unt_y1", (*STATION, "unt_y1")), DISTRICT, [*STATION, "unt_y1"], 4)
+
+
+@pytest.mark.parametrize("status", ALL_STATUSES)
+def test_an_entry_names_the_activity_it_became_in_any_status(status):
+    current = plan(status)
+    changes = rules.link_entry(current, STATION_ADMIN, "e1", "act_1")
+    assert changes["entries"][0]["activity_id"] == "act_1"
+    # the calendar's entry too, while it is the same revision; under revision, with the revision
+    assert ("published_entries" in changes) == (status == S.ACTIVITY_PLAN_STATUS_PUBLISHED)
+    assert rules.link_entry({**current, **changes}, STATION_ADMIN, "e1", "act_1") == {}
+    with pytest.raises(InvalidArgument):
+        rules.link_entry(current, STATION_ADMIN, "e9", "act_1")
+    with pytest.raises(PermissionDenied):
+        rules.link_entry(current, OTHER_STATION_ADMIN, "e1", "act_1")
