@@ -233,9 +233,10 @@ class ActivityPlans:
 
     # ---- reads ----
 
-    def _view(self, plan: dict, principal: Principal) -> PlanView:
-        admin = principal.manages(plan["unit"]["path"])
-        count = self.comments.count_documents({"plan_id": plan["_id"]}) if admin else 0
+    def _view(self, plan: dict, principal: Principal, *, counted: bool = True) -> PlanView:
+        """`counted`: with the comment count for admins (one plan's, not a list's: a query each)."""
+        count = self.comments.count_documents({"plan_id": plan["_id"]}) \
+            if counted and principal.manages(plan["unit"]["path"]) else 0
         return PlanView(plan, shows_draft=rules.sees_draft(plan, principal), comment_count=count)
 
     def get(self, principal: Principal, plan_id: str) -> PlanView:
@@ -257,6 +258,7 @@ class ActivityPlans:
         v.check()
         district = principal.district_id
         covering = rules.keys_covering(month) if month else []
+        units: list[str] = []
         if admin:
             path = self.menu.unit_path(principal, unit_id, "unit_id")
             rules.require_admin(principal, district, path)
@@ -269,17 +271,17 @@ class ActivityPlans:
             if unit_id or statuses:
                 raise PermissionDenied("居民和志愿者查看所在单位已公开的活动计划")
             units = reach(self.registry, principal)
+            # one unique key per unit and period: a handful of units, the month's few periods
             query = {"plan_key": {"$in": [key(district, u, k) for u in units for _, k in covering]}}
         else:
             raise PermissionDenied("活动计划由单位管理员制定，辖区居民和志愿者查看")
         if after:
             query["_id"] = {"$gt": after}
         found = list(ActivityPlan.collection().find(query, {"outbox": 0}).sort("_id", 1).limit(size + 1))
-        units_reached = reach(self.registry, principal) if not admin else []
-        shown = [p for p in found[:size] if rules.visible(p, principal, units_reached)]
+        shown = [p for p in found[:size] if rules.visible(p, principal, [] if admin else units)]
         token = encode_page_token(found[size - 1]["_id"]) if len(found) > size else ""
         shown.sort(key=lambda p: (rules.PERIOD_ORDER.get(p["period"], 9), p["period_key"], len(p["unit"]["path"])))
-        return [self._view(p, principal) for p in shown], token
+        return [self._view(p, principal, counted=False) for p in shown], token
 
 
 def _replayed_comment(existing: dict, plan_id: str, text: str) -> dict:

@@ -62,9 +62,11 @@ def test_a_station_consults_and_publishes_its_month_and_a_resident_reads_it(worl
     page.get_by_label("活动名称").fill("志愿服务集中日")
     page.get_by_label("时间", exact=True).fill(f"{month}-20")
     page.get_by_label("类别").select_option(label="关爱社会")
+    page.get_by_label("承办单位").select_option(label=f"{world.courtyards[1].name}（小院）")
     page.get_by_label("备注").fill("上午九点在站前广场集合")
     page.get_by_role("button", name="添加安排").click()
     expect(entries).to_contain_text("志愿服务集中日")
+    expect(entries).to_contain_text(world.courtyards[1].name)  # held by the courtyard below
     desk.settle()
     assert not desk.accessibility_violations()
 
