@@ -31,6 +31,7 @@ from wenming.ordering.v1 import events_pb2 as ev
 from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 
+from . import metrics
 from . import plan_rules as rules
 from .activities import reach
 from .menu import MenuBook
@@ -112,6 +113,7 @@ class ActivityPlans:
             if existing is not None:  # a concurrent retry with the key won
                 return self._replayed(existing, principal, path[-1], req.period, period_key, title)
             raise AlreadyExists(f"本单位已有{period_key}的活动计划") from None
+        metrics.ACTIVITY_PLANS.labels(metrics.plan_period_name(req.period), "drafted").inc()
         return PlanView(raw, shows_draft=True)
 
     def _replayed(self, existing: dict, principal: Principal, unit_id: str, period: int, period_key: str,
@@ -123,10 +125,13 @@ class ActivityPlans:
     # ---- the moves ----
 
     def _apply(self, principal: Principal, plan_id: str, plan: Callable[[dict, dt.datetime], dict],
-               event: Callable[..., Message]) -> PlanView:
+               event: Callable[..., Message], counted: str = "") -> PlanView:
+        """`counted`: the move's name in ordering_activity_plans_total, once it is stored."""
         def move(current: ActivityPlan, now: dt.datetime) -> ProjectMove | None:
             changes = plan(current.to_mongo().to_dict(), now)
-            return ProjectMove(event=event, fields=changes) if changes else None
+            after = (lambda: metrics.ACTIVITY_PLANS.labels(metrics.plan_period_name(current.period), counted).inc()) \
+                if counted else None
+            return ProjectMove(event=event, fields=changes, after=after) if changes else None
 
         changed = apply(ActivityPlan, principal, valid_id("plan_id", plan_id), AGGREGATE, self.events, move,
                         lambda after, move: move.event(plan=plan_snapshot(after)))
@@ -152,15 +157,15 @@ class ActivityPlans:
         deadline = deadline.replace(microsecond=0)  # as stored, so that a retry finds it the same
         return self._apply(principal, req.plan_id,
                            lambda plan, now: rules.open_consultation(plan, principal, now, deadline),
-                           ev.ActivityPlanConsultationOpened)
+                           ev.ActivityPlanConsultationOpened, "consulting")
 
     def publish(self, principal: Principal, plan_id: str) -> PlanView:
         return self._apply(principal, plan_id, lambda plan, now: rules.publish(plan, principal, now),
-                           ev.ActivityPlanPublished)
+                           ev.ActivityPlanPublished, "published")
 
     def revise(self, principal: Principal, plan_id: str) -> PlanView:
         return self._apply(principal, plan_id, lambda plan, now: rules.revise(plan, principal),
-                           ev.ActivityPlanRevised)
+                           ev.ActivityPlanRevised, "revised")
 
     def link_entry(self, principal: Principal, req: pb.LinkActivityPlanEntryRequest) -> PlanView:
         v = Validator()
@@ -196,6 +201,7 @@ class ActivityPlans:
         rules.require_commenter(plan, principal, reach(self.registry, principal), now)
         found = find(DEFAULT_WORDS, text)
         if found:
+            metrics.PLAN_COMMENTS.labels("sensitive_words").inc()
             raise FailedPrecondition(f"内容含有敏感词：{'、'.join(found)}。请修改后再提交")
         comment = ActivityPlanComment(id=comment_id, district_id=district, plan_id=plan_id,
                                       revision=plan["revision"], text=text, author_id=principal.subject,
@@ -214,6 +220,7 @@ class ActivityPlans:
             if existing is None:
                 raise
             return _replayed_comment(existing, plan_id, text)
+        metrics.PLAN_COMMENTS.labels("accepted").inc()
         return comment.to_mongo().to_dict()
 
     def list_comments(self, principal: Principal, req: pb.ListActivityPlanCommentsRequest) -> tuple[list[dict], str]:
