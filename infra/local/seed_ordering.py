@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 import grpc
+import seed_plans  # infra/local, beside this file
 import seed_projects  # infra/local, beside this file
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -352,6 +353,7 @@ def seed(ctx) -> None:
     activities = _seed_activities(ctx, stub, desk, active)
     desk.at(None)
     seed_projects.seed(ctx, stub, desk.admin, orders, activities)
+    seed_plans.seed(ctx, stub, desk, activities)
     channel.close()
     states = {o.status for o in orders}
     confirmed = sum(1 for o in orders if o.hours)

@@ -1,14 +1,13 @@
 """Sensitive-word screening (敏感词过滤) of articles on submit.
 
 Each district may set its own list and mode (block: the submit is refused; flag: it goes to
-review with the words flagged); until it does, the built-in list blocks. Matching ignores
-width, case, spaces, punctuation and symbols, so "赌 博" and "赌*博" are caught as "赌博".
+review with the words flagged); until it does, the built-in list blocks. The matcher and the
+built-in list are the kit's (services/common/sensitive_words.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 from dataclasses import dataclass
 
 from pymongo.errors import DuplicateKeyError
@@ -18,6 +17,7 @@ from services.common.cache import ReadCache
 from services.common.clock import clock
 from services.common.errors import FailedPrecondition, PermissionDenied
 from services.common.events import EventSource
+from services.common.sensitive_words import DEFAULT_WORDS, find, normalize
 from services.common.validation import Validator
 from wenming.media.v1 import events_pb2, media_pb2 as pb
 
@@ -27,16 +27,6 @@ M = pb.ScreeningMode
 MAX_WORDS = 2000
 MAX_WORD_LEN = 30
 DEFAULT_MODE = M.SCREENING_MODE_BLOCK
-DEFAULT_WORDS = (
-    "赌博", "博彩", "六合彩", "网络赌场", "代开发票", "办假证", "刷单返利", "高利贷", "裸贷", "套路贷",
-    "非法集资", "传销", "色情", "裸聊", "毒品", "冰毒", "海洛因", "大麻", "枪支弹药", "邪教", "法轮功",
-)
-
-
-def normalize(text: str) -> str:
-    """NFKC, case-folded, without whitespace, punctuation, symbols or invisible characters."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "ZPSC")
 
 
 @dataclass(frozen=True)
@@ -51,8 +41,7 @@ class PolicyView:
 
     def find(self, text: str) -> list[str]:
         """The configured words that occur in `text`, in list order."""
-        haystack = normalize(text)
-        return [w for w in self.words if normalize(w) and normalize(w) in haystack]
+        return find(self.words, text)
 
 
 class Screening:

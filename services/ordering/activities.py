@@ -59,6 +59,16 @@ def _start_of(sort_key: str) -> dt.datetime:
     return dt.datetime.strptime(sort_key[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
 
 
+def reach(registry: Registry, principal: Principal) -> list[str]:
+    """The units a resident or volunteer belongs to, whose activities (and activity plans) are
+    theirs: everything on their path(s)."""
+    if principal.role == Role.ROLE_VOLUNTEER:
+        volunteer = registry.volunteer(principal.district_id, principal.subject)
+        if volunteer is not None:
+            return list(volunteer.get("scope", ()))
+    return list(principal.unit_path)
+
+
 class ActivityBoard:
     def __init__(self, registry: Registry, menu: MenuBook, codes: CheckinCodes, events: EventSource,
                  tolerance_minutes: int, index: OrderIndex):
@@ -82,12 +92,7 @@ class ActivityBoard:
         return Activity.from_raw(raw), raw
 
     def _reach(self, principal: Principal) -> list[str]:
-        """The units whose activities the caller may join: everything on their path(s)."""
-        if principal.role == Role.ROLE_VOLUNTEER:
-            volunteer = self.registry.volunteer(principal.district_id, principal.subject)
-            if volunteer is not None:
-                return list(volunteer.get("scope", ()))
-        return list(principal.unit_path)
+        return reach(self.registry, principal)
 
     def _commit(self, activity: Activity, raw: dict, move: ActivityMove, actor: Principal,
                 now: dt.datetime) -> Activity | None:

@@ -17,6 +17,7 @@ from .matching import Matcher
 from .menu import MenuBook
 from .models import ALL_MODELS
 from .orders import OrderDesk
+from .plans import ActivityPlans
 from .policy import Policies
 from .projects import CompetitionDesk, ProjectDesk
 from .queries import OrderQueries
@@ -54,6 +55,7 @@ class Ordering:
     projects: ProjectDesk
     competitions: CompetitionDesk
     credit: CreditBook
+    plans: ActivityPlans
 
 
 def build(settings, db: Database) -> Ordering:
@@ -76,7 +78,7 @@ def build(settings, db: Database) -> Ordering:
                     orders=orders, queries=OrderQueries(orders, menu, matcher, index, trends), trends=trends,
                     activities=ActivityBoard(registry, menu, codes, events, tolerance, index),
                     projects=ProjectDesk(registry, menu, events), competitions=CompetitionDesk(registry, menu, events),
-                    credit=credit)
+                    credit=credit, plans=ActivityPlans(registry, menu, events))
 
 
 def ensure_indexes(domain: Ordering) -> None:

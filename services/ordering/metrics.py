@@ -31,6 +31,10 @@ CREDIT_INCIDENTS = Counter("ordering_credit_incidents_total", "Volunteers' no-sh
                            ["kind", "origin"])
 CREDIT_APPEALS = Counter("ordering_credit_appeals_total", "Appeals (申诉) of credit incidents: made, upheld, rejected",
                          ["result"])
+ACTIVITY_PLANS = Counter("ordering_activity_plans_total", "Activity plans (年有计划、月有安排、周有活动) drafted, "
+                         "put out for comments, published and revised, by period and move", ["period", "move"])
+PLAN_COMMENTS = Counter("ordering_activity_plan_comments_total", "Comments on plans open for comments (征求意见), "
+                        "by result (accepted, or refused for a sensitive word)", ["result"])
 ACTIVITY_SIGNUPS = Counter("ordering_activity_signups_total", "Activity sign-ups by role and result", ["role", "result"])
 
 
@@ -53,3 +57,7 @@ def project_status_name(status: int) -> str:
 
 def credit_kind_name(kind: int) -> str:
     return types_pb2.CreditIncidentKind.Name(kind)
+
+
+def plan_period_name(period: int) -> str:
+    return types_pb2.ActivityPlanPeriod.Name(period)

@@ -1,5 +1,5 @@
-"""What ordering stores: the menu, orders, activities, projects, competitions and volunteers' credit
-incidents (aggregates with an in-document outbox), the district order policies, and read models
+"""What ordering stores: the menu, orders, activities, activity plans and their comments,
+projects, competitions and volunteers' credit incidents (aggregates with an in-document outbox), the district order policies, and read models
 of other services' data (readmodels.py). The lists of orders and activities read index entries
 kept beside them (index.py), not these documents.
 
@@ -312,5 +312,61 @@ class CreditIncident(Aggregate):
     decided_at = DateTimeField()
 
 
-AGGREGATES = (MenuItem, Order, Activity, Project, Competition, CreditIncident, DistrictTaxonomy)
+class ActivityPlanEntryDoc(EmbeddedDocument):
+    entry_id = StringField(required=True)
+    title = StringField(required=True)
+    when = StringField(required=True)  # a day, an ISO week or a month (plan_rules.when_span)
+    category = IntField(required=True)
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)  # the unit holding it
+    activity_id = StringField(default="")
+    note = StringField(default="")
+
+
+class ActivityPlan(Aggregate):
+    """A unit's activity plan for a year, month or week (plans.py): `entries` are the revision
+    being drafted or consulted on, `published_entries` the calendar. `in0`…`in3` are listing keys
+    of the units on its path (projects.subtree_keys), `plan_key` makes one plan per unit and period."""
+
+    meta = {
+        "collection": "activity_plans",
+        "indexes": [{"fields": [f"in{depth}", "period_key"]} for depth in range(4)]
+        + [{"fields": ["plan_key"], "unique": True}],
+    }
+    plan_key = StringField(required=True)  # district|unit|period_key
+    unit = EmbeddedDocumentField(UnitRefDoc, required=True)
+    period = IntField(required=True)       # wenming.ordering.v1.ActivityPlanPeriod
+    period_key = StringField(required=True)
+    title = StringField(required=True)
+    status = IntField(required=True)       # wenming.ordering.v1.ActivityPlanStatus
+    revision = IntField(default=1)
+    entries = ListField(EmbeddedDocumentField(ActivityPlanEntryDoc))
+    published_revision = IntField(default=0)
+    published_entries = ListField(EmbeddedDocumentField(ActivityPlanEntryDoc))
+    consultation_opened_at = DateTimeField()
+    consultation_deadline = DateTimeField()
+    published_at = DateTimeField()
+    created_by = StringField(required=True)
+    created_at = DateTimeField(required=True)
+    in0 = StringField()
+    in1 = StringField()
+    in2 = StringField()
+    in3 = StringField()
+
+
+class ActivityPlanComment(Aggregate):
+    """A resident's or volunteer's comment on a plan open for comments (征求意见); its `_id` comes
+    from the commenter's idempotency key (ids.keyed_id), so a retry finds it."""
+
+    meta = {"collection": "activity_plan_comments", "indexes": [{"fields": ["plan_id"]}]}
+    plan_id = StringField(required=True)
+    revision = IntField(required=True)
+    text = StringField(required=True)
+    author_id = StringField(required=True)
+    author_role = IntField(required=True)
+    author_unit_name = StringField(default="")
+    created_at = DateTimeField(required=True)
+
+
+AGGREGATES = (MenuItem, Order, Activity, Project, Competition, CreditIncident, DistrictTaxonomy, ActivityPlan,
+              ActivityPlanComment)
 ALL_MODELS = AGGREGATES + (OrderPolicy, BrandSlot)

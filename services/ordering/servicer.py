@@ -16,7 +16,7 @@ from .project_rules import ranking
 from .taxonomy_rules import taxonomy_msg
 from .translate import (
     activity_msg, competition_msg, credit_incident_msg, credit_standing_msg, menu_item_msg, order_msg, participant_msg,
-    project_msg,
+    plan_comment_msg, plan_msg, project_msg,
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrderingService"].full_name
@@ -44,6 +44,7 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         self.projects = domain.projects
         self.competitions = domain.competitions
         self.credit = domain.credit
+        self.plans = domain.plans
 
     def _order(self, order, with_trail: bool = False) -> pb.Order:
         return order_msg(order, self.orders.contact_view(current_principal(), order), with_trail=with_trail)
@@ -313,3 +314,39 @@ class OrderingServicer(ordering_pb2_grpc.OrderingServiceServicer):
         return pb.ListCreditIncidentsResponse(
             incidents=[credit_incident_msg(i, names.get(i["volunteer_id"], "")) for i in incidents], page=_page(token),
             standing=credit_standing_msg(standing))
+
+    # activity plans
+
+    def CreateActivityPlan(self, request, context):
+        return pb.CreateActivityPlanResponse(plan=plan_msg(self.plans.create(current_principal(), request)))
+
+    def SetActivityPlanEntries(self, request, context):
+        return pb.SetActivityPlanEntriesResponse(plan=plan_msg(self.plans.set_entries(current_principal(), request)))
+
+    def LinkActivityPlanEntry(self, request, context):
+        return pb.LinkActivityPlanEntryResponse(plan=plan_msg(self.plans.link_entry(current_principal(), request)))
+
+    def OpenActivityPlanConsultation(self, request, context):
+        plan = self.plans.open_consultation(current_principal(), request)
+        return pb.OpenActivityPlanConsultationResponse(plan=plan_msg(plan))
+
+    def CommentOnActivityPlan(self, request, context):
+        comment = self.plans.comment(current_principal(), request)
+        return pb.CommentOnActivityPlanResponse(comment=plan_comment_msg(comment))
+
+    def ListActivityPlanComments(self, request, context):
+        comments, token = self.plans.list_comments(current_principal(), request)
+        return pb.ListActivityPlanCommentsResponse(comments=[plan_comment_msg(c) for c in comments], page=_page(token))
+
+    def PublishActivityPlan(self, request, context):
+        return pb.PublishActivityPlanResponse(plan=plan_msg(self.plans.publish(current_principal(), request.plan_id)))
+
+    def ReviseActivityPlan(self, request, context):
+        return pb.ReviseActivityPlanResponse(plan=plan_msg(self.plans.revise(current_principal(), request.plan_id)))
+
+    def GetActivityPlan(self, request, context):
+        return pb.GetActivityPlanResponse(plan=plan_msg(self.plans.get(current_principal(), request.plan_id)))
+
+    def ListActivityPlans(self, request, context):
+        plans, token = self.plans.list(current_principal(), request)
+        return pb.ListActivityPlansResponse(plans=[plan_msg(p) for p in plans], page=_page(token))

@@ -192,3 +192,44 @@ def credit_standing_msg(standing: credit_rules.Standing | None) -> pb.CreditStan
     return pb.CreditStanding(window_days=standing.window_days, no_shows=standing.no_shows,
                              complaints=standing.complaints, appeals_pending=standing.appeals_pending,
                              summary=standing.summary)
+
+
+# ---- activity plans (stored dicts: plans.py) ----
+
+def _unit_ref(unit: dict) -> common_pb2.UnitRef:
+    return common_pb2.UnitRef(unit_id=unit["unit_id"], level=unit["level"], name=unit.get("name", ""),
+                              path=list(unit["path"]))
+
+
+def plan_snapshot(plan: dict) -> types_pb2.ActivityPlanSnapshot:
+    return types_pb2.ActivityPlanSnapshot(
+        plan_id=plan["_id"], unit=_unit_ref(plan["unit"]), period=plan["period"], period_key=plan["period_key"],
+        status=plan["status"], revision=plan.get("revision", 1), published_revision=plan.get("published_revision", 0),
+        entry_count=len(plan.get("entries", ())), **_times(consultation_deadline=plan.get("consultation_deadline")))
+
+
+def plan_entry_msg(entry: dict) -> pb.ActivityPlanEntry:
+    return pb.ActivityPlanEntry(entry_id=entry["entry_id"], title=entry["title"], when=entry["when"],
+                                category=entry["category"], unit=_unit_ref(entry["unit"]),
+                                activity_id=entry.get("activity_id", ""), note=entry.get("note", ""))
+
+
+def plan_msg(view) -> pb.ActivityPlan:
+    """`view`: a plans.PlanView — the draft's entries only for those who may see them."""
+    plan = view.plan
+    return pb.ActivityPlan(
+        plan_id=plan["_id"], district_id=plan["district_id"], unit=_unit_ref(plan["unit"]), period=plan["period"],
+        period_key=plan["period_key"], title=plan["title"], status=plan["status"], revision=plan.get("revision", 1),
+        entries=[plan_entry_msg(e) for e in plan.get("entries", ())] if view.shows_draft else [],
+        published_revision=plan.get("published_revision", 0),
+        published_entries=[plan_entry_msg(e) for e in plan.get("published_entries", ())],
+        comment_count=view.comment_count, version=plan.get("version", 1),
+        **_times(consultation_deadline=plan.get("consultation_deadline"), published_at=plan.get("published_at"),
+                 created_at=plan.get("created_at")))
+
+
+def plan_comment_msg(comment: dict) -> pb.ActivityPlanComment:
+    return pb.ActivityPlanComment(
+        comment_id=comment["_id"], plan_id=comment["plan_id"], revision=comment["revision"], text=comment["text"],
+        author_role=comment["author_role"], author_unit_name=comment.get("author_unit_name", ""),
+        **_times(created_at=comment.get("created_at")))

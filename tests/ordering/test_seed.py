@@ -142,5 +142,17 @@ def test_the_seed_builds_a_menu_orders_in_every_state_verified_hours_and_a_month
         outcome = ordering.stub.GetProject(pb.GetProjectRequest(project_id=brand.project_id), metadata=center,
                                            timeout=10).project.outcome
         assert outcome.people_served > 0 and outcome.volunteer_minutes > 0 and outcome.orders_served > 0
+
+        # a month of published plans (the year's, the month's, its weeks'), next month's open for comments
+        plans = ordering.stub.ListActivityPlans(pb.ListActivityPlansRequest(page=c.PageRequest(page_size=100)),
+                                                metadata=center, timeout=10).plans
+        by_status = {s: [p for p in plans if p.status == s] for s in (types_pb2.ACTIVITY_PLAN_STATUS_PUBLISHED,
+                                                                      types_pb2.ACTIVITY_PLAN_STATUS_CONSULTING)}
+        assert len(by_status[types_pb2.ACTIVITY_PLAN_STATUS_CONSULTING]) == 1
+        assert {p.period for p in by_status[types_pb2.ACTIVITY_PLAN_STATUS_PUBLISHED]} == {
+            types_pb2.ACTIVITY_PLAN_PERIOD_YEAR, types_pb2.ACTIVITY_PLAN_PERIOD_MONTH, types_pb2.ACTIVITY_PLAN_PERIOD_WEEK}
+        assert any(e.activity_id for p in by_status[types_pb2.ACTIVITY_PLAN_STATUS_PUBLISHED]
+                   for e in p.published_entries)
+        assert "activity plans:" in summary and "1 open for comments" in summary
     finally:
         district.close()

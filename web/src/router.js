@@ -55,7 +55,8 @@ const routes = [
     { path: 'order', component: resident('PlaceOrder'), meta: { role: 'ROLE_RESIDENT', title: '我要点单' } },
     { path: 'orders/:id', component: resident('OrderDetail'), meta: { role: 'ROLE_RESIDENT', title: '点单详情' } },
     { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } },
-    { path: 'household', component: resident('Household'), meta: { role: 'ROLE_RESIDENT', title: '我家的文明户评星' } }],
+    { path: 'household', component: resident('Household'), meta: { role: 'ROLE_RESIDENT', title: '我家的文明户评星' } },
+    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_RESIDENT', title: '活动计划' } }],
   },
   {
     path: '/volunteer',
@@ -68,7 +69,8 @@ const routes = [
     { path: 'tasks/:id', component: volunteer('TaskDetail'), meta: { role: 'ROLE_VOLUNTEER', title: '任务详情' } },
     { path: 'training/:sessionId/quiz', component: volunteer('Quiz'), meta: { role: 'ROLE_VOLUNTEER', title: '培训测验' } },
     // the residents' 积分超市, with the volunteer's 礼遇 prices
-    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } }],
+    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } },
+    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_VOLUNTEER', title: '活动计划' } }],
   },
   {
     path: '/admin',
@@ -95,7 +97,9 @@ const routes = [
     { path: 'rooms/:id', component: admin('Room'), meta: { role: 'ROLE_UNIT_ADMIN', title: '功能室预约' } },
     { path: 'projects', component: admin('Projects'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿服务项目' } },
     { path: 'projects/new', component: admin('ProposeProject'), meta: { role: 'ROLE_UNIT_ADMIN', title: '申报项目' } },
-    { path: 'projects/:id', component: admin('ProjectDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '项目详情' } }],
+    { path: 'projects/:id', component: admin('ProjectDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '项目详情' } },
+    { path: 'plans', component: admin('ActivityPlans'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动计划' } },
+    { path: 'plans/:id', component: admin('ActivityPlanDetail'), meta: { role: 'ROLE_UNIT_ADMIN', title: '活动计划' } }],
   },
   { path: '/:rest(.*)*', redirect: () => homePath() },
 ]
