@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
+from services.common.events import to_timestamp
+from tests.ordering.support import next_month
 from tests.support.registration import PASSWORD, new_phone
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -19,20 +20,8 @@ STATION_ADMIN = "station0-admin"  # the first station (tests.support.registratio
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
-def _next_month() -> tuple[str, dt.date]:
-    today = dt.datetime.now(CHINA).date()
-    first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    return first.strftime("%Y-%m"), first
-
-
-def _ts(value: dt.datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def test_a_station_consults_and_publishes_its_month_and_a_resident_reads_it(world, device, app_clock):
-    month, first = _next_month()
+    month, first = next_month()
     phone = new_phone()
     resident, _ = world.district.resident(world.courtyards[0].unit_id, phone=phone, name="赵阿姨")
     world.wait_resident_known(resident.resident_id)
@@ -116,8 +105,8 @@ def test_a_station_consults_and_publishes_its_month_and_a_resident_reads_it(worl
     # the activity the first entry became, planned afterwards, is linked to it
     world.stub.PlanActivity(pb.PlanActivityRequest(
         unit_id=world.stations[0].unit_id, title="理论宣讲：乡村振兴", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
-        starts_at=_ts(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(1), dt.UTC)),
-        ends_at=_ts(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(3), dt.UTC)), resident_capacity=30),
+        starts_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(1), dt.UTC)),
+        ends_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=5), dt.time(3), dt.UTC)), resident_capacity=30),
         metadata=world.as_admin(world.stations[0]), timeout=10)
     page.get_by_role("button", name="为「理论宣讲进小院」关联活动").click()
     choice = page.locator("option", has_text="理论宣讲：乡村振兴")

@@ -9,9 +9,9 @@ import datetime as dt
 import grpc
 import openpyxl
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.sync_api import expect
 
+from services.common.events import to_timestamp
 from tests.support.waiting import wait_until
 from tests.support.grpc_helpers import bearer, or_not_found
 from tests.support.registration import PASSWORD, new_phone
@@ -20,12 +20,6 @@ from wenming.ordering.v1 import ordering_pb2 as pb
 from wenming.ordering.v1 import types_pb2
 from wenming.points.v1 import points_pb2, points_pb2_grpc
 from wenming.registration.v1 import registration_pb2 as reg
-
-
-def _ts(when: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(when)
-    return stamp
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +37,7 @@ def people(world, peers):
     start = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     activity = world.stub.PlanActivity(pb.PlanActivityRequest(
         unit_id=yard.unit_id, title="小院讲堂·防范电信诈骗", description="民警讲解常见骗局", category=c.SERVICE_CATEGORY_LECTURE_LAW,
-        location="幸福小院活动室", starts_at=_ts(start), ends_at=_ts(start + dt.timedelta(hours=2)),
+        location="幸福小院活动室", starts_at=to_timestamp(start), ends_at=to_timestamp(start + dt.timedelta(hours=2)),
         volunteer_capacity=5, resident_capacity=30), metadata=world.as_admin(yard), timeout=10).activity
     world.stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
                                metadata=world.as_admin(yard), timeout=10)
@@ -56,8 +50,8 @@ def people(world, peers):
         opening_hours=[reg.OpeningPeriod(weekday=d, opens_minute=0, closes_minute=24 * 60) for d in range(1, 8)]),
         metadata=world.as_admin(yard), timeout=10).room
     slot = start.replace(minute=0, second=0, microsecond=0)
-    world.district.stub.BookRoom(reg.BookRoomRequest(room_id=room.room_id, starts_at=_ts(slot),
-                                                     ends_at=_ts(slot + dt.timedelta(minutes=30)), purpose="小院议事会"),
+    world.district.stub.BookRoom(reg.BookRoomRequest(room_id=room.room_id, starts_at=to_timestamp(slot),
+                                                     ends_at=to_timestamp(slot + dt.timedelta(minutes=30)), purpose="小院议事会"),
                                  metadata=world.as_admin(yard), timeout=10)
     # the courtyard's project, approved by its station
     project = world.stub.ProposeProject(pb.ProposeProjectRequest(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import grpc
 from pymongo.database import Database
 
 from services.common.auth import Principal, TokenIssuer
+from services.common.clock import CHINA
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import District, new_national_id, new_phone
 from tests.support.stack import CATCH_UP_SECONDS
@@ -22,6 +24,13 @@ from wenming.registration.v1 import registration_pb2 as reg
 
 S = types_pb2.OrderStatus
 Metadata = list[tuple[str, str]]
+
+
+def next_month() -> tuple[str, dt.date]:
+    """Next month in China time: its key (2026-05) and its first day."""
+    today = dt.datetime.now(CHINA).date()
+    first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return first.strftime("%Y-%m"), first
 
 
 class Clock:

@@ -10,8 +10,9 @@ import datetime as dt
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.events import to_timestamp
+from tests.ordering.support import next_month
 from tests.support.grpc_helpers import expect_error
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import events_pb2 as ev
@@ -25,25 +26,13 @@ DENIED, PRECONDITION, INVALID, NOT_FOUND, EXISTS = (
     grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ALREADY_EXISTS)
 
 
-def _next_month() -> tuple[str, dt.date]:
-    today = dt.datetime.now(dt.UTC).date()
-    first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-    return first.strftime("%Y-%m"), first
-
-
-def _ts(value: dt.datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def entry(title: str, when: str, unit_id: str = "", **fields) -> pb.ActivityPlanEntry:
     return pb.ActivityPlanEntry(title=title, when=when, category=c.SERVICE_CATEGORY_LECTURE_POLICY,
                                 unit=c.UnitRef(unit_id=unit_id), **fields)
 
 
 def create(world, unit, token, key: str, **fields) -> pb.ActivityPlan:
-    month, first = _next_month()
+    month, first = next_month()
     request = pb.CreateActivityPlanRequest(unit_id=unit.unit_id, period=PERIOD.ACTIVITY_PLAN_PERIOD_MONTH,
                                            period_key=month, title="下月活动安排", idempotency_key=key)
     request.MergeFrom(pb.CreateActivityPlanRequest(**fields))
@@ -74,11 +63,11 @@ def people(world):
 def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, people, shifted, ordering_events):
     station, other, resident, outsider, volunteer = people
     admin, other_admin = world.as_admin(station), world.as_admin(other)
-    month, first = _next_month()
+    month, first = next_month()
     activity = world.stub.PlanActivity(pb.PlanActivityRequest(
         unit_id=world.courtyards[1].unit_id, title="小院讲堂：垃圾分类", category=c.SERVICE_CATEGORY_LECTURE_POLICY,
-        starts_at=_ts(dt.datetime.combine(first + dt.timedelta(days=9), dt.time(2), dt.UTC)),
-        ends_at=_ts(dt.datetime.combine(first + dt.timedelta(days=9), dt.time(4), dt.UTC)), resident_capacity=30),
+        starts_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=9), dt.time(2), dt.UTC)),
+        ends_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=9), dt.time(4), dt.UTC)), resident_capacity=30),
         metadata=world.as_admin(world.courtyards[1]), timeout=10).activity
     entries = [entry("理论宣讲进小院", f"{month}-05"),
                entry("小院讲堂：垃圾分类", (first + dt.timedelta(days=9)).isoformat(), world.courtyards[1].unit_id,
@@ -124,7 +113,7 @@ def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, peo
     # 征求意见 for two days
     deadline = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=2)
     opened = world.stub.OpenActivityPlanConsultation(pb.OpenActivityPlanConsultationRequest(
-        plan_id=plan.plan_id, deadline=_ts(deadline)), metadata=admin, timeout=10).plan
+        plan_id=plan.plan_id, deadline=to_timestamp(deadline)), metadata=admin, timeout=10).plan
     assert opened.status == S.ACTIVITY_PLAN_STATUS_CONSULTING and opened.consultation_deadline.ToDatetime(dt.UTC) == deadline
     # the subtree's residents and volunteers read the draft and comment; a retry comments once
     (seen,) = calendar(world, resident, month)
@@ -175,8 +164,8 @@ def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, peo
     # the activity the first entry became, planned after publication, is linked on the calendar
     later = world.stub.PlanActivity(pb.PlanActivityRequest(
         unit_id=station.unit_id, title="理论宣讲进小院", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
-        starts_at=_ts(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(2), dt.UTC)),
-        ends_at=_ts(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(4), dt.UTC)), resident_capacity=30),
+        starts_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(2), dt.UTC)),
+        ends_at=to_timestamp(dt.datetime.combine(first + dt.timedelta(days=4), dt.time(4), dt.UTC)), resident_capacity=30),
         metadata=admin, timeout=10).activity
     link = pb.LinkActivityPlanEntryRequest(plan_id=plan.plan_id, entry_id="e1", activity_id=later.activity_id)
     with expect_error(DENIED):
@@ -223,7 +212,7 @@ def test_a_month_plan_from_draft_through_consultation_to_the_calendar(world, peo
 def test_bad_input_is_named_by_field(world, people):
     station, _, resident, _, _ = people
     admin = world.as_admin(station)
-    month, _ = _next_month()
+    month, _ = next_month()
     with expect_error(INVALID, field="period_key"):
         create(world, station, admin, "bad-1", period_key="下个月")
     with expect_error(INVALID, field="entries[0].when"):
@@ -256,7 +245,7 @@ def test_every_plan_call_refuses_another_stations_admin(world, people):
         "SetActivityPlanEntries": lambda: s.SetActivityPlanEntries(pb.SetActivityPlanEntriesRequest(plan_id=pid),
                                                                    metadata=other_admin, timeout=10),
         "OpenActivityPlanConsultation": lambda: s.OpenActivityPlanConsultation(pb.OpenActivityPlanConsultationRequest(
-            plan_id=pid, deadline=_ts(dt.datetime.now(dt.UTC) + dt.timedelta(days=3))), metadata=other_admin,
+            plan_id=pid, deadline=to_timestamp(dt.datetime.now(dt.UTC) + dt.timedelta(days=3))), metadata=other_admin,
             timeout=10),
         "CommentOnActivityPlan": lambda: comment(world, other_admin, pid, "admin-comment"),
         "ListActivityPlanComments": lambda: s.ListActivityPlanComments(pb.ListActivityPlanCommentsRequest(plan_id=pid),

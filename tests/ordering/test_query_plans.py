@@ -14,6 +14,7 @@ import pytest
 from services.common.auth import TokenVerifier
 from services.common.config import load_settings
 from services.ordering.app import build, extra_settings
+from services.common.events import to_timestamp
 from tests.support.plans import captured_finds, connect_monitored, full_scans, plan
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -62,19 +63,11 @@ def scene(world, clock):
     starts = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
     activity = world.stub.PlanActivity(pb.PlanActivityRequest(
         unit_id=yard.unit_id, title="小院讲堂", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
-        starts_at=_ts(starts), ends_at=_ts(starts + dt.timedelta(hours=1)), resident_capacity=30),
+        starts_at=to_timestamp(starts), ends_at=to_timestamp(starts + dt.timedelta(hours=1)), resident_capacity=30),
         metadata=world.as_admin(yard), timeout=10).activity
     world.stub.PublishActivity(pb.PublishActivityRequest(activity_id=activity.activity_id),
                                metadata=world.as_admin(yard), timeout=10)
     return {"yard": yard, "resident": resident, "barber": barber, "dispatched": dispatched, "opened": opened}
-
-
-def _ts(moment: dt.datetime):
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def _check(db, finds, expected: dict[str, str]) -> None:
@@ -146,7 +139,7 @@ def test_the_calendar_reads_its_unit_keys(domain, world, scene, verifier):
     for principal, request, key in [
         (_principal(verifier, scene["resident"]), pb.ListActivitiesRequest(), "own"),
         (_principal(verifier, scene["resident"]), pb.ListActivitiesRequest(
-            starts_from=_ts(now), starts_before=_ts(now + dt.timedelta(days=30))), "own"),
+            starts_from=to_timestamp(now), starts_before=to_timestamp(now + dt.timedelta(days=30))), "own"),
         (_principal(verifier, world.as_center()), pb.ListActivitiesRequest(subtree=True), "in0"),
         (_principal(verifier, world.as_admin(yard)), pb.ListActivitiesRequest(subtree=True), "in3"),
     ]:

@@ -9,9 +9,9 @@ import itertools
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.clock import CHINA
+from services.common.events import to_timestamp
 from tests.support.grpc_helpers import expect_error
 from wenming.common.v1 import common_pb2 as c
 from wenming.ordering.v1 import ordering_pb2 as pb
@@ -77,12 +77,6 @@ def _day(order: pb.Order) -> dt.datetime:
     return order.placed_at.ToDatetime(dt.UTC).astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _ts(moment: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment.astimezone(dt.UTC))
-    return stamp
-
-
 def test_days_and_the_funnel_of_a_station(world, history):
     served, cancelled, opened, waiting = history
     reply = _trends(world, world.as_admin(world.stations[0]))
@@ -120,13 +114,13 @@ def test_days_and_the_funnel_of_a_station(world, history):
 def test_an_explicit_window(world, history):
     served, cancelled, opened, waiting = history
     admin = world.as_admin(world.courtyards[0])  # a courtyard: its own unit by default
-    reply = _trends(world, admin, **{"from": _ts(_day(opened)), "to": _ts(_day(waiting))})
+    reply = _trends(world, admin, **{"from": to_timestamp(_day(opened)), "to": to_timestamp(_day(waiting))})
     # after 21:40 China time the order cancelled 2 days + 140 minutes ago was placed yesterday too
     yesterday = sum(1 for order in (served, cancelled, opened) if _day(order) == _day(opened))
     assert [(b.placed, b.dispatched) for b in reply.buckets] == [(yesterday, 1)]  # today is outside [from, to)
     # a window starting inside a day still has whole-day buckets, counting what was placed from then
     after = opened.placed_at.ToDatetime(dt.UTC) + dt.timedelta(seconds=1)
-    reply = _trends(world, admin, **{"from": _ts(after)})
+    reply = _trends(world, admin, **{"from": to_timestamp(after)})
     assert [b.placed for b in reply.buckets] == [0, 1] and reply.buckets[0].start.ToDatetime(dt.UTC) == _day(opened)
 
 
@@ -134,13 +128,13 @@ def test_bad_windows_and_other_subtrees_are_refused(world, history):
     station0, station1 = world.as_admin(world.stations[0]), world.as_admin(world.stations[1])
     now = dt.datetime.now(dt.UTC)
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="to"):
-        _trends(world, station0, **{"from": _ts(now), "to": _ts(now - dt.timedelta(days=1))})
+        _trends(world, station0, **{"from": to_timestamp(now), "to": to_timestamp(now - dt.timedelta(days=1))})
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="from", contains="92"):
-        _trends(world, station0, **{"from": _ts(now - dt.timedelta(days=93))})
-    assert len(_trends(world, station0, **{"from": _ts(now - dt.timedelta(days=91))}).buckets) == 92
+        _trends(world, station0, **{"from": to_timestamp(now - dt.timedelta(days=93))})
+    assert len(_trends(world, station0, **{"from": to_timestamp(now - dt.timedelta(days=91))}).buckets) == 92
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="from"):
         _trends(world, station0, granularity=G.TREND_GRANULARITY_MONTH,
-                **{"from": _ts(now - dt.timedelta(days=365 * 8))})
+                **{"from": to_timestamp(now - dt.timedelta(days=365 * 8))})
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="granularity"):
         _trends(world, station0, granularity=7)
     with expect_error(grpc.StatusCode.INVALID_ARGUMENT, field="unit_id"):

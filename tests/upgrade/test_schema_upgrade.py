@@ -13,8 +13,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.events import to_timestamp
 from tests.support.grpc_helpers import bearer
 from tests.support.registration import PASSWORD, new_national_id, new_phone
 from wenming.common.v1 import common_pb2 as c
@@ -92,12 +92,6 @@ class Release:
             proc.stop()
 
 
-def _ts(moment: dt.datetime) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
-
-
 @pytest.fixture(scope="module")
 def written_before(stack, previous, mongo_client):
     """A district, its people, orders in several states and an activity, all written by the old code."""
@@ -161,7 +155,7 @@ def written_before(stack, previous, mongo_client):
         starts = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
         activity = old.ordering.PlanActivity(op.PlanActivityRequest(
             unit_id=yard.unit_id, title="小院讲堂", category=c.SERVICE_CATEGORY_LECTURE_THEORY,
-            starts_at=_ts(starts), ends_at=_ts(starts + dt.timedelta(hours=1)), resident_capacity=20),
+            starts_at=to_timestamp(starts), ends_at=to_timestamp(starts + dt.timedelta(hours=1)), resident_capacity=20),
             metadata=yard_admin, timeout=30).activity
         old.ordering.PublishActivity(op.PublishActivityRequest(activity_id=activity.activity_id),
                                      metadata=yard_admin, timeout=30)
