@@ -33,6 +33,8 @@ A = pb.ArticleStatus
 MAX_TITLE, MAX_SUMMARY, MAX_BODY, MAX_ASSETS, MAX_REASON = 100, 300, 20_000, 30, 200
 NOTICE_BY_ADMINS = "通知公告只能由单位管理员发布"
 EDITABLE = (A.ARTICLE_STATUS_DRAFT, A.ARTICLE_STATUS_REJECTED)
+# an honour roll's body is made from its entries: it is written with CreateHonorRoll / UpdateHonorRoll
+WRITTEN_AS_ARTICLES = (pb.ARTICLE_KIND_NEWS, pb.ARTICLE_KIND_NOTICE, pb.ARTICLE_KIND_ACTIVITY_REPORT)
 STATUS_ZH = {A.ARTICLE_STATUS_DRAFT: "草稿", A.ARTICLE_STATUS_PENDING_REVIEW: "待审核",
              A.ARTICLE_STATUS_PUBLISHED: "已发布", A.ARTICLE_STATUS_REJECTED: "已退回",
              A.ARTICLE_STATUS_WITHDRAWN: "已撤回"}
@@ -59,7 +61,8 @@ def snapshot(article: Article) -> events_pb2.ArticleSnapshot:
         article_id=article.id, unit=UnitInfo.of(article).ref(), kind=article.kind, title=article.title,
         status=article.status, author_id=article.author_id, cover_asset_id=article.cover_asset_id,
         asset_ids=list(article.asset_ids), linked_order_id=article.linked_order_id,
-        linked_activity_id=article.linked_activity_id)
+        linked_activity_id=article.linked_activity_id, period=article.period,
+        honored_volunteer_ids=list(article.honor_volunteer_ids))
 
 
 def history_entry(actor_id: str, status: int, note: str = "") -> dict:
@@ -77,7 +80,7 @@ class Publishing:
 
     def _content(self, principal: Principal, content: pb.ArticleContent) -> Content:
         v = Validator()
-        v.enum("content.kind", content.kind, pb.ArticleKind)
+        v.enum("content.kind", content.kind, pb.ArticleKind, allowed=WRITTEN_AS_ARTICLES)
         title = v.text("content.title", content.title, max_len=MAX_TITLE)
         summary = v.text("content.summary", content.summary, max_len=MAX_SUMMARY, required=False)
         body = v.text("content.body", content.body, max_len=MAX_BODY, multiline=True)
@@ -168,6 +171,8 @@ class Publishing:
         v.check()
         content = self._content(principal, req.content)
         article = self._load_for_editor(principal, req.article_id, EDITABLE, "修改")
+        if article.kind == pb.ARTICLE_KIND_HONOR_ROLL:
+            raise FailedPrecondition("善行义举榜请在榜单编辑中修改（UpdateHonorRoll）")
         if content.kind == pb.ARTICLE_KIND_NOTICE and not principal.is_admin:
             raise PermissionDenied(NOTICE_BY_ADMINS)
         if article.version != req.expected_version:
