@@ -84,7 +84,7 @@ def require_compiler(principal: Principal, unit_level: int, unit_path: Sequence[
 
 
 def default_title(unit_name: str, period: str) -> str:
-    return f"{unit_name}{period}善行义举榜"[:MAX_TITLE]
+    return f"{unit_name}善行义举榜（{period}）"[:MAX_TITLE]
 
 
 def resolve_entries(asked: RollInput, unit_id: str, volunteer: Callable[[str], dict | None],

@@ -104,7 +104,7 @@ def test_an_honour_roll_from_compilation_to_publication(media_client, world, med
     # compiled: names masked, the typed resident name kept nowhere; a retry gets the same roll
     roll = rpc(media_client, "CreateHonorRoll", roll_request(station.unit_id, key, entries=entries), author).article
     assert roll.kind == pb.ARTICLE_KIND_HONOR_ROLL and roll.status == A.ARTICLE_STATUS_DRAFT
-    assert roll.title == f"{station.name}2026年第四季度善行义举榜" and roll.period == "2026年第四季度"
+    assert roll.title == f"{station.name}善行义举榜（2026年第四季度）" and roll.period == "2026年第四季度"
     assert [(e.shown_name, e.volunteer_id, e.commendation_title) for e in roll.honor_entries] == [
         ("测***者", world.volunteer_id, "2026年区县级优秀志愿者"), ("张*明", "", "")]
     assert not any(e.resident_name for e in roll.honor_entries)

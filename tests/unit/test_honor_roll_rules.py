@@ -136,3 +136,7 @@ def test_a_volunteers_honours_on_a_roll():
     resolved = resolve(entry(volunteer_id="vol_1"), entry(resident_name="张三"))
     assert rules.honors_of("vol_1", resolved) == [resolved[0]]
     assert rules.honors_of("vol_far", resolved) == []
+
+
+def test_the_default_title_names_the_unit_then_the_period():
+    assert rules.default_title("幸福实践站", "2026年第四季度") == "幸福实践站善行义举榜（2026年第四季度）"

@@ -54,7 +54,8 @@ const routes = [
     ]),
     { path: 'order', component: resident('PlaceOrder'), meta: { role: 'ROLE_RESIDENT', title: '我要点单' } },
     { path: 'orders/:id', component: resident('OrderDetail'), meta: { role: 'ROLE_RESIDENT', title: '点单详情' } },
-    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } }],
+    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } },
+    { path: 'honors', component: () => import('./views/HonorRolls.vue'), meta: { role: 'ROLE_RESIDENT', title: '善行义举榜' } }],
   },
   {
     path: '/volunteer',
@@ -67,7 +68,8 @@ const routes = [
     { path: 'tasks/:id', component: volunteer('TaskDetail'), meta: { role: 'ROLE_VOLUNTEER', title: '任务详情' } },
     { path: 'training/:sessionId/quiz', component: volunteer('Quiz'), meta: { role: 'ROLE_VOLUNTEER', title: '培训测验' } },
     // the residents' 积分超市, with the volunteer's 礼遇 prices
-    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } }],
+    { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } },
+    { path: 'honors', component: () => import('./views/HonorRolls.vue'), meta: { role: 'ROLE_VOLUNTEER', title: '善行义举榜' } }],
   },
   {
     path: '/admin',
@@ -81,6 +83,7 @@ const routes = [
     { path: 'proxy', component: admin('ProxyOrder'), meta: { role: 'ROLE_UNIT_ADMIN', title: '代群众点单' } },
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
+    { path: 'honor-rolls', component: admin('HonorRolls'), meta: { role: 'ROLE_UNIT_ADMIN', title: '善行义举榜' } },
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
     { path: 'region', component: admin('Region'), meta: { role: 'ROLE_UNIT_ADMIN', title: '区域汇总' } },
     { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
