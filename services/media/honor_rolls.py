@@ -92,14 +92,14 @@ class HonorRolls:
             v.fail("expected_version", "must be set to the version the edit is based on")
         asked = rules.validate(v, req.period, req.title, req.summary, list(req.entries))
         v.check()
-        article = self.publishing._load_for_editor(principal, req.article_id, EDITABLE, "修改")
+        article = self.publishing.load_for_editor(principal, req.article_id, EDITABLE, "修改")
         if article.kind != pb.ARTICLE_KIND_HONOR_ROLL:
             raise FailedPrecondition("这不是善行义举榜，请用 UpdateArticle 修改")
         unit = UnitInfo.of(article)
         rules.require_compiler(principal, unit.level, unit.path)
         if article.version != req.expected_version:
             raise FailedPrecondition(f"榜单已被修改（当前版本 {article.version}），请刷新后再编辑")
-        return self.publishing._transition(article, principal.subject, A.ARTICLE_STATUS_DRAFT,
+        return self.publishing.transition(article, principal.subject, A.ARTICLE_STATUS_DRAFT,
                                            {**self._content(article.district_id, unit, asked), "flagged_words": []},
                                            events_pb2.ArticleUpdated)
 
