@@ -1,12 +1,15 @@
 """Seeds media for the demo district through its public gRPC API (called by seed_demo.py):
 per institute a published activity report (活动报道) and notice (通知公告), each with a generated
-cover photo; one article waiting for review; one live course scheduled by the center."""
+cover photo; one article waiting for review; one live course scheduled by the center; and a
+published 善行义举榜 of the demo volunteer's institute naming the demo volunteer (shown under
+我的善行义举) and a resident."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import random
+import time
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -42,6 +45,14 @@ NOTICES = [
 ]
 PENDING = ("“清洁家园”环境整治志愿服务", "志愿者清理房前屋后垃圾，助力人居环境整治。",
            "{town}新时代文明实践所组织环保志愿服务队开展“清洁家园”行动，清理卫生死角，倡导垃圾分类。")
+
+
+HONOR_DEEDS = [
+    "每周为村里的独居老人上门理发、量血压，三年来从未间断。",
+    "冬季夜里巡查取暖安全，及时发现并排除一户煤炉隐患。",
+    "组织院坝读书会，带动二十多名留守儿童每周读书。",
+]
+RESIDENT_HONOR = ("王秀兰", "拾到村民遗失的三千元现金，原封不动交还失主。")
 
 
 def cover_image(rng: random.Random) -> bytes:
@@ -99,6 +110,38 @@ class MediaSeeder:
                                 metadata=reviewer, timeout=10)
 
 
+def honor_roll(seeder: MediaSeeder, ctx, timeout: float = 60.0) -> pb.Article | None:
+    """A published 善行义举榜 of the demo volunteer's institute: the demo volunteer and the institute's
+    next volunteers, and a resident by name (published masked). Media learns volunteers from
+    registration's events: the roll is retried until it knows them."""
+    institute = ctx.institutes[0]
+    volunteers = []
+    if ctx.volunteers:
+        institute_id = next((u.path[1] for u in ctx.demo_volunteer.service_units if len(u.path) > 1), institute.unit_id)
+        institute = next((i for i in ctx.institutes if i.unit_id == institute_id), institute)
+        volunteers = [v for v in ctx.volunteers if any(institute.unit_id in u.path for u in v.service_units)][:2]
+    entries = [pb.HonorRollEntry(volunteer_id=v.volunteer_id, deed=deed)
+               for v, deed in zip(volunteers, HONOR_DEEDS, strict=False)]
+    entries.append(pb.HonorRollEntry(resident_name=RESIDENT_HONOR[0], deed=RESIDENT_HONOR[1]))
+    author = ctx.login_admin(institute.unit_id)
+    request = pb.CreateHonorRollRequest(unit_id=institute.unit_id, period=f"{dt.date.today().year}年第四季度",
+                                        summary="身边好人好事，凝聚向上向善力量。", entries=entries,
+                                        idempotency_key="demo-honor-roll-1")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            roll = seeder.stub.CreateHonorRoll(request, metadata=author, timeout=10).article
+            break
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT or time.monotonic() > deadline:
+                print(f"  media: no 善行义举榜 ({exc.code().name}: {exc.details()})", flush=True)
+                return None
+            time.sleep(1)
+    seeder.stub.SubmitArticle(pb.SubmitArticleRequest(article_id=roll.article_id), metadata=author, timeout=10)
+    seeder.approve(ctx.center_admin, roll.article_id)
+    return roll
+
+
 def seed(ctx) -> None:
     seeder = MediaSeeder(ctx.targets["media"])
     center = ctx.center_admin
@@ -133,7 +176,10 @@ def seed(ctx) -> None:
         starts_at=_ts(starts), ends_at=_ts(starts + dt.timedelta(minutes=90)),
         stream_url="https://live.wenming.example.cn/liangzhou/xuexi-2026", capacity=2000),
         metadata=center, timeout=10).live_course
+    roll = honor_roll(seeder, ctx)
     seeder.channel.close()
+    if roll is not None:
+        print(f"  media: 善行义举榜《{roll.title}》 published, {len(roll.honor_entries)} people", flush=True)
     print(f"  media: {published} published articles with covers ({len(ctx.institutes)} 活动报道, "
           f"{len(ctx.institutes)} 通知公告), 1 waiting for review, live course 《{course.title}》 "
           f"on {starts.astimezone(dt.timezone(dt.timedelta(hours=8))):%Y-%m-%d %H:%M} (UTC+8)", flush=True)

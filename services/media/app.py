@@ -14,6 +14,8 @@ from services.common.readmodels import RegistrationReadModels
 from .articles import Publishing
 from .assets import AssetLibrary
 from .blobs import BlobStore
+from .commendations import CommendationRefs
+from .honor_rolls import HonorRolls
 from .images import ImageLimits, ImageProcessor
 from .live_courses import LiveCourses
 from .models import AGGREGATES
@@ -59,6 +61,8 @@ class Media:
     uploader: Uploader
     screening: Screening
     publishing: Publishing
+    honor_rolls: HonorRolls
+    commendations: CommendationRefs
     live_courses: LiveCourses
 
     def ensure_indexes(self) -> None:
@@ -83,8 +87,11 @@ def build(settings, db: Database) -> Media:
     caps = UploadCaps(extra["max_image_bytes"], extra["max_video_bytes"], extra["max_document_bytes"],
                       extra["document_max_unpacked_bytes"], extra["spool_dir"])
     screening = Screening(events)
+    publishing = Publishing(units, assets, screening, events)
+    commendations = CommendationRefs(db)
     return Media(
         registry=registry, work=work, blobs=blobs, assets=assets,
-        uploader=Uploader(assets, blobs, units, images, caps), screening=screening,
-        publishing=Publishing(units, assets, screening, events), live_courses=LiveCourses(units, assets, events),
+        uploader=Uploader(assets, blobs, units, images, caps), screening=screening, publishing=publishing,
+        honor_rolls=HonorRolls(publishing, units, registry, commendations), commendations=commendations,
+        live_courses=LiveCourses(units, assets, events),
     )

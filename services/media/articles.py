@@ -33,6 +33,8 @@ A = pb.ArticleStatus
 MAX_TITLE, MAX_SUMMARY, MAX_BODY, MAX_ASSETS, MAX_REASON = 100, 300, 20_000, 30, 200
 NOTICE_BY_ADMINS = "通知公告只能由单位管理员发布"
 EDITABLE = (A.ARTICLE_STATUS_DRAFT, A.ARTICLE_STATUS_REJECTED)
+# an honour roll's body is made from its entries: it is written with CreateHonorRoll / UpdateHonorRoll
+WRITTEN_AS_ARTICLES = (pb.ARTICLE_KIND_NEWS, pb.ARTICLE_KIND_NOTICE, pb.ARTICLE_KIND_ACTIVITY_REPORT)
 STATUS_ZH = {A.ARTICLE_STATUS_DRAFT: "草稿", A.ARTICLE_STATUS_PENDING_REVIEW: "待审核",
              A.ARTICLE_STATUS_PUBLISHED: "已发布", A.ARTICLE_STATUS_REJECTED: "已退回",
              A.ARTICLE_STATUS_WITHDRAWN: "已撤回"}
@@ -59,7 +61,8 @@ def snapshot(article: Article) -> events_pb2.ArticleSnapshot:
         article_id=article.id, unit=UnitInfo.of(article).ref(), kind=article.kind, title=article.title,
         status=article.status, author_id=article.author_id, cover_asset_id=article.cover_asset_id,
         asset_ids=list(article.asset_ids), linked_order_id=article.linked_order_id,
-        linked_activity_id=article.linked_activity_id)
+        linked_activity_id=article.linked_activity_id, period=article.period,
+        honored_volunteer_ids=list(article.honor_volunteer_ids))
 
 
 def history_entry(actor_id: str, status: int, note: str = "") -> dict:
@@ -77,7 +80,7 @@ class Publishing:
 
     def _content(self, principal: Principal, content: pb.ArticleContent) -> Content:
         v = Validator()
-        v.enum("content.kind", content.kind, pb.ArticleKind)
+        v.enum("content.kind", content.kind, pb.ArticleKind, allowed=WRITTEN_AS_ARTICLES)
         title = v.text("content.title", content.title, max_len=MAX_TITLE)
         summary = v.text("content.summary", content.summary, max_len=MAX_SUMMARY, required=False)
         body = v.text("content.body", content.body, max_len=MAX_BODY, multiline=True)
@@ -114,7 +117,7 @@ class Publishing:
         require_district(principal, article.district_id)
         return article
 
-    def _load_for_editor(self, principal: Principal, article_id: str, allowed: tuple[int, ...], action: str) -> Article:
+    def load_for_editor(self, principal: Principal, article_id: str, allowed: tuple[int, ...], action: str) -> Article:
         article = self._load(principal, article_id)
         if not self._is_editor(principal, article):
             raise PermissionDenied("only the author or an admin of the article's unit may do this")
@@ -122,7 +125,7 @@ class Publishing:
             raise FailedPrecondition(f"稿件当前为「{STATUS_ZH[article.status]}」，不能{action}")
         return article
 
-    def _transition(self, article: Article, actor_id: str, status: int, changes: dict, event_type, note: str = "",
+    def transition(self, article: Article, actor_id: str, status: int, changes: dict, event_type, note: str = "",
                     **event_fields) -> Article:
         """One conditional write: the new status (guarded by version and old status), its history
         entry and its event."""
@@ -167,16 +170,18 @@ class Publishing:
             v.fail("expected_version", "must be set to the version the edit is based on")
         v.check()
         content = self._content(principal, req.content)
-        article = self._load_for_editor(principal, req.article_id, EDITABLE, "修改")
+        article = self.load_for_editor(principal, req.article_id, EDITABLE, "修改")
+        if article.kind == pb.ARTICLE_KIND_HONOR_ROLL:
+            raise FailedPrecondition("善行义举榜请在榜单编辑中修改（UpdateHonorRoll）")
         if content.kind == pb.ARTICLE_KIND_NOTICE and not principal.is_admin:
             raise PermissionDenied(NOTICE_BY_ADMINS)
         if article.version != req.expected_version:
             raise FailedPrecondition(f"稿件已被修改（当前版本 {article.version}），请刷新后再编辑")
-        return self._transition(article, principal.subject, A.ARTICLE_STATUS_DRAFT,
+        return self.transition(article, principal.subject, A.ARTICLE_STATUS_DRAFT,
                                 {**content.fields(), "flagged_words": []}, events_pb2.ArticleUpdated)
 
     def submit(self, principal: Principal, article_id: str) -> Article:
-        article = self._load_for_editor(principal, article_id, EDITABLE, "提交审核")
+        article = self.load_for_editor(principal, article_id, EDITABLE, "提交审核")
         policy = self.screening.policy(article.district_id)
         found = policy.find("\n".join((article.title, article.summary, article.body)))
         if found:
@@ -184,7 +189,7 @@ class Publishing:
             SCREENING_HITS.labels(mode).inc()
             if policy.mode == pb.SCREENING_MODE_BLOCK:
                 raise FailedPrecondition(f"内容含有敏感词：{'、'.join(found)}。请修改后再提交")
-        return self._transition(article, principal.subject, A.ARTICLE_STATUS_PENDING_REVIEW,
+        return self.transition(article, principal.subject, A.ARTICLE_STATUS_PENDING_REVIEW,
                                 {"submitted_at": clock.now(), "flagged_words": found}, events_pb2.ArticleSubmitted,
                                 flagged_words=found)
 
@@ -205,11 +210,11 @@ class Publishing:
         now = clock.now()
         if req.decision == pb.REVIEW_DECISION_APPROVE:
             feed_key = f"{int(now.timestamp() * 1000):013d}:{article.id}"
-            return self._transition(article, principal.subject, A.ARTICLE_STATUS_PUBLISHED,
+            return self.transition(article, principal.subject, A.ARTICLE_STATUS_PUBLISHED,
                                     {"published_at": now, "reviewed_by": principal.subject, "feed_key": feed_key},
                                     events_pb2.ArticlePublished, reason, reviewed_by=principal.subject,
                                     published_at=to_timestamp(now))
-        return self._transition(article, principal.subject, A.ARTICLE_STATUS_REJECTED,
+        return self.transition(article, principal.subject, A.ARTICLE_STATUS_REJECTED,
                                 {"reject_reason": reason, "reviewed_by": principal.subject},
                                 events_pb2.ArticleRejected, reason, reviewed_by=principal.subject, reason=reason)
 
@@ -217,8 +222,8 @@ class Publishing:
         v = Validator()
         reason = v.text("reason", reason, max_len=MAX_REASON)
         v.check()
-        article = self._load_for_editor(principal, article_id, (A.ARTICLE_STATUS_PUBLISHED,), "撤回")
-        return self._transition(article, principal.subject, A.ARTICLE_STATUS_WITHDRAWN,
+        article = self.load_for_editor(principal, article_id, (A.ARTICLE_STATUS_PUBLISHED,), "撤回")
+        return self.transition(article, principal.subject, A.ARTICLE_STATUS_WITHDRAWN,
                                 {"withdrawn_at": clock.now(), "withdraw_reason": reason},
                                 events_pb2.ArticleWithdrawn, reason, withdrawn_by=principal.subject, reason=reason)
 

@@ -57,6 +57,7 @@ class Article(UnitOwned):
             {"fields": ["district_id", "unit_path"]},
             {"fields": ["district_id", "author_id"]},
             {"fields": ["district_id", "all_asset_ids"]},
+            {"fields": ["district_id", "honor_volunteer_ids"]},
         ],
     }
     kind = IntField(required=True)
@@ -82,6 +83,11 @@ class Article(UnitOwned):
     submitted_at = DateTimeField()
     published_at = DateTimeField()
     withdrawn_at = DateTimeField()
+    # 善行义举榜 (kind HONOR_ROLL) only: honor_roll_rules.py
+    period = StringField(default="")
+    honor_entries = ListField(DictField())  # {volunteer_id, shown_name (masked), deed, commendation_*}
+    honor_volunteer_ids = ListField(StringField())  # "which published rolls name this volunteer?"
+    request_digest = StringField(default="")  # the create request a retry with its key must repeat
 
 
 class LiveCourse(UnitOwned):

@@ -30,6 +30,8 @@ def main(allocator_tuned: bool) -> None:
     app.add_event_consumer("registration", [events_topic("registration")], media.registry.handlers())
     app.add_event_consumer("ordering", [events_topic("ordering")],
                            media.work.handlers(media.assets.link_completion_photos))
+    # 表彰 an honour roll entry may name (honor_rolls.py)
+    app.add_event_consumer("points", [events_topic("points")], media.commendations.handlers())
     app.add_job("blob-orphans", media.blobs.remove_orphans, app.settings.extra["cleanup_interval_seconds"])
     app.add_blueprint(create_blueprint(media, app.verifier, app.calls))
     REGISTRY.register(ReviewQueueCollector(Article.collection()))

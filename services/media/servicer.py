@@ -12,7 +12,7 @@ from wenming.media.v1 import media_pb2 as pb
 from wenming.media.v1 import media_pb2_grpc
 
 from .app import Media
-from .translate import article_msg, asset_msg, live_course_msg, policy_msg
+from .translate import article_msg, asset_msg, honor_msg, live_course_msg, policy_msg
 from .uploads import UploadInterrupted
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["MediaService"].full_name
@@ -40,6 +40,7 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
         self.assets = media.assets
         self.uploader = media.uploader
         self.publishing = media.publishing
+        self.honor_rolls = media.honor_rolls
         self.screening = media.screening
         self.live = media.live_courses
 
@@ -115,6 +116,16 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     def ListPublished(self, request, context):
         articles, token = self.publishing.feed(current_principal(), request)
         return pb.ListPublishedResponse(articles=[article_msg(a, full=False) for a in articles], page=_page(token))
+
+    def CreateHonorRoll(self, request, context):
+        return pb.CreateHonorRollResponse(article=article_msg(self.honor_rolls.create(current_principal(), request)))
+
+    def UpdateHonorRoll(self, request, context):
+        return pb.UpdateHonorRollResponse(article=article_msg(self.honor_rolls.update(current_principal(), request)))
+
+    def ListHonors(self, request, context):
+        honors, token = self.honor_rolls.honors(current_principal(), request)
+        return pb.ListHonorsResponse(honors=[honor_msg(a, e) for a, e in honors], page=_page(token))
 
     def GetScreeningPolicy(self, request, context):
         return pb.GetScreeningPolicyResponse(policy=policy_msg(self.screening.read(current_principal())))

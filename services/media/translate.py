@@ -51,6 +51,7 @@ def article_msg(article: Article, *, full: bool = True) -> pb.Article:
         flagged_words=list(article.flagged_words), reject_reason=article.reject_reason,
         withdraw_reason=article.withdraw_reason, reviewed_by=article.reviewed_by, version=article.version,
         created_at=to_timestamp(article.created_at), updated_at=to_timestamp(article.updated_at),
+        period=article.period,
     )
     for name in ("submitted_at", "published_at", "withdrawn_at"):
         if getattr(article, name):
@@ -59,6 +60,23 @@ def article_msg(article: Article, *, full: bool = True) -> pb.Article:
         msg.history.extend(pb.ArticleHistoryEntry(at=to_timestamp(h["at"]), actor_id=h["actor_id"],
                                                   status=h["status"], note=h.get("note", ""))
                            for h in article.history)
+        msg.honor_entries.extend(honor_entry_msg(e) for e in article.honor_entries)
+    return msg
+
+
+def honor_entry_msg(entry: dict) -> pb.HonorRollEntry:
+    """As published: the masked name, never a typed one."""
+    return pb.HonorRollEntry(volunteer_id=entry["volunteer_id"], shown_name=entry["shown_name"], deed=entry["deed"],
+                             commendation_id=entry["commendation_id"],
+                             commendation_title=entry["commendation_title"])
+
+
+def honor_msg(article: Article, entry: dict) -> pb.Honor:
+    msg = pb.Honor(article_id=article.id, title=article.title, period=article.period,
+                   unit=UnitInfo.of(article).ref(), deed=entry["deed"],
+                   commendation_title=entry["commendation_title"])
+    if article.published_at:
+        msg.published_at.CopyFrom(to_timestamp(article.published_at))
     return msg
 
 

@@ -22,7 +22,7 @@ from tests.support.stack import CATCH_UP_SECONDS
 
 from .browser import DESK, ROOT, new_device
 
-PEERS = ("ordering", "points", "training", "notification")
+PEERS = ("ordering", "points", "training", "notification", "media")
 # gRPC servers bind with SO_REUSEPORT: a port another package's process still holds would be
 # shared with it silently, so the app's processes keep ports of their own
 PORT_OFFSET = 5
@@ -38,7 +38,7 @@ def app_clock(stack) -> Clock:
 
 @pytest.fixture(scope="package")
 def peers(stack, registration, app_clock):
-    """ordering, points, training and notification as real processes."""
+    """ordering, points, training, notification and media as real processes."""
     if not (BUILT_APP / "index.html").exists():
         pytest.fail("the app is not built: run the suite with 'make test' (it runs 'make web')")
     admin = make_admin(stack.kafka, "app-tests")
@@ -72,7 +72,7 @@ def world(registration, peers, stack, mongo_client) -> World:
 
 
 def gateway_env(registration, peers, **overrides) -> dict[str, str]:
-    env = {"REGISTRATION_GRPC_TARGET": registration.grpc_target, "MEDIA_GRPC_TARGET": "",
+    env = {"REGISTRATION_GRPC_TARGET": registration.grpc_target,
            "WEB_ROOT": str(BUILT_APP), "ACCESS_LOG": "true"}
     env.update({f"{name.upper()}_GRPC_TARGET": proc.grpc_target for name, proc in peers.items()})
     env.update(overrides)

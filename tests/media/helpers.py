@@ -108,6 +108,7 @@ class World:
     resident_token: str
     resident_id: str
     other_resident_token: str
+    other_volunteer_id: str = ""
 
     def admin(self, unit) -> str:
         return self.tree.admins[unit.unit_id]
@@ -119,14 +120,15 @@ def build_world(district: District, media_db) -> World:
     tree = district.small_tree()
     phone, other_phone = new_phone(), new_phone()
     volunteer = district.volunteer(tree.courtyards[0].unit_id, phone=phone)
-    district.volunteer(tree.courtyards[2].unit_id, phone=other_phone)
+    other_volunteer = district.volunteer(tree.courtyards[2].unit_id, phone=other_phone)
     resident, resident_token = district.resident(tree.courtyards[0].unit_id)
     _, other_resident_token = district.resident(tree.courtyards[2].unit_id)
     unit_ids = [district.center_id, tree.institute.unit_id] + [u.unit_id for u in tree.stations + tree.courtyards]
     wait_until(lambda: media_db["registry_units"].count_documents({"_id": {"$in": unit_ids}}) == len(unit_ids),
                timeout=CATCH_UP_SECONDS, what="media's read model to have the district's units")
     return World(district, tree, district.volunteer_token(phone), volunteer.volunteer_id,
-                 district.volunteer_token(other_phone), resident_token, resident.resident_id, other_resident_token)
+                 district.volunteer_token(other_phone), resident_token, resident.resident_id, other_resident_token,
+                 other_volunteer.volunteer_id)
 
 
 def chunk_docs(media_db, blob_id: str) -> list[dict]:

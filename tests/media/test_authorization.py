@@ -53,6 +53,9 @@ def calls(photo: pb.Asset, article: pb.Article, course: pb.LiveCourse):
         "SubmitArticle": s.SubmitArticleRequest(article_id=article.article_id),
         "ReviewArticle": s.ReviewArticleRequest(article_id=article.article_id, decision=s.REVIEW_DECISION_APPROVE),
         "WithdrawArticle": s.WithdrawArticleRequest(article_id=article.article_id, reason="越权"),
+        "UpdateHonorRoll": s.UpdateHonorRollRequest(
+            article_id=article.article_id, expected_version=article.version, period="2026年第四季度",
+            entries=[s.HonorRollEntry(resident_name="张三", deed="拾金不昧，归还失主。")]),
         "CancelLiveCourse": s.CancelLiveCourseRequest(live_course_id=course.live_course_id, reason="越权"),
         "AttachReplay": s.AttachReplayRequest(live_course_id=course.live_course_id, asset_id=photo.asset_id),
     }

@@ -22,7 +22,7 @@ class _Logins:
         return bearer(self.district.login(kind, login)), None
 
 
-def test_seed_publishes_articles_with_covers_a_pending_one_and_a_live_course(media, media_client, media_db,
+def test_seed_publishes_articles_with_covers_a_pending_one_an_honour_roll_and_a_live_course(media, media_client, media_db,
                                                                               module_district, capsys):
     world = build_world(module_district, media_db)  # a district of its own: the seed expects an empty one
     district, tree = world.district, world.tree
@@ -31,11 +31,18 @@ def test_seed_publishes_articles_with_covers_a_pending_one_and_a_live_course(med
         institutes=[tree.institute], stations=tree.stations, courtyards=tree.courtyards,
         admin_logins={tree.institute.unit_id: "inst-admin"}, registration=_Logins(district))
     seed_media.seed(ctx)
-    assert "media: 2 published articles" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "media: 2 published articles" in printed and "善行义举榜" in printed
 
     feed = media_client.stub.ListPublished(pb.ListPublishedRequest(), metadata=bearer(world.resident_token),
                                            timeout=10).articles
+    rolls = [a for a in feed if a.kind == pb.ARTICLE_KIND_HONOR_ROLL]
+    feed = [a for a in feed if a.kind != pb.ARTICLE_KIND_HONOR_ROLL]
     assert sorted(a.kind for a in feed) == [pb.ARTICLE_KIND_NOTICE, pb.ARTICLE_KIND_ACTIVITY_REPORT]
+    assert len(rolls) == 1 and rolls[0].unit.unit_id == tree.institute.unit_id
+    roll = media_client.stub.GetArticle(pb.GetArticleRequest(article_id=rolls[0].article_id),
+                                        metadata=bearer(world.resident_token), timeout=10).article
+    assert [e.shown_name for e in roll.honor_entries] == ["王*兰"]  # the test district has no seeded volunteers
     for article in feed:
         assert article.cover_asset_id and article.unit.unit_id == tree.institute.unit_id
         status, headers, body = media_client.http("GET", f"/v1/assets/{article.cover_asset_id}/thumbnail",

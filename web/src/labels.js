@@ -261,3 +261,20 @@ export function perkText(rule) {
   }
   return parts.join(' · ')
 }
+
+// a published article's workflow (services/media/articles.py), as an honour roll's author sees it
+export const ARTICLE_STATUS = {
+  ARTICLE_STATUS_DRAFT: '草稿',
+  ARTICLE_STATUS_PENDING_REVIEW: '待审核',
+  ARTICLE_STATUS_PUBLISHED: '已发布',
+  ARTICLE_STATUS_REJECTED: '已退回',
+  ARTICLE_STATUS_WITHDRAWN: '已撤回',
+}
+
+export const ARTICLE_STATUS_TAG = {
+  ARTICLE_STATUS_DRAFT: 'default',
+  ARTICLE_STATUS_PENDING_REVIEW: 'warning',
+  ARTICLE_STATUS_PUBLISHED: 'success',
+  ARTICLE_STATUS_REJECTED: 'danger',
+  ARTICLE_STATUS_WITHDRAWN: 'default',
+}

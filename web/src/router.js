@@ -56,7 +56,8 @@ const routes = [
     { path: 'orders/:id', component: resident('OrderDetail'), meta: { role: 'ROLE_RESIDENT', title: '点单详情' } },
     { path: 'store', component: resident('Store'), meta: { role: 'ROLE_RESIDENT', title: '积分超市' } },
     { path: 'household', component: resident('Household'), meta: { role: 'ROLE_RESIDENT', title: '我家的文明户评星' } },
-    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_RESIDENT', title: '活动计划' } }],
+    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_RESIDENT', title: '活动计划' } },
+    { path: 'honors', component: () => import('./views/HonorRolls.vue'), meta: { role: 'ROLE_RESIDENT', title: '善行义举榜' } }],
   },
   {
     path: '/volunteer',
@@ -70,7 +71,8 @@ const routes = [
     { path: 'training/:sessionId/quiz', component: volunteer('Quiz'), meta: { role: 'ROLE_VOLUNTEER', title: '培训测验' } },
     // the residents' 积分超市, with the volunteer's 礼遇 prices
     { path: 'store', component: resident('Store'), meta: { role: 'ROLE_VOLUNTEER', title: '积分超市' } },
-    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_VOLUNTEER', title: '活动计划' } }],
+    { path: 'plans', component: () => import('./views/PlanCalendar.vue'), meta: { role: 'ROLE_VOLUNTEER', title: '活动计划' } },
+    { path: 'honors', component: () => import('./views/HonorRolls.vue'), meta: { role: 'ROLE_VOLUNTEER', title: '善行义举榜' } }],
   },
   {
     path: '/admin',
@@ -85,6 +87,7 @@ const routes = [
     { path: 'exports', component: admin('Exports'), meta: { role: 'ROLE_UNIT_ADMIN', title: '数据导出' } },
     { path: 'commendations', component: admin('Commendations'), meta: { role: 'ROLE_UNIT_ADMIN', title: '志愿者表彰' } },
     { path: 'taxonomy', component: admin('Taxonomy'), meta: { role: 'ROLE_UNIT_ADMIN', title: '服务菜单分类' } },
+    { path: 'honor-rolls', component: admin('HonorRolls'), meta: { role: 'ROLE_UNIT_ADMIN', title: '善行义举榜' } },
     { path: 'evidence', component: admin('GradeEvidence'), meta: { role: 'ROLE_UNIT_ADMIN', title: '制度材料登记' } },
     { path: 'region', component: admin('Region'), meta: { role: 'ROLE_UNIT_ADMIN', title: '区域汇总' } },
     { path: 'perks', component: admin('Perks'), meta: { role: 'ROLE_UNIT_ADMIN', title: '爱心商家与礼遇' } },
