@@ -84,9 +84,12 @@ def test_resident_head_and_volunteer_close_the_loop_on_their_phones(world, devic
     head.page.get_by_role("button", name="出示签到码").click()
     qr = head.page.get_by_test_id("qr-image")
     expect(qr).to_be_visible()
+    expect(qr).to_have_js_property("complete", True)
     head.shot("head-checkin-code")
     photo = tmp_path / "checkin-qr.png"
-    qr.screenshot(path=str(photo))
+    # the popup slides in: a photo taken while it still moves (a slow machine) showed a code no
+    # reader could decode, so the transition is finished first
+    qr.screenshot(path=str(photo), animations="disabled")
     helper.page.get_by_role("button", name="签到").click()
     helper.page.get_by_test_id("qr-photo").set_input_files(str(photo))
     # the QR reader is its own chunk, fetched on this first scan
