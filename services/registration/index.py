@@ -78,8 +78,10 @@ def household_keys(district_id: str, unit_path: list[str], seq: int) -> dict:
 
 def resident_keys(district_id: str, courtyard_path: list[str], seq: int, name: str, phone_index: str,
                   phone_masked: str, courtyard_id: str) -> dict:
-    keys: dict[str, str | None] = {"pm": key(district_id, phone_masked), "ph": key(district_id, phone_index),
-            "cy": key(district_id, courtyard_id)}
+    # a resident without a phone (phone_masked empty) is found by name only
+    keys: dict[str, str | None] = {"pm": key(district_id, phone_masked) if phone_masked else None,
+                                   "ph": key(district_id, phone_index) if phone_masked else None,
+                                   "cy": key(district_id, courtyard_id)}
     for i in DEPTHS:
         within = i < len(courtyard_path)
         for length in (1, 2):

@@ -104,6 +104,9 @@ class Team(Aggregate):
     created_at = DateTimeField(required=True)
 
 
+NO_PHONE_PREFIX = "none:"  # Resident.phone_index of a resident without a phone
+
+
 class Resident(Aggregate):
     meta = {
         "collection": "residents",
@@ -114,11 +117,13 @@ class Resident(Aggregate):
         ],
     }
     name = StringField(required=True, max_length=50)
-    phone_cipher = BinaryField(required=True)
+    # none for a resident without a mobile phone (registered by staff): phone_index is then
+    # NO_PHONE_PREFIX + the resident's id, unique as the index needs, and never a blind index
+    phone_cipher = BinaryField()
     phone_index = StringField(required=True)
-    phone_masked = StringField(required=True)
+    phone_masked = StringField()
     courtyard_id = StringField(required=True)
-    password_hash = StringField(required=True)   # "" for someone imported who has set none yet
+    password_hash = StringField(required=True)   # "" for someone imported who has set none yet, or without a phone
     registered_at = DateTimeField(required=True)
     # the household (户) they belong to, at most one (households.py), as `district|household id`
     # (a list key: the members of a page of households are one `$in`); absent or "" for none. Set

@@ -1,5 +1,10 @@
 """Residents (群众): light accounts bound to a courtyard, who order services and rate them.
 
+Staff register residents on their behalf (问需台), also people without a mobile phone: such a
+record has no phone and cannot log in; staff order services and record attendance for them, and
+an idempotency key makes a retry find the first record (nothing else tells it from a second
+person of the same name).
+
 Staff find residents of their subtree (问需台) by a name or its beginning, by the full mobile
 number (blind index, as login does) or by its last four digits (the masked numbers that end
 with them), so no stored number is ever decrypted for a search. Each way is a key the resident
@@ -17,14 +22,14 @@ from services.common.clock import clock
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, PermissionDenied
 from services.common.events import EventSource
 from services.common.pii import PiiVault, mask_phone, phone_masks_ending, validate_mobile
-from services.common.ids import decode_page_token, encode_page_token, new_id
+from services.common.ids import decode_page_token, encode_page_token, keyed_id, new_id
 from services.common.listing import MAX_WINDOW, key, scan
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
 from . import index
-from .models import Resident, Unit
+from .models import NO_PHONE_PREFIX, Resident, Unit
 from .passwords import hash_password
 from .roll import RowResult, results_for
 from .units import UnitDirectory, unit_ref
@@ -43,31 +48,51 @@ class ResidentBook:
         self.events = events
 
     def register(self, principal: Principal | None, req: pb.RegisterResidentRequest) -> tuple[Resident, Unit]:
+        # staff registering a resident on their behalf (问需台) must run that courtyard
+        on_behalf = principal is not None and principal.role == Role.ROLE_UNIT_ADMIN
         v = Validator()
         district_id = v.ident("district_id", req.district_id)
         courtyard_id = v.ident("courtyard_unit_id", req.courtyard_unit_id)
         name = v.text("name", req.name, max_len=50)
-        phone = v.mobile("phone", req.phone)
-        password = validate_password(v, req.password)
+        phone = v.mobile("phone", req.phone, required=not on_behalf)
+        can_log_in = bool(phone) or not on_behalf
+        password = validate_password(v, req.password) if can_log_in else ""
+        if not can_log_in and req.password:
+            v.fail("password", "a resident without a phone cannot log in: leave it empty")
+        request_key = v.idempotency_key(req.idempotency_key) if req.idempotency_key or (on_behalf and not phone) else ""
+        if request_key and not on_behalf:
+            v.fail("idempotency_key", "only staff registering a resident on their behalf send one")
         v.check()
         courtyard = self.units.get(district_id, courtyard_id)
         if courtyard.level != common_pb2.UNIT_LEVEL_COURTYARD:
             raise InvalidArgument.field("courtyard_unit_id", "residents belong to a courtyard (小院); this unit is "
                                         f"a {common_pb2.UnitLevel.Name(courtyard.level)}")
-        # staff registering a resident on their behalf (问需台) must run that courtyard
-        on_behalf = principal is not None and principal.role == Role.ROLE_UNIT_ADMIN
         if on_behalf and (principal.district_id != district_id or not principal.manages(courtyard.path)):
             raise PermissionDenied("that courtyard is outside your unit's subtree")
-        if index_taken(Resident, district_id, "phone_index",
-                       self.vault.blind_indexes(phone, district_id=district_id, field="resident.phone")):
+        resident_id = keyed_id("res", f"{district_id}|{principal.subject}|{request_key}") if request_key else ""
+        if resident_id and (earlier := Resident.objects(id=resident_id).first()) is not None:
+            return self._repeated(earlier, name, phone, courtyard)
+        if phone and index_taken(Resident, district_id, "phone_index",
+                                 self.vault.blind_indexes(phone, district_id=district_id, field="resident.phone")):
             raise AlreadyExists(DUPLICATE_PHONE)
-        resident = self._new(district_id, courtyard, name, phone, hash_password(password),
-                             index.reserve(district_id, index.RESIDENTS))
+        resident = self._new(district_id, courtyard, name, phone, hash_password(password) if can_log_in else "",
+                             index.reserve(district_id, index.RESIDENTS), resident_id)
         try:
             resident.insert([self._registered_event(resident, courtyard, on_behalf, principal)])
         except DuplicateKeyError:
+            if resident_id and (earlier := Resident.objects(id=resident_id).first()) is not None:
+                return self._repeated(earlier, name, phone, courtyard)  # a concurrent retry won
             raise AlreadyExists(DUPLICATE_PHONE) from None
         return resident, courtyard
+
+    def _repeated(self, earlier: Resident, name: str, phone: str, courtyard: Unit) -> tuple[Resident, Unit]:
+        """The record a keyed registration made before, if this retry asks for the same person."""
+        same_phone = (earlier.phone_index == self.vault.blind_index(phone, district_id=earlier.district_id,
+                                                                     field="resident.phone")
+                      if phone else not earlier.phone_masked)
+        if earlier.name != name or earlier.courtyard_id != courtyard.id or not same_phone:
+            raise InvalidArgument.field("idempotency_key", "was used for another resident: send a new one")
+        return earlier, courtyard
 
     def _registered_event(self, resident: Resident, courtyard: Unit, on_behalf: bool,
                           actor: Principal | None) -> dict:
@@ -113,12 +138,17 @@ class ResidentBook:
                 results[i].id = resident.id
         return results
 
-    def _new(self, district_id: str, courtyard: Unit, name: str, phone: str, password_hash: str, seq: int) -> Resident:
-        phone_index = self.vault.blind_index(phone, district_id=district_id, field="resident.phone")
-        masked = mask_phone(phone)
+    def _new(self, district_id: str, courtyard: Unit, name: str, phone: str, password_hash: str, seq: int,
+             resident_id: str = "") -> Resident:
+        resident_id = resident_id or new_id("res")
+        if phone:
+            phone_index = self.vault.blind_index(phone, district_id=district_id, field="resident.phone")
+            masked = mask_phone(phone)
+            sealed = {"phone_cipher": self.vault.encrypt(phone, district_id=district_id, field="resident.phone")}
+        else:
+            phone_index, masked, sealed = NO_PHONE_PREFIX + resident_id, "", {}
         return Resident(
-            id=new_id("res"), district_id=district_id, name=name,
-            phone_cipher=self.vault.encrypt(phone, district_id=district_id, field="resident.phone"),
+            id=resident_id, district_id=district_id, name=name, **sealed,
             phone_index=phone_index, phone_masked=masked, courtyard_id=courtyard.id, password_hash=password_hash,
             registered_at=clock.now(), seq=seq, schema_version=index.SCHEMA_VERSION,
             **index.resident_keys(district_id, list(courtyard.path), seq, name, phone_index, masked, courtyard.id))
