@@ -6,13 +6,14 @@ back to a broker that has returned, spread out instead of colliding again.
 
 `Retry` bounds the tries: a number of attempts and, where another process's progress is waited
 for, a deadline. `attempts()` yields the attempt numbers and waits between them; the caller's loop
-ends by returning, or runs out and raises the caller's own error, which says what kept failing:
+ends by returning, or runs out and raises the caller's own error, which says what kept failing.
 
-    for _ in CONFLICTS.attempts():
-        changed = write_guarded_by_what_was_read()
-        if changed is not None:
-            return changed
-    raise Aborted("the order kept changing while this request was applied; retry")
+`until_written` is the guarded move every aggregate's writes make, the one loop of them all: read,
+check the rules on what was read, write guarded by it (its version); a write that lost to another
+writer reads again and checks again, and a move that kept losing is ABORTED for its caller to retry:
+
+    return until_written(CONFLICTS, lambda: commit(load(order_id)),
+                         "the order kept changing while this request was applied; retry")
 
 The background loops that must outlive any outage (the outbox relay, the consumers, the tails)
 are the only ones that retry without bound: they use `Backoff` alone, and /readyz names them when
@@ -26,6 +27,11 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
+
+from .errors import Aborted
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,18 @@ class Retry:
                 if wait(pause):
                     return
             yield attempt
+
+
+def until_written(retry: Retry, attempt: Callable[[], T | None], gave_up: str) -> T:
+    """The guarded move: `attempt` reads, checks the rules (raising a refusal) and writes guarded by
+    what it read, returning what it wrote (or what it found needs no write), or None when the guard
+    no longer held; it runs again, backing off, until it returns something. ABORTED with `gave_up`
+    (a message for the caller) when `retry` runs out first."""
+    for _ in retry.attempts():
+        result = attempt()
+        if result is not None:
+            return result
+    raise Aborted(gave_up)
 
 
 # a conditional write lost to another writer of the same document: retry at once, then spread

@@ -12,10 +12,10 @@ import urllib.parse
 
 from services.common.auth import Principal, Role, require_district
 from services.common.clock import as_utc, clock
-from services.common.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
+from services.common.errors import AlreadyExists, FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator, valid_id
 from wenming.media.v1 import events_pb2, media_pb2 as pb
 
@@ -125,23 +125,22 @@ class LiveCourses:
         return course
 
     def sign_up(self, principal: Principal, course_id: str) -> LiveCourse:
-        course = self._load(principal, course_id)
         if principal.role == Role.ROLE_SERVICE:
             raise PermissionDenied("services do not sign up for courses")
         who = principal.subject
-        for _ in CONFLICTS.attempts():
+
+        def attempt() -> LiveCourse | None:
+            course = self._load(principal, course_id)
             now = clock.now()
             self._check_open(course, who, now)
             filter = {"cancelled": False, "ends_at": {"$gt": now}, "signed_up": {"$ne": who}}
             if course.capacity:
                 filter["signup_count"] = {"$lt": course.capacity}
-            changed = self._change(course, filter, {"$addToSet": {"signed_up": who}, "$inc": {"signup_count": 1}},
-                                   events_pb2.LiveCourseSignedUp, who,
-                                   {"signup_count": course.signup_count + 1}, participant_id=who)
-            if changed is not None:
-                return changed
-            course = self._load(principal, course_id)
-        raise Aborted("报名人数较多，请稍后重试")
+            return self._change(course, filter, {"$addToSet": {"signed_up": who}, "$inc": {"signup_count": 1}},
+                                events_pb2.LiveCourseSignedUp, who,
+                                {"signup_count": course.signup_count + 1}, participant_id=who)
+
+        return until_written(CONFLICTS, attempt, "报名人数较多，请稍后重试")
 
     @staticmethod
     def _check_open(course: LiveCourse, who: str, now: dt.datetime) -> None:
@@ -155,21 +154,20 @@ class LiveCourses:
             raise FailedPrecondition(f"名额已满（{course.capacity} 人）")
 
     def cancel_sign_up(self, principal: Principal, course_id: str) -> LiveCourse:
-        course = self._load(principal, course_id)
         who = principal.subject
-        for _ in CONFLICTS.attempts():
+
+        def attempt() -> LiveCourse | None:
+            course = self._load(principal, course_id)
             if who not in course.signed_up:
                 raise FailedPrecondition("你没有报名这门直播课")
             if course.cancelled or clock.now() >= as_utc(course.starts_at):
                 raise FailedPrecondition("直播已开始或已取消，不能再取消报名")
-            changed = self._change(course, {"signed_up": who},
-                                   {"$pullAll": {"signed_up": [who]}, "$inc": {"signup_count": -1}},
-                                   events_pb2.LiveCourseSignUpCancelled, who,
-                                   {"signup_count": course.signup_count - 1}, participant_id=who)
-            if changed is not None:
-                return changed
-            course = self._load(principal, course_id)
-        raise Aborted("报名人数较多，请稍后重试")
+            return self._change(course, {"signed_up": who},
+                                {"$pullAll": {"signed_up": [who]}, "$inc": {"signup_count": -1}},
+                                events_pb2.LiveCourseSignUpCancelled, who,
+                                {"signup_count": course.signup_count - 1}, participant_id=who)
+
+        return until_written(CONFLICTS, attempt, "报名人数较多，请稍后重试")
 
     def cancel(self, principal: Principal, course_id: str, reason: str) -> LiveCourse:
         v = Validator()

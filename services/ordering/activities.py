@@ -22,11 +22,11 @@ from collections.abc import Callable
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import PASS_LENGTH, UNAMBIGUOUS, CheckinCodes
 from services.common.clock import china_day, clock
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import MAX_WINDOW, key, scan
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -115,19 +115,19 @@ class ActivityBoard:
     def _run(self, principal: Principal, activity_id: str,
              plan: Callable[[Activity, dt.datetime], ActivityMove | None]) -> Activity:
         """Applies `plan`'s move; a plan that finds nothing to change (None) writes nothing."""
-        with self._locks[zlib.crc32(activity_id.encode()) % LOCK_STRIPES]:
-            for _ in CONFLICTS.attempts():  # another replica may win a round
-                activity, raw = self.load(principal.district_id, activity_id)
-                now = clock.now()
-                move = plan(activity, now)
-                if move is None:
-                    return activity
-                changed = self._commit(activity, raw, move, principal, now)
-                if changed is not None:
-                    if move.after:
-                        move.after()
-                    return changed
-        raise Aborted("the activity kept changing while this request was applied; retry")
+        def attempt() -> Activity | None:
+            activity, raw = self.load(principal.district_id, activity_id)
+            now = clock.now()
+            move = plan(activity, now)
+            if move is None:
+                return activity
+            changed = self._commit(activity, raw, move, principal, now)
+            if changed is not None and move.after:
+                move.after()
+            return changed
+
+        with self._locks[zlib.crc32(activity_id.encode()) % LOCK_STRIPES]:  # another replica may still win a round
+            return until_written(CONFLICTS, attempt, "the activity kept changing while this request was applied; retry")
 
     # ---- the organizer ----
 

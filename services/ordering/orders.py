@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from services.common.auth import Principal, Role, require_manages, require_role
 from services.common.checkin import CheckinCodes
 from services.common.clock import as_utc, china_day, clock
-from services.common.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.events import EventSource
 from services.common.ids import new_id
 from services.common.pii import PiiVault, mask_phone
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -172,13 +172,12 @@ class OrderDesk:
     def _run(self, principal: Principal, order_id: str, rule: Callable[[Order, dt.datetime], Move]) -> Order:
         """Loads, applies `rule` (it authorizes and raises when the move is illegal), and commits;
         a lost race re-reads and applies the rule again."""
-        for _ in CONFLICTS.attempts():
+        def attempt() -> Order | None:
             order, raw = self.load(principal.district_id, order_id)
             now = clock.now()
-            changed = self._commit(order, raw, rule(order, now), principal, now)
-            if changed is not None:
-                return changed
-        raise Aborted("the order kept changing while this request was applied; reload and retry")
+            return self._commit(order, raw, rule(order, now), principal, now)
+
+        return until_written(CONFLICTS, attempt, "the order kept changing while this request was applied; reload and retry")
 
     # ---- 点单: placing ----
 

@@ -22,7 +22,7 @@ from services.common.errors import Aborted, AlreadyExists, InvalidArgument
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.listing import key
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator, valid_id
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ev
@@ -52,7 +52,7 @@ def apply(model: type[Aggregate], principal: Principal, ident: str, what: str, e
     """Loads `ident`, applies `plan`'s move and commits it with the event `payload(the stored
     document after the move, the move)`; a lost race re-reads and plans again, a plan that finds
     nothing to change (None) writes nothing."""
-    for _ in CONFLICTS.attempts():
+    def attempt() -> Aggregate | None:
         raw = model.raw_in_district(principal.district_id, ident, what)
         now = clock.now()
         move = plan(model.from_raw(raw), now)
@@ -67,11 +67,11 @@ def apply(model: type[Aggregate], principal: Principal, ident: str, what: str, e
         if move.appended:
             update["$push"] = {name: {"$each": added} for name, added in move.appended.items() if added}
         changed = model.change({"_id": ident, "version": raw["version"]}, update, [event])
-        if changed is not None:
-            if move.after:
-                move.after()
-            return changed
-    raise Aborted(f"the {what} kept changing while this request was applied; retry")
+        if changed is not None and move.after:
+            move.after()
+        return changed
+
+    return until_written(CONFLICTS, attempt, f"the {what} kept changing while this request was applied; retry")
 
 
 def subtree_keys(district_id: str, path: list[str]) -> dict:

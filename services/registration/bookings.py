@@ -26,10 +26,10 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.auth import Principal, Role, require_role
 from services.common.clock import as_utc, clock
-from services.common.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied
+from services.common.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.common.events import EventSource
 from services.common.ids import ulid, ulid_millis
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator
 from wenming.registration.v1 import events_pb2, registration_pb2 as pb
 
@@ -156,7 +156,8 @@ class RoomBookings:
         or changed; it raises a refusal) and writes the list guarded by the version read: a lost
         race reads again and checks again. Returns the booking, as stored."""
         day_id = f"{room.id}:{day}"
-        for _ in CONFLICTS.attempts():
+
+        def attempt() -> Booking | None:
             raw = RoomDay.collection().find_one({"_id": day_id}, {"outbox": 0})
             stored = [Booking._from_son(b) for b in raw["bookings"]] if raw else []
             bookings, booking = change(stored)
@@ -177,7 +178,9 @@ class RoomBookings:
                                 [event]) is not None:
                 return booking
             BOOKING_RACES.inc()
-        raise Aborted("预约的人较多，请稍后再试")
+            return None
+
+        return until_written(CONFLICTS, attempt, "预约的人较多，请稍后再试")
 
     def list(self, principal: Principal, req: pb.ListRoomBookingsRequest) -> tuple[list[Booking], Room, Place]:
         v = Validator()

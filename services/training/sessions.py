@@ -28,7 +28,7 @@ from services.common.errors import Aborted, FailedPrecondition, InvalidArgument,
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.outbox import update_with_events
-from services.common.retry import LOST_RACE, Retry
+from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator
 from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
@@ -171,12 +171,13 @@ class SessionBook:
     def retrying(self, session: SessionDoc, attempt: Callable[[SessionDoc], SessionDoc | None]) -> SessionDoc:
         """Runs `attempt` (which checks the rules on the session it gets, then writes guarded by
         what it read) until its guard holds, re-reading the session between tries."""
-        for _ in CONFLICTS.attempts():
-            result = attempt(session)
-            if result is not None:
-                return result
-            session = self.load(session.district_id, session.id)
-        raise Aborted("the session is changing quickly right now; retry")
+        current = [session]  # the first try checks the session the caller read
+
+        def once() -> SessionDoc | None:
+            read = current.pop() if current else self.load(session.district_id, session.id)
+            return attempt(read)
+
+        return until_written(CONFLICTS, once, "the session is changing quickly right now; retry")
 
     @staticmethod
     def require_open(session: SessionDoc) -> None:

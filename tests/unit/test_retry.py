@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from services.common.retry import Backoff, Retry
+from services.common.errors import Aborted, FailedPrecondition
+from services.common.retry import Backoff, Retry, until_written
 
 DOUBLING = Backoff(first_seconds=0.5, max_seconds=4.0)
 
@@ -36,3 +37,30 @@ def test_retry_ends_when_the_process_is_stopping():
 def test_retry_needs_a_bound():
     with pytest.raises(ValueError, match="needs a bound"):
         Retry(max_attempts=None, backoff=DOUBLING)
+
+
+INSTANT = Retry(max_attempts=3, backoff=Backoff(first_seconds=0.0, max_seconds=0.0))
+
+
+def test_a_guarded_move_is_tried_again_until_its_write_holds():
+    outcomes = iter([None, None, "written"])  # two writes lost to other writers, then one holds
+    assert until_written(INSTANT, lambda: next(outcomes), "kept changing") == "written"
+
+
+def test_a_guarded_move_that_keeps_losing_is_aborted_with_the_callers_words():
+    tries: list[int] = []
+    with pytest.raises(Aborted, match="预约的人较多"):
+        until_written(INSTANT, lambda: tries.append(1), "预约的人较多，请稍后再试")
+    assert len(tries) == 3
+
+
+def test_a_refusal_of_the_rules_ends_the_move_at_once():
+    tries: list[int] = []
+
+    def refused():
+        tries.append(1)
+        raise FailedPrecondition("名额已满")
+
+    with pytest.raises(FailedPrecondition):
+        until_written(INSTANT, refused, "kept changing")
+    assert tries == [1]
