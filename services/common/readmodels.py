@@ -41,6 +41,20 @@ def unit_ref_doc(ref: common_pb2.UnitRef) -> RawDoc:
     return {"unit_id": ref.unit_id, "level": ref.level, "name": ref.name, "path": list(ref.path)}
 
 
+def stored_unit_ref(unit: RawDoc) -> RawDoc:
+    """The stored form of a UnitRef, from a unit of the read model (its id in `_id`) or a stored ref."""
+    return {"unit_id": unit.get("unit_id") or unit["_id"], "level": unit["level"], "name": unit["name"],
+            "path": list(unit["path"])}
+
+
+def unit_ref_msg(unit: RawDoc | None) -> common_pb2.UnitRef:
+    """A stored ref or a unit of the read model as messages carry it; empty for none."""
+    if not unit:
+        return common_pb2.UnitRef()
+    ref = stored_unit_ref(unit)
+    return common_pb2.UnitRef(unit_id=ref["unit_id"], level=ref["level"], name=ref["name"], path=ref["path"])
+
+
 VOLUNTEER_PROFILE_EVENTS = (reg_events.VolunteerRegistered, reg_events.VolunteerApproved,
                             reg_events.VolunteerSuspended, reg_events.VolunteerReinstated, reg_events.VolunteerUpdated)
 

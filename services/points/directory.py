@@ -9,7 +9,7 @@ from pymongo.database import Database
 
 from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.readmodels import RegistrationReadModels
+from services.common.readmodels import RegistrationReadModels, unit_ref_msg
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
@@ -26,11 +26,6 @@ class Holder:
     unit_paths: tuple[tuple[str, ...], ...]
     volunteer_number: str = ""
     name: str = ""
-
-
-def unit_ref_of(unit: dict) -> common_pb2.UnitRef:
-    """A unit of the read model as messages carry it."""
-    return common_pb2.UnitRef(unit_id=unit["_id"], level=unit["level"], name=unit["name"], path=unit["path"])
 
 
 class Directory:
@@ -52,7 +47,7 @@ class Directory:
         return unit
 
     def unit_ref(self, district_id: str, unit_id: str) -> common_pb2.UnitRef:
-        return unit_ref_of(self.unit(district_id, unit_id))
+        return unit_ref_msg(self.unit(district_id, unit_id))
 
     def holder(self, district_id: str, account_id: str) -> Holder | None:
         volunteer = self.registry.volunteer(district_id, account_id)

@@ -22,7 +22,7 @@ from services.common.events import EventSource, to_timestamp
 from services.common.ids import keyed_id, new_id
 from services.common.listing import key
 from services.common.outbox import insert_once_with_events, insert_with_events
-from services.common.readmodels import upsert_if_newer
+from services.common.readmodels import unit_ref_msg, upsert_if_newer
 from services.common.validation import Validator
 from wenming.common.v1 import common_pb2
 from wenming.ordering.v1 import events_pb2 as ordering
@@ -33,7 +33,7 @@ from wenming.registration.v1 import events_pb2 as registration
 from wenming.registration.v1 import registration_pb2 as reg
 
 from . import grading_rules as rules
-from .directory import Directory, unit_ref_of
+from .directory import Directory
 from .grading_rules import C, GRADE_LABEL, Measure
 from .models import GradeAssessment, GradeEvidence, ProjectFact, RoomFact, TaxonomyFact, VenueFact
 from .periods import bounds, months_so_far, validate_period
@@ -149,7 +149,7 @@ class Grading:
         measures = {**self._unit_building(district, unit, period), **rules.loop_measures(loop)}
         result = rules.evaluate(measures, scheme, len(months_so_far(period)),
                                 self._mandatory(district, unit, period))
-        return pb.UnitGrade(unit=unit_ref_of(unit), period=period, score=result.score, grade=result.grade,
+        return pb.UnitGrade(unit=unit_ref_msg(unit), period=period, score=result.score, grade=result.grade,
                             grade_label=GRADE_LABEL[result.grade], exemplary_min_score=scheme.exemplary_min_score,
                             standard_min_score=scheme.standard_min_score, lines=result.lines), loop
 

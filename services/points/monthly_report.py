@@ -23,11 +23,12 @@ from services.common.auth import Principal
 from services.common.clock import clock
 from services.common.exports import UNIT_LEVEL_NAMES, ExportJobs, Row, Sheet, WorkbookSource
 from services.common.validation import Validator
+from services.common.readmodels import unit_ref_msg
 from wenming.common.v1 import common_pb2
 from wenming.points.v1 import points_pb2 as pb
 
 from .certificates import CATEGORY_LABEL
-from .directory import Directory, unit_ref_of
+from .directory import Directory
 from .exports import reported_unit, first_unit_inside
 from .models import LedgerEntry
 from .scorecards import Facts
@@ -126,8 +127,8 @@ class MonthlyReports:
                              activities=self._activities(district, unit, span), orders=self._orders(district, unit, span),
                              hours=hours)
         report = pb.MonthlyReport(
-            unit=unit_ref_of(unit), month=f"{year:04d}-{month:02d}", district_name=self.district_name(district, unit),
-            units=[pb.MonthlyUnitRow(unit=unit_ref_of(c), figures=rules.figures_msg(result.units[c["_id"]]))
+            unit=unit_ref_msg(unit), month=f"{year:04d}-{month:02d}", district_name=self.district_name(district, unit),
+            units=[pb.MonthlyUnitRow(unit=unit_ref_msg(c), figures=rules.figures_msg(result.units[c["_id"]]))
                    for c in children] + [pb.MonthlyUnitRow(figures=rules.figures_msg(result.units[rules.OWN]))],
             categories=[pb.MonthlyCategoryRow(category=_category(c), label=category_label(c),
                                               figures=rules.figures_msg(f)) for c, f in result.categories.items()],

@@ -21,11 +21,12 @@ from services.common.listing import key
 from services.common.outbox import insert_once_with_events, insert_with_events, update_with_events
 from services.common.pii import PiiVault, mask_phone
 from services.common.validation import Validator
+from services.common.readmodels import unit_ref_msg
 from wenming.points.v1 import events_pb2
 from wenming.points.v1 import points_pb2 as pb
 
 from . import perk_rules
-from .directory import Directory, unit_ref_of
+from .directory import Directory
 from .ledger import Ledger
 from .models import Merchant, PerkRulesDocument
 from .rulebook import RuleBook
@@ -243,7 +244,7 @@ class Perks:
 
 def merchant_msg(doc: dict, contact_phone: str = "") -> pb.Merchant:
     return pb.Merchant(
-        merchant_id=doc["_id"], district_id=doc["district_id"], unit=unit_ref_of(
+        merchant_id=doc["_id"], district_id=doc["district_id"], unit=unit_ref_msg(
             {"_id": doc["unit_id"], "level": doc["unit_level"], "name": doc["unit_name"], "path": doc["unit_path"]}),
         name=doc["name"], address=doc["address"], contact_name=doc["contact_name"],
         contact_phone_masked=doc["contact_phone_masked"], contact_phone=contact_phone, status=doc["status"],

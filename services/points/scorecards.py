@@ -16,13 +16,13 @@ from services.common import monthly_rules
 from services.common.auth import Principal
 from services.common.consumer import ConsumedEvent, Outcome
 from services.common.pii import mask_name
-from services.common.readmodels import upsert_if_newer
+from services.common.readmodels import unit_ref_msg, upsert_if_newer
 from services.common.validation import Validator
 from wenming.ordering.v1 import events_pb2 as ordering
 from wenming.ordering.v1 import types_pb2 as ordering_types
 from wenming.points.v1 import points_pb2 as pb
 
-from .directory import Directory, unit_ref_of
+from .directory import Directory
 from .models import AckFact, ActivityFact, LedgerEntry, OrderFact
 from .periods import bounds, month_key, months_so_far, validate_period
 from .rulebook import RuleBook
@@ -132,7 +132,7 @@ class Boards:
         """The loop's figures of the unit's subtree in the period, which Grading grades (its three
         loop lines, and the deprecated GetUnitScorecard's figures)."""
         start, end = bounds(period)
-        card = pb.UnitScorecard(unit=unit_ref_of(unit), period=period)
+        card = pb.UnitScorecard(unit=unit_ref_msg(unit), period=period)
 
         stations = set(self.directory.stations_under(district, unit))
         months = months_so_far(period)

@@ -16,10 +16,11 @@ from services.common.events import EventSource
 from services.common.clock import clock
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
+from services.common.readmodels import stored_unit_ref, unit_ref_msg
 from wenming.common.v1 import common_pb2
 from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
-from .directory import Directory, unit_ref, unit_ref_msg
+from .directory import Directory
 from .models import Course
 
 CERTIFICATION_CODE = re.compile(r"^[a-z][a-z0-9_]{1,31}$")
@@ -186,7 +187,7 @@ class CourseCatalog:
         owner = self.directory.unit(principal.district_id, owner_id)
         self.directory.require_admin_of_unit(principal, owner)
         now = clock.now()
-        course = Course(id=new_id("crs"), district_id=principal.district_id, owner_unit=unit_ref(owner),
+        course = Course(id=new_id("crs"), district_id=principal.district_id, owner_unit=stored_unit_ref(owner),
                         owner_path=list(owner["path"]), status=ACTIVE, level=content["level"],
                         category=content["category"], latest_revision=1,
                         revisions=[{**content, "revision": 1, "revised_at": now, "revised_by": principal.subject}],

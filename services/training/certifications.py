@@ -21,12 +21,13 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import decode_page_token, encode_page_token
 from services.common.validation import Validator
+from services.common.readmodels import unit_ref_msg
 from wenming.training.v1 import events_pb2, training_pb2 as pb
 
 from . import metrics
 from .dates import add_months
 from .catalog import CERTIFICATION_CODE
-from .directory import Directory, unit_ref_msg
+from .directory import Directory
 from .models import Certification
 
 ACTIVE, EXPIRED, REVOKED = (pb.CERTIFICATION_STATUS_ACTIVE, pb.CERTIFICATION_STATUS_EXPIRED,

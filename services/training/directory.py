@@ -12,22 +12,9 @@ from collections.abc import Iterable
 from services.common.auth import Principal, Role, require_district, require_role
 from services.common.errors import NotFound, PermissionDenied
 from services.common.readmodels import RegistrationReadModels
-from wenming.common.v1 import common_pb2
 from wenming.registration.v1 import registration_pb2 as reg
 
 ACTIVE_VOLUNTEER = reg.VOLUNTEER_STATUS_ACTIVE
-
-
-def unit_ref(unit: dict) -> dict:
-    """The stored form of a UnitRef (units of the read model keep their id in `_id`)."""
-    return {"unit_id": unit.get("unit_id") or unit["_id"], "level": unit["level"], "name": unit["name"],
-            "path": list(unit["path"])}
-
-
-def unit_ref_msg(ref: dict | None) -> common_pb2.UnitRef:
-    if not ref:
-        return common_pb2.UnitRef()
-    return common_pb2.UnitRef(unit_id=ref["unit_id"], level=ref["level"], name=ref["name"], path=list(ref["path"]))
 
 
 def is_center(unit: dict) -> bool:

@@ -21,13 +21,14 @@ from services.common.errors import InvalidArgument
 from services.common.events import EventSource, to_timestamp
 from services.common.ids import new_id
 from services.common.validation import Validator
+from services.common.readmodels import unit_ref_msg
 from wenming.training.v1 import events_pb2, training_pb2 as pb
 
 from . import metrics
 from .dates import parse_date, start_of_day
 from .catalog import CourseCatalog
 from .certifications import CertificationRegistry
-from .directory import Directory, unit_ref_msg
+from .directory import Directory
 from .models import Certification, Completion, HistoricalCompletion, TrainingSummary
 from .rotation import CORE_LEVELS, Rotation, Standing
 

@@ -30,11 +30,12 @@ from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.outbox import update_with_events
 from services.common.retry import LOST_RACE, Retry, until_written
 from services.common.validation import Validator
+from services.common.readmodels import stored_unit_ref, unit_ref_msg
 from wenming.training.v1 import events_pb2, training_pb2 as pb, types_pb2
 
 from . import metrics
 from .catalog import ACTIVE as COURSE_ACTIVE, CourseCatalog, certification_spec, latest
-from .directory import Directory, unit_ref, unit_ref_msg
+from .directory import Directory
 from .models import Session
 from .trainers import TrainerPool
 
@@ -216,7 +217,7 @@ class SessionBook:
             id=new_id("ses"), district_id=principal.district_id, course_id=course.id,
             course={key: content[key] for key in ("revision", "title", "level", "category", "minutes", "quiz",
                                                   "certification")},
-            unit=unit_ref(unit), unit_id=unit["_id"], unit_path=list(unit["path"]), trainer_id=trainer.id,
+            unit=stored_unit_ref(unit), unit_id=unit["_id"], unit_path=list(unit["path"]), trainer_id=trainer.id,
             trainer_name=trainer.name, mode=req.mode, location=location if offline else "",
             online_url="" if offline else online_url, starts_at=starts_at, ends_at=ends_at,
             closes_at=ends_at + self.quiz_window, capacity=req.capacity, seats_left=req.capacity, waitlist=[],

@@ -14,10 +14,11 @@ from services.common.errors import AlreadyExists, FailedPrecondition, Permission
 from services.common.events import EventSource
 from services.common.ids import decode_page_token, encode_page_token, new_id
 from services.common.validation import Validator
+from services.common.readmodels import stored_unit_ref, unit_ref_msg
 from wenming.common.v1 import common_pb2
 from wenming.training.v1 import events_pb2, training_pb2 as pb
 
-from .directory import ACTIVE_VOLUNTEER, Directory, unit_ref, unit_ref_msg
+from .directory import ACTIVE_VOLUNTEER, Directory
 from .models import Session, Trainer
 
 UPDATABLE = ("title", "specialties", "served_unit_ids", "availability", "bio", "active")
@@ -117,7 +118,7 @@ class TrainerPool:
 
     @staticmethod
     def _served_fields(units: builtins.list[dict]) -> dict:
-        return {"served_unit_ids": [u["_id"] for u in units], "served_units": [unit_ref(u) for u in units],
+        return {"served_unit_ids": [u["_id"] for u in units], "served_units": [stored_unit_ref(u) for u in units],
                 "served_scope": sorted({i for u in units for i in u["path"]})}
 
     def _event(self, payload, trainer: Trainer, version: int, actor: str) -> dict:
@@ -145,7 +146,7 @@ class TrainerPool:
             if Trainer.objects(district_id=principal.district_id, volunteer_id=volunteer_id).first() is not None:
                 raise AlreadyExists("this volunteer is already in the trainer pool")
         trainer = Trainer(id=new_id("trn"), district_id=principal.district_id, name=name, title=title,
-                          volunteer_id=volunteer_id, specialties=specialties, owner_unit=unit_ref(owner),
+                          volunteer_id=volunteer_id, specialties=specialties, owner_unit=stored_unit_ref(owner),
                           owner_path=list(owner["path"]), availability=availability, bio=bio, active=True,
                           created_at=clock.now(), **self._served_fields(served))
         trainer.insert([self._event(events_pb2.TrainerRegistered(trainer=snapshot(trainer)), trainer, 1,

@@ -6,12 +6,13 @@ import datetime as dt
 from collections import Counter as Tally
 
 from services.common.events import to_timestamp
+from services.common.readmodels import unit_ref_msg
 from wenming.common.v1 import common_pb2
 from wenming.training.v1 import training_pb2 as pb, types_pb2
 
 from .catalog import RETIRED
 from .certifications import certification_msg, effective_status
-from .directory import unit_ref_msg
+
 from .models import Certification, Course, RotationPolicy, Trainer
 from .quiz import attempts_left
 from .records import RecordView
