@@ -191,13 +191,15 @@ test: test-tools
 	  [ $$serial -eq 5 ] && serial=0; [ $$parallel -eq 5 ] && parallel=0; \
 	  exit $$(( parallel > serial ? parallel : serial ))
 
-# seeded faults under order traffic, one line per fault and one overall (tests/chaos)
+# seeded faults under order traffic, one line per fault and one overall (tests/chaos); then a
+# rolling restart of every gRPC service under load (make test replaces two of them)
 chaos: protos infra fonts
 	@$(CHAOS_ENV) $(STACK) stop >/dev/null 2>&1 || true
 	@rm -rf $(CHAOS_DATA)
 	@$(CHAOS_ENV) $(STACK) start
 	@trap '$(CHAOS_ENV) $(STACK) stop' EXIT; eval "$$($(CHAOS_ENV) $(STACK) env)"; export $(CHAOS_ENV); \
-	  $(PY) -m tests.chaos $(CHAOS_ARGS)
+	  $(PY) -m tests.chaos $(CHAOS_ARGS) && \
+	  ROLLING_RESTART_SERVICES=all $(PY) -m pytest -n 0 -q -s tests/kit/test_rolling_restart.py
 
 # every test that needs no server (tests/unit/conftest.py): seconds, with the virtualenv alone
 # The command-line checkers (helm, grpcurl, ghz, buf, protoc-gen-go, promtool) are needed only by

@@ -88,6 +88,16 @@ class Device:
         """A fault the test provokes on purpose (a server that is down)."""
         self.expected_faults.append(re.compile(pattern))
 
+    def lose_next_answer(self, method: str) -> None:
+        """The next call of `method` ("points/RestockStoreItem") reaches the server, but its answer is
+        lost on the way back: the page sees a network failure, as a phone on a bad line would."""
+        def lose(route) -> None:
+            route.fetch()
+            route.abort()
+
+        self.expect_fault(r"ERR_FAILED")
+        self.page.route(f"**/api/v1/{method}", lose, times=1)
+
     def unexpected_faults(self) -> list[str]:
         return [f for f in self.faults if not any(p.search(f) for p in self.expected_faults)]
 

@@ -33,12 +33,7 @@ def test_an_admin_registers_a_resident_without_a_phone_once_and_orders_for_him(w
     assert not admin.accessibility_violations()  # the form with its refusals
 
     # registration stores him, its answer is lost: the form keeps its key for the retry
-    def lose_the_answer(route) -> None:
-        route.fetch()
-        route.abort()
-
-    admin.expect_fault(r"ERR_FAILED")
-    page.route("**/api/v1/registration/RegisterResident", lose_the_answer, times=1)
+    admin.lose_next_answer("registration/RegisterResident")
     form.get_by_role("button", name="登记并代为点单").click()
     expect(page.get_by_text("网络连接失败，请检查网络后重试")).to_be_visible()
     form.get_by_role("button", name="登记并代为点单").click()

@@ -65,12 +65,7 @@ def test_a_store_admin_restocks_once_per_form_and_another_units_admin_is_refused
     assert not admin.accessibility_violations()  # the form with its refusals
 
     # the restock reaches points, its answer is lost: the form keeps its key for the retry
-    def lose_the_answer(route) -> None:
-        route.fetch()
-        route.abort()
-
-    admin.expect_fault(r"ERR_FAILED")
-    page.route("**/api/v1/points/RestockStoreItem", lose_the_answer, times=1)
+    admin.lose_next_answer("points/RestockStoreItem")
     form.get_by_role("button", name="确认补货").click()
     expect(page.get_by_text("网络连接失败，请检查网络后重试")).to_be_visible()
     assert stored().stock == 8  # added once already

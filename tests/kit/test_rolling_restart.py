@@ -1,19 +1,23 @@
-"""A rolling restart of every service under steady load fails no call that is safe to retry.
+"""A rolling restart under steady load fails no call that is safe to retry.
 
-One pod of each gRPC service (registration, ordering, points, training, media, notification; each
-pod GRPC_PROCESSES=2 processes) serves real clients: kit channels (grpc_client.client_channel) and
-a gateway whose upstream channels are the kit's. Each target lists the pod's address and its
-successor's, as DNS of a headless Kubernetes Service would; an address not (or no longer)
-listening is skipped. Under a cheap read of every service and idempotency-keyed writes, every pod
-is replaced in turn as a Deployment's rolling update does it: the new one started and SERVING, then
-SIGTERM to the old one (which drains: NOT_SERVING, new calls refused with GOAWAY, calls in flight
-finished). No call may fail, each replaced pod must have carried load, and every write must be in
-the ledger exactly once.
+One pod of each service named (each pod GRPC_PROCESSES=2 processes) serves real clients: kit
+channels (grpc_client.client_channel) and a gateway whose upstream channels are the kit's. Each
+target lists the pod's address and its successor's, as DNS of a headless Kubernetes Service would;
+an address not (or no longer) listening is skipped. Under a cheap read of every service and
+idempotency-keyed writes, every pod is replaced in turn as a Deployment's rolling update does it:
+the new one started and SERVING, then SIGTERM to the old one (which drains: NOT_SERVING, new calls
+refused with GOAWAY, calls in flight finished). No call may fail, each replaced pod must have
+carried load, and every write must be in the ledger exactly once.
+
+`make test` replaces registration and points (the drain and the retry policy are the kit's, the
+same in every service); `make chaos` replaces every gRPC service (ROLLING_RESTART_SERVICES=all):
+twelve pods and their consumers are more than the parallel suite should carry on two cores.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -48,7 +52,7 @@ DEADLINE_SECONDS = GRACE_SECONDS + 10
 POD = {"GRPC_PROCESSES": "2", "SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS), "ACCESS_TOKEN_TTL_SECONDS": "7200",
        "LOGIN_MAX_FAILURES_PER_ADDRESS": "100000"}
 # each service's stub and a read every caller may make (the district's unit and volunteer filled in)
-SERVICES = {
+EVERY_SERVICE = {
     "registration": (reg_grpc.RegistrationServiceStub, "GetUnit"),
     "ordering": (ordering_pb2_grpc.OrderingServiceStub, "GetOrderPolicy"),
     "points": (points_pb2_grpc.PointsServiceStub, "GetAccount"),
@@ -56,6 +60,8 @@ SERVICES = {
     "media": (media_pb2_grpc.MediaServiceStub, "GetScreeningPolicy"),
     "notification": (notification_pb2_grpc.NotificationServiceStub, "ListInbox"),
 }
+SERVICES = (EVERY_SERVICE if os.environ.get("ROLLING_RESTART_SERVICES") == "all"
+            else {name: EVERY_SERVICE[name] for name in ("registration", "points")})
 
 
 def _target(stack, name: str, rotation: int = 0) -> str:
@@ -134,7 +140,7 @@ def test_rolling_restart_of_every_service_under_load_fails_no_retryable_call(sta
         pod.wait_serving(120)
     gateway = spawn("gateway", port_offset=GATEWAY_OFFSET, log_name="gateway-roll", extra_env={
         "UPSTREAM_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
-        **{f"{name.upper()}_GRPC_TARGET": _target(stack, name) for name in SERVICES}})
+        **{f"{name.upper()}_GRPC_TARGET": _target(stack, name) if name in SERVICES else "" for name in EVERY_SERVICE}})
     gateway.wait_serving(60)
 
     channels = {name: [client_channel(_target(stack, name, rotation=i), default_timeout=DEADLINE_SECONDS)
@@ -171,7 +177,7 @@ def test_rolling_restart_of_every_service_under_load_fails_no_retryable_call(sta
                      call(request, metadata=admin) and None)
     load.run("gateway GetUnit", lambda: _rest(gateway, "registration/GetUnit", {"unitId": district.center_id},
                                               token) and None)
-    load.run("gateway GetOrderPolicy", lambda: _rest(gateway, "ordering/GetOrderPolicy", {}, token) and None)
+    load.run("gateway GetAccount", lambda: _rest(gateway, "points/GetAccount", {"accountId": vid}, token) and None)
     for i in range(WRITERS):
         load.run(f"kit AdjustPoints {i}", lambda s=stubs["points"][i]: write_kit(s))
     load.run("gateway AdjustPoints", write_gateway)
