@@ -8,10 +8,8 @@ import uuid
 
 import grpc
 import pytest
-from kafka import KafkaProducer
 
-from services.common.events import EventSource, record_headers
-from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
+from tests.support.events import RelayPublisher
 from tests.support.grpc_helpers import bearer, expect_error
 from wenming.common.v1 import common_pb2 as c
 from wenming.media.v1 import events_pb2 as media_events_pb2
@@ -21,33 +19,21 @@ from wenming.ordering.v1 import types_pb2 as otypes
 
 from .helpers import jpeg
 from tests.support.waiting import wait_until
-from services.common.events import events_topic
 
-ORDERING_TOPIC = events_topic("ordering")
 
 
 @pytest.fixture(scope="module")
 def ordering(stack):
     """Publishes events on ordering's topic exactly as ordering's outbox relay does."""
-    admin = make_admin(stack.kafka, "media-tests")
-    ensure_topics(admin, [ORDERING_TOPIC], TopicSettings())
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=stack.kafka.split(","), acks="all")
-    source = EventSource("ordering")
+    relay = RelayPublisher(stack.kafka, "ordering")
 
     def publish(payload, district_id: str, order_id: str, version: int) -> dict:
-        entry = source.new(payload, district_id=district_id, aggregate_type="order", aggregate_id=order_id,
-                           version=version)
-        send(entry)
-        return entry
+        return relay.publish(payload, district_id=district_id, aggregate_type="order", aggregate_id=order_id,
+                             version=version)
 
-    def send(entry: dict) -> None:
-        producer.send(entry["topic"], key=entry["key"].encode(), value=entry["value"],
-                      headers=record_headers(entry)).get(timeout=15)
-
-    publish.send = send
+    publish.send = relay.send
     yield publish
-    producer.close()
+    relay.close()
 
 
 def order_snapshot(world, order_id: str, status: int) -> otypes.OrderSnapshot:

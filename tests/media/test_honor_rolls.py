@@ -10,10 +10,8 @@ import uuid
 
 import grpc
 import pytest
-from kafka import KafkaProducer
 
-from services.common.events import EventSource, events_topic, record_headers
-from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
+from tests.support.events import RelayPublisher
 from tests.support.grpc_helpers import bearer, expect_error
 from tests.support.waiting import wait_until
 from wenming.media.v1 import events_pb2 as ev
@@ -24,26 +22,19 @@ from wenming.points.v1 import points_pb2 as points_pb
 A = pb.ArticleStatus
 DEED = "连续三年每周为独居老人上门送餐，风雨无阻。"
 RESIDENT_DEED = "深夜拾到钱包，原物归还失主。"
-POINTS_TOPIC = events_topic("points")
 
 
 @pytest.fixture(scope="module")
 def points(stack):
     """Publishes events on points' topic exactly as points' outbox relay does."""
-    admin = make_admin(stack.kafka, "media-tests")
-    ensure_topics(admin, [POINTS_TOPIC], TopicSettings())
-    admin.close()
-    producer = KafkaProducer(bootstrap_servers=stack.kafka.split(","), acks="all")
-    source = EventSource("points")
+    relay = RelayPublisher(stack.kafka, "points")
 
     def publish(payload, district_id: str, aggregate_id: str, version: int) -> None:
-        entry = source.new(payload, district_id=district_id, aggregate_type="commendation",
-                           aggregate_id=aggregate_id, version=version)
-        producer.send(entry["topic"], key=entry["key"].encode(), value=entry["value"],
-                      headers=record_headers(entry)).get(timeout=15)
+        relay.publish(payload, district_id=district_id, aggregate_type="commendation", aggregate_id=aggregate_id,
+                      version=version)
 
     yield publish
-    producer.close()
+    relay.close()
 
 
 def rpc(media_client, method: str, request, token: str):

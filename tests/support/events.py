@@ -1,12 +1,14 @@
-"""Reading what really landed on a Kafka topic, filtered by district."""
+"""Reading what really landed on a Kafka topic, filtered by district; publishing a service's events
+there as its outbox relay would, for a consumer under test."""
 
 from __future__ import annotations
 
 import time
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.common.events import decode
+from services.common.events import EventSource, decode, events_topic, record_headers
+from services.common.kafka_clients import TopicSettings, ensure_topics, make_admin
 
 
 class TopicTap:
@@ -66,3 +68,28 @@ class TopicTap:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+class RelayPublisher:
+    """Publishes events on `service`'s topic exactly as its outbox relay does (key, headers, acks=all)."""
+
+    def __init__(self, bootstrap: str, service: str):
+        admin = make_admin(bootstrap, "tests")
+        ensure_topics(admin, [events_topic(service)], TopicSettings())
+        admin.close()
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap.split(","), acks="all")
+        self._source = EventSource(service)
+
+    def publish(self, payload, *, district_id: str, aggregate_type: str, aggregate_id: str, version: int) -> dict:
+        """The event as the outbox stores it, sent."""
+        entry = self._source.new(payload, district_id=district_id, aggregate_type=aggregate_type,
+                                 aggregate_id=aggregate_id, version=version)
+        self.send(entry)
+        return entry
+
+    def send(self, entry: dict) -> None:
+        self._producer.send(entry["topic"], key=entry["key"].encode(), value=entry["value"],
+                            headers=record_headers(entry)).get(timeout=15)
+
+    def close(self) -> None:
+        self._producer.close()
